@@ -1,0 +1,28 @@
+"""Op registry. Built-in op modules register themselves on import."""
+
+from __future__ import annotations
+
+import importlib
+
+from curation.ops.base import REGISTRY, Filter, Mapper, Op, Stage, register
+
+BUILTIN_MODULES = (
+    "curation.ops.url",
+    "curation.ops.html",
+    "curation.ops.lang",
+    "curation.ops.gopher",
+    "curation.ops.c4",
+    "curation.ops.fineweb",
+    "curation.ops.badwords",
+    "curation.dedup.exact",
+)
+
+
+def load_builtin_ops() -> dict[str, type[Op]]:
+    """Import every built-in op module (idempotent) and return the registry."""
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    return REGISTRY
+
+
+__all__ = ["REGISTRY", "Filter", "Mapper", "Op", "Stage", "load_builtin_ops", "register"]

@@ -1,0 +1,105 @@
+"""`curate`: run, validate and report recipes; list ops."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from curation.io.units import InputError
+from curation.recipe import RecipeError, load_recipe
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from curation.report import funnel_table
+    from curation.runner.run import OutputExists, run_recipe
+
+    recipe = load_recipe(args.recipe, args.set)
+    try:
+        result = run_recipe(
+            recipe,
+            output=args.output,
+            inputs=args.input,
+            address=args.address,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            limit=args.limit,
+        )
+    except (InputError, OutputExists) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(funnel_table(result.stats))
+    print(f"\n{result.manifest['total_rows']} rows in {len(result.manifest['shards'])} shard(s) -> {result.output}/data")
+    print(f"time {result.seconds:.1f}s; stats: {result.output}/stats.json; report: curate report {result.output}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe, args.set)
+    from curation.io.units import expand_paths
+
+    files = expand_paths(recipe.input_paths)
+    print(f"{args.recipe}: ok ({len(recipe.steps)} steps, {len(files)} input file(s))")
+    for step in recipe.steps:
+        print(f"  {step.name}: {step.params or '{}'}")
+    return 0
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    from curation.ops import load_builtin_ops
+
+    registry = load_builtin_ops()
+    for name in sorted(registry):
+        cls = registry[name]
+        kind = next(k for k in ("Stage", "Filter", "Mapper") if any(b.__name__ == k for b in cls.__mro__))
+        print(f"{name} ({kind.lower()}): {cls.summary()}")
+        for pname, ptype, default in cls.params():
+            print(f"    {pname}: {ptype} = {default!r}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from curation.report import funnel_table, load_stats, write_report
+
+    paths = write_report(args.output)
+    print(funnel_table(load_stats(args.output), top_reasons=10))
+    print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description="mmcurate: curate multimodal training data on Ray.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a recipe")
+    run.add_argument("recipe")
+    run.add_argument("--input", action="append", help="input path or glob (repeatable); replaces input.paths")
+    run.add_argument("--output", help="output folder; replaces output.path")
+    run.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: embedded local Ray)")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run in the same output folder")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    run.add_argument("--limit", type=int, help="read at most N records per work unit (quick trials)")
+    run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a recipe key, e.g. --set steps[2].language_id.min_score=0.5")
+    run.set_defaults(fn=_cmd_run)
+    val = sub.add_parser("validate", help="check a recipe without running it")
+    val.add_argument("recipe")
+    val.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    val.set_defaults(fn=_cmd_validate)
+    ops = sub.add_parser("ops", help="list every op with its parameters and defaults")
+    ops.set_defaults(fn=_cmd_ops)
+    rep = sub.add_parser("report", help="render the funnel of a finished run (table, PNG, HTML)")
+    rep.add_argument("output")
+    rep.set_defaults(fn=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (RecipeError, InputError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Work units: the pieces of input that are read, processed and recorded independently (the resume grain)."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A file, or a byte range [start, end) of one, in a format the readers know."""
+
+    index: int
+    path: str
+    format: str  # warc | arc | jsonl | parquet
+    start: int = 0
+    end: int = -1  # -1: to the end of the file
+    row_group: int = -1  # parquet: one row group, or -1 for the whole file
+
+    @property
+    def key(self) -> str:
+        return f"u{self.index:08d}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class InputError(ValueError):
+    """The recipe's input cannot be read (missing paths, unknown format)."""
+
+
+def expand_paths(patterns: list[str]) -> list[str]:
+    """Expand globs; every pattern must match at least one file. Sorted, so plans are deterministic."""
+    files: list[str] = []
+    for pattern in patterns:
+        matched = sorted(p for p in glob.glob(str(Path(pattern).expanduser()), recursive=True) if Path(p).is_file())
+        if not matched:
+            raise InputError(f"input path {pattern!r} matches no file")
+        files.extend(matched)
+    seen: set[str] = set()
+    return [f for f in files if not (f in seen or seen.add(f))]
+
+
+def sniff_format(path: str) -> str:
+    """Tell WARC, ARC, JSONL and parquet apart by content (gzip is looked through); `unknown` otherwise."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head[:2] == GZIP_MAGIC:
+        try:
+            with gzip.open(path, "rb") as gz:
+                head = gz.read(4096)
+        except (OSError, EOFError):
+            return "unknown"
+    stripped = head.lstrip()
+    if stripped.startswith(b"WARC/"):
+        return "warc"
+    if stripped.startswith(b"filedesc://"):
+        return "arc"
+    if stripped.startswith(b"{"):
+        return "jsonl"
+    if not head:
+        return "empty"
+    return "unknown"

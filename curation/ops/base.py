@@ -1,0 +1,126 @@
+"""The op model (design section 3): Mapper, Filter and Stage, and the registry that names them in YAML.
+
+Row-local ops (Mapper, Filter) take and return `pyarrow.Table` batches. They mark rows, they never drop them:
+a Filter returns a string column `_drop` (null = keep, else the rule that failed) and any op may return a string
+column `_error` (null = fine, else what went wrong with that row). The runner turns those marks into accounting,
+rejects and the kept batch. A Stage works on the whole `ray.data.Dataset` and marks drops the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import ray.data
+
+    from curation.runner.context import StageContext
+
+DROP = "_drop"
+ERROR = "_error"
+
+REGISTRY: dict[str, type[Op]] = {}
+
+
+def register(name: str) -> Callable[[type[Op]], type[Op]]:
+    """Class decorator: make an op available in recipes under `name`."""
+
+    def deco(cls: type[Op]) -> type[Op]:
+        if name in REGISTRY and REGISTRY[name] is not cls:
+            raise ValueError(f"op name {name!r} registered twice")
+        cls.op_name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+@dataclasses.dataclass
+class Op:
+    """Base of all ops. Subclasses are dataclasses whose fields are the YAML parameters."""
+
+    op_name: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()  # input columns
+    provides: ClassVar[tuple[str, ...]] = ()  # columns it adds or rewrites
+    uses_gpu: ClassVar[bool] = False
+
+    def setup(self) -> None:
+        """Load models and other heavy state; called once per worker before the first batch."""
+
+    def validate(self) -> None:
+        """Check parameter values; raise ValueError with a message naming the parameter."""
+
+    @classmethod
+    def params(cls) -> list[tuple[str, str, Any]]:
+        """(name, type, default) of every YAML parameter, for `curate ops` and validation."""
+        out = []
+        for f in dataclasses.fields(cls):
+            if f.name.startswith("_") or not f.init:
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = "<required>"
+            out.append((f.name, str(f.type), default))
+        return out
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = inspect.getdoc(cls) or ""
+        return doc.split("\n\n")[0].replace("\n", " ")
+
+
+@dataclasses.dataclass
+class Mapper(Op):
+    """Adds or rewrites columns of every row."""
+
+    def map(self, batch: pa.Table) -> pa.Table:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class Filter(Op):
+    """Writes score columns and marks rows to drop in `_drop` with the failed rule's name.
+
+    With `tag_only: true` every row is kept and only the scores are written.
+    """
+
+    tag_only: bool = False
+
+    def evaluate(self, batch: pa.Table) -> pa.Table:
+        """Return the batch with score columns and a `_drop` column."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class Stage(Op):
+    """Dataset-level work that needs a global view (dedup, balancing, global quantiles).
+
+    `run` returns every input row, with a `_drop` column marking the rows to remove, so the runner can count them.
+    Intermediates go under `ctx.work_dir` with completion markers so a resumed run skips finished sub-phases.
+    """
+
+    tag_only: bool = False
+
+    def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
+        raise NotImplementedError
+
+
+def with_drop(batch: pa.Table, reasons: list[str | None] | pa.Array) -> pa.Table:
+    """Attach the `_drop` column (null = keep)."""
+    col = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, type=pa.string())
+    return set_column(batch, DROP, col)
+
+
+def set_column(batch: pa.Table, name: str, values: Any) -> pa.Table:
+    """Add `name`, or replace it where it already exists."""
+    idx = batch.schema.get_field_index(name)
+    if idx >= 0:
+        return batch.set_column(idx, name, values)
+    return batch.append_column(name, values)

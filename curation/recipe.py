@@ -1,0 +1,251 @@
+"""YAML recipe -> validated Recipe. Errors name the YAML location of the bad key and list valid choices."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curation.io.readers import FORMATS
+from curation.ops import REGISTRY, Op, load_builtin_ops
+
+TOP_KEYS = ("name", "description", "input", "output", "steps", "seed", "plugins", "execution")
+INPUT_KEYS = ("format", "paths", "unit_bytes", "batch_rows", "limit")
+OUTPUT_KEYS = ("path", "shard_rows", "rejects")
+EXECUTION_KEYS = ("max_workers",)
+
+
+class RecipeError(ValueError):
+    """A recipe problem, located by its YAML path (e.g. `steps[2].language_id.min_scor`)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+@dataclass(frozen=True)
+class Step:
+    """One op of the recipe: its registry name, a unique step name for stats, and its parameters."""
+
+    op: str
+    name: str
+    params: dict[str, Any]
+
+    def build(self) -> Op:
+        return REGISTRY[self.op](**self.params)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    input_paths: list[str]
+    input_format: str = "auto"
+    unit_bytes: int = 64 << 20
+    batch_rows: int = 512
+    limit: int | None = None
+    output_path: str = "out"
+    shard_rows: int = 100_000
+    rejects: bool = False
+    seed: int = 0
+    max_workers: int | None = None
+    plugins: list[str] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def digest(self) -> str:
+        """Hash of everything that decides the output (not the output path)."""
+        keyed = {k: v for k, v in self.raw.items() if k != "output"}
+        keyed["output"] = {k: v for k, v in self.raw.get("output", {}).items() if k != "path"}
+        return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unknown(where: str, key: str, valid: list[str] | tuple[str, ...]) -> RecipeError:
+    return RecipeError(f"{where}.{key}" if where else key, f"unknown key {key!r}{_hint(key, list(valid))}; valid: {', '.join(valid)}")
+
+
+def _check_keys(section: dict, valid: tuple[str, ...], where: str) -> None:
+    if not isinstance(section, dict):
+        raise RecipeError(where, f"must be a mapping, got {type(section).__name__}")
+    for key in section:
+        if key not in valid:
+            raise _unknown(where, str(key), valid)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+def _check_type(value: Any, annotation: str, where: str) -> None:
+    base = annotation.replace("typing.", "").split("[")[0].split("|")[0].strip()
+    allowed = _TYPES.get(base)
+    if allowed is None or value is None:
+        return
+    if isinstance(value, bool) and bool not in allowed:
+        raise RecipeError(where, f"expected {annotation}, got a boolean")
+    if not isinstance(value, allowed):
+        raise RecipeError(where, f"expected {annotation}, got {type(value).__name__} {value!r}")
+
+
+def _parse_steps(raw_steps: Any) -> list[Step]:
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise RecipeError("steps", "must be a non-empty list of {op_name: {params}} items")
+    steps: list[Step] = []
+    seen: dict[str, int] = {}
+    valid_ops = sorted(REGISTRY)
+    for i, item in enumerate(raw_steps):
+        where = f"steps[{i}]"
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise RecipeError(where, "each step is a mapping with exactly one op name")
+        (op_name, params), = item.items()
+        if op_name not in REGISTRY:
+            raise RecipeError(
+                f"{where}.{op_name}", f"unknown op {op_name!r}{_hint(op_name, valid_ops)}; valid ops: {', '.join(valid_ops)}"
+            )
+        params = params or {}
+        if not isinstance(params, dict):
+            raise RecipeError(f"{where}.{op_name}", "parameters must be a mapping")
+        cls = REGISTRY[op_name]
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")}
+        for key, value in params.items():
+            if key not in fields:
+                raise _unknown(f"{where}.{op_name}", str(key), sorted(fields))
+            _check_type(value, str(fields[key].type), f"{where}.{op_name}.{key}")
+        missing = [
+            n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [n for n in missing if n not in params]
+        if missing:
+            raise RecipeError(f"{where}.{op_name}", f"missing required parameter(s): {', '.join(missing)}")
+        try:
+            cls(**params).validate()
+        except (ValueError, TypeError) as exc:
+            raise RecipeError(f"{where}.{op_name}", str(exc)) from None
+        seen[op_name] = seen.get(op_name, 0) + 1
+        name = op_name if seen[op_name] == 1 else f"{op_name}#{seen[op_name]}"
+        steps.append(Step(op=op_name, name=name, params=params))
+    return steps
+
+
+def _hint(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply `a.b[2].c=value` (or `a.b.2.c=value`); the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise RecipeError(assignment, "an override is PATH=VALUE, e.g. steps[2].language_id.min_score=0.5")
+    path, value_text = assignment.split("=", 1)
+    keys = [k for k in path.replace("[", ".").replace("]", "").split(".") if k]
+    node: Any = raw
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise RecipeError(path, f"{key!r} is not an index of a list of {len(node)}")
+            if last:
+                node[int(key)] = yaml.safe_load(value_text)
+            else:
+                node = node[int(key)]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = yaml.safe_load(value_text)
+            else:
+                node = node.setdefault(key, {})
+                if node is None:
+                    node = {}
+        else:
+            raise RecipeError(path, f"cannot descend into {type(node).__name__}")
+
+
+def _load_plugins(plugins: Any) -> list[str]:
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise RecipeError("plugins", "must be a list of importable module names")
+    for i, module in enumerate(plugins):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise RecipeError(f"plugins[{i}]", f"cannot import {module!r}: {exc}") from None
+    return plugins
+
+
+def parse_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
+    """Validate a recipe mapping and build a Recipe."""
+    load_builtin_ops()
+    if not isinstance(raw, dict):
+        raise RecipeError("", f"{source}: a recipe is a YAML mapping")
+    _check_keys(raw, TOP_KEYS, "")
+    plugins = _load_plugins(raw.get("plugins", []))
+    inp = raw.get("input")
+    if inp is None:
+        raise RecipeError("input", "missing (input: {paths: [...]})")
+    _check_keys(inp, INPUT_KEYS, "input")
+    paths = inp.get("paths")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        raise RecipeError("input.paths", "must be a non-empty list of paths or globs")
+    fmt = inp.get("format", "auto")
+    if fmt not in FORMATS:
+        raise RecipeError("input.format", f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    out = raw.get("output", {}) or {}
+    _check_keys(out, OUTPUT_KEYS, "output")
+    execution = raw.get("execution", {}) or {}
+    _check_keys(execution, EXECUTION_KEYS, "execution")
+    for where, value, kind in (
+        ("input.unit_bytes", inp.get("unit_bytes", 1), int),
+        ("input.batch_rows", inp.get("batch_rows", 1), int),
+        ("output.shard_rows", out.get("shard_rows", 1), int),
+        ("seed", raw.get("seed", 0), int),
+    ):
+        if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
+            raise RecipeError(where, f"must be a non-negative integer, got {value!r}")
+    steps = _parse_steps(raw.get("steps"))
+    return Recipe(
+        name=str(raw.get("name", Path(source).stem)),
+        input_paths=paths,
+        input_format=fmt,
+        unit_bytes=inp.get("unit_bytes", 64 << 20),
+        batch_rows=inp.get("batch_rows", 512),
+        limit=inp.get("limit"),
+        output_path=str(out.get("path", f"out/{raw.get('name', Path(source).stem)}")),
+        shard_rows=out.get("shard_rows", 100_000),
+        rejects=bool(out.get("rejects", False)),
+        seed=raw.get("seed", 0),
+        max_workers=execution.get("max_workers"),
+        plugins=plugins,
+        steps=steps,
+        raw=raw,
+    )
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a YAML recipe with the safe loader, apply `PATH=VALUE` overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError("", f"recipe file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(where, f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    for assignment in overrides or []:
+        apply_override(raw, assignment)
+    return parse_recipe(raw, str(path))

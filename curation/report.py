@@ -1,0 +1,99 @@
+"""stats.json -> funnel table (text), PNG plot and an HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+
+def load_stats(output: str | Path) -> dict:
+    path = Path(output) / "stats.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {output} the output folder of a finished `curate run`?")
+    return json.loads(path.read_text())
+
+
+def funnel_rows(stats: dict) -> list[dict]:
+    """One row per step: rows in/out, kept %, drops, errors, seconds."""
+    rows = []
+    for s in stats["steps"]:
+        dropped, errors = sum(s["dropped"].values()), sum(s["errors"].values())
+        rows.append({
+            "step": s["step"], "in": s["in"], "out": s["out"], "dropped": dropped, "errors": errors,
+            "kept_pct": 100.0 * s["out"] / s["in"] if s["in"] else 100.0, "seconds": s["seconds"],
+        })
+    return rows
+
+
+def funnel_table(stats: dict, top_reasons: int = 3) -> str:
+    """A plain-text funnel with the main drop/error reasons of each step."""
+    head = f"{'step':<24}{'in':>9}{'out':>9}{'kept':>8}{'dropped':>9}{'errors':>8}{'sec':>8}"
+    lines = [head, "-" * len(head)]
+    for row, s in zip(funnel_rows(stats), stats["steps"], strict=True):
+        lines.append(
+            f"{row['step']:<24}{row['in']:>9}{row['out']:>9}{row['kept_pct']:>7.1f}%{row['dropped']:>9}"
+            f"{row['errors']:>8}{row['seconds']:>8.2f}"
+        )
+        reasons = sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])[:top_reasons]
+        for reason, n in reasons:
+            lines.append(f"    {reason:<40}{n:>8}")
+    t = stats["totals"]
+    lines.append("-" * len(head))
+    lines.append(
+        f"input records {t['input_records']} = output {t['output_rows']} + dropped {t['dropped']} + "
+        f"errors {t['errors']}: {'holds' if t['identity_holds'] else 'VIOLATED'}"
+    )
+    return "\n".join(lines)
+
+
+def funnel_plot(stats: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = funnel_rows(stats)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    names = [r["step"] for r in rows][::-1]
+    ax.barh(names, [r["in"] for r in rows][::-1], color="#d9d9d9", label="in")
+    ax.barh(names, [r["out"] for r in rows][::-1], color="#3a7ca5", label="out")
+    ax.set_xlabel("rows")
+    ax.set_title(f"{stats.get('recipe', '')}: rows kept per step")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(output: str | Path) -> dict[str, Path]:
+    """Write `report.txt`, `funnel.png` and `report.html` into the output folder."""
+    output = Path(output)
+    stats = load_stats(output)
+    text = funnel_table(stats, top_reasons=10)
+    txt = output / "report.txt"
+    txt.write_text(text + "\n")
+    png = funnel_plot(stats, output / "funnel.png")
+    rows = "".join(
+        f"<tr><td>{html.escape(r['step'])}</td><td>{r['in']}</td><td>{r['out']}</td><td>{r['kept_pct']:.1f}%</td>"
+        f"<td>{r['dropped']}</td><td>{r['errors']}</td><td>{r['seconds']:.2f}</td></tr>"
+        for r in funnel_rows(stats)
+    )
+    reasons = "".join(
+        f"<tr><td>{html.escape(s['step'])}</td><td>{html.escape(k)}</td><td>{v}</td></tr>"
+        for s in stats["steps"] for k, v in sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])
+    )
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>mmcurate report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}</style>"
+        f"<h1>{html.escape(str(stats.get('recipe', '')))}</h1><img src='{png.name}'>"
+        "<h2>Funnel</h2><table><tr><th>step</th><th>in</th><th>out</th><th>kept</th><th>dropped</th>"
+        f"<th>errors</th><th>s</th></tr>{rows}</table>"
+        f"<h2>Drop and error reasons</h2><table><tr><th>step</th><th>reason</th><th>rows</th></tr>{reasons}</table>"
+        f"<pre>{html.escape(text.splitlines()[-1])}</pre>"
+    )
+    page_path = output / "report.html"
+    page_path.write_text(page)
+    return {"text": txt, "png": png, "html": page_path}

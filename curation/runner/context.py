@@ -1,0 +1,16 @@
+"""What a Stage gets from the runner besides its dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """`work_dir` is the stage's own folder for intermediates (sub-phase outputs with completion markers)."""
+
+    work_dir: Path
+    seed: int
+    num_workers: int
+    resume: bool

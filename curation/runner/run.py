@@ -1,0 +1,206 @@
+"""Turn a recipe into phases (segments of row-local ops, and stages), run them on Ray, resume, account, write."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+
+import ray
+
+from curation.io.readers import file_units
+from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
+from curation.io.units import InputError, expand_paths
+from curation.ops import REGISTRY
+from curation.ops.base import Stage
+from curation.recipe import Recipe, Step
+from curation.runner.accounting import StepStats, run_totals
+from curation.runner.context import StageContext
+from curation.runner.finalize import write_final_shards
+from curation.runner.segment import SegmentSpec, run_segment
+from curation.runner.stage_phase import run_stage
+
+log = logging.getLogger("curation")
+WORK = "_work"
+PLAN = "_plan.json"
+STATS = "stats.json"
+VERSIONED = ("mmcurate", "ray", "pyarrow", "polars", "fastwarc", "resiliparse", "trafilatura", "fasttext-predict")
+
+
+class OutputExists(RuntimeError):
+    """The output folder holds an earlier run and neither resume nor overwrite was asked for."""
+
+
+@dataclass
+class RunResult:
+    output: Path
+    stats: dict
+    manifest: dict
+    seconds: float
+
+
+def split_phases(steps: list[Step]) -> list[tuple[str, list[Step]]]:
+    """[("segment", [row-local steps]), ("stage", [stage]), ...]; the first phase is always a segment."""
+    phases: list[tuple[str, list[Step]]] = [("segment", [])]
+    for step in steps:
+        if issubclass(REGISTRY[step.op], Stage):
+            phases.append(("stage", [step]))
+        elif phases[-1][0] == "segment":
+            phases[-1][1].append(step)
+        else:
+            phases.append(("segment", [step]))
+    return phases
+
+
+def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) -> None:
+    plan_file = out / WORK / PLAN
+    if out.exists() and any(out.iterdir()):
+        if overwrite:
+            shutil.rmtree(out)
+        elif resume:
+            if plan_file.exists():
+                previous = json.loads(plan_file.read_text())["digest"]
+                if previous != recipe.digest:
+                    raise OutputExists(
+                        f"{out} was produced by a different recipe (digest {previous} != {recipe.digest}); "
+                        "resume needs the same recipe and input"
+                    )
+        else:
+            raise OutputExists(f"output {out} is not empty: pass --resume to continue it or --overwrite to replace it")
+    (out / WORK).mkdir(parents=True, exist_ok=True)
+
+
+@ray.remote(num_cpus=1)
+def _plan_file(path: str, fmt: str, unit_bytes: int) -> list:
+    return file_units(path, fmt, unit_bytes)
+
+
+def plan_units(recipe: Recipe, files: list[str], work: Path) -> list[dict]:
+    """Split input files into work units (in parallel), persisted so that a resumed run uses the same plan."""
+    saved = work / "units.json"
+    if saved.exists():
+        return json.loads(saved.read_text())
+    pieces = ray.get([_plan_file.remote(f, recipe.input_format, recipe.unit_bytes) for f in files])
+    units = []
+    for path, fmt, start, end, group in (p for file_pieces in pieces for p in file_pieces):
+        index = len(units)
+        units.append({"index": index, "key": f"u{index:08d}", "path": path, "format": fmt, "start": start,
+                      "end": end, "row_group": group})
+    atomic_write_json(saved, units)
+    return units
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _ensure_ray(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    output: str | None = None,
+    inputs: list[str] | None = None,
+    address: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    limit: int | None = None,
+) -> RunResult:
+    """Run `recipe` end to end and return where it wrote, its stats and manifest."""
+    started = time.perf_counter()
+    if inputs:
+        recipe = replace(recipe, input_paths=list(inputs))
+    if limit is not None:
+        recipe = replace(recipe, limit=limit)
+    files = expand_paths(recipe.input_paths)  # a missing input fails here, before anything starts
+    out = Path(output or recipe.output_path)
+    _prepare_output(out, recipe, resume, overwrite)
+    work = out / WORK
+    atomic_write_json(work / PLAN, {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files})
+    _ensure_ray(address)
+    max_workers = recipe.max_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    units = plan_units(recipe, files, work)
+    if not units:
+        raise InputError("the input holds no work units")
+    ctx_seed = recipe.seed
+    rejects_root = out / "rejects" if recipe.rejects else None
+
+    step_stats: list[StepStats] = []
+    files_in: list[tuple[str, int]] = []
+    for index, (kind, steps) in enumerate(split_phases(recipe.steps)):
+        label = f"p{index:02d}_{kind}" + (f"_{steps[0].name}" if kind == "stage" else "")
+        phase_dir = work / label
+        rejects_dir = str(rejects_root / label) if rejects_root else None
+        if kind == "segment":
+            source = index == 0
+            seg_units = units if source else [
+                {"key": Path(p).stem, "path": p} for p, _ in files_in
+            ]
+            gpu = 1.0 if has_gpu and any(REGISTRY[s.op].uses_gpu for s in steps) else 0.0
+            spec = SegmentSpec(str(phase_dir), steps, source, recipe.batch_rows, recipe.limit, rejects_dir, recipe.plugins)
+            summaries = run_segment(seg_units, spec, max_workers, gpu)
+            phase_stats = [StepStats(s.name, "segment") for s in steps]
+            if source:
+                read = StepStats("read", "reader")
+                for s in summaries:
+                    read.merge(StepStats.from_dict(s["read"]))
+                step_stats.append(read)
+            for s in summaries:
+                for acc, d in zip(phase_stats, s["steps"], strict=True):
+                    acc.merge(StepStats.from_dict(d))
+            step_stats.extend(phase_stats)
+            files_in = [(s["data"], s["rows"]) for s in summaries if s["rows"]]
+        else:
+            ctx = StageContext(work_dir=phase_dir / "intermediate", seed=ctx_seed, num_workers=max_workers, resume=resume)
+            summary = run_stage(steps[0], files_in, phase_dir, ctx, Path(rejects_dir) if rejects_dir else None)
+            step_stats.append(StepStats.from_dict(summary["stats"]))
+            files_in = [tuple(f) for f in summary["files"]]
+
+    shards, schema = write_final_shards(files_in, out, recipe.shard_rows)
+    seconds = time.perf_counter() - started
+    stats = {
+        "recipe": recipe.name,
+        "steps": [s.to_dict() for s in step_stats],
+        "totals": run_totals(step_stats),
+        "seconds": round(seconds, 3),
+    }
+    atomic_write_json(out / STATS, stats)
+    manifest = write_manifest(
+        out,
+        shards,
+        schema if schema is not None else _empty_schema(),
+        recipe={"name": recipe.name, "digest": recipe.digest, "body": recipe.raw},
+        inputs=files,
+        versions=_versions(),
+        stats=stats,
+        rejects=str(rejects_root.relative_to(out)) if rejects_root and rejects_root.exists() else None,
+    )
+    return RunResult(output=out, stats=stats, manifest=manifest, seconds=seconds)
+
+
+def _empty_schema():  # noqa: ANN202 - pyarrow schema
+    import pyarrow as pa
+
+    return pa.schema([])
+
+
+__all__ = ["MANIFEST_NAME", "OutputExists", "RunResult", "run_recipe", "split_phases"]

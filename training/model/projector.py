@@ -1,0 +1,52 @@
+"""Projector registry: maps vision patch features into the LM's embedding space; plus the stage-1 hand-off artifact."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+PROJECTOR_FILE = "projector.safetensors"
+PROJECTOR_META = "projector.json"
+
+
+def _linear(vision_dim: int, lm_dim: int) -> nn.Module:
+    return nn.Linear(vision_dim, lm_dim)
+
+
+def _mlp2x_gelu(vision_dim: int, lm_dim: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(vision_dim, lm_dim), nn.GELU(), nn.Linear(lm_dim, lm_dim))
+
+
+PROJECTORS: dict[str, Callable[[int, int], nn.Module]] = {"linear": _linear, "mlp2x_gelu": _mlp2x_gelu}
+
+
+def build_projector(kind: str, vision_dim: int, lm_dim: int) -> nn.Module:
+    """Instantiate a registered projector type."""
+    if kind not in PROJECTORS:
+        raise ValueError(f"unknown projector type {kind!r}; choose one of {sorted(PROJECTORS)}")
+    return PROJECTORS[kind](vision_dim, lm_dim)
+
+
+def save_projector(state: dict[str, torch.Tensor], kind: str, vision_dim: int, lm_dim: int, out_dir: Path) -> None:
+    """Write the hand-off artifact: projector weights plus what is needed to rebuild it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(out_dir / PROJECTOR_FILE))
+    meta = {"type": kind, "vision_dim": vision_dim, "lm_dim": lm_dim}
+    (out_dir / PROJECTOR_META).write_text(json.dumps(meta, indent=2))
+
+
+def load_projector_into(projector: nn.Module, kind: str, path: str | Path) -> None:
+    """Load a hand-off artifact into `projector`, checking it was written for the same type and sizes."""
+    path = Path(path)
+    meta_path = path / PROJECTOR_META
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{path}: not a projector artifact (no {PROJECTOR_META})")
+    meta = json.loads(meta_path.read_text())
+    if meta["type"] != kind:
+        raise ValueError(f"{path}: projector type {meta['type']!r} does not match config {kind!r}")
+    projector.load_state_dict(load_file(str(path / PROJECTOR_FILE)))
