@@ -28,8 +28,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(funnel_table(result.stats))
-    print(f"\n{result.manifest['total_rows']} rows in {len(result.manifest['shards'])} shard(s) -> {result.output}/data")
-    print(f"time {result.seconds:.1f}s; stats: {result.output}/stats.json; report: curate report {result.output}")
+    print(
+        f"\n{result.manifest['total_rows']} rows in {len(result.manifest['shards'])} shard(s) -> {result.output}/data"
+    )
+    print(
+        f"time {result.seconds:.1f}s; stats: {result.output}/stats.json; report: curate report {result.output}"
+    )
     return 0
 
 
@@ -67,18 +71,27 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="curate", description="mmcurate: curate multimodal training data on Ray.")
+    parser = argparse.ArgumentParser(
+        prog="curate", description="mmcurate: curate multimodal training data on Ray."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a recipe")
     run.add_argument("recipe")
     run.add_argument("--input", action="append", help="input path or glob (repeatable); replaces input.paths")
     run.add_argument("--output", help="output folder; replaces output.path")
     run.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: embedded local Ray)")
-    run.add_argument("--resume", action="store_true", help="continue an interrupted run in the same output folder")
+    run.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in the same output folder"
+    )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     run.add_argument("--limit", type=int, help="read at most N records per work unit (quick trials)")
-    run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a recipe key, e.g. --set steps[2].language_id.min_score=0.5")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a recipe key, e.g. --set steps[2].language_id.min_score=0.5",
+    )
     run.set_defaults(fn=_cmd_run)
     val = sub.add_parser("validate", help="check a recipe without running it")
     val.add_argument("recipe")

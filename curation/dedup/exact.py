@@ -58,5 +58,5 @@ class ExactDedup(Stage):
             return batch.append_column(HASH, pa.array(hashes, pa.uint64()))
 
         hashed = ds.map_batches(add_hash, batch_format="pyarrow")
-        parts = partitions_for(ds.count(), minimum=ctx.num_workers)
+        parts = partitions_for(ctx.rows, minimum=ctx.num_workers)
         return map_groups_local(hashed, [HASH], lambda t: mark_later_duplicates(t, HASH, "duplicate"), parts)

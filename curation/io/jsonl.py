@@ -46,7 +46,11 @@ def read_jsonl(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.T
             try:
                 line = fh.readline()
             except (OSError, EOFError) as exc:
-                stats.error("truncated_stream" if isinstance(exc, EOFError) else f"unreadable_stream:{type(exc).__name__}")
+                stats.error(
+                    "truncated_stream"
+                    if isinstance(exc, EOFError)
+                    else f"unreadable_stream:{type(exc).__name__}"
+                )
                 break
             if not line:
                 break

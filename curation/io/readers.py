@@ -14,7 +14,12 @@ from curation.io.warc import read_arc, read_warc, split_ranges
 
 FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet")
 Reader = Callable[[Unit, ReaderStats, int], Iterator[pa.Table]]
-READERS: dict[str, Reader] = {"warc": read_warc, "arc": read_arc, "jsonl": read_jsonl, "parquet": read_parquet}
+READERS: dict[str, Reader] = {
+    "warc": read_warc,
+    "arc": read_arc,
+    "jsonl": read_jsonl,
+    "parquet": read_parquet,
+}
 
 
 def read_unit(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:

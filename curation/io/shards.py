@@ -101,7 +101,10 @@ def write_manifest(out_dir: Path, shards: list[ShardInfo], schema: pa.Schema, **
 
 
 def write_table_shards(
-    tables: Iterable[pa.Table] | pa.Table, out_dir: str | Path, shard_rows: int = 100_000, **manifest_extra: Any
+    tables: Iterable[pa.Table] | pa.Table,
+    out_dir: str | Path,
+    shard_rows: int = 100_000,
+    **manifest_extra: Any,
 ) -> dict:
     """Write tables as `shard_rows`-row shards plus a manifest; returns the manifest.
 

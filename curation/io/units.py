@@ -37,7 +37,9 @@ def expand_paths(patterns: list[str]) -> list[str]:
     """Expand globs; every pattern must match at least one file. Sorted, so plans are deterministic."""
     files: list[str] = []
     for pattern in patterns:
-        matched = sorted(p for p in glob.glob(str(Path(pattern).expanduser()), recursive=True) if Path(p).is_file())
+        matched = sorted(
+            p for p in glob.glob(str(Path(pattern).expanduser()), recursive=True) if Path(p).is_file()
+        )
         if not matched:
             raise InputError(f"input path {pattern!r} matches no file")
         files.extend(matched)

@@ -1,16 +1,16 @@
 """WARC/WET and ARC readers.
 
 WARC and WET are parsed with FastWARC (several times faster than warcio in our measurements, and it reads
-WARC/0.18 and ClueWeb quirks in quirks mode). Gzip is decoded by Python's `gzip` in front of FastWARC so that a
-truncated or corrupt stream raises instead of ending silently. ARC files go through warcio, the one of the two
-that reads ARC. Only `response` and `conversion` (WET) records become rows; other types are counted as skipped.
+WARC/0.18 and ClueWeb quirks in quirks mode). FastWARC ends quietly at a truncated or corrupt gzip stream, so
+after the last record the rest of the range is checked with zlib and any unread part is counted as an error.
+ARC files go through warcio, the one of the two that reads ARC. Only `response` and `conversion` (WET) records become rows; other types are counted as skipped.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
+import zlib
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -38,9 +38,29 @@ def _read_range(unit: Unit) -> bytes:
         return fh.read() if unit.end < 0 else fh.read(unit.end - unit.start)
 
 
-def _open_stream(data: bytes) -> io.IOBase:
-    raw = io.BytesIO(data)
-    return gzip.GzipFile(fileobj=raw) if data[:2] == GZIP_MAGIC else raw
+def unread_tail(data: bytes, last_start: int) -> str | None:
+    """Why bytes after the last record FastWARC returned were not read, or None when the range ended cleanly.
+
+    The gzip members from the last record on are inflated one by one: a member that does not end is a truncated
+    stream, one that does not inflate is corrupt, and complete members beyond the last record were unreadable.
+    """
+    rest = data[last_start:]
+    members = 0
+    while rest.strip(b"\r\n\x00"):
+        if rest[:2] != GZIP_MAGIC:
+            return "unreadable_rest" if members else None
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            inflater.decompress(rest)
+        except zlib.error:
+            return "corrupt_gzip"
+        if not inflater.eof:
+            return "truncated_stream"
+        members += 1
+        if members > 1:
+            return "unreadable_rest"
+        rest = inflater.unused_data
+    return None
 
 
 def record_boundaries(path: str) -> list[int]:
@@ -89,36 +109,41 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
     data = _read_range(unit)
     name = os.path.basename(unit.path)
     rows: dict[str, list] = {f.name: [] for f in RAW_DOCUMENT}
-    records = ArchiveIterator(_open_stream(data), quirks_mode=True, parse_http=True)
+    records = ArchiveIterator(io.BytesIO(data), quirks_mode=True, parse_http=True)
+    last_start = 0
     while True:
         try:
             record = next(records)
         except StopIteration:
             break
-        except (OSError, EOFError, ValueError) as exc:
-            stats.error(_stream_error_reason(exc))
+        except (OSError, ValueError) as exc:
+            stats.error(f"unreadable_stream:{type(exc).__name__}")
             break
         kind = _record_type_name(record)
         stats.records += 1
+        last_start = record.stream_pos
         if kind not in KEPT_TYPES:
             stats.skip(f"skipped_{kind}")
             continue
         try:
             payload = record.reader.read()
-        except (OSError, EOFError, ValueError) as exc:
-            stats.error(_stream_error_reason(exc))
-            break
+        except (OSError, ValueError) as exc:
+            stats.errors[f"unreadable_record:{type(exc).__name__}"] += 1  # this record is already counted
+            continue
         headers = record.headers
+        source = f"{name}:{unit.start + record.stream_pos}"
         rid = (headers.get("WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
-        rows["id"].append(rid or f"{name}:{unit.start}+{record.stream_pos}")
+        rows["id"].append(rid or source)
         rows["url"].append(headers.get("WARC-Target-URI"))
         rows["warc_date"].append(headers.get("WARC-Date"))
-        rows["source"].append(f"{name}:{unit.start}+{record.stream_pos}")
+        rows["source"].append(source)
         if kind == "conversion":
             rows["content_type"].append("text/plain")
             rows["http_charset"].append("utf-8")
         else:
-            rows["content_type"].append(record.http_content_type if record.is_http else headers.get("Content-Type"))
+            rows["content_type"].append(
+                record.http_content_type if record.is_http else headers.get("Content-Type")
+            )
             rows["http_charset"].append(record.http_charset if record.is_http else None)
         rows["payload"].append(payload)
         if len(rows["id"]) >= batch_rows:
@@ -126,16 +151,11 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
             rows = {k: [] for k in rows}
     if stats.records == 0 and not stats.errors and data.strip():
         stats.error("no_warc_records")
+    elif stats.records and (reason := unread_tail(data, last_start)):
+        stats.errors[reason] += 1  # the broken part counts as one record that produced no row
+        stats.records += 1
     if rows["id"]:
         yield pa.Table.from_pydict(rows, schema=RAW_DOCUMENT)
-
-
-def _stream_error_reason(exc: BaseException) -> str:
-    if isinstance(exc, EOFError):
-        return "truncated_stream"
-    if isinstance(exc, gzip.BadGzipFile):
-        return "corrupt_gzip"
-    return f"unreadable_stream:{type(exc).__name__}"
 
 
 def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:

@@ -15,6 +15,7 @@ BUILTIN_MODULES = (
     "curation.ops.fineweb",
     "curation.ops.badwords",
     "curation.dedup.exact",
+    "curation.dedup.minhash",
 )
 
 

@@ -55,6 +55,10 @@ class BadWordsFilter(Filter):
         langs = set(self.languages)
         reasons = [
             r if (lang is None or lang in langs) else None
-            for r, lang in zip(scored.column("_drop").to_pylist(), batch.column("lang").to_pylist(), strict=True)
+            for r, lang in zip(
+                scored.column("_drop").to_pylist(), batch.column("lang").to_pylist(), strict=True
+            )
         ]
-        return scored.set_column(scored.schema.get_field_index("_drop"), "_drop", pa.array(reasons, pa.string()))
+        return scored.set_column(
+            scored.schema.get_field_index("_drop"), "_drop", pa.array(reasons, pa.string())
+        )

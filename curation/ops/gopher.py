@@ -149,7 +149,10 @@ class GopherQuality(Filter):
         if doc_lines:
             if sum(ln.startswith(BULLETS) for ln in doc_lines) / len(doc_lines) > self.max_bullet_lines_ratio:
                 return scores, "bullet_lines_ratio"
-            if sum(ln.endswith(ELLIPSES) for ln in doc_lines) / len(doc_lines) > self.max_ellipsis_lines_ratio:
+            if (
+                sum(ln.endswith(ELLIPSES) for ln in doc_lines) / len(doc_lines)
+                > self.max_ellipsis_lines_ratio
+            ):
                 return scores, "ellipsis_lines_ratio"
         if sum(any(c.isalpha() for c in t) for t in toks) / n < self.min_alpha_words_ratio:
             return scores, "alpha_words_ratio"

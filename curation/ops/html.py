@@ -69,7 +69,9 @@ class HtmlExtract(Filter):
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
 
-    def _one(self, payload: bytes | None, ctype: str | None, charset: str | None) -> tuple[str | None, str | None, str | None]:
+    def _one(
+        self, payload: bytes | None, ctype: str | None, charset: str | None
+    ) -> tuple[str | None, str | None, str | None]:
         ctype = (ctype or "").split(";")[0].strip().lower()
         if payload is None:
             return None, None, "no_payload"

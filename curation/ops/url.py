@@ -55,9 +55,13 @@ class UrlFilter(Filter):
     def setup(self) -> None:
         self._domains = set() if self.blocklist == "none" else _read_list(self.blocklist, "url_blocklist.txt")
         self._domains |= {d.lower() for d in self.extra_domains}
-        self._hard = set() if self.banned_words == "none" else _read_list(self.banned_words, "url_banned_words.txt")
+        self._hard = (
+            set() if self.banned_words == "none" else _read_list(self.banned_words, "url_banned_words.txt")
+        )
         self._soft = (
-            set() if self.soft_banned_words == "none" else _read_list(self.soft_banned_words, "url_soft_words.txt")
+            set()
+            if self.soft_banned_words == "none"
+            else _read_list(self.soft_banned_words, "url_soft_words.txt")
         )
 
     def validate(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 
 @dataclass
@@ -59,7 +60,7 @@ def run_totals(steps: list[StepStats]) -> dict:
     errors = sum(sum(s.errors.values()) for s in steps)
     input_records = steps[0].rows_in if steps else 0
     output_rows = steps[-1].rows_out if steps else 0
-    chained = all(a.rows_out == b.rows_in for a, b in zip(steps, steps[1:]))
+    chained = all(a.rows_out == b.rows_in for a, b in pairwise(steps))
     return {
         "input_records": input_records,
         "output_rows": output_rows,

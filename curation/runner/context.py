@@ -8,9 +8,13 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class StageContext:
-    """`work_dir` is the stage's own folder for intermediates (sub-phase outputs with completion markers)."""
+    """`work_dir` is the stage's own folder for intermediates (sub-phase outputs with completion markers).
+
+    `rows` is the number of input rows (known from the previous phase, so stages need not count).
+    """
 
     work_dir: Path
     seed: int
     num_workers: int
     resume: bool
+    rows: int = 0

@@ -39,7 +39,10 @@ def _count(column: pa.ChunkedArray, mask: pa.ChunkedArray | pa.Array, prefix: st
     if len(values) == 0:
         return {}
     counts = pc.value_counts(values)
-    return {f"{prefix}:{v.as_py()}": c.as_py() for v, c in zip(counts.field("values"), counts.field("counts"), strict=True)}
+    return {
+        f"{prefix}:{v.as_py()}": c.as_py()
+        for v, c in zip(counts.field("values"), counts.field("counts"), strict=True)
+    }
 
 
 def apply_op(
@@ -54,7 +57,9 @@ def apply_op(
         marked = _call_rowwise(op, batch)
     n = marked.num_rows
     if n != batch.num_rows:
-        raise RuntimeError(f"op {step} returned {n} rows for {batch.num_rows}: ops mark rows, they do not drop them")
+        raise RuntimeError(
+            f"op {step} returned {n} rows for {batch.num_rows}: ops mark rows, they do not drop them"
+        )
     no = pa.array([False] * n)
     has_error = pc.is_valid(marked.column(ERROR)) if ERROR in marked.column_names else no
     drop_col = marked.column(DROP) if DROP in marked.column_names else None
@@ -73,7 +78,9 @@ def apply_op(
         rejected = pc.invert(keep)
         reason = pc.coalesce(*[marked.column(c) for c in (ERROR, DROP) if c in marked.column_names])
         rows = marked.filter(rejected).drop_columns(internal)
-        rows = rows.append_column(REJECT_REASON, pc.binary_join_element_wise(step, pc.filter(reason, rejected), ":"))
+        rows = rows.append_column(
+            REJECT_REASON, pc.binary_join_element_wise(step, pc.filter(reason, rejected), ":")
+        )
         rejects.append(rows)
     kept = marked.filter(keep).drop_columns(internal)
     stats.rows_out += kept.num_rows

@@ -44,12 +44,17 @@ def _write_shard_task(slices: list[Slice], out_dir: str, index: int) -> dict:
     return asdict(write_shard(table.combine_chunks(), Path(out_dir), index))
 
 
-def write_final_shards(files: list[tuple[str, int]], out_dir: Path, shard_rows: int) -> tuple[list[ShardInfo], pa.Schema | None]:
+def write_final_shards(
+    files: list[tuple[str, int]], out_dir: Path, shard_rows: int
+) -> tuple[list[ShardInfo], pa.Schema | None]:
     """Replace `<out_dir>/data/` with the shards of `files`; returns the shards and the output schema."""
     data_dir = out_dir / "data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
     plan = plan_shards(files, shard_rows)
-    infos = [ShardInfo(**d) for d in ray.get([_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)])]
+    infos = [
+        ShardInfo(**d)
+        for d in ray.get([_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)])
+    ]
     schema = pq.read_schema(out_dir / infos[0].path) if infos else None
     return infos, schema

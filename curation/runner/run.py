@@ -28,7 +28,16 @@ log = logging.getLogger("curation")
 WORK = "_work"
 PLAN = "_plan.json"
 STATS = "stats.json"
-VERSIONED = ("mmcurate", "ray", "pyarrow", "polars", "fastwarc", "resiliparse", "trafilatura", "fasttext-predict")
+VERSIONED = (
+    "mmcurate",
+    "ray",
+    "pyarrow",
+    "polars",
+    "fastwarc",
+    "resiliparse",
+    "trafilatura",
+    "fasttext-predict",
+)
 
 
 class OutputExists(RuntimeError):
@@ -70,7 +79,9 @@ def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) ->
                         "resume needs the same recipe and input"
                     )
         else:
-            raise OutputExists(f"output {out} is not empty: pass --resume to continue it or --overwrite to replace it")
+            raise OutputExists(
+                f"output {out} is not empty: pass --resume to continue it or --overwrite to replace it"
+            )
     (out / WORK).mkdir(parents=True, exist_ok=True)
 
 
@@ -88,8 +99,17 @@ def plan_units(recipe: Recipe, files: list[str], work: Path) -> list[dict]:
     units = []
     for path, fmt, start, end, group in (p for file_pieces in pieces for p in file_pieces):
         index = len(units)
-        units.append({"index": index, "key": f"u{index:08d}", "path": path, "format": fmt, "start": start,
-                      "end": end, "row_group": group})
+        units.append(
+            {
+                "index": index,
+                "key": f"u{index:08d}",
+                "path": path,
+                "format": fmt,
+                "start": start,
+                "end": end,
+                "row_group": group,
+            }
+        )
     atomic_write_json(saved, units)
     return units
 
@@ -152,11 +172,11 @@ def run_recipe(
         rejects_dir = str(rejects_root / label) if rejects_root else None
         if kind == "segment":
             source = index == 0
-            seg_units = units if source else [
-                {"key": Path(p).stem, "path": p} for p, _ in files_in
-            ]
+            seg_units = units if source else [{"key": Path(p).stem, "path": p} for p, _ in files_in]
             gpu = 1.0 if has_gpu and any(REGISTRY[s.op].uses_gpu for s in steps) else 0.0
-            spec = SegmentSpec(str(phase_dir), steps, source, recipe.batch_rows, recipe.limit, rejects_dir, recipe.plugins)
+            spec = SegmentSpec(
+                str(phase_dir), steps, source, recipe.batch_rows, recipe.limit, rejects_dir, recipe.plugins
+            )
             summaries = run_segment(seg_units, spec, max_workers, gpu)
             phase_stats = [StepStats(s.name, "segment") for s in steps]
             if source:
@@ -170,8 +190,12 @@ def run_recipe(
             step_stats.extend(phase_stats)
             files_in = [(s["data"], s["rows"]) for s in summaries if s["rows"]]
         else:
-            ctx = StageContext(work_dir=phase_dir / "intermediate", seed=ctx_seed, num_workers=max_workers, resume=resume)
-            summary = run_stage(steps[0], files_in, phase_dir, ctx, Path(rejects_dir) if rejects_dir else None)
+            ctx = StageContext(
+                work_dir=phase_dir / "intermediate", seed=ctx_seed, num_workers=max_workers, resume=resume
+            )
+            summary = run_stage(
+                steps[0], files_in, phase_dir, ctx, Path(rejects_dir) if rejects_dir else None
+            )
             step_stats.append(StepStats.from_dict(summary["stats"]))
             files_in = [tuple(f) for f in summary["files"]]
 

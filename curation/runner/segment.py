@@ -62,7 +62,9 @@ def _input_batches(unit: dict, spec: SegmentSpec, reader_stats: ReaderStats):
             cut = emitted + table.num_rows - spec.limit
             table = table.slice(0, spec.limit - emitted)
             reader_stats.records -= cut
-        order = pa.array(range((u.index << 32) + emitted, (u.index << 32) + emitted + table.num_rows), pa.int64())
+        order = pa.array(
+            range((u.index << 32) + emitted, (u.index << 32) + emitted + table.num_rows), pa.int64()
+        )
         emitted += table.num_rows
         yield table.append_column(ORDER, order)
         if spec.limit is not None and emitted >= spec.limit:
@@ -110,8 +112,17 @@ class UnitProcessor:
             rows = out.num_rows
             write_parquet_atomic(out, data_path)
         if rejects:
-            write_parquet_atomic(pa.concat_tables(rejects, promote_options="default"), Path(spec.rejects_dir) / f"{key}.parquet")
-        read = StepStats("read", "reader", rows_in=reader_stats.records, dropped=reader_stats.skipped, errors=reader_stats.errors)
+            write_parquet_atomic(
+                pa.concat_tables(rejects, promote_options="default"),
+                Path(spec.rejects_dir) / f"{key}.parquet",
+            )
+        read = StepStats(
+            "read",
+            "reader",
+            rows_in=reader_stats.records,
+            dropped=reader_stats.skipped,
+            errors=reader_stats.errors,
+        )
         read.rows_out = read.rows_in - sum(read.dropped.values()) - sum(read.errors.values())
         summary = {
             "key": key,

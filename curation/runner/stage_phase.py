@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,8 +22,8 @@ ORDER = "_order"
 SUCCESS = "_SUCCESS.json"
 
 
-def _reason_counts(batch: pa.Table) -> pa.Table:
-    """Per-block counts of `_drop` and `_error` reasons (tiny tables the driver sums)."""
+def _count_and_reject(batch: pa.Table, step: str, rejects_dir: str | None) -> pa.Table:
+    """Per-block counts of `_drop` and `_error` reasons (a tiny table); writes the block's rejects if asked."""
     kinds, reasons, counts = [], [], []
     for kind, col in (("dropped", DROP), ("errors", ERROR)):
         if col not in batch.column_names:
@@ -33,20 +35,38 @@ def _reason_counts(batch: pa.Table) -> pa.Table:
                 kinds.append(kind)
                 reasons.append(v.as_py())
                 counts.append(c.as_py())
-    return pa.table({"kind": pa.array(kinds, pa.string()), "reason": pa.array(reasons, pa.string()),
-                     "n": pa.array(counts, pa.int64())})
+    if rejects_dir and counts:
+        rejected = _select(batch, rejected=True, step=step)
+        write_parquet_atomic(
+            rejected, Path(rejects_dir) / f"o{pc.min(rejected.column(ORDER)).as_py():020d}.parquet"
+        )
+    return pa.table(
+        {
+            "kind": pa.array(kinds, pa.string()),
+            "reason": pa.array(reasons, pa.string()),
+            "n": pa.array(counts, pa.int64()),
+        }
+    )
 
 
 def _select(batch: pa.Table, rejected: bool, step: str) -> pa.Table:
-    has_drop = pc.is_valid(batch.column(DROP)) if DROP in batch.column_names else pa.array([False] * batch.num_rows)
-    has_error = pc.is_valid(batch.column(ERROR)) if ERROR in batch.column_names else pa.array([False] * batch.num_rows)
+    has_drop = (
+        pc.is_valid(batch.column(DROP)) if DROP in batch.column_names else pa.array([False] * batch.num_rows)
+    )
+    has_error = (
+        pc.is_valid(batch.column(ERROR))
+        if ERROR in batch.column_names
+        else pa.array([False] * batch.num_rows)
+    )
     bad = pc.or_(has_drop, has_error)
     internal = [c for c in (DROP, ERROR) if c in batch.column_names]
     if not rejected:
         return batch.filter(pc.invert(bad)).drop_columns(internal)
     rows = batch.filter(bad)
     reason = pc.coalesce(*[rows.column(c) for c in (ERROR, DROP) if c in rows.column_names])
-    return rows.drop_columns(internal).append_column(REJECT_REASON, pc.binary_join_element_wise(step, reason, ":"))
+    return rows.drop_columns(internal).append_column(
+        REJECT_REASON, pc.binary_join_element_wise(step, reason, ":")
+    )
 
 
 def _write_ordered(batch: pa.Table, out_dir: str) -> pa.Table:
@@ -74,6 +94,7 @@ def run_stage(
     marker = phase_dir / SUCCESS
     if marker.exists():
         return json.loads(marker.read_text())
+    started = time.perf_counter()
     stage = step.build()
     assert isinstance(stage, Stage)
     stage.setup()
@@ -82,9 +103,13 @@ def run_stage(
     out_files: list[tuple[str, int]] = []
     if rows_in:
         ds = ray.data.read_parquet([path for path, _ in files])
-        marked = stage.run(ds, ctx).materialize()
+        marked = stage.run(ds, replace(ctx, rows=rows_in)).materialize()
         counted = {"dropped": stats.dropped, "errors": stats.errors}
-        for row in marked.map_batches(_reason_counts, batch_format="pyarrow").iter_rows():
+        reject_to = str(rejects_dir) if rejects_dir is not None and not stage.tag_only else None
+        counts = marked.map_batches(
+            _count_and_reject, fn_kwargs={"step": step.name, "rejects_dir": reject_to}, batch_format="pyarrow"
+        )
+        for row in counts.iter_rows():
             if stage.tag_only and row["kind"] == "dropped":
                 continue
             counted[row["kind"]][f"{step.name}:{row['reason']}"] += row["n"]
@@ -92,12 +117,12 @@ def run_stage(
             marked = marked.map_batches(
                 lambda t: t.drop_columns([c for c in (DROP,) if c in t.column_names]), batch_format="pyarrow"
             )
-        kept = marked.map_batches(_select, fn_kwargs={"rejected": False, "step": step.name}, batch_format="pyarrow")
         if sum(stats.dropped.values()) + sum(stats.errors.values()) < rows_in:
+            kept = marked.map_batches(
+                _select, fn_kwargs={"rejected": False, "step": step.name}, batch_format="pyarrow"
+            )
             out_files = write_sorted(kept, phase_dir / "data")
-        if rejects_dir is not None and (stats.dropped or stats.errors):
-            rejected = marked.map_batches(_select, fn_kwargs={"rejected": True, "step": step.name}, batch_format="pyarrow")
-            write_sorted(rejected, rejects_dir)
+    stats.seconds = time.perf_counter() - started
     stats.rows_out = sum(rows for _, rows in out_files)
     summary = {"files": out_files, "stats": stats.to_dict()}
     atomic_write_json(marker, summary)

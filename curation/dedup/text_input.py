@@ -1,0 +1,48 @@
+"""Columns as the dedup stages need them: text that may arrive as bytes, group keys as 64-bit salts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from curation.dedup.hashing import span_hashes
+
+
+def text_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(large_string array, mask of values that were bytes but not UTF-8); invalid values become null."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr.cast(pa.large_string()), np.zeros(len(arr), dtype=bool)
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        raise TypeError(f"text column must be string or binary, got {arr.type}")
+    try:
+        return arr.cast(pa.large_string()), np.zeros(len(arr), dtype=bool)
+    except pa.ArrowInvalid:
+        values, bad = [], np.zeros(len(arr), dtype=bool)
+        for i, raw in enumerate(arr.to_pylist()):
+            try:
+                values.append(raw.decode("utf-8") if raw is not None else None)
+            except UnicodeDecodeError:
+                values.append(None)
+                bad[i] = True
+        return pa.array(values, pa.large_string()), bad
+
+
+def group_salts(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A uint64 per row identifying its group value (null is a group of its own, equal to the empty string)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    strings = arr.cast(pa.large_string()).fill_null("")
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
+        strings.offset : strings.offset + len(strings) + 1
+    ]
+    data = strings.buffers()[2]
+    buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return span_hashes(buf, offsets[:-1], offsets[1:]) ^ np.uint64(0x5A17)
+
+
+def fixed_list(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    """(rows, width) uint64 view of a fixed-size-list<uint64> column."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros((0, width), dtype=np.uint64)
+    return arr.flatten().to_numpy(zero_copy_only=False).astype(np.uint64, copy=False).reshape(-1, width)

@@ -1,0 +1,38 @@
+"""Shared fixtures: repository paths, the optional ../shared/data folder, and one local Ray for the session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MMCURATE_SHARED_DATA", REPO.parent / "shared" / "data"))
+BUNDLED = REPO / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/data; the calling test is skipped with a reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the third-party data folder ../shared/data is not present on this machine)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """`shared("warc", "x.warc.gz")` -> the path under ../shared/data, or skip the test with the reason."""
+    return shared_path
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """An embedded local Ray shared by the tests of this session."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+    yield ray

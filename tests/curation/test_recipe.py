@@ -1,0 +1,94 @@
+"""Recipe loading: safe YAML, errors that name the YAML location and the valid choices, overrides."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from curation.recipe import RecipeError, apply_override, load_recipe, parse_recipe
+
+BASE = {
+    "name": "t",
+    "input": {"paths": ["data/warc/demo.warc.gz"]},
+    "steps": [{"html_extract": {}}, {"language_id": {"keep": ["en"], "min_score": 0.5}}],
+}
+
+
+def _with(**changes):
+    raw = yaml.safe_load(yaml.safe_dump(BASE))
+    raw.update(changes)
+    return raw
+
+
+def test_shipped_recipes_validate():
+    for name in ("refinedweb", "fineweb"):
+        recipe = load_recipe(f"pipelines/{name}.yaml")
+        assert recipe.steps, name
+
+
+def test_misspelled_op_is_named_with_suggestion_and_choices():
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(_with(steps=[{"html_extract": {}}, {"languge_id": {}}]))
+    msg = str(err.value)
+    assert msg.startswith("steps[1].languge_id:")
+    assert "did you mean 'language_id'" in msg
+    assert "gopher_quality" in msg  # lists the valid ops
+
+
+def test_misspelled_key_is_named_with_valid_keys():
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(_with(steps=[{"language_id": {"min_scor": 0.3}}]))
+    msg = str(err.value)
+    assert msg.startswith("steps[0].language_id.min_scor:")
+    assert "did you mean 'min_score'" in msg and "keep" in msg
+
+
+def test_wrong_type_and_bad_value_are_located():
+    with pytest.raises(RecipeError, match=r"steps\[0\].language_id.min_score: expected float"):
+        parse_recipe(_with(steps=[{"language_id": {"min_score": "high"}}]))
+    with pytest.raises(RecipeError, match=r"steps\[0\].language_id: min_score must be within"):
+        parse_recipe(_with(steps=[{"language_id": {"min_score": 3.0}}]))
+    with pytest.raises(RecipeError, match=r"steps\[0\].html_extract: engine must be one of"):
+        parse_recipe(_with(steps=[{"html_extract": {"engine": "lynx"}}]))
+
+
+def test_unknown_top_level_and_section_keys():
+    with pytest.raises(RecipeError, match=r"^ouput: unknown key 'ouput' \(did you mean 'output'"):
+        parse_recipe(_with(ouput={}))
+    with pytest.raises(RecipeError, match=r"^input.pathz: unknown key"):
+        parse_recipe(_with(input={"pathz": ["x"]}))
+
+
+def test_invalid_yaml_reports_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsteps:\n  - html_extract: {engine: [\n")
+    with pytest.raises(RecipeError, match="invalid YAML"):
+        load_recipe(bad)
+
+
+def test_unsafe_yaml_tags_are_refused(tmp_path):
+    bad = tmp_path / "evil.yaml"
+    bad.write_text(
+        "name: !!python/object/apply:os.system ['echo hi']\ninput: {paths: [x]}\nsteps: [html_extract]\n"
+    )
+    with pytest.raises(RecipeError, match="invalid YAML"):
+        load_recipe(bad)
+
+
+def test_overrides_set_nested_keys_and_repeated_ops_get_unique_names():
+    raw = _with(steps=[{"language_id": {}}, {"language_id": {"keep": ["de"]}}])
+    apply_override(raw, "steps[1].language_id.min_score=0.4")
+    apply_override(raw, "output.shard_rows=10")
+    recipe = parse_recipe(raw)
+    assert recipe.steps[1].params == {"keep": ["de"], "min_score": 0.4}
+    assert [s.name for s in recipe.steps] == ["language_id", "language_id#2"]
+    assert recipe.shard_rows == 10
+    with pytest.raises(RecipeError, match="PATH=VALUE"):
+        apply_override(raw, "steps[0]")
+
+
+def test_digest_ignores_output_path_only():
+    a = parse_recipe(_with(output={"path": "a"}))
+    b = parse_recipe(_with(output={"path": "b"}))
+    c = parse_recipe(_with(output={"path": "a", "shard_rows": 5}))
+    assert a.digest == b.digest != c.digest

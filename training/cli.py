@@ -1,0 +1,42 @@
+"""The `train` console script: `train launch CONFIG [...]` and `train export RUN_DIR OUT`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from curation.schemas import SchemaMismatch
+from training.config import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="train", description="Train and export mmcurate VLMs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_launch = sub.add_parser("launch", help="run one training stage (align / instruct / dpo)")
+    p_launch.add_argument("config", help="stage config YAML")
+    where = p_launch.add_mutually_exclusive_group()
+    where.add_argument("--num-gpus", type=int, default=None, help="local ranks (GPUs; CPU processes without GPUs)")
+    where.add_argument("--hostfile", default=None, help="DeepSpeed hostfile for multi-node runs")
+    p_launch.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    p_launch.add_argument("overrides", nargs="*", help="config overrides, key.sub=value")
+    p_export = sub.add_parser("export", help="export a run's checkpoint as HF save_pretrained LM + projector")
+    p_export.add_argument("run_dir")
+    p_export.add_argument("out_dir")
+    p_export.add_argument("--tag", default=None, help="checkpoint tag (default: latest)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "launch":
+            from training.launch import launch
+
+            return launch(args.config, args.overrides, args.num_gpus, args.hostfile, args.resume)
+        from training.export import export_checkpoint
+
+        print(export_checkpoint(args.run_dir, args.out_dir, args.tag))
+        return 0
+    except (ConfigError, SchemaMismatch, FileNotFoundError, ValueError) as exc:
+        print(f"train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Export a checkpoint as a model others can load.
+
+`<out>/lm/` is the causal LM (LoRA merged) + tokenizer via HF `save_pretrained`; `<out>/projector/` the
+projector artifact; `<out>/vision/vision.safetensors` the encoder weights; `<out>/vlm.json` ties them together
+and is what `model.init_from` reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+import yaml
+from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+from safetensors.torch import save_file
+
+from training.checkpoint import latest_tag
+from training.config import Config, load_config
+from training.model.build import EXPORT_META, VISION_WEIGHTS, build_vlm, resolve_model_config
+from training.model.projector import save_projector
+from training.model.vlm import VLM
+
+CONFIG_NAME = "config.yaml"
+
+
+def save_run_config(cfg: Config, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+
+
+def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:
+    """Write an in-memory (unwrapped, fully materialised) VLM in the export layout."""
+    out_dir = Path(out_dir)
+    resolved, _ = resolve_model_config(cfg.model)
+    lm = model.lm.merge_and_unload() if hasattr(model.lm, "merge_and_unload") else model.lm
+    lm.save_pretrained(str(out_dir / "lm"))
+    tokenizer.save_pretrained(str(out_dir / "lm"))
+    projector = model.projector
+    lm_dim = lm.config.get_text_config().hidden_size
+    save_projector(projector.state_dict(), resolved.projector.type, model.vision.hidden_size, lm_dim, out_dir / "projector")
+    (out_dir / VISION_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
+    vision_state = {k: v.detach().contiguous() for k, v in model.vision.state_dict().items()}
+    save_file(vision_state, str(out_dir / VISION_WEIGHTS))
+    # the architecture is rebuilt from its reference; weights always come from vision.safetensors
+    vision_cfg = dataclasses.replace(resolved.vision, random_init=True)
+    meta = {
+        "vision": dataclasses.asdict(vision_cfg),
+        "projector_type": resolved.projector.type,
+        "num_patches": model.vision.num_patches,
+        "image_tag": "<image>",
+        "stage": cfg.stage,
+    }
+    (out_dir / EXPORT_META).write_text(json.dumps(meta, indent=2))
+
+
+def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, object, Config]:
+    """Rebuild a run's model and load the fp32 weights of a checkpoint (default: the latest)."""
+    from training.stages import STAGES
+
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir / CONFIG_NAME)
+    root = run_dir / "checkpoints"
+    tag = tag or latest_tag(root)
+    if tag is None:
+        raise FileNotFoundError(f"{root}: no complete checkpoint")
+    model, tokenizer = build_vlm(cfg.model, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    STAGES[cfg.stage](cfg, tokenizer.pad_token_id).configure(model)  # same structure (LoRA) as in training
+    state = get_fp32_state_dict_from_zero_checkpoint(str(root), tag=tag)
+    model.load_state_dict(state, strict=True)
+    return model, tokenizer, cfg
+
+
+def export_checkpoint(run_dir: str | Path, out_dir: str | Path, tag: str | None = None) -> Path:
+    """`train export`: checkpoint of a run -> export layout."""
+    model, tokenizer, cfg = load_trained(run_dir, tag)
+    export_model(model, tokenizer, cfg, Path(out_dir))
+    return Path(out_dir)

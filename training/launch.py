@@ -1,0 +1,75 @@
+"""`train launch`: validate the config and data up front, then start every rank through the DeepSpeed launcher.
+
+One CPU process, several local ranks, one GPU node (`--num-gpus`) or many nodes (`--hostfile`) all go through
+`deepspeed.launcher.runner`, which runs `python -m training.worker` on each rank.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from training.config import Config, load_config
+from training.data.shards import ShardSource
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def preflight(cfg: Config) -> None:
+    """Open every data source (manifest, shard files, schema) so bad data fails here, not on N ranks."""
+    for source in cfg.data.sources + cfg.data.eval.sources:
+        ShardSource(source.path, cfg.schema, cfg.seed, cfg.data.shuffle, cfg.extra_columns)
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def launcher_command(
+    config: str | Path,
+    overrides: list[str],
+    num_gpus: int | None = None,
+    hostfile: str | None = None,
+    resume: bool = False,
+    master_port: int | None = None,
+) -> list[str]:
+    """The `deepspeed.launcher.runner` command line for this run."""
+    cmd = [sys.executable, "-u", "-m", "deepspeed.launcher.runner"]
+    if hostfile:
+        cmd += ["--hostfile", str(hostfile)]
+    else:
+        cmd += ["--num_gpus", str(num_gpus or max(_cuda_devices(), 1))]
+    cmd += ["--master_port", str(master_port or free_port()), "--no_local_rank", "--module", "training.worker"]
+    cmd += [str(Path(config).resolve())]
+    if resume:
+        cmd.append("--resume")
+    return cmd + list(overrides)
+
+
+def launch(
+    config: str | Path,
+    overrides: list[str],
+    num_gpus: int | None = None,
+    hostfile: str | None = None,
+    resume: bool = False,
+) -> int:
+    """Validate, then run the launcher in the foreground; returns its exit code."""
+    cfg = load_config(config, overrides)
+    preflight(cfg)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    if "DS_ACCELERATOR" not in env and not _cuda_devices():
+        env["DS_ACCELERATOR"] = "cpu"
+    cmd = launcher_command(config, overrides, num_gpus, hostfile, resume)
+    return subprocess.call(cmd, env=env)
