@@ -6,6 +6,8 @@ One CPU process, several local ranks, one GPU node (`--num-gpus`) or many nodes 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -44,14 +46,21 @@ def launcher_command(
     resume: bool = False,
     master_port: int | None = None,
 ) -> list[str]:
-    """The `deepspeed.launcher.runner` command line for this run."""
-    cmd = [sys.executable, "-u", "-m", "deepspeed.launcher.runner"]
+    """The DeepSpeed launcher command line for this run.
+
+    Multi-node runs go through `deepspeed.launcher.runner` (pdsh/MPI/...); a single node goes straight to
+    `deepspeed.launcher.launch`, which is what the runner would exec for it anyway.
+    """
+    port = str(master_port or free_port())
     if hostfile:
-        cmd += ["--hostfile", str(hostfile)]
+        cmd = [sys.executable, "-u", "-m", "deepspeed.launcher.runner", "--hostfile", str(hostfile)]
+        cmd += ["--master_port", port, "--no_local_rank", "--module", "training.worker"]
     else:
-        cmd += ["--num_gpus", str(num_gpus or max(_cuda_devices(), 1))]
-    cmd += ["--master_port", str(master_port or free_port()), "--no_local_rank", "--module", "training.worker"]
-    cmd += [str(Path(config).resolve())]
+        ranks = num_gpus or max(_cuda_devices(), 1)
+        world_info = base64.urlsafe_b64encode(json.dumps({"localhost": list(range(ranks))}).encode()).decode()
+        cmd = [sys.executable, "-u", "-m", "deepspeed.launcher.launch", f"--world_info={world_info}"]
+        cmd += ["--master_addr=127.0.0.1", f"--master_port={port}", "--no_local_rank", "--module", "training.worker"]
+    cmd.append(str(Path(config).resolve()))
     if resume:
         cmd.append("--resume")
     return cmd + list(overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from training.config import load_config
@@ -19,6 +20,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     cfg = load_config(args.config, args.overrides)
     Trainer(cfg).run(resume=args.resume)
+    # Everything is written and closed; skip interpreter teardown, which can take many seconds in the
+    # native libraries (gloo, OpenMP) and delays the launcher noticing that the rank is done.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

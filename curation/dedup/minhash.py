@@ -15,7 +15,7 @@ from curation.dedup import subphase
 from curation.dedup.candidates import bucket_rows, star_edges
 from curation.dedup.components import EDGE_SCHEMA, connected_components
 from curation.dedup.grouping import map_groups_local, partitions_for
-from curation.dedup.marking import ORDER, mark_duplicates
+from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
 from curation.dedup.text_input import fixed_list, group_salts, text_column
@@ -114,18 +114,14 @@ class MinhashDedup(Stage):
                     "seed": self.seed,
                 },
             ),
-            meta=_status_counts,
+            meta=subphase.status_counts,
         )
         edges = subphase.persist(work, "candidates", lambda: self._candidates(sigs, s, parts))
         forest = connected_components(edges, work / "components", ctx.num_workers, ROWS_PER_PARTITION)
         self._summary(work, sigs, edges, forest)
-        if pa.types.is_binary(ds.schema().base_schema.field(self.column).type) or pa.types.is_large_binary(
-            ds.schema().base_schema.field(self.column).type
-        ):
+        if sigs.get("status", {}).get("non_utf8_text"):
             ds = ds.map_batches(_mark_bad_encoding, fn_kwargs={"column": self.column}, batch_format="pyarrow")
-        return mark_duplicates(
-            ds, forest, "near_duplicate", self.tag_only, partitions_for(total, 100_000, ctx.num_workers)
-        )
+        return mark_duplicates(ds, sorted_labels(work, forest), "near_duplicate", self.tag_only)
 
     def _candidates(self, sigs: dict, s: Preset, parts: int) -> ray.data.Dataset:
         if not sigs["rows"] or not sum(n for k, n in sigs["status"].items() if k in SHINGLED):
@@ -147,11 +143,6 @@ class MinhashDedup(Stage):
         }
         atomic_write_json(work / "summary.json", summary)
         log.info("minhash_dedup: %s", summary)
-
-
-def _status_counts(path: Path) -> dict:
-    counts = ray.data.read_parquet(str(path), columns=["status"]).groupby("status").count().take_all()
-    return {"status": {row["status"]: row["count()"] for row in counts}}
 
 
 def _band_rows(batch: pa.Table, bands: int) -> pa.Table:

@@ -11,6 +11,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray.data
 
@@ -50,3 +52,22 @@ def persist(
 def read(marker: dict) -> ray.data.Dataset:
     """The persisted dataset of a non-empty sub-phase."""
     return ray.data.read_parquet(marker["path"])
+
+
+def status_counts(path: Path) -> dict:
+    """`{"status": {value: rows}}` of the `status` column of a persisted sub-phase (tiny per-block counts)."""
+
+    def count(batch: pa.Table) -> pa.Table:
+        vc = pc.value_counts(batch.column("status")) if batch.num_rows else None
+        if vc is None:
+            return pa.table({"status": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
+        return pa.table({"status": vc.field("values"), "n": vc.field("counts")})
+
+    totals: dict[str, int] = {}
+    for row in (
+        ray.data.read_parquet(str(path), columns=["status"])
+        .map_batches(count, batch_format="pyarrow")
+        .iter_rows()
+    ):
+        totals[row["status"]] = totals.get(row["status"], 0) + row["n"]
+    return {"status": totals}

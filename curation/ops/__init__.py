@@ -16,6 +16,8 @@ BUILTIN_MODULES = (
     "curation.ops.badwords",
     "curation.dedup.exact",
     "curation.dedup.minhash",
+    "curation.dedup.phash",
+    "curation.dedup.url",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -63,7 +64,7 @@ def _select(batch: pa.Table, rejected: bool, step: str) -> pa.Table:
     if not rejected:
         return batch.filter(pc.invert(bad)).drop_columns(internal)
     rows = batch.filter(bad)
-    reason = pc.coalesce(*[rows.column(c) for c in (ERROR, DROP) if c in rows.column_names])
+    reason = pc.coalesce(*[rows.column(c).cast(pa.string()) for c in (ERROR, DROP) if c in rows.column_names])
     return rows.drop_columns(internal).append_column(
         REJECT_REASON, pc.binary_join_element_wise(step, reason, ":")
     )
@@ -95,6 +96,9 @@ def run_stage(
     if marker.exists():
         return json.loads(marker.read_text())
     started = time.perf_counter()
+    for stale in (phase_dir / "data", rejects_dir):  # left by an interrupted attempt
+        if stale is not None and stale.exists():
+            shutil.rmtree(stale)
     stage = step.build()
     assert isinstance(stage, Stage)
     stage.setup()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq

@@ -97,6 +97,12 @@ class HFVisionTower(VisionTower):
         if not -blocks <= cfg.layer < blocks:
             raise ValueError(f"vision.layer {cfg.layer} out of range for a {blocks}-block encoder")
         self.layer = cfg.layer % blocks
+        # keep only what produces the chosen layer, so no parameter sits outside the graph
+        inner = self.model.vision_model
+        inner.encoder.layers = inner.encoder.layers[: self.layer + 1]
+        inner.post_layernorm = nn.Identity()
+        if getattr(inner, "head", None) is not None:
+            inner.head = nn.Identity()
         self.hidden_size = vision_config.hidden_size
         self.image_size = vision_config.image_size
         self.num_patches = (vision_config.image_size // vision_config.patch_size) ** 2
@@ -107,9 +113,7 @@ class HFVisionTower(VisionTower):
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        out = self.model(pixel_values=pixels, output_hidden_states=True)
-        # hidden_states[0] is the embedding output; block i's output is hidden_states[i + 1]
-        return out.hidden_states[self.layer + 1][:, self.prefix_tokens :]
+        return self.model(pixel_values=pixels).last_hidden_state[:, self.prefix_tokens :]
 
 
 VISION_TOWERS: dict[str, type[VisionTower]] = {"open_clip": OpenClipTower, "hf": HFVisionTower}

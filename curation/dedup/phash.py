@@ -1,0 +1,201 @@
+"""Perceptual-hash near-duplicate removal for images: pigeonhole chunks, Hamming check, distributed components."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray.data
+
+from curation.dedup import subphase
+from curation.dedup.candidates import hamming_edges
+from curation.dedup.components import EDGE_SCHEMA, connected_components
+from curation.dedup.grouping import map_groups_local, partitions_for
+from curation.dedup.hashing import mix64
+from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
+from curation.dedup.text_input import group_salts
+from curation.io.shards import atomic_write_json
+from curation.ops.base import ERROR, Stage, register, set_column
+from curation.runner.context import StageContext
+
+log = logging.getLogger("curation")
+ROWS_PER_PARTITION = 250_000
+
+
+def image_phash(data: bytes) -> int:
+    """64-bit pHash (imagehash, 8x8 DCT) of encoded image bytes, bit i of the hash = i-th bit of the 8x8 array."""
+    import imagehash
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        bits = imagehash.phash(img).hash.reshape(-1)
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+def _from_column(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """(hashes, valid) from an integer, hex-string or 8-byte binary column; None for any other type."""
+    t = arr.type
+    if pa.types.is_integer(t) and t.bit_width == 64:
+        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        values = arr.fill_null(0).to_numpy(zero_copy_only=False).view(np.uint64)
+        return values, valid
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    ):
+        values, valid = np.zeros(len(arr), np.uint64), np.zeros(len(arr), bool)
+        for i, v in enumerate(arr.to_pylist()):
+            try:
+                if isinstance(v, str) and len(v) == 16:
+                    values[i], valid[i] = int(v, 16), True
+                elif isinstance(v, bytes) and len(v) == 8:
+                    values[i], valid[i] = int.from_bytes(v, "big"), True
+            except ValueError:
+                continue
+        return values, valid
+    return None
+
+
+def hash_batch(
+    batch: pa.Table, column: str, image_column: str
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """(hashes, has_hash, error per row): the hash column where usable, else pHash of the image bytes."""
+    n = batch.num_rows
+    hashes, valid = np.zeros(n, np.uint64), np.zeros(n, bool)
+    if column in batch.column_names:
+        parsed = _from_column(batch.column(column).combine_chunks())
+        if parsed is not None:
+            hashes, valid = parsed
+            hashes, valid = hashes.copy(), valid.copy()
+    errors: list[str | None] = [None] * n
+    if valid.all():
+        return hashes, valid, errors
+    images = batch.column(image_column).to_pylist() if image_column in batch.column_names else [None] * n
+    for i in np.flatnonzero(~valid):
+        if column in batch.column_names and batch.column(column)[int(i)].is_valid:
+            errors[i] = "bad_phash"
+        elif images[i] is None:
+            continue
+        else:
+            try:
+                hashes[i], valid[i] = image_phash(images[i]), True
+            except Exception:  # noqa: BLE001 - any undecodable image is a counted error, never a crash
+                errors[i] = "undecodable_image"
+    return hashes, valid, errors
+
+
+def chunk_keys(hashes: np.ndarray, radius: int, salt: np.ndarray | None) -> np.ndarray:
+    """(rows, radius+1) keys: chunk c of the 64 bits (near-equal widths) with its index (and the group salt)."""
+    chunks = radius + 1
+    bounds = np.linspace(0, 64, chunks + 1).astype(np.uint64)
+    keys = np.empty((len(hashes), chunks), dtype=np.uint64)
+    for c in range(chunks):
+        width = bounds[c + 1] - bounds[c]
+        value = (hashes >> bounds[c]) & np.uint64((1 << int(width)) - 1)
+        keys[:, c] = mix64(value ^ (np.uint64(c + 1) << np.uint64(56)))
+    return mix64(keys ^ salt[:, None]) if salt is not None else keys
+
+
+def _hash_rows(batch: pa.Table, column: str, image_column: str, group_by: str | None) -> pa.Table:
+    hashes, valid, errors = hash_batch(batch, column, image_column)
+    status = np.where(valid, "ok", np.where(np.array([e is not None for e in errors]), "error", "no_hash"))
+    salt = group_salts(batch.column(group_by)) if group_by else np.zeros(batch.num_rows, np.uint64)
+    return pa.table(
+        {
+            ORDER: batch.column(ORDER),
+            "hash": pa.array(hashes, pa.uint64()),
+            "salt": pa.array(salt, pa.uint64()),
+            "status": pa.array(status, pa.string()),
+            "error": pa.array(errors, pa.string()),
+        }
+    )
+
+
+def _bucket_rows(batch: pa.Table, radius: int) -> pa.Table:
+    batch = batch.filter(pc.equal(batch.column("status"), "ok"))
+    hashes = batch.column("hash").to_numpy()
+    keys = chunk_keys(hashes, radius, batch.column("salt").to_numpy())
+    k = radius + 1
+    return pa.table(
+        {
+            "key": pa.array(keys.reshape(-1), pa.uint64()),
+            "node": pa.array(np.repeat(batch.column(ORDER).to_numpy(), k), pa.int64()),
+            "hash": pa.array(np.repeat(hashes, k), pa.uint64()),
+        }
+    )
+
+
+def _attach_errors(batch: pa.Table, column: str, image_column: str) -> pa.Table:
+    _, _, errors = hash_batch(batch, column, image_column)
+    if not any(errors):
+        return batch
+    return set_column(batch, ERROR, pa.array(errors, pa.string()))
+
+
+@register("phash_dedup")
+@dataclasses.dataclass
+class PhashDedup(Stage):
+    """Drop near-duplicate images: 64-bit pHashes within Hamming distance `radius` (default 8) are one cluster.
+
+    The hash comes from `column` (default `phash`: uint64/int64, 16-digit hex string or 8 bytes); where that
+    column is missing or of another type, it is computed with `imagehash.phash` from the encoded image bytes in
+    `image_column` (default `image`). Candidates: the hash split into `radius + 1` chunks (pigeonhole: two hashes
+    within the radius agree on at least one chunk), grouped on each chunk, then checked by true Hamming distance.
+    Clusters are connected components (distributed); the first row in input order is kept, the others get rule
+    `near_duplicate_image`. `group_by: <column>` keeps clusters inside each value of that column. `tag_only: true`
+    writes `dup_cluster` and `is_duplicate` instead. Errors: `undecodable_image`, `bad_phash` (a hash value that
+    does not parse); rows without hash or image pass through (counted in `summary.json`).
+    """
+
+    requires = ()
+
+    column: str = "phash"
+    image_column: str = "image"
+    radius: int = 8
+    group_by: str | None = None
+
+    def validate(self) -> None:
+        if not 0 <= self.radius < 32:
+            raise ValueError("radius must be in [0, 32)")
+
+    def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
+        work = ctx.work_dir
+        total = ctx.rows or ds.count()
+        parts = partitions_for(total * (self.radius + 1), ROWS_PER_PARTITION, ctx.num_workers)
+        args = {"column": self.column, "image_column": self.image_column}
+        hashed = subphase.persist(
+            work,
+            "hashes",
+            lambda: ds.map_batches(
+                _hash_rows, fn_kwargs={**args, "group_by": self.group_by}, batch_format="pyarrow"
+            ),
+            meta=subphase.status_counts,
+        )
+        edges = subphase.persist(work, "candidates", lambda: self._candidates(hashed, parts))
+        forest = connected_components(edges, work / "components", ctx.num_workers, ROWS_PER_PARTITION)
+        summary = {
+            "hashes": hashed.get("status", {}),
+            "candidate_edges": edges["rows"],
+            "duplicates": forest["rows"],
+            "component_rounds": forest.get("rounds", 0),
+        }
+        atomic_write_json(work / "summary.json", summary)
+        log.info("phash_dedup: %s", summary)
+        if hashed.get("status", {}).get("error"):
+            ds = ds.map_batches(_attach_errors, fn_kwargs=args, batch_format="pyarrow")
+        return mark_duplicates(ds, sorted_labels(work, forest), "near_duplicate_image", self.tag_only)
+
+    def _candidates(self, hashed: dict, parts: int) -> ray.data.Dataset:
+        if not hashed.get("status", {}).get("ok"):
+            return ray.data.from_arrow(EDGE_SCHEMA.empty_table())
+        rows = subphase.read(hashed).map_batches(
+            _bucket_rows, fn_kwargs={"radius": self.radius}, batch_format="pyarrow"
+        )
+        radius = self.radius
+        return map_groups_local(rows, ["key"], lambda t: hamming_edges(t, radius), parts)

@@ -1,0 +1,95 @@
+"""Test corpora for near-dup removal: real documents, edited variants of them, and exact Jaccard ground truth.
+
+The ground truth is computed independently of mmcurate's hashing: Python sets of word 5-gram tuples after the
+same normalisation (NFKC, lower case, every run of ASCII non-letters -> one space), compared pair by pair.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+_NON_LETTERS = re.compile(r"[\x00-\x60\x7b-\x7f]+")
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED_DOCS = REPO / "data" / "cc_text" / "dolma_ccnet_cc_en_head-0091.jsonl.gz"
+
+
+def read_texts(path: Path, min_words: int = 0) -> list[str]:
+    """The `text` of every line of a (gzipped) JSONL file with at least `min_words` words."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for line in fh if line.strip()]
+    return [t for t in texts if len(t.split()) >= min_words]
+
+
+def reference_shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
+    """Word n-gram set of the normalised text (a shorter text is one shingle; no words: empty)."""
+    words = _NON_LETTERS.sub(" ", unicodedata.normalize("NFKC", text).lower()).split()
+    if len(words) < n:
+        return frozenset([tuple(words)]) if words else frozenset()
+    return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def edit(text: str, rate: float, vocabulary: list[str], rng: np.random.Generator) -> str:
+    """Substitute, delete or insert a word at each position with probability `rate` (a third each)."""
+    out: list[str] = []
+    for word in text.split():
+        u = rng.random()
+        if u >= rate:
+            out.append(word)
+        elif u < rate / 3:
+            out.append(vocabulary[rng.integers(len(vocabulary))])
+        elif u < 2 * rate / 3:
+            continue
+        else:
+            out.extend([word, vocabulary[rng.integers(len(vocabulary))]])
+    return " ".join(out)
+
+
+def variant_corpus(
+    sources: list[str], rates: list[float], per_source: int, seed: int
+) -> tuple[list[str], list[int]]:
+    """Sources followed by `per_source` edited copies of each (rates drawn from `rates`); returns texts, family."""
+    rng = np.random.default_rng(seed)
+    vocabulary = sorted({w for t in sources for w in t.split()})
+    texts, family = list(sources), list(range(len(sources)))
+    for index, source in enumerate(sources):
+        for rate in rng.choice(rates, size=per_source):
+            texts.append(edit(source, float(rate), vocabulary, rng))
+            family.append(index)
+    return texts, family
+
+
+def exact_jaccard_pairs(texts: list[str], n: int = 5) -> dict[tuple[int, int], float]:
+    """Exact Jaccard of every pair of documents that share at least one shingle (all others are 0)."""
+    sets = [reference_shingles(t, n) for t in texts]
+    index: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for doc, shingles in enumerate(sets):
+        for s in shingles:
+            index[s].append(doc)
+    pairs = {pair for docs in index.values() for pair in combinations(docs, 2)}
+    return {(a, b): len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in pairs}
+
+
+def closure(num_docs: int, edges: list[tuple[int, int]]) -> list[int]:
+    """Component label (smallest member) of each document under the transitive closure of `edges`."""
+    parent = list(range(num_docs))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return [find(x) for x in range(num_docs)]

@@ -1,0 +1,70 @@
+"""Model assembly: encoders by local path (open_clip and HF CLIP), projectors, image placement, dummy image."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.config import LMConfig, ModelConfig, ProjectorConfig, VisionConfig
+from training.model.build import build_vlm
+from training.model.projector import PROJECTORS, build_projector, load_projector_into, save_projector
+from training.model.vlm import IMAGE_TOKEN_ID
+
+
+@pytest.fixture(scope="module", params=["open_clip", "hf"])
+def model(request, workdir):
+    name = workdir / "toy" / ("open_clip" if request.param == "open_clip" else "hf_clip")
+    cfg = ModelConfig(
+        vision=VisionConfig(source=request.param, name=str(name), pretrained=None, layer=-2),
+        projector=ProjectorConfig(type="mlp2x_gelu"),
+        lm=LMConfig(name=str(workdir / "toy" / "lm")),
+    )
+    return build_vlm(cfg, seed=0)[0]
+
+
+def test_patch_tokens_from_chosen_layer(model):
+    pixels = torch.randn(2, 3, model.vision.image_size, model.vision.image_size)
+    feats = model.vision(pixels)
+    assert feats.shape == (2, model.vision.num_patches, model.vision.hidden_size)
+    assert model.vision.layer == 0  # -2 of a 2-block encoder
+
+
+def test_images_enter_at_their_positions(model):
+    n = model.vision.num_patches
+    ids = torch.tensor([[5, 6] + [IMAGE_TOKEN_ID] * n + [7, 8]])
+    mask = torch.ones_like(ids)
+    size = model.vision.image_size
+    a, b = torch.randn(1, 3, size, size), torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        la, lb = model(ids, mask, a), model(ids, mask, b)
+    assert torch.equal(la[:, :2], lb[:, :2])  # causal: positions before the image do not see it
+    assert not torch.allclose(la[:, 2:], lb[:, 2:])
+    with pytest.raises(ValueError, match="image-token positions"):
+        model(ids, mask, torch.cat([a, b]))
+
+
+def test_text_only_batch_still_runs_the_vision_tower(model):
+    """The zero-weighted dummy image keeps every parameter in the graph (needed by ZeRO-3)."""
+    ids = torch.tensor([[5, 6, 7]])
+    model.zero_grad(set_to_none=True)
+    logits = model(ids, torch.ones_like(ids), None)
+    logits.sum().backward()
+    for name, p in list(model.vision.named_parameters()) + list(model.projector.named_parameters()):
+        if p.requires_grad:
+            assert p.grad is not None, name
+            assert torch.count_nonzero(p.grad) == 0, name
+    with torch.no_grad():
+        assert torch.equal(model(ids, torch.ones_like(ids), None), model.lm(input_ids=ids).logits)
+
+
+def test_projector_registry_and_handoff_roundtrip(tmp_path):
+    assert {"linear", "mlp2x_gelu"} <= set(PROJECTORS)
+    proj = build_projector("mlp2x_gelu", 8, 4)
+    save_projector(proj.state_dict(), "mlp2x_gelu", 8, 4, tmp_path / "p")
+    other = build_projector("mlp2x_gelu", 8, 4)
+    load_projector_into(other, "mlp2x_gelu", tmp_path / "p")
+    assert all(torch.equal(a, b) for a, b in zip(proj.state_dict().values(), other.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="does not match"):
+        load_projector_into(build_projector("linear", 8, 4), "linear", tmp_path / "p")
+    with pytest.raises(ValueError, match="unknown projector type 'mlp3x'"):
+        build_projector("mlp3x", 8, 4)
