@@ -8,6 +8,7 @@ is finished; `--resume` skips it. The driver only sees the small per-unit summar
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,7 +98,14 @@ class UnitProcessor:
         step_stats = [StepStats(name, "segment") for name, _ in self.ops]
         rejects: list[pa.Table] | None = [] if spec.rejects_dir else None
         kept: list[pa.Table] = []
-        for table in _input_batches(unit, spec, reader_stats):
+        batches = _input_batches(unit, spec, reader_stats)
+        read_seconds = 0.0
+        while True:
+            started = time.perf_counter()
+            table = next(batches, None)
+            read_seconds += time.perf_counter() - started
+            if table is None:
+                break
             for (name, op), stats in zip(self.ops, step_stats, strict=True):
                 if table.num_rows == 0:
                     break
@@ -122,6 +130,7 @@ class UnitProcessor:
             rows_in=reader_stats.records,
             dropped=reader_stats.skipped,
             errors=reader_stats.errors,
+            seconds=read_seconds,
         )
         read.rows_out = read.rows_in - sum(read.dropped.values()) - sum(read.errors.values())
         summary = {

@@ -197,3 +197,23 @@ def test_refinedweb_on_1307_real_pages(ray_local, shared, tmp_path):
     import polars as pl
 
     assert pl.read_parquet(str(result.output / "data" / "*.parquet")).height == result.manifest["total_rows"]
+
+
+def test_jsonl_documents_with_limit_and_cli_report(ray_local, tmp_path):
+    recipe = {
+        "name": "jsonl",
+        "input": {"paths": ["data/cc_text/*.jsonl.gz"]},
+        "steps": [{"language_id": {"keep": ["en"]}}, {"gopher_quality": {"tag_only": True}}],
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps(recipe))
+    from curation.cli import main
+
+    assert main(["validate", str(path)]) == 0
+    result = run_recipe(load_recipe(path), output=str(tmp_path / "o"), limit=4)
+    _check_accounting(result.stats)
+    assert result.stats["totals"]["input_records"] == 4
+    table = pads.dataset(result.output / "data", format="parquet").to_table()
+    assert "gopher_words" in table.column_names and "metadata" in table.column_names
+    assert main(["report", str(result.output)]) == 0
+    assert (result.output / "report.html").exists()
