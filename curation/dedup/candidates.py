@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from curation.dedup.components import EDGE_SCHEMA
 
+BUCKET_SCHEMA = pa.schema([("key", pa.uint64()), ("node", pa.int64())])
 PAIR_BLOCK = 2048  # rows of a bucket compared at once against the rest of it
 
 
@@ -24,14 +25,14 @@ def bucket_rows(keys: np.ndarray, nodes: np.ndarray) -> pa.Table:
     )
 
 
-def star_edges(part: pa.Table) -> pa.Table:
+def star_edges(part: pa.Table, _index: int = 0) -> pa.Table:
     """(member, smallest member) for every member of every bucket with more than one member."""
     df = pl.from_arrow(part).select("key", "node").unique()
     df = df.with_columns(root=pl.col("node").min().over("key")).filter(pl.col("node") != pl.col("root"))
     return df.select(src=pl.col("node"), dst=pl.col("root")).unique().to_arrow().cast(EDGE_SCHEMA)
 
 
-def hamming_edges(part: pa.Table, radius: int) -> pa.Table:
+def hamming_edges(part: pa.Table, _index: int, radius: int) -> pa.Table:
     """Every pair of a bucket whose `hash` values differ in at most `radius` bits."""
     df = pl.from_arrow(part).select("key", "node", "hash").unique().sort("key", "node")
     keys, nodes = df["key"].to_numpy(), df["node"].to_numpy()

@@ -15,24 +15,18 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from curation.dedup import subphase
-from curation.dedup.grouping import map_groups_local, partitions_for
+from curation.dedup import shuffle
+from curation.dedup.grouping import partitions_for
 from curation.io.shards import atomic_write_json
 
 log = logging.getLogger("curation")
 EDGE_SCHEMA = pa.schema([("src", pa.int64()), ("dst", pa.int64())])
-SENTINEL = -1  # a (SENTINEL, count) row per partition carries the count of non-star nodes
+NODE_SCHEMA = pa.schema([("node", pa.int64()), ("nbr", pa.int64())])
 MAX_ROUNDS = 200
 
 
-def _edges_only(batch: pa.Table) -> pa.Table:
-    return batch.filter(pc.not_equal(batch.column("src"), SENTINEL))
-
-
 def _both_directions(batch: pa.Table) -> pa.Table:
-    batch = _edges_only(batch)
     src, dst = batch.column("src"), batch.column("dst")
     return pa.table(
         {
@@ -43,11 +37,10 @@ def _both_directions(batch: pa.Table) -> pa.Table:
 
 
 def _larger_first(batch: pa.Table) -> pa.Table:
-    batch = _edges_only(batch)
     return pa.table({"node": batch.column("src"), "nbr": batch.column("dst")})
 
 
-def large_star(part: pa.Table) -> pa.Table:
+def large_star(part: pa.Table, _index: int = 0) -> tuple[pa.Table, dict[str, int]]:
     """Per node x: link every larger neighbour to the smallest of x and its neighbours; count non-star nodes."""
     df = pl.from_arrow(part).unique()
     df = df.with_columns(smaller=pl.col("nbr") < pl.col("node"))
@@ -65,11 +58,10 @@ def large_star(part: pa.Table) -> pa.Table:
         .select(src=pl.col("nbr"), dst=pl.col("root"))
         .unique()
     )
-    sentinel = pl.DataFrame({"src": [SENTINEL], "dst": [bad]}, schema={"src": pl.Int64, "dst": pl.Int64})
-    return pl.concat([out, sentinel]).to_arrow().cast(EDGE_SCHEMA)
+    return out.to_arrow().cast(EDGE_SCHEMA), {"non_star": bad}
 
 
-def small_star(part: pa.Table) -> pa.Table:
+def small_star(part: pa.Table, _index: int = 0) -> pa.Table:
     """Per node x with smaller neighbours N: link x and every node of N to the smallest of them."""
     df = pl.from_arrow(part).unique()
     roots = df.group_by("node").agg(root=pl.col("nbr").min())
@@ -82,54 +74,49 @@ def small_star(part: pa.Table) -> pa.Table:
     return linked.filter(pl.col("src") != pl.col("dst")).unique().to_arrow().cast(EDGE_SCHEMA)
 
 
-def _non_star_nodes(marker: dict) -> int:
-    ds = subphase.read(marker)
-    sentinels = ds.map_batches(
-        lambda t: t.filter(pc.equal(t.column("src"), SENTINEL)), batch_format="pyarrow"
-    )
-    return int(sentinels.sum("dst") or 0)
-
-
 def connected_components(edges: dict, work_dir: Path, min_partitions: int, rows_per_partition: int) -> dict:
-    """Star forest of `edges` (a sub-phase marker of src > dst rows): a marker of (`src` = node, `dst` = root).
+    """Star forest of `edges` (a sub-phase marker of `src > dst` files): a marker of (`src` = node, `dst` = root).
 
     Nodes that are their component's root, and nodes in no edge, do not appear as `src`.
     """
-    finished = subphase.done(work_dir, "result")
+    finished = shuffle.done(work_dir, "result")
     if finished is not None:
         return finished
     current = edges
-    for round_no in range(MAX_ROUNDS):
-        if not current["rows"]:
-            break
+    round_no = 0
+    while current["rows"]:
+        if round_no == MAX_ROUNDS:
+            raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
         parts = partitions_for(2 * current["rows"], rows_per_partition, min_partitions)
-        large = subphase.persist(
+        large = shuffle.shuffle(
             work_dir,
             f"r{round_no:03d}_large",
-            lambda c=current, p=parts: map_groups_local(
-                subphase.read(c).map_batches(_both_directions, batch_format="pyarrow"),
-                ["node"],
-                large_star,
-                p,
-            ),
+            current["files"],
+            "node",
+            parts,
+            large_star,
+            NODE_SCHEMA,
+            _both_directions,
         )
-        non_star = large.get("non_star")
-        if non_star is None:
-            non_star = _non_star_nodes(large)
-            large = {**large, "non_star": non_star}
-            atomic_write_json(work_dir / f"r{round_no:03d}_large" / subphase.SUCCESS, large)
-        log.info("components round %d: %d edges, %d non-star nodes", round_no, current["rows"], non_star)
-        if non_star == 0:
+        log.info(
+            "components round %d: %d edges, %d non-star nodes",
+            round_no,
+            current["rows"],
+            large["stats"]["non_star"],
+        )
+        if large["stats"]["non_star"] == 0:
             break
-        current = subphase.persist(
+        current = shuffle.shuffle(
             work_dir,
             f"r{round_no:03d}_small",
-            lambda c=large, p=parts: map_groups_local(
-                subphase.read(c).map_batches(_larger_first, batch_format="pyarrow"), ["node"], small_star, p
-            ),
+            large["files"],
+            "node",
+            parts,
+            small_star,
+            NODE_SCHEMA,
+            _larger_first,
         )
-    else:
-        raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
+        round_no += 1
     result = {**current, "rounds": round_no + 1}
-    atomic_write_json(work_dir / "result" / subphase.SUCCESS, result)
+    atomic_write_json(work_dir / "result" / shuffle.SUCCESS, result)
     return result

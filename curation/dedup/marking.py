@@ -1,20 +1,24 @@
 """Mark the input rows from a star forest: every non-root node is a duplicate of its component's root.
 
 The root of a component is its smallest `_order`, i.e. the first of its rows in input order: that row is kept.
-The forest is sorted by node into parquet files; each block of the dataset then reads only the label rows of
-its own `_order` range (parquet statistics prune the rest), so the corpus itself is never shuffled.
+The forest is range-partitioned on node by the `_order` ranges of the input files, so each block of the
+dataset reads only the label files of its own range (parquet statistics prune the rest) and the corpus itself
+is never shuffled.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import ray.data
 
-from curation.dedup import subphase
+from curation.dedup import shuffle
+from curation.dedup.components import EDGE_SCHEMA
+from curation.dedup.lookup import starts
 from curation.ops.base import DROP, set_column
 
 ORDER = "_order"
@@ -22,19 +26,18 @@ CLUSTER = "dup_cluster"
 IS_DUPLICATE = "is_duplicate"
 
 
-def roots_of(orders: pa.Array, labels: str | None) -> pa.Array:
+def roots_of(orders: pa.Array, labels: list[str]) -> pa.Array:
     """The component root of each `_order` (null where the row is kept: a root or in no component)."""
-    if labels is None or len(orders) == 0:
+    if not labels or len(orders) == 0:
         return pa.nulls(len(orders), pa.int64())
-    bounds = pc.min_max(orders)
-    lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+    lo, hi = pc.min(orders).as_py(), pc.max(orders).as_py()
     found = pads.dataset(labels, format="parquet").to_table(
         columns=["src", "dst"], filter=(pc.field("src") >= lo) & (pc.field("src") <= hi)
     )
     return pc.take(found.column("dst"), pc.index_in(orders, found.column("src")))
 
 
-def _mark(batch: pa.Table, labels: str | None, reason: str, tag_only: bool) -> pa.Table:
+def _mark(batch: pa.Table, labels: list[str], reason: str, tag_only: bool) -> pa.Table:
     orders = batch.column(ORDER).combine_chunks()
     root = roots_of(orders, labels)
     duplicate = pc.is_valid(root)
@@ -45,19 +48,33 @@ def _mark(batch: pa.Table, labels: str | None, reason: str, tag_only: bool) -> p
     return set_column(batch, DROP, pc.if_else(duplicate, pa.scalar(reason), previous))
 
 
-def sorted_labels(work_dir: Path, forest: dict) -> dict:
-    """The forest's (node, root) rows sorted by node, persisted as the `labels` sub-phase."""
+def _sort_part(part: pa.Table, _index: int) -> pa.Table:
+    return pl.from_arrow(part).sort("src").to_arrow().cast(EDGE_SCHEMA)
+
+
+def sorted_labels(work_dir: Path, forest: dict, bounds: list[tuple[int, int]]) -> list[str]:
+    """Files of the forest's (node, root) rows, one per input `_order` range, each sorted by node."""
     if not forest["rows"]:
-        return forest
-    return subphase.persist(work_dir, "labels", lambda: subphase.read(forest).sort("src"))
+        return []
+    partitioner = shuffle.range_partition(starts(bounds))
+    marker = shuffle.shuffle(
+        work_dir,
+        "labels",
+        forest["files"],
+        "src",
+        len(bounds),
+        _sort_part,
+        EDGE_SCHEMA,
+        partitioner=partitioner,
+    )
+    return marker["files"]
 
 
-def mark_duplicates(ds: ray.data.Dataset, labels: dict, reason: str, tag_only: bool) -> ray.data.Dataset:
+def mark_duplicates(ds: ray.data.Dataset, labels: list[str], reason: str, tag_only: bool) -> ray.data.Dataset:
     """Every row of `ds`, with `_drop = reason` on non-root rows (or `dup_cluster`/`is_duplicate` when tag_only).
 
     `dup_cluster` is the component's root `_order` (a row's own `_order` when it has no near duplicate).
     """
-    path = labels["path"] if labels["rows"] else None
     return ds.map_batches(
-        _mark, fn_kwargs={"labels": path, "reason": reason, "tag_only": tag_only}, batch_format="pyarrow"
+        _mark, fn_kwargs={"labels": labels, "reason": reason, "tag_only": tag_only}, batch_format="pyarrow"
     )

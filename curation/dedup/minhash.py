@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray.data
 
-from curation.dedup import subphase
-from curation.dedup.candidates import bucket_rows, star_edges
+from curation.dedup import shuffle
+from curation.dedup.candidates import BUCKET_SCHEMA, bucket_rows, star_edges
 from curation.dedup.components import EDGE_SCHEMA, connected_components
-from curation.dedup.grouping import map_groups_local, partitions_for
+from curation.dedup.grouping import partitions_for
+from curation.dedup.lookup import lookup, starts
 from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
+from curation.dedup.subphase import dataset_files, order_bounds
 from curation.dedup.text_input import fixed_list, group_salts, text_column
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column
@@ -98,51 +102,40 @@ class MinhashDedup(Stage):
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         s = self.settings()
         work = ctx.work_dir
-        total = ctx.rows or ds.count()
-        parts = partitions_for(total * s.bands, ROWS_PER_PARTITION, ctx.num_workers)
-        sigs = subphase.persist(
+        files = dataset_files(ds, work)
+        columns = [ORDER, self.column] + ([self.group_by] if self.group_by else [])
+        sig_fn = functools.partial(
+            _signature_batch, column=self.column, group_by=self.group_by, settings=s, seed=self.seed
+        )
+        sigs = shuffle.map_files(work, "signatures", files, sig_fn, columns=columns)
+        bounds = order_bounds(sigs["files"])
+        shingled = sum(n for k, n in sigs["stats"].items() if k in SHINGLED)
+        parts = partitions_for(shingled * s.bands, ROWS_PER_PARTITION, ctx.num_workers)
+        edges = shuffle.shuffle(
             work,
-            "signatures",
-            lambda: ds.map_batches(
-                _signature_batch,
-                batch_format="pyarrow",
-                batch_size=1024,
-                fn_kwargs={
-                    "column": self.column,
-                    "group_by": self.group_by,
-                    "settings": s,
-                    "seed": self.seed,
-                },
-            ),
-            meta=subphase.status_counts,
+            "candidates",
+            sigs["files"] if shingled else [],
+            "key",
+            parts,
+            star_edges,
+            BUCKET_SCHEMA,
+            functools.partial(_band_rows, bands=s.bands),
         )
-        edges = subphase.persist(work, "candidates", lambda: self._candidates(sigs, s, parts))
+        if s.verify:
+            edges = verify_edges(work, edges, sigs["files"], bounds, s.threshold)
         forest = connected_components(edges, work / "components", ctx.num_workers, ROWS_PER_PARTITION)
-        self._summary(work, sigs, edges, forest)
-        if sigs.get("status", {}).get("non_utf8_text"):
-            ds = ds.map_batches(_mark_bad_encoding, fn_kwargs={"column": self.column}, batch_format="pyarrow")
-        return mark_duplicates(ds, sorted_labels(work, forest), "near_duplicate", self.tag_only)
-
-    def _candidates(self, sigs: dict, s: Preset, parts: int) -> ray.data.Dataset:
-        if not sigs["rows"] or not sum(n for k, n in sigs["status"].items() if k in SHINGLED):
-            return ray.data.from_arrow(EDGE_SCHEMA.empty_table())
-        rows = subphase.read(sigs).map_batches(
-            _band_rows, fn_kwargs={"bands": s.bands}, batch_format="pyarrow"
-        )
-        edges = map_groups_local(rows, ["key"], star_edges, parts)
-        if not s.verify:
-            return edges
-        return verify_edges(edges, subphase.read(sigs), s.threshold, parts)
-
-    def _summary(self, work: Path, sigs: dict, edges: dict, forest: dict) -> None:
         summary = {
-            "signatures": sigs.get("status", {}),
+            "documents": sigs["stats"],
             "candidate_edges": edges["rows"],
             "duplicates": forest["rows"],
-            "component_rounds": forest.get("rounds", 0),
+            "component_rounds": forest["rounds"],
         }
         atomic_write_json(work / "summary.json", summary)
         log.info("minhash_dedup: %s", summary)
+        if sigs["stats"].get("non_utf8_text"):
+            ds = ds.map_batches(_mark_bad_encoding, fn_kwargs={"column": self.column}, batch_format="pyarrow")
+        labels = sorted_labels(work, forest, order_bounds(files))
+        return mark_duplicates(ds, labels, "near_duplicate", self.tag_only)
 
 
 def _band_rows(batch: pa.Table, bands: int) -> pa.Table:
@@ -152,7 +145,7 @@ def _band_rows(batch: pa.Table, bands: int) -> pa.Table:
 
 def _signature_batch(
     batch: pa.Table, column: str, group_by: str | None, settings: Preset, seed: int
-) -> pa.Table:
+) -> tuple[pa.Table, dict[str, int]]:
     """Per document: `_order`, `status` (ok, short, no_tokens, non_utf8_text), `bands` keys, `sig` if verifying."""
     texts, bad = text_column(batch.column(column))
     sh = shingle_hashes(texts, settings.ngram, settings.shingle)
@@ -169,30 +162,61 @@ def _signature_batch(
     }
     if settings.verify:
         out["sig"] = pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1), pa.uint64()), sig.shape[1])
-    return pa.table(out)
+    values, counts = np.unique(status, return_counts=True)
+    return pa.table(out), {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def _attach(
+    part: pa.Table, index: int, key: str, files: list[str], bounds: list[tuple[int, int]]
+) -> pa.Table:
+    return part.append_column(f"sig_{key}", lookup(part.column(key).combine_chunks(), files, bounds, "sig"))
+
+
+def _check(
+    part: pa.Table, index: int, files: list[str], bounds: list[tuple[int, int]], threshold: float
+) -> pa.Table:
+    part = _attach(part, index, "dst", files, bounds)
+    if not part.num_rows:
+        return EDGE_SCHEMA.empty_table()
+    width = part.schema.field("sig_src").type.list_size
+    a, b = fixed_list(part.column("sig_src"), width), fixed_list(part.column("sig_dst"), width)
+    keep = estimated_jaccard(a, b) >= threshold
+    return part.select(["src", "dst"]).filter(pa.array(keep)).cast(EDGE_SCHEMA)
 
 
 def verify_edges(
-    edges: ray.data.Dataset, sigs: ray.data.Dataset, threshold: float, parts: int
-) -> ray.data.Dataset:
-    """Keep the edges whose two signatures agree on at least `threshold` of their values."""
-    sig_src = sigs.map_batches(
-        lambda t: pa.table({"src": t.column(ORDER), "sig_src": t.column("sig")}), batch_format="pyarrow"
-    )
-    sig_dst = sigs.map_batches(
-        lambda t: pa.table({"dst": t.column(ORDER), "sig_dst": t.column("sig")}), batch_format="pyarrow"
-    )
-    joined = edges.join(sig_src, "inner", parts, on=("src",)).join(sig_dst, "inner", parts, on=("dst",))
+    work: Path, edges: dict, files: list[str], bounds: list[tuple[int, int]], threshold: float
+) -> dict:
+    """Keep the candidate edges whose two signatures agree on at least `threshold` of their values.
 
-    def check(t: pa.Table) -> pa.Table:
-        if not t.num_rows:
-            return EDGE_SCHEMA.empty_table()
-        width = t.schema.field("sig_src").type.list_size
-        a, b = fixed_list(t.column("sig_src"), width), fixed_list(t.column("sig_dst"), width)
-        keep = estimated_jaccard(a, b) >= threshold
-        return t.select(["src", "dst"]).filter(pa.array(keep)).cast(EDGE_SCHEMA)
-
-    return joined.map_batches(check, batch_format="pyarrow")
+    Two range joins: edges partitioned by `src` (then `dst`) on the signature files' `_order` ranges, so a task
+    reads only the signature file(s) of its range.
+    """
+    ranges = shuffle.range_partition(starts(bounds))
+    with_src = shuffle.shuffle(
+        work,
+        "verify_src",
+        edges["files"],
+        "src",
+        len(bounds),
+        functools.partial(_attach, key="src", files=files, bounds=bounds),
+        EDGE_SCHEMA,
+        partitioner=ranges,
+    )
+    width_schema = pq.read_schema(files[0]) if files else None
+    schema = (
+        EDGE_SCHEMA.append(width_schema.field("sig").with_name("sig_src")) if width_schema else EDGE_SCHEMA
+    )
+    return shuffle.shuffle(
+        work,
+        "verified",
+        with_src["files"],
+        "dst",
+        len(bounds),
+        functools.partial(_check, files=files, bounds=bounds, threshold=threshold),
+        schema,
+        partitioner=ranges,
+    )
 
 
 def _mark_bad_encoding(batch: pa.Table, column: str) -> pa.Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
 
@@ -11,12 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray.data
 
-from curation.dedup import subphase
+from curation.dedup import shuffle
 from curation.dedup.candidates import hamming_edges
-from curation.dedup.components import EDGE_SCHEMA, connected_components
-from curation.dedup.grouping import map_groups_local, partitions_for
+from curation.dedup.components import connected_components
+from curation.dedup.grouping import partitions_for
 from curation.dedup.hashing import mix64
+from curation.dedup.lookup import lookup
 from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
+from curation.dedup.subphase import dataset_files, order_bounds
 from curation.dedup.text_input import group_salts
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column
@@ -24,6 +27,8 @@ from curation.runner.context import StageContext
 
 log = logging.getLogger("curation")
 ROWS_PER_PARTITION = 250_000
+ERRORS = ["undecodable_image", "bad_phash"]
+HASH_BUCKET_SCHEMA = pa.schema([("key", pa.uint64()), ("node", pa.int64()), ("hash", pa.uint64())])
 
 
 def image_phash(data: bytes) -> int:
@@ -131,11 +136,12 @@ def _bucket_rows(batch: pa.Table, radius: int) -> pa.Table:
     )
 
 
-def _attach_errors(batch: pa.Table, column: str, image_column: str) -> pa.Table:
-    _, _, errors = hash_batch(batch, column, image_column)
-    if not any(errors):
-        return batch
-    return set_column(batch, ERROR, pa.array(errors, pa.string()))
+def _attach_errors(batch: pa.Table, hashes: list[str], bounds: list[tuple[int, int]]) -> pa.Table:
+    """`_error` from the hashing sub-phase (read back by `_order` range, not recomputed)."""
+    orders = batch.column(ORDER).combine_chunks()
+    status = lookup(orders, hashes, bounds, "status")
+    errors = pc.if_else(pc.is_in(status, pa.array(ERRORS)), status, pa.scalar(None, pa.string()))
+    return set_column(batch, ERROR, errors)
 
 
 @register("phash_dedup")
@@ -166,36 +172,37 @@ class PhashDedup(Stage):
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         work = ctx.work_dir
-        total = ctx.rows or ds.count()
-        parts = partitions_for(total * (self.radius + 1), ROWS_PER_PARTITION, ctx.num_workers)
+        files = dataset_files(ds, work)
         args = {"column": self.column, "image_column": self.image_column}
-        hashed = subphase.persist(
-            work,
-            "hashes",
-            lambda: ds.map_batches(
-                _hash_rows, fn_kwargs={**args, "group_by": self.group_by}, batch_format="pyarrow"
-            ),
-            meta=subphase.status_counts,
+        hashed = shuffle.map_files(
+            work, "hashes", files, functools.partial(_hash_rows, **args, group_by=self.group_by)
         )
-        edges = subphase.persist(work, "candidates", lambda: self._candidates(hashed, parts))
+        ok = hashed["stats"].get("ok", 0)
+        parts = partitions_for(ok * (self.radius + 1), ROWS_PER_PARTITION, ctx.num_workers)
+        edges = shuffle.shuffle(
+            work,
+            "candidates",
+            hashed["files"] if ok else [],
+            "key",
+            parts,
+            functools.partial(hamming_edges, radius=self.radius),
+            HASH_BUCKET_SCHEMA,
+            functools.partial(_bucket_rows, radius=self.radius),
+        )
         forest = connected_components(edges, work / "components", ctx.num_workers, ROWS_PER_PARTITION)
         summary = {
-            "hashes": hashed.get("status", {}),
+            "images": hashed["stats"],
             "candidate_edges": edges["rows"],
             "duplicates": forest["rows"],
-            "component_rounds": forest.get("rounds", 0),
+            "component_rounds": forest["rounds"],
         }
         atomic_write_json(work / "summary.json", summary)
         log.info("phash_dedup: %s", summary)
-        if hashed.get("status", {}).get("error"):
-            ds = ds.map_batches(_attach_errors, fn_kwargs=args, batch_format="pyarrow")
-        return mark_duplicates(ds, sorted_labels(work, forest), "near_duplicate_image", self.tag_only)
-
-    def _candidates(self, hashed: dict, parts: int) -> ray.data.Dataset:
-        if not hashed.get("status", {}).get("ok"):
-            return ray.data.from_arrow(EDGE_SCHEMA.empty_table())
-        rows = subphase.read(hashed).map_batches(
-            _bucket_rows, fn_kwargs={"radius": self.radius}, batch_format="pyarrow"
-        )
-        radius = self.radius
-        return map_groups_local(rows, ["key"], lambda t: hamming_edges(t, radius), parts)
+        if any(k in hashed["stats"] for k in ERRORS):
+            ds = ds.map_batches(
+                _attach_errors,
+                fn_kwargs={"hashes": hashed["files"], "bounds": order_bounds(hashed["files"])},
+                batch_format="pyarrow",
+            )
+        labels = sorted_labels(work, forest, order_bounds(files))
+        return mark_duplicates(ds, labels, "near_duplicate_image", self.tag_only)

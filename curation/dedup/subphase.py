@@ -1,73 +1,38 @@
-"""Resumable sub-phases of a dedup stage: a dataset persisted as parquet under the stage's work dir.
-
-`<work_dir>/<name>/data/*.parquet` plus `<work_dir>/<name>/_SUCCESS.json` (row count and any metadata).
-A sub-phase whose marker exists is not recomputed; one without it is cleared and computed from scratch.
-"""
+"""What the task-based sub-phases need from a stage's input: its parquet files and their `_order` ranges."""
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray.data
 
-from curation.io.shards import atomic_write_json
+from curation.dedup import shuffle
 
-SUCCESS = "_SUCCESS.json"
-
-
-def done(work_dir: Path, name: str) -> dict | None:
-    """The marker of a finished sub-phase, or None."""
-    marker = work_dir / name / SUCCESS
-    return json.loads(marker.read_text()) if marker.exists() else None
+ORDER = "_order"
 
 
-def persist(
-    work_dir: Path,
-    name: str,
-    build: Callable[[], ray.data.Dataset],
-    meta: Callable[[Path], dict] | None = None,
-) -> dict:
-    """Write `build()` to `<work_dir>/<name>/data` unless already done; returns the marker (`rows`, `path`, meta)."""
-    finished = done(work_dir, name)
-    if finished is not None:
-        return finished
-    folder = work_dir / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    data = folder / "data"
-    build().write_parquet(str(data))
-    files = sorted(data.glob("*.parquet")) if data.exists() else []
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    marker = {"rows": rows, "path": str(data), **(meta(data) if meta and rows else {})}
-    atomic_write_json(folder / SUCCESS, marker)
-    return marker
+def dataset_files(ds: ray.data.Dataset, work_dir: Path) -> list[str]:
+    """The parquet files behind `ds`; a dataset not read from parquet is written once to `<work_dir>/input`."""
+    files = [f for f in ds.input_files() if f.endswith(".parquet")]
+    if files and len(files) == len(ds.input_files()):
+        return sorted(files)
+    marker = shuffle.done(work_dir, "input")
+    if marker is None:
+        folder = work_dir / "input"
+        ds.write_parquet(str(folder / "data"))
+        found = sorted(str(p) for p in (folder / "data").glob("*.parquet"))
+        marker = {"files": found}
+        shuffle.atomic_write_json(folder / shuffle.SUCCESS, marker)
+    return marker["files"]
 
 
-def read(marker: dict) -> ray.data.Dataset:
-    """The persisted dataset of a non-empty sub-phase."""
-    return ray.data.read_parquet(marker["path"])
-
-
-def status_counts(path: Path) -> dict:
-    """`{"status": {value: rows}}` of the `status` column of a persisted sub-phase (tiny per-block counts)."""
-
-    def count(batch: pa.Table) -> pa.Table:
-        vc = pc.value_counts(batch.column("status")) if batch.num_rows else None
-        if vc is None:
-            return pa.table({"status": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
-        return pa.table({"status": vc.field("values"), "n": vc.field("counts")})
-
-    totals: dict[str, int] = {}
-    for row in (
-        ray.data.read_parquet(str(path), columns=["status"])
-        .map_batches(count, batch_format="pyarrow")
-        .iter_rows()
-    ):
-        totals[row["status"]] = totals.get(row["status"], 0) + row["n"]
-    return {"status": totals}
+def order_bounds(files: list[str]) -> list[tuple[int, int]]:
+    """(min, max) `_order` of each file, from the parquet footers (no data read)."""
+    out = []
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        col = meta.schema.to_arrow_schema().get_field_index(ORDER)
+        stats = [meta.row_group(g).column(col).statistics for g in range(meta.num_row_groups)]
+        out.append((min(s.min for s in stats), max(s.max for s in stats)))
+    return out

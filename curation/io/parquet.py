@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.io.reader_stats import ReaderStats
@@ -25,3 +26,29 @@ def read_parquet(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa
             yield pa.Table.from_batches([batch])
     except (OSError, pa.ArrowException) as exc:
         stats.error(f"unreadable_parquet:{type(exc).__name__}")
+
+
+IMG2DATASET_RENAMES = {"key": "uid", "jpg": "image"}
+
+
+def read_img2dataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
+    """img2dataset parquet as pair rows: `key` -> `uid`, `jpg` -> `image`; rows whose `status` is not
+    `success` (failed downloads) are skipped and counted."""
+    for table in read_parquet(unit, stats, batch_rows):
+        table = table.rename_columns([IMG2DATASET_RENAMES.get(c, c) for c in table.column_names])
+        missing = [c for c in ("uid", "caption", "image") if c not in table.column_names]
+        if missing:
+            stats.errors[f"missing_columns:{','.join(missing)}"] += table.num_rows
+            continue
+        if "status" in table.column_names:
+            ok = pc.equal(table.column("status"), "success")
+            failed = table.num_rows - pc.sum(ok).as_py() if table.num_rows else 0
+            if failed:
+                stats.skipped["skipped_status_not_success"] += failed
+                table = table.filter(ok)
+        for name in ("width", "height"):
+            if name in table.column_names:
+                table = table.set_column(
+                    table.schema.get_field_index(name), name, table.column(name).cast(pa.int32())
+                )
+        yield table

@@ -7,18 +7,19 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 
 from curation.io.jsonl import read_jsonl
-from curation.io.parquet import read_parquet, row_groups
+from curation.io.parquet import read_img2dataset, read_parquet, row_groups
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import InputError, Unit, expand_paths, sniff_format
 from curation.io.warc import read_arc, read_warc, split_ranges
 
-FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet")
+FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset")
 Reader = Callable[[Unit, ReaderStats, int], Iterator[pa.Table]]
 READERS: dict[str, Reader] = {
     "warc": read_warc,
     "arc": read_arc,
     "jsonl": read_jsonl,
     "parquet": read_parquet,
+    "img2dataset": read_img2dataset,
 }
 
 
@@ -48,7 +49,8 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
             n = row_groups(path)
         except (OSError, pa.ArrowException):
             n = 1
-        return [(path, "parquet", 0, -1, g) for g in range(max(n, 1))]
+        kind = "img2dataset" if fmt == "img2dataset" else "parquet"
+        return [(path, kind, 0, -1, g) for g in range(max(n, 1))]
     return [(path, detected, 0, -1, -1)]
 
 

@@ -14,6 +14,8 @@ BUILTIN_MODULES = (
     "curation.ops.c4",
     "curation.ops.fineweb",
     "curation.ops.badwords",
+    "curation.ops.image",
+    "curation.ops.caption",
     "curation.dedup.exact",
     "curation.dedup.minhash",
     "curation.dedup.phash",

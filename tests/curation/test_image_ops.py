@@ -1,0 +1,143 @@
+"""Image decoding guards, perceptual hashes, size and caption filters on real photos and crafted bad input."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("imagehash")
+from PIL import Image  # noqa: E402
+
+from curation.ops.caption import CaptionFilter  # noqa: E402
+from curation.ops.image import ImageDecode, SizeFilter  # noqa: E402
+
+BUNDLED = sorted(Path("data/images").glob("*.jpg"))
+
+
+def _decode(blobs: list[bytes]) -> pa.Table:
+    return ImageDecode().map(pa.table({"image": pa.array(blobs, pa.binary())}))
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_bundled_photos_decode_with_their_sizes():
+    out = _decode([p.read_bytes() for p in BUNDLED])
+    assert "_error" not in out.column_names
+    named = [
+        (p, w, h)
+        for p, w, h in zip(
+            BUNDLED, out.column("width").to_pylist(), out.column("height").to_pylist(), strict=True
+        )
+    ]
+    for path, w, h in named:
+        if "_" in path.stem and path.stem.replace("_", "").isdigit():
+            assert f"{w}_{h}" == path.stem
+
+
+def test_bad_payloads_are_row_errors_with_reasons():
+    jpeg = BUNDLED[0].read_bytes()
+    bomb = _png(Image.new("1", (12_000, 12_000)))
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+    out = _decode([jpeg[: len(jpeg) // 2], b"", b"<html>not an image</html>", bomb, svg, jpeg])
+    assert out.column("_error").to_pylist() == [
+        "image:truncated",
+        "image:empty",
+        "image:not_an_image",
+        "image:decompression_bomb",
+        "image:unsupported_svg",
+        None,
+    ]
+
+
+def test_modes_are_converted_and_exif_rotation_applied():
+    rgba = Image.new("RGBA", (300, 200), (255, 0, 0, 0))
+    cmyk = Image.new("CMYK", (300, 200))
+    gray16 = Image.new("I;16", (300, 200))
+    palette = Image.new("P", (300, 200))
+    rotated = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90
+    Image.new("RGB", (300, 200)).save(rotated, format="JPEG", exif=exif.tobytes())
+    cmyk_jpeg = io.BytesIO()
+    cmyk.save(cmyk_jpeg, format="JPEG")
+    out = _decode([_png(rgba), cmyk_jpeg.getvalue(), _png(gray16), _png(palette), rotated.getvalue()])
+    assert "_error" not in out.column_names
+    assert out.column("width").to_pylist() == [300, 300, 300, 300, 200]
+    assert out.column("height").to_pylist() == [200, 200, 200, 200, 300]
+
+
+def test_phash_is_close_for_resized_copies_and_far_for_other_photos():
+    paths = {p.stem: p.read_bytes() for p in BUNDLED}
+    out = _decode([paths["resize_no"], paths["resize_keep_ratio"], paths["123_456"], paths["524_316"]])
+    h = [v & 0xFFFFFFFFFFFFFFFF for v in out.column("phash").to_pylist()]
+    assert bin(h[0] ^ h[1]).count("1") <= 8
+    assert bin(h[0] ^ h[2]).count("1") > 8 and bin(h[2] ^ h[3]).count("1") > 8
+
+
+def test_size_filter_datacomp_rules():
+    op = SizeFilter()
+    table = pa.table({"width": [300, 150, 900, 400], "height": [250, 400, 250, 400]})
+    assert op.evaluate(table).column("_drop").to_pylist() == [None, "min_side", "aspect_ratio", None]
+
+
+def test_caption_filter_rules():
+    captions = [
+        "a dog on a red sofa",
+        "two words",
+        "https://example.com/img.jpg",
+        "IMG_2301.JPG",
+        "!!! ### $$$ ok",
+        "a b c",
+    ]
+    out = CaptionFilter().evaluate(pa.table({"caption": captions}))
+    assert out.column("_drop").to_pylist() == [
+        None,
+        "min_words",
+        "url_caption",
+        "file_name_caption",
+        "special_char_ratio",
+        "min_chars",
+    ]
+
+
+def test_every_real_image_decodes_or_is_rejected_with_a_reason(shared):
+    root = shared("images")
+    files = [
+        p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".gif", ".svg", ".webp")
+    ]
+    assert len(files) > 300
+    out = _decode([p.read_bytes() for p in files])
+    errors = out.column("_error").to_pylist() if "_error" in out.column_names else [None] * len(files)
+    reasons = {e for e in errors if e}
+    assert reasons <= {"image:unsupported_svg", "image:truncated", "image:undecodable", "image:not_an_image"}
+    assert sum(e is None for e in errors) >= 0.95 * len(files)
+    pool = pq.read_table(root / "pairs_sample.parquet", columns=["jpg"])
+    pool_out = _decode(pool.column("jpg").to_pylist())
+    assert "_error" not in pool_out.column_names  # the pool's images all decode (its README says so)
+
+
+@pytest.mark.slow
+def test_datacomp_basic_recipe_on_the_real_pool(ray_local, shared, tmp_path):
+    from curation.recipe import load_recipe
+    from curation.runner.run import run_recipe
+
+    pool = shared("images", "pairs_sample.parquet")
+    result = run_recipe(
+        load_recipe("pipelines/datacomp_basic.yaml", [f"input.paths=['{pool}']"]), output=str(tmp_path / "o")
+    )
+    totals = result.stats["totals"]
+    assert totals["identity_holds"] and totals["input_records"] == 1055
+    out = pq.read_table(tmp_path / "o" / "data")
+    assert {"uid", "caption", "image", "width", "height", "phash", "lang"} <= set(out.column_names)
+    assert min(out.column("width").to_pylist() + out.column("height").to_pylist()) >= 200
+    assert len(set(out.column("phash").to_pylist())) == out.num_rows  # the 5-caption COCO copies collapsed
+    steps = {s["step"]: s for s in result.stats["steps"]}
+    assert steps["phash_dedup"]["dropped"]
