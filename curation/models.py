@@ -30,3 +30,30 @@ def load_fasttext(ref: str = FASTTEXT_LID):  # noqa: ANN201 - fasttext has no ty
     import fasttext
 
     return fasttext.load_model(str(resolve_fasttext(ref)))
+
+
+def open_clip_reference(model: str, pretrained: str | None) -> tuple[str, str | None]:
+    """Map a user reference to open_clip's `(model_name, pretrained)`.
+
+    `ViT-B-32` + `laion2b_s34b_b79k` (a registry name and tag), `ViT-B-32` + `/path/ckpt.pt` (a local
+    checkpoint), or a local folder holding `open_clip_config.json` and weights (`local-dir:`).
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "open_clip_config.json").is_file():
+            raise FileNotFoundError(f"{model}: a local open_clip model folder needs open_clip_config.json")
+        return f"local-dir:{path.resolve()}", None
+    if pretrained and Path(pretrained).expanduser().is_file():
+        return model, str(Path(pretrained).expanduser().resolve())
+    return model, pretrained
+
+
+@functools.lru_cache(maxsize=2)
+def load_open_clip(model: str, pretrained: str | None, device: str):  # noqa: ANN201 - (model, preprocess, tokenizer)
+    """Load (once per process) an open_clip model in eval mode with its image transform and tokenizer."""
+    import open_clip
+
+    name, tag = open_clip_reference(model, pretrained)
+    net, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, device=device)
+    net.eval()
+    return net, preprocess, open_clip.get_tokenizer(name)

@@ -73,21 +73,17 @@ def hash_batch(
     """(hashes, has_hash, error per row): the hash column where usable, else pHash of the image bytes."""
     n = batch.num_rows
     hashes, valid = np.zeros(n, np.uint64), np.zeros(n, bool)
-    if column in batch.column_names:
-        parsed = _from_column(batch.column(column).combine_chunks())
-        if parsed is not None:
-            hashes, valid = parsed
-            hashes, valid = hashes.copy(), valid.copy()
+    given = np.zeros(n, bool)  # a non-null value in a hash column of a usable type
+    parsed = _from_column(batch.column(column).combine_chunks()) if column in batch.column_names else None
+    if parsed is not None:
+        hashes, valid = parsed[0].copy(), parsed[1].copy()
+        given = batch.column(column).is_valid().to_numpy(zero_copy_only=False)
     errors: list[str | None] = [None] * n
-    if valid.all():
-        return hashes, valid, errors
     images = batch.column(image_column).to_pylist() if image_column in batch.column_names else [None] * n
     for i in np.flatnonzero(~valid):
-        if column in batch.column_names and batch.column(column)[int(i)].is_valid:
+        if given[i]:
             errors[i] = "bad_phash"
-        elif images[i] is None:
-            continue
-        else:
+        elif images[i] is not None:
             try:
                 hashes[i], valid[i] = image_phash(images[i]), True
             except Exception:  # noqa: BLE001 - any undecodable image is a counted error, never a crash

@@ -16,6 +16,8 @@ BUILTIN_MODULES = (
     "curation.ops.badwords",
     "curation.ops.image",
     "curation.ops.caption",
+    "curation.ops.clip",
+    "curation.ops.quantile",
     "curation.dedup.exact",
     "curation.dedup.minhash",
     "curation.dedup.phash",
