@@ -21,7 +21,7 @@ from curation.dedup.lookup import lookup, starts
 from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
-from curation.dedup.subphase import dataset_files, order_bounds
+from curation.dedup.subphase import dataset_files, order_bounds, require_columns
 from curation.dedup.text_input import fixed_list, group_salts, text_column
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column
@@ -52,20 +52,24 @@ SHINGLED = ["ok", "short"]
 @register("minhash_dedup")
 @dataclasses.dataclass
 class MinhashDedup(Stage):
-    """Drop near-duplicate documents (MinHash LSH), keeping the first document of each cluster in input order.
+    r"""Drop near-duplicate documents (MinHash LSH, distributed connected components); keep the first of each.
 
-    Signatures: 64-bit MinHash over shingles of the normalised text (lower case, NFKC, ASCII punctuation and digits
-    removed): word `ngram`-grams (`shingle: word`) or character n-grams (`shingle: char`), `bands` x `rows`
-    permutations. Documents sharing a band are candidates; with `verify: true` a candidate pair is kept only
-    when its estimated Jaccard (fraction of equal signature values) is >= `threshold`. Clusters are the
-    connected components of the candidate graph, computed distributed (large-star/small-star rounds); the row
-    with the smallest `_order` (first in input order) of each cluster is kept, the others get rule `near_duplicate`.
-    `preset` sets the defaults: `fineweb` (5-gram words, 14 bands x 8 rows, ~0.75 Jaccard, as FineWeb; verify
-    0.75 on, `verify: false` reproduces FineWeb), `refinedweb` (5-gram words, 450 x 20, verify off) and `char`
-    (5-gram characters, 20 x 10, verify 0.75). `group_by: <column>` deduplicates within each value of the column
-    only (FineWeb: per crawl dump). `tag_only: true` keeps all rows and writes `dup_cluster` (the kept row's
-    `_order`) and `is_duplicate`. Documents without tokens pass through (counted in `summary.json`); documents with
-    fewer tokens than `ngram` are one shingle; non-UTF-8 bytes in a binary text column are error `non_utf8_text`.
+    Parameters (the defaults of the shingle/LSH ones come from `preset`):
+    - `preset`: `fineweb` (default: word 5-grams, 14 bands x 8 rows, ~0.75 Jaccard, as published by FineWeb,
+      plus candidate verification at 0.75; `verify: false` reproduces FineWeb), `refinedweb` (word 5-grams,
+      450 bands x 20 rows, no verification) or `char` (character 5-grams, 20 x 10, verification at 0.75).
+    - `column` (`text`); `ngram`, `shingle` (`word` or `char`), `bands`, `rows`: override the preset.
+    - `verify`, `threshold`: keep a candidate pair only if its estimated Jaccard (share of equal signature
+      values) is >= `threshold`; this removes band false positives.
+    - `group_by` (none): a column whose values clusters never cross (FineWeb dedups per crawl dump);
+      `group_pattern` (none): a regex whose first match in that column is the group (e.g. `^\d{4}-\d{2}`).
+    - `seed` (0): seed of the 64-bit permutations.
+    - `tag_only` (false): keep every row and write `dup_cluster` (the `_order` of the cluster's kept row) and
+      `is_duplicate`, to audit what would be removed.
+    Text is normalised (NFKC, lower case, ASCII digits and punctuation removed). The kept row of a cluster is
+    the one with the smallest `_order` (first in input order); the others get rule `near_duplicate`. Documents
+    without tokens pass through (counted in the stage's `summary.json`); one with fewer tokens than `ngram` is
+    a single shingle; invalid UTF-8 in a binary text column is the error `non_utf8_text`.
     """
 
     requires = ("text",)
@@ -79,6 +83,7 @@ class MinhashDedup(Stage):
     verify: bool | None = None
     threshold: float | None = None
     group_by: str | None = None
+    group_pattern: str | None = None
     seed: int = 0
 
     def validate(self) -> None:
@@ -102,10 +107,16 @@ class MinhashDedup(Stage):
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         s = self.settings()
         work = ctx.work_dir
-        files = dataset_files(ds, work)
+        files = dataset_files(ds, ctx)
         columns = [ORDER, self.column] + ([self.group_by] if self.group_by else [])
+        require_columns(files, columns, self.op_name)
         sig_fn = functools.partial(
-            _signature_batch, column=self.column, group_by=self.group_by, settings=s, seed=self.seed
+            _signature_batch,
+            column=self.column,
+            group_by=self.group_by,
+            group_pattern=self.group_pattern,
+            settings=s,
+            seed=self.seed,
         )
         sigs = shuffle.map_files(work, "signatures", files, sig_fn, columns=columns)
         bounds = order_bounds(sigs["files"])
@@ -144,13 +155,13 @@ def _band_rows(batch: pa.Table, bands: int) -> pa.Table:
 
 
 def _signature_batch(
-    batch: pa.Table, column: str, group_by: str | None, settings: Preset, seed: int
+    batch: pa.Table, column: str, group_by: str | None, group_pattern: str | None, settings: Preset, seed: int
 ) -> tuple[pa.Table, dict[str, int]]:
     """Per document: `_order`, `status` (ok, short, no_tokens, non_utf8_text), `bands` keys, `sig` if verifying."""
     texts, bad = text_column(batch.column(column))
     sh = shingle_hashes(texts, settings.ngram, settings.shingle)
     sig = minhash(sh.hashes, sh.doc, batch.num_rows, permutations(settings.bands * settings.rows, seed))
-    salt = group_salts(batch.column(group_by)) if group_by else None
+    salt = group_salts(batch.column(group_by), group_pattern) if group_by else None
     keys = band_keys(sig, settings.bands, settings.rows, salt)
     status = np.where(
         bad, "non_utf8_text", np.where(sh.count == 0, "no_tokens", np.where(sh.short, "short", "ok"))

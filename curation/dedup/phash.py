@@ -103,19 +103,23 @@ def chunk_keys(hashes: np.ndarray, radius: int, salt: np.ndarray | None) -> np.n
     return mix64(keys ^ salt[:, None]) if salt is not None else keys
 
 
-def _hash_rows(batch: pa.Table, column: str, image_column: str, group_by: str | None) -> pa.Table:
+def _hash_rows(
+    batch: pa.Table, column: str, image_column: str, group_by: str | None
+) -> tuple[pa.Table, dict[str, int]]:
+    """Per row: `_order`, `hash`, group `salt` and `status` (ok, no_hash, or the error); plus status counts."""
     hashes, valid, errors = hash_batch(batch, column, image_column)
-    status = np.where(valid, "ok", np.where(np.array([e is not None for e in errors]), "error", "no_hash"))
+    status = [("ok" if v else (e or "no_hash")) for v, e in zip(valid.tolist(), errors, strict=True)]
     salt = group_salts(batch.column(group_by)) if group_by else np.zeros(batch.num_rows, np.uint64)
-    return pa.table(
+    table = pa.table(
         {
             ORDER: batch.column(ORDER),
             "hash": pa.array(hashes, pa.uint64()),
             "salt": pa.array(salt, pa.uint64()),
             "status": pa.array(status, pa.string()),
-            "error": pa.array(errors, pa.string()),
         }
     )
+    values, counts = np.unique(np.array(status, dtype=object), return_counts=True)
+    return table, {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
 def _bucket_rows(batch: pa.Table, radius: int) -> pa.Table:
@@ -168,7 +172,7 @@ class PhashDedup(Stage):
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         work = ctx.work_dir
-        files = dataset_files(ds, work)
+        files = dataset_files(ds, ctx)
         args = {"column": self.column, "image_column": self.image_column}
         hashed = shuffle.map_files(
             work, "hashes", files, functools.partial(_hash_rows, **args, group_by=self.group_by)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow.parquet as pq
 import ray.data
 
 from curation.dedup import shuffle
+from curation.runner.context import StageContext
 
 ORDER = "_order"
 
 
-def dataset_files(ds: ray.data.Dataset, work_dir: Path) -> list[str]:
-    """The parquet files behind `ds`; a dataset not read from parquet is written once to `<work_dir>/input`."""
-    files = [f for f in ds.input_files() if f.endswith(".parquet")]
-    if files and len(files) == len(ds.input_files()):
-        return sorted(files)
+def dataset_files(ds: ray.data.Dataset, ctx: StageContext) -> list[str]:
+    """The parquet files behind `ds` (`ctx.input_files`); without them `ds` is written once to `<work_dir>/input`."""
+    if ctx.input_files:
+        return list(ctx.input_files)
+    work_dir = ctx.work_dir
     marker = shuffle.done(work_dir, "input")
     if marker is None:
         folder = work_dir / "input"
@@ -36,3 +35,13 @@ def order_bounds(files: list[str]) -> list[tuple[int, int]]:
         stats = [meta.row_group(g).column(col).statistics for g in range(meta.num_row_groups)]
         out.append((min(s.min for s in stats), max(s.max for s in stats)))
     return out
+
+
+def require_columns(files: list[str], columns: list[str], op: str) -> None:
+    """Fail early, naming the op, when the input lacks a column the op was configured to read."""
+    if not files:
+        return
+    have = pq.read_schema(files[0]).names
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise ValueError(f"{op}: input has no column(s) {missing}; available: {have}")

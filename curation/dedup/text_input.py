@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.dedup.hashing import span_hashes
 
@@ -28,10 +29,16 @@ def text_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarra
         return pa.array(values, pa.large_string()), bad
 
 
-def group_salts(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A uint64 per row identifying its group value (null is a group of its own, equal to the empty string)."""
+def group_salts(column: pa.ChunkedArray | pa.Array, pattern: str | None = None) -> np.ndarray:
+    """A uint64 per row identifying its group: the value, or the first match of regex `pattern` in it.
+
+    Null values (and values where `pattern` does not match) form one group, that of the empty string.
+    """
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    strings = arr.cast(pa.large_string()).fill_null("")
+    strings = arr.cast(pa.large_string())
+    if pattern is not None:
+        strings = pc.struct_field(pc.extract_regex(strings, f"(?P<group>{pattern})"), "group")
+    strings = strings.fill_null("").cast(pa.large_string())
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
         strings.offset : strings.offset + len(strings) + 1
     ]

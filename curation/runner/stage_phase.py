@@ -23,42 +23,25 @@ ORDER = "_order"
 SUCCESS = "_SUCCESS.json"
 
 
-def _count_and_reject(batch: pa.Table, step: str, rejects_dir: str | None) -> pa.Table:
-    """Per-block counts of `_drop` and `_error` reasons (a tiny table); writes the block's rejects if asked."""
-    kinds, reasons, counts = [], [], []
+def _reason_rows(batch: pa.Table) -> list[tuple[str, str, int]]:
+    """(kind, reason, count) for the `_drop` and `_error` marks of a block."""
+    out = []
     for kind, col in (("dropped", DROP), ("errors", ERROR)):
-        if col not in batch.column_names:
-            continue
-        values = batch.column(col).drop_null()
-        if len(values):
-            vc = pc.value_counts(values)
-            for v, c in zip(vc.field("values"), vc.field("counts"), strict=True):
-                kinds.append(kind)
-                reasons.append(v.as_py())
-                counts.append(c.as_py())
-    if rejects_dir and counts:
-        rejected = _select(batch, rejected=True, step=step)
-        write_parquet_atomic(
-            rejected, Path(rejects_dir) / f"o{pc.min(rejected.column(ORDER)).as_py():020d}.parquet"
-        )
-    return pa.table(
-        {
-            "kind": pa.array(kinds, pa.string()),
-            "reason": pa.array(reasons, pa.string()),
-            "n": pa.array(counts, pa.int64()),
-        }
-    )
+        if col in batch.column_names:
+            values = batch.column(col).drop_null()
+            if len(values):
+                vc = pc.value_counts(values)
+                out.extend(
+                    (kind, v.as_py(), c.as_py())
+                    for v, c in zip(vc.field("values"), vc.field("counts"), strict=True)
+                )
+    return out
 
 
 def _select(batch: pa.Table, rejected: bool, step: str) -> pa.Table:
-    has_drop = (
-        pc.is_valid(batch.column(DROP)) if DROP in batch.column_names else pa.array([False] * batch.num_rows)
-    )
-    has_error = (
-        pc.is_valid(batch.column(ERROR))
-        if ERROR in batch.column_names
-        else pa.array([False] * batch.num_rows)
-    )
+    n = batch.num_rows
+    has_drop = pc.is_valid(batch.column(DROP)) if DROP in batch.column_names else pa.array([False] * n)
+    has_error = pc.is_valid(batch.column(ERROR)) if ERROR in batch.column_names else pa.array([False] * n)
     bad = pc.or_(has_drop, has_error)
     internal = [c for c in (DROP, ERROR) if c in batch.column_names]
     if not rejected:
@@ -70,22 +53,40 @@ def _select(batch: pa.Table, rejected: bool, step: str) -> pa.Table:
     )
 
 
-def _write_ordered(batch: pa.Table, out_dir: str) -> pa.Table:
-    """Write a sorted block as a file named by its first `_order`, so name order is row order."""
-    if batch.num_rows == 0:
-        return pa.table({"path": pa.array([], pa.string()), "rows": pa.array([], pa.int64())})
-    path = Path(out_dir) / f"o{batch.column(ORDER)[0].as_py():020d}.parquet"
-    write_parquet_atomic(batch, path)
-    return pa.table({"path": [str(path)], "rows": [batch.num_rows]})
-
-
-def write_sorted(ds: ray.data.Dataset, out_dir: Path) -> list[tuple[str, int]]:
-    """Sort by `_order` across the cluster and write it as name-ordered files; returns (path, rows) in order."""
-    files = ds.sort(ORDER).map_batches(
-        _write_ordered, fn_kwargs={"out_dir": str(out_dir)}, batch_format="pyarrow", batch_size=None
+def _write_block(
+    batch: pa.Table, step: str, data_dir: str, rejects_dir: str | None, tag_only: bool
+) -> pa.Table:
+    """Write one `_order`-sorted block: kept rows to `data_dir` (named by first `_order`, so name order is row
+    order), rejects to `rejects_dir`; return one summary row per file and per reason."""
+    kinds, reasons, counts, paths = [], [], [], []
+    if tag_only and DROP in batch.column_names:
+        batch = batch.drop_columns([DROP])
+    for kind, reason, n in _reason_rows(batch):
+        kinds.append(kind)
+        reasons.append(reason)
+        counts.append(n)
+        paths.append(None)
+    kept = _select(batch, rejected=False, step=step)
+    if kept.num_rows:
+        path = Path(data_dir) / f"o{kept.column(ORDER)[0].as_py():020d}.parquet"
+        write_parquet_atomic(kept, path)
+        kinds.append("file")
+        reasons.append(None)
+        counts.append(kept.num_rows)
+        paths.append(str(path))
+    if rejects_dir and kept.num_rows < batch.num_rows:
+        rejected = _select(batch, rejected=True, step=step)
+        write_parquet_atomic(
+            rejected, Path(rejects_dir) / f"o{rejected.column(ORDER)[0].as_py():020d}.parquet"
+        )
+    return pa.table(
+        {
+            "kind": pa.array(kinds, pa.string()),
+            "reason": pa.array(reasons, pa.string()),
+            "n": pa.array(counts, pa.int64()),
+            "path": pa.array(paths, pa.string()),
+        }
     )
-    written = [(r["path"], r["rows"]) for r in files.iter_rows()]
-    return sorted(written)
 
 
 def run_stage(
@@ -107,25 +108,25 @@ def run_stage(
     out_files: list[tuple[str, int]] = []
     if rows_in:
         ds = ray.data.read_parquet([path for path, _ in files])
-        marked = stage.run(ds, replace(ctx, rows=rows_in)).materialize()
-        counted = {"dropped": stats.dropped, "errors": stats.errors}
-        reject_to = str(rejects_dir) if rejects_dir is not None and not stage.tag_only else None
-        counts = marked.map_batches(
-            _count_and_reject, fn_kwargs={"step": step.name, "rejects_dir": reject_to}, batch_format="pyarrow"
+        marked = stage.run(ds, replace(ctx, rows=rows_in, input_files=tuple(p for p, _ in files)))
+        summary_rows = marked.sort(ORDER).map_batches(
+            _write_block,
+            fn_kwargs={
+                "step": step.name,
+                "data_dir": str(phase_dir / "data"),
+                "rejects_dir": str(rejects_dir) if rejects_dir is not None else None,
+                "tag_only": stage.tag_only,
+            },
+            batch_format="pyarrow",
+            batch_size=None,
         )
-        for row in counts.iter_rows():
-            if stage.tag_only and row["kind"] == "dropped":
-                continue
-            counted[row["kind"]][f"{step.name}:{row['reason']}"] += row["n"]
-        if stage.tag_only:
-            marked = marked.map_batches(
-                lambda t: t.drop_columns([c for c in (DROP,) if c in t.column_names]), batch_format="pyarrow"
-            )
-        if sum(stats.dropped.values()) + sum(stats.errors.values()) < rows_in:
-            kept = marked.map_batches(
-                _select, fn_kwargs={"rejected": False, "step": step.name}, batch_format="pyarrow"
-            )
-            out_files = write_sorted(kept, phase_dir / "data")
+        counted = {"dropped": stats.dropped, "errors": stats.errors}
+        for row in summary_rows.iter_rows():
+            if row["kind"] == "file":
+                out_files.append((row["path"], row["n"]))
+            else:
+                counted[row["kind"]][f"{step.name}:{row['reason']}"] += row["n"]
+        out_files.sort()
     stats.seconds = time.perf_counter() - started
     stats.rows_out = sum(rows for _, rows in out_files)
     summary = {"files": out_files, "stats": stats.to_dict()}
