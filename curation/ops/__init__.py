@@ -18,6 +18,7 @@ BUILTIN_MODULES = (
     "curation.ops.caption",
     "curation.ops.clip",
     "curation.ops.quantile",
+    "curation.ops.nsfw",
     "curation.dedup.exact",
     "curation.dedup.minhash",
     "curation.dedup.phash",
