@@ -22,11 +22,20 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
+_POWERS: dict[int, np.ndarray] = {}
+
+
 def _powers(base: np.uint64, n: int) -> np.ndarray:
-    out = np.full(n, base, dtype=np.uint64)
-    out[0] = 1
-    with np.errstate(over="ignore"):
-        return np.cumprod(out, dtype=np.uint64)
+    """base**0 .. base**(n-1) modulo 2**64 (cached per process, grown by doubling)."""
+    cached = _POWERS.get(int(base))
+    if cached is None or len(cached) < n:
+        size = max(n, 2 * len(cached) if cached is not None else 1 << 16)
+        cached = np.full(size, base, dtype=np.uint64)
+        cached[0] = 1
+        with np.errstate(over="ignore"):
+            cached = np.cumprod(cached, dtype=np.uint64)
+        _POWERS[int(base)] = cached
+    return cached[:n]
 
 
 def span_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

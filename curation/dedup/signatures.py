@@ -11,7 +11,7 @@ import numpy as np
 
 from curation.dedup.hashing import mix64
 
-BLOCK_ELEMENTS = 1 << 20  # uint64 cells per (shingles x permutations) block: 8 MiB
+BLOCK_ELEMENTS = 1 << 16  # uint64 cells per (permutations x shingles) block: 512 KiB, cache-sized
 EMPTY = np.iinfo(np.uint64).max
 
 
@@ -23,9 +23,7 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def minhash(
-    hashes: np.ndarray, doc: np.ndarray, num_docs: int, perms: tuple[np.ndarray, np.ndarray]
-) -> np.ndarray:
+def minhash(hashes: np.ndarray, doc: np.ndarray, num_docs: int, perms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """(num_docs, num_perm) uint64 signatures; `doc` (sorted) assigns each shingle hash to its document.
 
     Documents without shingles keep the all-`EMPTY` signature.
@@ -33,16 +31,14 @@ def minhash(
     a, b = perms
     sig = np.full((num_docs, len(a)), EMPTY, dtype=np.uint64)
     step = max(1, BLOCK_ELEMENTS // max(len(a), 1))
-    block = np.empty((min(step, len(hashes)), len(a)), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for lo in range(0, len(hashes), step):
             x, d = hashes[lo : lo + step], doc[lo : lo + step]
-            out = block[: len(x)]
-            np.multiply(x[:, None], a[None, :], out=out)
-            np.add(out, b[None, :], out=out)
+            block = a[:, None] * x[None, :]  # (permutations, shingles): reductions run along contiguous rows
+            block += b[:, None]
             seg = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
             docs = d[seg]
-            sig[docs] = np.minimum(sig[docs], np.minimum.reduceat(out, seg, axis=0))
+            sig[docs] = np.minimum(sig[docs], np.minimum.reduceat(block, seg, axis=1).T)
     return sig
 
 

@@ -23,6 +23,7 @@ BUILTIN_MODULES = (
     "curation.dedup.minhash",
     "curation.dedup.phash",
     "curation.dedup.url",
+    "curation.dedup.semantic",
 )
 
 
