@@ -23,7 +23,9 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def minhash(hashes: np.ndarray, doc: np.ndarray, num_docs: int, perms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def minhash(
+    hashes: np.ndarray, doc: np.ndarray, num_docs: int, perms: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
     """(num_docs, num_perm) uint64 signatures; `doc` (sorted) assigns each shingle hash to its document.
 
     Documents without shingles keep the all-`EMPTY` signature.
