@@ -37,13 +37,14 @@ def roots_of(orders: pa.Array, labels: list[str]) -> pa.Array:
     return pc.take(found.column("dst"), pc.index_in(orders, found.column("src")))
 
 
-def _mark(batch: pa.Table, labels: list[str], reason: str, tag_only: bool) -> pa.Table:
+def _mark(batch: pa.Table, labels: list[str], reason: str, tag_columns: tuple[str, str] | None) -> pa.Table:
     orders = batch.column(ORDER).combine_chunks()
     root = roots_of(orders, labels)
     duplicate = pc.is_valid(root)
-    if tag_only:
-        batch = set_column(batch, CLUSTER, pc.coalesce(root, orders))
-        return set_column(batch, IS_DUPLICATE, duplicate)
+    if tag_columns:
+        cluster, is_duplicate = tag_columns
+        batch = set_column(batch, cluster, pc.coalesce(root, orders)) if cluster else batch
+        return set_column(batch, is_duplicate, duplicate)
     previous = batch.column(DROP) if DROP in batch.column_names else pa.nulls(batch.num_rows, pa.string())
     return set_column(batch, DROP, pc.if_else(duplicate, pa.scalar(reason), previous))
 
@@ -70,11 +71,17 @@ def sorted_labels(work_dir: Path, forest: dict, bounds: list[tuple[int, int]]) -
     return marker["files"]
 
 
-def mark_duplicates(ds: ray.data.Dataset, labels: list[str], reason: str, tag_only: bool) -> ray.data.Dataset:
-    """Every row of `ds`, with `_drop = reason` on non-root rows (or `dup_cluster`/`is_duplicate` when tag_only).
+def mark_duplicates(
+    ds: ray.data.Dataset,
+    labels: list[str],
+    reason: str,
+    tag_only: bool,
+    tag_columns: tuple[str, str] = (CLUSTER, IS_DUPLICATE),
+) -> ray.data.Dataset:
+    """Every row of `ds`, with `_drop = reason` on non-root rows, or with `tag_only` the two `tag_columns`.
 
-    `dup_cluster` is the component's root `_order` (a row's own `_order` when it has no near duplicate).
+    The cluster column (`dup_cluster`; skipped when named "") is the component's root `_order` (a row's own
+    `_order` when it has no duplicate); the other (`is_duplicate`) is true on the rows that would be dropped.
     """
-    return ds.map_batches(
-        _mark, fn_kwargs={"labels": labels, "reason": reason, "tag_only": tag_only}, batch_format="pyarrow"
-    )
+    kwargs = {"labels": labels, "reason": reason, "tag_columns": tag_columns if tag_only else None}
+    return ds.map_batches(_mark, fn_kwargs=kwargs, batch_format="pyarrow")

@@ -21,7 +21,7 @@ from curation.dedup.lookup import lookup, starts
 from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
-from curation.dedup.subphase import dataset_files, order_bounds, require_columns
+from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
 from curation.dedup.text_input import fixed_list, group_salts, text_column
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column

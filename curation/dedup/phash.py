@@ -19,7 +19,7 @@ from curation.dedup.grouping import partitions_for
 from curation.dedup.hashing import mix64
 from curation.dedup.lookup import lookup
 from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
-from curation.dedup.subphase import dataset_files, order_bounds
+from curation.dedup.stage_input import dataset_files, order_bounds
 from curation.dedup.text_input import group_salts
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column

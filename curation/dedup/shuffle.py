@@ -1,10 +1,10 @@
 """A small file-based MapReduce on Ray tasks, for the dedup sub-phases.
 
-`map_files` runs a function over each input parquet file (one task per file). `shuffle` runs a map function
-over each input file, partitions its output rows on a key column (by hash, or by ranges), writes one parquet
-piece per (map task, partition), then runs a reduce function over each partition (one task per partition).
-Every task holds one input file or one partition, never the whole data set, and the driver only sees file
-names and small counters. Each call is a resumable sub-phase (`<work_dir>/<name>/` with `_SUCCESS.json`).
+`map_files` runs a function over each input parquet file (one task per file, batch by batch). `shuffle` runs a
+map function over the batches of each input file, partitions its output rows on a key column (by hash, or by
+ranges), writes one parquet piece per (map task, batch, partition), then runs a reduce function over each
+partition (one task per partition). A task holds one batch or one partition, never the whole data set, and
+the driver only sees file names and small counters. Each call is a resumable sub-phase (`<work_dir>/<name>/` with `_SUCCESS.json`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +66,32 @@ def _write(table: pa.Table, path: Path) -> str | None:
     return str(path)
 
 
+BATCH_ROWS = 4096  # rows a map function sees at once: memory per task is bounded by this, not by file size
+
+
+def _batches(path: str, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        yield pa.Table.from_batches([batch])
+
+
 @ray.remote(num_cpus=1)
 def _map_task(path: str, fn: Callable[[pa.Table], Result], out: str, columns: list[str] | None) -> tuple:
-    table, stats = _split(fn(pq.read_table(path, columns=columns)))
-    return _write(table, Path(out)), table.num_rows, stats
+    counters: Counter[str] = Counter()
+    rows, writer, tmp = 0, None, Path(out).with_name(f".{Path(out).name}.tmp")
+    for batch in _batches(path, columns):
+        table, stats = _split(fn(batch))
+        counters.update(stats)
+        if table.num_rows:
+            if writer is None:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer.write_table(table)
+            rows += table.num_rows
+    if writer is None:
+        return None, 0, dict(counters)
+    writer.close()
+    tmp.replace(out)
+    return out, rows, dict(counters)
 
 
 def map_files(
@@ -106,23 +128,27 @@ def range_partition(bounds: list[int]) -> Callable[[np.ndarray, int], np.ndarray
 def _scatter_task(
     path: str, fn: Callable[[pa.Table], Result] | None, key: str, parts: int, partitioner: Callable, out: str
 ) -> dict:
-    table = pq.read_table(path)
-    table, stats = _split(fn(table)) if fn else (table, {})
-    if table.num_rows:
+    counters: Counter[str] = Counter()
+    for index, batch in enumerate(_batches(path)):
+        table, stats = _split(fn(batch)) if fn else (batch, {})
+        counters.update(stats)
+        if not table.num_rows:
+            continue
         part = partitioner(table.column(key).to_numpy(), parts)
         order = np.argsort(part, kind="stable")
         table, counts = table.take(order), np.bincount(part, minlength=parts)
         offsets = np.concatenate(([0], np.cumsum(counts)))
         for p in np.flatnonzero(counts):
-            write_parquet_atomic(table.slice(offsets[p], counts[p]), Path(out) / f"p{p:05d}.parquet")
-    return stats
+            piece = table.slice(offsets[p], counts[p])
+            write_parquet_atomic(piece, Path(out) / f"p{p:05d}" / f"b{index:05d}.parquet")
+    return dict(counters)
 
 
 @ray.remote(num_cpus=1)
 def _gather_task(
-    pieces: list[str], fn: Callable[[pa.Table, int], Result], part: int, schema: pa.Schema, out: str
-):
-    found = [p for p in pieces if Path(p).exists()]
+    folders: list[str], fn: Callable[[pa.Table, int], Result], part: int, schema: pa.Schema, out: str
+) -> tuple:
+    found = sorted(str(p) for folder in folders for p in Path(folder).glob("*.parquet"))
     table = pa.concat_tables([pq.read_table(p) for p in found]) if found else schema.empty_table()
     result, stats = _split(fn(table, part))
     return _write(result, Path(out)), result.num_rows, stats
@@ -159,7 +185,7 @@ def shuffle(
         map_stats.update(stats)
     refs = [
         _gather_task.remote(
-            [str(scratch / f"m{i:05d}" / f"p{part:05d}.parquet") for i in range(len(inputs))],
+            [str(scratch / f"m{i:05d}" / f"p{part:05d}") for i in range(len(inputs))],
             reduce_fn,
             part,
             schema,

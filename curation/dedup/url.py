@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray.data
 import xxhash
 
-from curation.dedup.exact import mark_later_duplicates
-from curation.dedup.grouping import map_groups_local, partitions_for
-from curation.ops.base import DROP, Stage, register, set_column
+from curation.dedup import shuffle
+from curation.dedup.components import EDGE_SCHEMA
+from curation.dedup.grouping import partitions_for
+from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
+from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
+from curation.ops.base import Stage, register
 from curation.runner.context import StageContext
 
-KEY = "_url_key"
-NO_URL = "_no_url"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+KEY_SCHEMA = pa.schema([("key", pa.uint64()), (ORDER, pa.int64())])
+ROWS_PER_PARTITION = 1_000_000
 
 
 def normalize_url(url: str) -> str | None:
@@ -51,13 +55,17 @@ def url_keys(urls: list[str | None]) -> np.ndarray:
     return out
 
 
-def _mark(part: pa.Table, tag_only: bool) -> pa.Table:
-    no_url = part.column(NO_URL)
-    marked = mark_later_duplicates(part.drop_columns([NO_URL]), KEY, "duplicate_url")
-    drop = pc.if_else(no_url, pa.nulls(len(no_url), pa.string()), marked.column(DROP))
-    if tag_only:
-        return set_column(marked.drop_columns([DROP]), "url_duplicate", pc.is_valid(drop))
-    return set_column(marked, DROP, drop)
+def _keys(batch: pa.Table, column: str) -> pa.Table:
+    keys = url_keys(batch.column(column).to_pylist())
+    keep = keys != 0
+    return pa.table({"key": pa.array(keys[keep], pa.uint64()), ORDER: batch.column(ORDER).to_numpy()[keep]})
+
+
+def first_of_key(part: pa.Table, _index: int = 0) -> pa.Table:
+    """(row, first row of its key) for every row that is not the first of its key."""
+    df = pl.from_arrow(part).with_columns(first=pl.col(ORDER).min().over("key"))
+    later = df.filter(pl.col(ORDER) != pl.col("first")).select(src=pl.col(ORDER), dst=pl.col("first"))
+    return later.to_arrow().cast(EDGE_SCHEMA)
 
 
 @register("url_dedup")
@@ -76,13 +84,13 @@ class UrlDedup(Stage):
     column: str = "url"
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
-        column = self.column
-
-        def add_key(batch: pa.Table) -> pa.Table:
-            keys = url_keys(batch.column(column).to_pylist())
-            batch = batch.append_column(KEY, pa.array(keys, pa.uint64()))
-            return batch.append_column(NO_URL, pa.array(keys == 0))
-
-        keyed = ds.map_batches(add_key, batch_format="pyarrow")
-        parts = partitions_for(ctx.rows or ds.count(), minimum=ctx.num_workers)
-        return map_groups_local(keyed, [KEY], lambda t: _mark(t, self.tag_only), parts)
+        files = dataset_files(ds, ctx)
+        require_columns(files, [ORDER, self.column], self.op_name)
+        parts = partitions_for(ctx.rows or ds.count(), ROWS_PER_PARTITION, ctx.num_workers)
+        later = shuffle.shuffle(
+            ctx.work_dir, "duplicates", files, "key", parts, first_of_key, KEY_SCHEMA,
+            functools.partial(_keys, column=self.column),
+        )  # fmt: skip
+        forest = {**later, "rounds": 0}  # each key group is already a star: no components rounds needed
+        labels = sorted_labels(ctx.work_dir, forest, order_bounds(files))
+        return mark_duplicates(ds, labels, "duplicate_url", self.tag_only, ("", "url_duplicate"))
