@@ -70,6 +70,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from curation.io.webdataset import export_webdataset
+
+    shards = export_webdataset(args.output, args.to, args.samples_per_shard)
+    print(f"{len(shards)} WebDataset shard(s) -> {args.to}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curate", description="mmcurate: curate multimodal training data on Ray."
@@ -102,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render the funnel of a finished run (table, PNG, HTML)")
     rep.add_argument("output")
     rep.set_defaults(fn=_cmd_report)
+    exp = sub.add_parser("export", help="write a finished image-text run as WebDataset tar shards")
+    exp.add_argument("output")
+    exp.add_argument("--to", required=True, help="folder for shard-NNNNN.tar")
+    exp.add_argument("--samples-per-shard", type=int, default=10_000)
+    exp.set_defaults(fn=_cmd_export)
     return parser
 
 

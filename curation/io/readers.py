@@ -11,8 +11,9 @@ from curation.io.parquet import read_img2dataset, read_parquet, row_groups
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import InputError, Unit, expand_paths, sniff_format
 from curation.io.warc import read_arc, read_warc, split_ranges
+from curation.io.webdataset import read_webdataset
 
-FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset")
+FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset", "webdataset")
 Reader = Callable[[Unit, ReaderStats, int], Iterator[pa.Table]]
 READERS: dict[str, Reader] = {
     "warc": read_warc,
@@ -20,6 +21,7 @@ READERS: dict[str, Reader] = {
     "jsonl": read_jsonl,
     "parquet": read_parquet,
     "img2dataset": read_img2dataset,
+    "webdataset": read_webdataset,
 }
 
 

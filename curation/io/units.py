@@ -48,7 +48,7 @@ def expand_paths(patterns: list[str]) -> list[str]:
 
 
 def sniff_format(path: str) -> str:
-    """Tell WARC, ARC, JSONL and parquet apart by content (gzip is looked through); `unknown` otherwise."""
+    """Tell WARC, ARC, JSONL, parquet and tar (WebDataset) apart by content (gzip is looked through)."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
     if head[:4] == b"PAR1":
@@ -59,6 +59,8 @@ def sniff_format(path: str) -> str:
                 head = gz.read(4096)
         except (OSError, EOFError):
             return "unknown"
+    if head[257:262] == b"ustar":
+        return "webdataset"
     stripped = head.lstrip()
     if stripped.startswith(b"WARC/"):
         return "warc"
