@@ -141,3 +141,22 @@ def test_datacomp_basic_recipe_on_the_real_pool(ray_local, shared, tmp_path):
     assert len(set(out.column("phash").to_pylist())) == out.num_rows  # the 5-caption COCO copies collapsed
     steps = {s["step"]: s for s in result.stats["steps"]}
     assert steps["phash_dedup"]["dropped"]
+
+
+def test_resize_downscales_large_images_and_keeps_small_ones():
+    from curation.ops.image import ImageResize
+
+    small, large = (
+        Path("data/images/123_456.jpg").read_bytes(),
+        Path("data/images/resize_keep_ratio.jpg").read_bytes(),
+    )
+    out = ImageResize(max_side=300).map(pa.table({"image": [small, large, b"junk"]}))
+    assert out.column("width").to_pylist()[:2] == [81, 218] and out.column("height").to_pylist()[:2] == [
+        300,
+        300,
+    ]
+    assert out.column("_error").to_pylist() == [None, None, "image:not_an_image"]
+    untouched = ImageResize(max_side=1000).map(pa.table({"image": [small]}))
+    assert untouched.column("image")[0].as_py() == small
+    decoded = _decode([out.column("image")[1].as_py()])
+    assert decoded.column("width").to_pylist() == [218]
