@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -56,24 +57,27 @@ def _select(batch: pa.Table, rejected: bool, step: str) -> pa.Table:
 def _write_block(
     batch: pa.Table, step: str, data_dir: str, rejects_dir: str | None, tag_only: bool
 ) -> pa.Table:
-    """Write one `_order`-sorted block: kept rows to `data_dir` (named by first `_order`, so name order is row
-    order), rejects to `rejects_dir`; return one summary row per file and per reason."""
-    kinds, reasons, counts, paths = [], [], [], []
+    """Write one block sorted by `_order`: kept rows to `data_dir` (named by first `_order`), rejects to
+    `rejects_dir`; return one summary row per file (with its `_order` range) and per reason."""
+    kinds, reasons, counts, paths, lows, highs = [], [], [], [], [], []
+
+    def add(kind: str, reason: str | None, n: int, path: str | None = None, lo: int = 0, hi: int = 0) -> None:
+        for values, value in zip(
+            (kinds, reasons, counts, paths, lows, highs), (kind, reason, n, path, lo, hi), strict=True
+        ):
+            values.append(value)
+
     if tag_only and DROP in batch.column_names:
         batch = batch.drop_columns([DROP])
+    batch = batch.take(pc.sort_indices(batch, [(ORDER, "ascending")]))
     for kind, reason, n in _reason_rows(batch):
-        kinds.append(kind)
-        reasons.append(reason)
-        counts.append(n)
-        paths.append(None)
+        add(kind, reason, n)
     kept = _select(batch, rejected=False, step=step)
     if kept.num_rows:
-        path = Path(data_dir) / f"o{kept.column(ORDER)[0].as_py():020d}.parquet"
+        lo, hi = kept.column(ORDER)[0].as_py(), kept.column(ORDER)[-1].as_py()
+        path = Path(data_dir) / f"o{lo:020d}.parquet"
         write_parquet_atomic(kept, path)
-        kinds.append("file")
-        reasons.append(None)
-        counts.append(kept.num_rows)
-        paths.append(str(path))
+        add("file", None, kept.num_rows, str(path), lo, hi)
     if rejects_dir and kept.num_rows < batch.num_rows:
         rejected = _select(batch, rejected=True, step=step)
         write_parquet_atomic(
@@ -85,8 +89,22 @@ def _write_block(
             "reason": pa.array(reasons, pa.string()),
             "n": pa.array(counts, pa.int64()),
             "path": pa.array(paths, pa.string()),
+            "lo": pa.array(lows, pa.int64()),
+            "hi": pa.array(highs, pa.int64()),
         }
     )
+
+
+def _write_blocks(ds: ray.data.Dataset, **kwargs: str | bool | None) -> list[dict]:
+    return list(
+        ds.map_batches(_write_block, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None).iter_rows()
+    )
+
+
+def _in_order(files: list[dict]) -> bool:
+    """True when the files' `_order` ranges do not interleave, so file-name order is row order."""
+    spans = sorted((f["lo"], f["hi"]) for f in files)
+    return all(a[1] < b[0] for a, b in itertools.pairwise(spans))
 
 
 def run_stage(
@@ -97,7 +115,7 @@ def run_stage(
     if marker.exists():
         return json.loads(marker.read_text())
     started = time.perf_counter()
-    for stale in (phase_dir / "data", rejects_dir):  # left by an interrupted attempt
+    for stale in (phase_dir / "blocks", phase_dir / "data", rejects_dir):  # left by an interrupted attempt
         if stale is not None and stale.exists():
             shutil.rmtree(stale)
     stage = step.build()
@@ -109,24 +127,34 @@ def run_stage(
     if rows_in:
         ds = ray.data.read_parquet([path for path, _ in files])
         marked = stage.run(ds, replace(ctx, rows=rows_in, input_files=tuple(p for p, _ in files)))
-        summary_rows = marked.sort(ORDER).map_batches(
-            _write_block,
-            fn_kwargs={
-                "step": step.name,
-                "data_dir": str(phase_dir / "data"),
-                "rejects_dir": str(rejects_dir) if rejects_dir is not None else None,
-                "tag_only": stage.tag_only,
-            },
-            batch_format="pyarrow",
-            batch_size=None,
+        # Stages that mark rows in place keep each block a contiguous `_order` range: the blocks are then written
+        # as they come. Only when blocks interleave (the stage shuffled rows) are the kept rows sorted globally.
+        summary_rows = _write_blocks(
+            marked,
+            step=step.name,
+            data_dir=str(phase_dir / "blocks"),
+            rejects_dir=str(rejects_dir) if rejects_dir is not None else None,
+            tag_only=stage.tag_only,
         )
         counted = {"dropped": stats.dropped, "errors": stats.errors}
-        for row in summary_rows.iter_rows():
-            if row["kind"] == "file":
-                out_files.append((row["path"], row["n"]))
-            else:
+        for row in summary_rows:
+            if row["kind"] != "file":
                 counted[row["kind"]][f"{step.name}:{row['reason']}"] += row["n"]
-        out_files.sort()
+        written = [row for row in summary_rows if row["kind"] == "file"]
+        if not _in_order(written):
+            unsorted = ray.data.read_parquet([row["path"] for row in written]).sort(ORDER)
+            written = [
+                row
+                for row in _write_blocks(
+                    unsorted,
+                    step=step.name,
+                    data_dir=str(phase_dir / "data"),
+                    rejects_dir=None,
+                    tag_only=False,
+                )
+                if row["kind"] == "file"
+            ]
+        out_files = sorted((row["path"], row["n"]) for row in written)
     stats.seconds = time.perf_counter() - started
     stats.rows_out = sum(rows for _, rows in out_files)
     summary = {"files": out_files, "stats": stats.to_dict()}
