@@ -3,37 +3,36 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import ray.data
 import xxhash
 
-from curation.dedup.grouping import map_groups_local, partitions_for
-from curation.ops.base import DROP, Stage, register
+from curation.dedup import shuffle
+from curation.dedup.grouping import partitions_for
+from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
+from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
+from curation.dedup.url import KEY_SCHEMA, ROWS_PER_PARTITION, first_of_key
+from curation.ops.base import Stage, register
 from curation.runner.context import StageContext
 from curation.text.words import normalize_for_hash
 
-ORDER = "_order"
-HASH = "_text_hash"
-
 
 def text_hashes(texts: list[str | None], normalize: bool) -> np.ndarray:
-    """64-bit xxh3 of each (normalised) text; null texts hash to 0."""
+    """64-bit xxh3 of each (normalised) text; null texts hash to 0 (never duplicates)."""
     out = np.zeros(len(texts), dtype=np.uint64)
     for i, text in enumerate(texts):
         if text is not None:
-            out[i] = xxhash.xxh3_64_intdigest((normalize_for_hash(text) if normalize else text).encode())
+            out[i] = xxhash.xxh3_64_intdigest((normalize_for_hash(text) if normalize else text).encode()) or 1
     return out
 
 
-def mark_later_duplicates(table: pa.Table, key: str, reason: str) -> pa.Table:
-    """`_drop` = reason on every row whose key was seen at a smaller `_order` (the first occurrence is kept)."""
-    df = pl.from_arrow(table)
-    first = pl.col(ORDER).min().over(key)
-    df = df.with_columns(pl.when(pl.col(ORDER) != first).then(pl.lit(reason)).otherwise(None).alias(DROP))
-    return df.drop(key).to_arrow()
+def _keys(batch: pa.Table, column: str, normalize: bool) -> pa.Table:
+    keys = text_hashes(batch.column(column).to_pylist(), normalize)
+    keep = keys != 0
+    return pa.table({"key": pa.array(keys[keep], pa.uint64()), ORDER: batch.column(ORDER).to_numpy()[keep]})
 
 
 @register("exact_dedup")
@@ -42,7 +41,8 @@ class ExactDedup(Stage):
     """Drop documents whose normalised `column` (lower-case, no punctuation/digits, collapsed spaces) was seen before.
 
     Keeps the first occurrence in input order, so the result does not depend on cluster size. Rule: `duplicate`.
-    `normalize: false` hashes the raw text.
+    `normalize: false` hashes the raw text. Only (hash, row) pairs are shuffled, never the documents;
+    `tag_only: true` writes a boolean `exact_duplicate` instead of dropping.
     """
 
     requires = ("text",)
@@ -51,12 +51,12 @@ class ExactDedup(Stage):
     normalize: bool = True
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
-        column, normalize = self.column, self.normalize
-
-        def add_hash(batch: pa.Table) -> pa.Table:
-            hashes = text_hashes(batch.column(column).to_pylist(), normalize)
-            return batch.append_column(HASH, pa.array(hashes, pa.uint64()))
-
-        hashed = ds.map_batches(add_hash, batch_format="pyarrow")
-        parts = partitions_for(ctx.rows, minimum=ctx.num_workers)
-        return map_groups_local(hashed, [HASH], lambda t: mark_later_duplicates(t, HASH, "duplicate"), parts)
+        files = dataset_files(ds, ctx)
+        require_columns(files, [ORDER, self.column], self.op_name)
+        parts = partitions_for(ctx.rows or ds.count(), ROWS_PER_PARTITION, ctx.num_workers)
+        keys = functools.partial(_keys, column=self.column, normalize=self.normalize)
+        later = shuffle.shuffle(
+            ctx.work_dir, "duplicates", files, "key", parts, first_of_key, KEY_SCHEMA, keys
+        )
+        labels = sorted_labels(ctx.work_dir, {**later, "rounds": 0}, order_bounds(files))
+        return mark_duplicates(ds, labels, "duplicate", self.tag_only, ("", "exact_duplicate"))
