@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pyarrow as pa
@@ -10,14 +11,20 @@ import pyarrow.compute as pc
 import ray.data
 import xxhash
 
-from curation.dedup.grouping import map_groups_local, partitions_for
+from curation.dedup import shuffle
+from curation.dedup.grouping import partitions_for
+from curation.dedup.marking import mark_duplicates, sorted_labels
+from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
 from curation.io.shards import atomic_write_json
-from curation.ops.base import DROP, Stage, register, set_column
+from curation.ops.base import Stage, register
 from curation.runner.context import StageContext
 
 ORDER = "_order"
 CLUSTER = "semdedup_cluster"
 _SIM = "_centroid_sim"
+ASSIGNED = pa.schema(
+    [(CLUSTER, pa.int64()), (ORDER, pa.int64()), (_SIM, pa.float64()), ("emb", pa.list_(pa.float32()))]
+)
 KEEP_RULES = ("closest", "farthest", "first")
 
 
@@ -44,14 +51,55 @@ def in_sample(orders: np.ndarray, rate: float, seed: int) -> np.ndarray:
 
 
 def greedy_keep(emb: np.ndarray, threshold: float) -> np.ndarray:
-    """Walk rows in order; keep a row unless its cosine similarity to an already kept row exceeds `threshold`."""
-    keep = np.zeros(len(emb), bool)
+    """Walk rows in order; keep a row unless its cosine similarity to an already kept row exceeds `threshold`.
+
+    Returns, per row, -1 when kept, else the index of the most similar kept row.
+    """
+    match = np.full(len(emb), -1)
     kept: list[int] = []
     for i in range(len(emb)):
-        if not kept or float(np.max(emb[kept] @ emb[i])) <= threshold:
-            keep[i] = True
-            kept.append(i)
-    return keep
+        if kept:
+            sims = emb[kept] @ emb[i]
+            best = int(np.argmax(sims))
+            if float(sims[best]) > threshold:
+                match[i] = kept[best]
+                continue
+        kept.append(i)
+    return match
+
+
+def _assign(batch: pa.Table, column: str, centroids: np.ndarray) -> pa.Table:
+    """(cluster, `_order`, similarity to the centroid, embedding) of every row with an embedding."""
+    emb, valid = embeddings_of(batch.column(column))
+    sims = emb @ centroids.T if emb.shape[1] == centroids.shape[1] else np.zeros((len(emb), len(centroids)))
+    rows = np.flatnonzero(valid)
+    flat = pa.array(emb[rows].reshape(-1), pa.float32())
+    return pa.table(
+        {
+            CLUSTER: pa.array(sims[rows].argmax(axis=1), pa.int64()),
+            ORDER: batch.column(ORDER).to_numpy()[rows],
+            _SIM: pa.array(sims[rows].max(axis=1), pa.float64()),
+            "emb": pa.ListArray.from_arrays(
+                pa.array(np.arange(len(rows) + 1) * emb.shape[1], pa.int32()), flat
+            ),
+        }
+    )
+
+
+def _duplicates(part: pa.Table, _index: int, keep_rule: str, threshold: float) -> pa.Table:
+    """(src, dst) for every row of the partition's clusters that a kept row (dst) covers."""
+    cluster, order, sim = (part.column(c).to_numpy() for c in (CLUSTER, ORDER, _SIM))
+    emb, _ = embeddings_of(part.column("emb"))
+    src, dst = [], []
+    for c in np.unique(cluster):
+        idx = np.flatnonzero(cluster == c)
+        primary = {"closest": -sim[idx], "farthest": sim[idx], "first": np.zeros(len(idx))}[keep_rule]
+        idx = idx[np.lexsort((order[idx], primary))]
+        match = greedy_keep(emb[idx], threshold)
+        dup = np.flatnonzero(match >= 0)
+        src.extend(order[idx[dup]])
+        dst.extend(order[idx[match[dup]]])
+    return pa.table({"src": pa.array(src, pa.int64()), "dst": pa.array(dst, pa.int64())})
 
 
 @register("semantic_dedup")
@@ -64,8 +112,9 @@ class SemanticDedup(Stage):
     k-means (scikit-learn, seeded by the recipe seed) is fitted on a deterministic sample of at most
     `sample_size` rows; `num_clusters` 0 picks about one cluster per 1,000 rows. Within a cluster rows are
     visited by `keep`: `closest` to the centroid first (default), `farthest` first, or `first` in input order,
-    ties broken by input order, so the result does not depend on the cluster layout. Rows without an embedding
-    are kept untouched. `tag_only` writes `semdedup_cluster` and `is_semantic_duplicate` instead of dropping.
+    ties broken by input order, so the result does not depend on the cluster layout. Only (cluster, row,
+    embedding) tuples are shuffled, never the rows. Rows without an embedding are kept untouched. `tag_only`
+    writes `is_semantic_duplicate` instead of dropping.
     """
 
     column: str = "clip_image_embedding"
@@ -114,41 +163,12 @@ class SemanticDedup(Stage):
         return np.load(saved)
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
+        files = dataset_files(ds, ctx)
+        require_columns(files, [ORDER, self.column], self.op_name)
         centroids = self._centroids(ds, ctx)
-        column, keep_rule, threshold, tag_only = self.column, self.keep, 1.0 - self.eps, self.tag_only
-
-        def assign(batch: pa.Table) -> pa.Table:
-            emb, valid = embeddings_of(batch.column(column))
-            sims = (
-                emb @ centroids.T
-                if emb.shape[1] == centroids.shape[1]
-                else np.zeros((len(emb), len(centroids)))
-            )
-            cluster = np.where(valid, sims.argmax(axis=1), -1)
-            batch = set_column(batch, CLUSTER, pa.array(cluster, pa.int64()))
-            return set_column(
-                batch,
-                _SIM,
-                pa.array(sims.max(axis=1) if len(centroids) else np.zeros(len(emb)), pa.float64()),
-            )
-
-        def dedup(part: pa.Table) -> pa.Table:
-            cluster = part.column(CLUSTER).to_numpy()
-            order = part.column(ORDER).to_numpy()
-            sim = part.column(_SIM).to_numpy()
-            emb, _ = embeddings_of(part.column(column))
-            duplicate = np.zeros(part.num_rows, bool)
-            for c in np.unique(cluster[cluster >= 0]):
-                idx = np.flatnonzero(cluster == c)
-                primary = {"closest": -sim[idx], "farthest": sim[idx], "first": np.zeros(len(idx))}[keep_rule]
-                idx = idx[np.lexsort((order[idx], primary))]
-                duplicate[idx] = ~greedy_keep(emb[idx], threshold)
-            part = part.drop_columns([_SIM])
-            if tag_only:
-                return set_column(part, "is_semantic_duplicate", pa.array(duplicate))
-            marks = pa.array(np.where(duplicate, "semantic_duplicate", None).tolist(), pa.string())
-            return set_column(part, DROP, marks)
-
-        assigned = ds.map_batches(assign, batch_format="pyarrow")
+        assign = functools.partial(_assign, column=self.column, centroids=centroids)
+        reduce = functools.partial(_duplicates, keep_rule=self.keep, threshold=1.0 - self.eps)
         parts = partitions_for(ctx.rows, rows_per_partition=50_000, minimum=ctx.num_workers)
-        return map_groups_local(assigned, [CLUSTER], dedup, parts)
+        edges = shuffle.shuffle(ctx.work_dir, "duplicates", files, CLUSTER, parts, reduce, ASSIGNED, assign)
+        labels = sorted_labels(ctx.work_dir, {**edges, "rounds": 0}, order_bounds(files))
+        return mark_duplicates(ds, labels, "semantic_duplicate", self.tag_only, ("", "is_semantic_duplicate"))
