@@ -1,0 +1,72 @@
+"""Helpers shared by benchmarks/extraction.py and benchmarks/text_throughput.py: data paths, the machine's
+load, markdown tables and JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MMCURATE_SHARED_DATA", REPO.parent / "shared" / "data"))
+FULL_WARC = SHARED_DATA / "warc" / "visible_pages.warc.gz"
+DEMO_WARC = REPO / "data" / "warc" / "demo.warc.gz"
+EXTRACTION_GOLD = SHARED_DATA / "extraction"
+
+
+def pick_warc(quick: bool, warc: str | None = None) -> Path:
+    """The WARC to benchmark: `warc` if given, the bundled demo with `quick`, else the 1,307-page shared WARC.
+
+    Exits with a clear `skip:` message when the file is absent (../shared/data is not on every machine).
+    """
+    path = Path(warc) if warc else (DEMO_WARC if quick else FULL_WARC)
+    if not path.exists():
+        raise SystemExit(f"skip: {path} not found (../shared/data is not present on this machine)")
+    return path
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, Python and the load averages right now (other jobs may share the machine)."""
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    return info
+
+
+def median(values: Sequence[float]) -> float:
+    """Median of a non-empty sequence (the figure reported for repeated measurements)."""
+    return float(statistics.median(values))
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table; floats are printed with 3 significant decimals."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` as indented JSON (parents created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    return path

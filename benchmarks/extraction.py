@@ -1,0 +1,367 @@
+"""Main-text extraction quality and speed of each html_extract engine against the gold of ../shared/data/extraction.
+
+    python benchmarks/extraction.py [--quick] [--limit N] [--engines resiliparse,trafilatura] [--repeat N] [--out FILE]
+
+Scores, per engine, on the pages of the WARC that have gold:
+- scrapinghub_aeb and mozilla_readability (`gold_text`): token-level precision / recall / F1, the way the
+  scrapinghub article-extraction-benchmark scores a page: both texts become bags of word tokens and the
+  overlap is the multiset intersection. Reported as the mean over pages (macro) and over pooled counts (micro).
+- trafilatura_eval (`with` / `without` snippets): the fraction of `with` snippets present in the output,
+  of `without` snippets absent from it, and of all snippets handled correctly (whitespace-normalised,
+  case-sensitive substring test).
+- speed: pages/s over all pages of the WARC (decoding included), by wall clock and by CPU time of this
+  process (the CPU figure is the one to trust on a loaded machine).
+
+Engines: `resiliparse` and `trafilatura` run through the op's own code (`HtmlExtract._one`, so
+`decode_html` charset sniffing and the engine functions of curation.ops.html); reference points
+`resiliparse_full` (main_content=False), `trafilatura_precision` (favor_precision=True), and `datatrove`
+(datatrove's Trafilatura extractor settings on datatrove's WarcReader decoding; only when datatrove is
+installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import EXTRACTION_GOLD, machine, markdown_table, median, pick_warc, write_json
+
+GOLD_FILES = {
+    "scrapinghub_aeb": "scrapinghub_aeb.jsonl.gz",
+    "mozilla_readability": "mozilla_readability.jsonl.gz",
+    "trafilatura_eval": "trafilatura_eval.jsonl.gz",
+}
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# One token per CJK character (those scripts do not separate words), else runs of letters/digits.
+_TOKEN = re.compile(rf"[{CJK}]|[^\W{CJK}]+")
+_SPACE = re.compile(r"\s+")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens of `text` (CJK characters are one token each)."""
+    return _TOKEN.findall(text.lower())
+
+
+def token_prf(predicted: str, gold: str) -> tuple[int, int, int]:
+    """(overlap, predicted tokens, gold tokens): the multiset intersection of the two bags of tokens."""
+    pred, ref = Counter(tokens(predicted)), Counter(tokens(gold))
+    overlap = sum((pred & ref).values())
+    return overlap, sum(pred.values()), sum(ref.values())
+
+
+def prf(overlap: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    """Precision, recall, F1 from counts. An empty output scores 0 precision (and 0 F1) unless gold is empty too."""
+    if n_pred == 0 and n_gold == 0:
+        return 1.0, 1.0, 1.0
+    p = overlap / n_pred if n_pred else 0.0
+    r = overlap / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def snippet_score(predicted: str, with_: list[str], without: list[str]) -> tuple[int, int, int, int]:
+    """(with present, with total, without absent, without total) for trafilatura's evaluation snippets."""
+    text = _SPACE.sub(" ", predicted)
+    present = sum(_SPACE.sub(" ", s).strip() in text for s in with_)
+    absent = sum(_SPACE.sub(" ", s).strip() not in text for s in without)
+    return present, len(with_), absent, len(without)
+
+
+# ---- engines -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One WARC response record: its id (the gold key), URL, payload bytes and HTTP content type/charset."""
+
+    record_id: str
+    url: str | None
+    payload: bytes
+    content_type: str | None
+    http_charset: str | None
+
+
+def _op_engine(engine: str) -> Callable[[Page], str]:
+    """The html_extract op's own per-page path (charset sniffing, engine, blank-line clean-up)."""
+    from curation.ops.html import HtmlExtract
+
+    op = HtmlExtract(engine=engine)
+
+    def run(page: Page) -> str:
+        text, _, _ = op._one(page.payload, page.content_type, page.http_charset)
+        return text or ""
+
+    return run
+
+
+def _resiliparse_full(page: Page) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    from curation.ops.html import decode_html
+
+    html, _ = decode_html(page.payload, page.http_charset)
+    return extract_plain_text(HTMLTree.parse(html), main_content=False, alt_texts=False, comments=False)
+
+
+def _trafilatura_precision(page: Page) -> str:
+    import trafilatura
+
+    from curation.ops.html import decode_html
+
+    html, _ = decode_html(page.payload, page.http_charset)
+    return trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True) or ""
+
+
+def _datatrove_engine() -> Callable[[Page], str]:
+    """datatrove's FineWeb extraction: WarcReader's decoding (UTF-8, else cchardet) + its Trafilatura settings."""
+    import cchardet
+    from datatrove.pipeline.extractors import Trafilatura
+
+    extractor = Trafilatura(favour_precision=True)
+
+    def run(page: Page) -> str:
+        try:
+            html = page.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            enc = cchardet.detect(page.payload)["encoding"]
+            try:
+                html = page.payload.decode(enc) if enc else ""
+            except (UnicodeDecodeError, LookupError):
+                html = ""  # datatrove's reader drops such a record
+        return (extractor.extract(html) if html else "") or ""
+
+    return run
+
+
+def build_engines(names: list[str]) -> dict[str, Callable[[Page], str]]:
+    """Engine name -> page extractor. Unknown names are an error; `datatrove` needs datatrove installed."""
+    makers: dict[str, Callable[[], Callable[[Page], str]]] = {
+        "resiliparse": lambda: _op_engine("resiliparse"),
+        "trafilatura": lambda: _op_engine("trafilatura"),
+        "resiliparse_full": lambda: _resiliparse_full,
+        "trafilatura_precision": lambda: _trafilatura_precision,
+        "datatrove": _datatrove_engine,
+    }
+    unknown = [n for n in names if n not in makers]
+    if unknown:
+        raise SystemExit(f"unknown engine(s) {unknown}; valid: {', '.join(makers)}")
+    return {n: makers[n]() for n in names}
+
+
+def datatrove_available() -> bool:
+    """True when datatrove and its WARC decoding dependency import."""
+    try:
+        import cchardet  # noqa: F401
+        import datatrove.pipeline.extractors  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---- data ----------------------------------------------------------------------------------------------------
+
+
+def read_pages(warc: Path, limit: int | None = None) -> Iterator[Page]:
+    """Response records of `warc` with FastWARC (as curation.io.warc reads them), up to `limit`."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    for n, record in enumerate(
+        ArchiveIterator(str(warc), record_types=WarcRecordType.response, parse_http=True)
+    ):
+        if limit is not None and n >= limit:
+            return
+        yield Page(
+            record_id=record.headers.get("WARC-Record-ID"),
+            url=record.headers.get("WARC-Target-URI"),
+            payload=record.reader.read(),
+            content_type=record.http_content_type,
+            http_charset=record.http_charset,
+        )
+
+
+def load_gold(folder: Path = EXTRACTION_GOLD) -> dict[str, dict[str, Any]]:
+    """record_id -> gold row (with its `dataset`), from the three gzip'd JSONL files."""
+    gold: dict[str, dict[str, Any]] = {}
+    for dataset, name in GOLD_FILES.items():
+        path = folder / name
+        if not path.exists():
+            raise SystemExit(f"skip: {path} not found (../shared/data is not present on this machine)")
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                row["dataset"] = dataset
+                gold[row["record_id"]] = row
+    return gold
+
+
+# ---- run -----------------------------------------------------------------------------------------------------
+
+
+def evaluate(
+    pages: list[Page], gold: dict[str, dict[str, Any]], extract: Callable[[Page], str]
+) -> dict[str, Any]:
+    """Run one engine on every page (timed) and score the pages that have gold."""
+    outputs: list[str] = []
+    errors = 0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for page in pages:
+        try:
+            outputs.append(extract(page))
+        except Exception:  # an engine failure is this page's empty output, counted
+            errors += 1
+            outputs.append("")
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+
+    per_set: dict[str, dict[str, Any]] = {}
+    for page, text in zip(pages, outputs, strict=True):
+        row = gold.get(page.record_id)
+        if row is None:
+            continue
+        acc = per_set.setdefault(
+            row["dataset"], {"pages": 0, "empty": 0, "counts": [0, 0, 0], "f1s": [], "snip": [0] * 4}
+        )
+        acc["pages"] += 1
+        acc["empty"] += not text.strip()
+        if "gold_text" in row:
+            o, p, g = token_prf(text, row["gold_text"])
+            acc["counts"] = [a + b for a, b in zip(acc["counts"], (o, p, g), strict=True)]
+            acc["f1s"].append(prf(o, p, g))
+        else:
+            score = snippet_score(text, row.get("with") or [], row.get("without") or [])
+            acc["snip"] = [a + b for a, b in zip(acc["snip"], score, strict=True)]
+
+    scores: dict[str, Any] = {}
+    for dataset, acc in sorted(per_set.items()):
+        entry: dict[str, Any] = {"pages": acc["pages"], "empty_outputs": acc["empty"]}
+        if acc["f1s"]:
+            n = len(acc["f1s"])
+            entry["macro"] = {k: sum(x[i] for x in acc["f1s"]) / n for i, k in enumerate("prf")}
+            entry["micro"] = dict(zip("prf", prf(*acc["counts"]), strict=True))
+        if acc["snip"][1] + acc["snip"][3]:
+            present, n_with, absent, n_without = acc["snip"]
+            entry["with_present"] = present / n_with if n_with else None
+            entry["without_absent"] = absent / n_without if n_without else None
+            entry["snippets_correct"] = (present + absent) / (n_with + n_without)
+            entry["snippets"] = n_with + n_without
+        scores[dataset] = entry
+    return {
+        "pages": len(pages),
+        "errors": errors,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "pages_per_s": len(pages) / wall if wall else None,
+        "pages_per_cpu_s": len(pages) / cpu if cpu else None,
+        "scores": scores,
+    }
+
+
+def _f1(entry: dict[str, Any] | None) -> str:
+    return (
+        f"{entry['macro']['f']:.3f} ({entry['macro']['p']:.2f}/{entry['macro']['r']:.2f})" if entry else "-"
+    )
+
+
+def report(results: dict[str, dict[str, Any]]) -> str:
+    """The markdown table: F1 (P/R) per gold set, snippet accuracy, pages/s."""
+    rows = []
+    for name, res in results.items():
+        s = res["scores"]
+        traf = s.get("trafilatura_eval")
+        rows.append(
+            [
+                name,
+                _f1(s.get("scrapinghub_aeb")),
+                _f1(s.get("mozilla_readability")),
+                f"{traf['with_present']:.3f}" if traf else "-",
+                f"{traf['without_absent']:.3f}" if traf else "-",
+                f"{traf['snippets_correct']:.3f}" if traf else "-",
+                f"{res['pages_per_s']:.1f}",
+                f"{res['pages_per_cpu_s']:.1f}",
+            ]
+        )
+    headers = [
+        "engine",
+        "AEB F1 (P/R)",
+        "Readability F1 (P/R)",
+        "traf. with present",
+        "traf. without absent",
+        "traf. snippets correct",
+        "pages/s (wall)",
+        "pages/CPU-s",
+    ]
+    return markdown_table(headers, rows)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """CLI entry point: run the engines, print the table, write the JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="the bundled demo WARC (152 pages) instead of 1,307"
+    )
+    parser.add_argument("--warc", help="another WARC whose records are keyed like ../shared/data/extraction")
+    parser.add_argument("--limit", type=int, help="only the first N pages (smoke tests)")
+    parser.add_argument(
+        "--engines",
+        default="resiliparse,trafilatura,resiliparse_full,trafilatura_precision,datatrove",
+        help="comma-separated; `datatrove` is skipped when datatrove is not installed",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="time each engine N times, report the median")
+    parser.add_argument("--out", default="/tmp/mmcurate_bench/extraction.json")
+    args = parser.parse_args(argv)
+
+    warc = pick_warc(args.quick, args.warc)
+    gold = load_gold()
+    names = [n.strip() for n in args.engines.split(",") if n.strip()]
+    if "datatrove" in names and not datatrove_available():
+        print("note: datatrove is not installed; skipping the `datatrove` engine")
+        names.remove("datatrove")
+    engines = build_engines(names)
+    pages = list(read_pages(warc, args.limit))
+    print(f"{warc}: {len(pages)} pages, {sum(p.record_id in gold for p in pages)} with gold")
+
+    results = {}
+    for name, extract in engines.items():
+        extract(pages[0])  # warm-up: imports and lazy initialisation stay out of the timing
+        results[name] = evaluate(pages, gold, extract)
+        for _ in range(args.repeat - 1):  # outputs are deterministic: repeats only re-time the engine
+            again = evaluate(pages, gold, extract)
+            for key in ("wall_s", "cpu_s"):
+                results[name].setdefault(f"all_{key}", [results[name][key]]).append(again[key])
+        if args.repeat > 1:
+            res = results[name]
+            res["wall_s"], res["cpu_s"] = median(res["all_wall_s"]), median(res["all_cpu_s"])
+            res["pages_per_s"], res["pages_per_cpu_s"] = (
+                res["pages"] / res["wall_s"],
+                res["pages"] / res["cpu_s"],
+            )
+        print(
+            f"  {name}: {results[name]['wall_s']:.1f} s wall, {results[name]['cpu_s']:.1f} s CPU", flush=True
+        )
+    table = report(results)
+    print()
+    print(table)
+    payload = {
+        "benchmark": "extraction",
+        "warc": str(warc),
+        "command": "python benchmarks/extraction.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(),
+        "metric": "token multiset overlap, word tokens lower-cased, CJK per character; macro = mean over pages",
+        "engines": results,
+    }
+    path = write_json(args.out, payload)
+    print(f"\nJSON: {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
