@@ -1,6 +1,6 @@
 """FastWARC vs warcio: records/s reading every response record's payload of the same WARC, in the same run.
 
-    python benchmarks/warc_readers.py [WARC] [--repeat 3]
+python benchmarks/warc_readers.py [WARC] [--repeat 3]
 """
 
 from __future__ import annotations
