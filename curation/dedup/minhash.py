@@ -213,6 +213,7 @@ def verify_edges(
         functools.partial(_attach, key="src", files=files, bounds=bounds),
         EDGE_SCHEMA,
         partitioner=ranges,
+        row_wise=True,
     )
     width_schema = pq.read_schema(files[0]) if files else None
     schema = (
@@ -227,6 +228,7 @@ def verify_edges(
         functools.partial(_check, files=files, bounds=bounds, threshold=threshold),
         schema,
         partitioner=ranges,
+        row_wise=True,
     )
 
 

@@ -74,12 +74,12 @@ def _batches(path: str, columns: list[str] | None = None) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
-@ray.remote(num_cpus=1)
-def _map_task(path: str, fn: Callable[[pa.Table], Result], out: str, columns: list[str] | None) -> tuple:
+def _write_each(tables: Iterator[Result], out: str) -> tuple[str | None, int, dict[str, int]]:
+    """Write every non-empty table to one parquet file as it comes (memory: one table at a time)."""
     counters: Counter[str] = Counter()
     rows, writer, tmp = 0, None, Path(out).with_name(f".{Path(out).name}.tmp")
-    for batch in _batches(path, columns):
-        table, stats = _split(fn(batch))
+    for result in tables:
+        table, stats = _split(result)
         counters.update(stats)
         if table.num_rows:
             if writer is None:
@@ -92,6 +92,11 @@ def _map_task(path: str, fn: Callable[[pa.Table], Result], out: str, columns: li
     writer.close()
     tmp.replace(out)
     return out, rows, dict(counters)
+
+
+@ray.remote(num_cpus=1)
+def _map_task(path: str, fn: Callable[[pa.Table], Result], out: str, columns: list[str] | None) -> tuple:
+    return _write_each((fn(batch) for batch in _batches(path, columns)), out)
 
 
 def map_files(
@@ -146,9 +151,16 @@ def _scatter_task(
 
 @ray.remote(num_cpus=1)
 def _gather_task(
-    folders: list[str], fn: Callable[[pa.Table, int], Result], part: int, schema: pa.Schema, out: str
+    folders: list[str],
+    fn: Callable[[pa.Table, int], Result],
+    part: int,
+    schema: pa.Schema,
+    out: str,
+    row_wise: bool,
 ) -> tuple:
     found = sorted(str(p) for folder in folders for p in Path(folder).glob("*.parquet"))
+    if row_wise:  # `fn` treats rows independently: feed it one scattered piece at a time
+        return _write_each((fn(pq.read_table(p), part) for p in found), out)
     table = pa.concat_tables([pq.read_table(p) for p in found]) if found else schema.empty_table()
     result, stats = _split(fn(table, part))
     return _write(result, Path(out)), result.num_rows, stats
@@ -164,11 +176,14 @@ def shuffle(
     schema: pa.Schema,
     map_fn: Callable[[pa.Table], Result] | None = None,
     partitioner: Callable[[np.ndarray, int], np.ndarray] = hash_partition,
+    row_wise: bool = False,
 ) -> dict:
     """map (optional `map_fn`) -> partition on `key` -> `reduce_fn(partition table, partition index)`.
 
     `schema` is the map output's schema (the table an empty partition gets). Map-side counters are summed in
-    the marker's `map_stats`, reduce-side ones in `stats`.
+    the marker's `map_stats`, reduce-side ones in `stats`. `row_wise=True` declares that `reduce_fn` handles
+    rows independently (a lookup or filter): it then gets one scattered piece at a time, so a skewed partition
+    costs time, not memory.
     """
     finished = done(work_dir, name)
     if finished is not None:
@@ -190,6 +205,7 @@ def shuffle(
             part,
             schema,
             str(folder / "data" / f"p{part:05d}.parquet"),
+            row_wise,
         )
         for part in range(parts)
     ]

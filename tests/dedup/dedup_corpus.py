@@ -93,3 +93,38 @@ def closure(num_docs: int, edges: list[tuple[int, int]]) -> list[int]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return [find(x) for x in range(num_docs)]
+
+
+def replace_every(text: str, step: int, offset: int, word: str = "zzqx") -> str:
+    """`text` with every `step`-th word (from `offset`) replaced by `word`: a deterministic edit."""
+    words = text.split()
+    return " ".join(word if i % step == offset else w for i, w in enumerate(words))
+
+
+def run_stage(stage, table, work_dir: Path, files: int = 2):  # noqa: ANN001, ANN201 - Stage, pa.Table -> pa.Table
+    """Run a Stage directly on `table` (given `_order` = row index) split into parquet files; rows in input order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import ray.data
+
+    from curation.runner.context import StageContext
+
+    table = table.append_column("_order", pa.array(range(table.num_rows), pa.int64()))
+    paths = []
+    step = -(-table.num_rows // files)
+    for i in range(files):
+        path = work_dir / "in" / f"o{i:05d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(i * step, step), path)
+        paths.append(str(path))
+    ctx = StageContext(
+        work_dir=work_dir / "stage",
+        seed=0,
+        num_workers=2,
+        resume=False,
+        rows=table.num_rows,
+        input_files=tuple(paths),
+    )
+    out = stage.run(ray.data.read_parquet(paths), ctx)
+    batches = list(out.iter_batches(batch_format="pyarrow", batch_size=None))
+    return pa.concat_tables(batches).sort_by("_order")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from dedup_corpus import BUNDLED_DOCS, edit, read_texts, reference_shingles
 
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import EMPTY, band_keys, estimated_jaccard, minhash, permutations
-from dedup_corpus import BUNDLED_DOCS, edit, read_texts, reference_shingles
 
 DOCS = BUNDLED_DOCS
 
@@ -34,7 +34,13 @@ def test_word_shingles_match_the_python_reference_on_real_documents():
 
 
 def test_normalisation_ignores_case_punctuation_digits_and_spacing():
-    a, b, c = _sets(["The quick, brown fox jumps over 12 lazy dogs!", "the QUICK brown   fox\njumps over lazy dogs", "the quick brown fox leaps over lazy dogs"])
+    a, b, c = _sets(
+        [
+            "The quick, brown fox jumps over 12 lazy dogs!",
+            "the QUICK brown   fox\njumps over lazy dogs",
+            "the quick brown fox leaps over lazy dogs",
+        ]
+    )
     assert a == b
     assert a != c
 
@@ -72,7 +78,13 @@ def test_estimated_jaccard_tracks_exact_jaccard():
     sh = shingle_hashes(pa.array(flat), 5)
     sig = minhash(sh.hashes, sh.doc, len(flat), permutations(256, seed=0))
     est = estimated_jaccard(sig[0::2], sig[1::2])
-    exact = np.array([len(reference_shingles(x) & reference_shingles(y)) / len(reference_shingles(x) | reference_shingles(y)) for x, y in pairs])
+    exact = np.array(
+        [
+            len(reference_shingles(x) & reference_shingles(y))
+            / len(reference_shingles(x) | reference_shingles(y))
+            for x, y in pairs
+        ]
+    )
     err = np.abs(est - exact)
     sigma = np.sqrt(exact * (1 - exact) / 256) + 1e-3
     assert exact.min() < 0.5 < 0.85 < exact.max()

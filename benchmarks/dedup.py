@@ -1,0 +1,329 @@
+"""Near-duplicate removal benchmark: MinHash signatures/s vs datasketch, end-to-end docs/s vs datatrove's four
+MinHash stages, and peak memory per Ray worker as the corpus grows.
+
+    .venv/bin/python benchmarks/dedup.py --docs 20000 --scales 1 4 16 --out benchmarks/dedup_results.json
+
+The corpus is synthetic but made of real text: short documents (windows of 30-150 words) cut from the Common Crawl
+documents in `../shared/data/cc_text` (or the bundled `data/cc_text` file), a fifth of them re-emitted as edited
+near-duplicates (word edit rates 0-5 %). Both systems get the same JSONL files and the same 5-gram, 14 x 8 setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = [REPO.parent / "shared" / "data" / "cc_text", REPO / "data" / "cc_text"]
+NON_LETTERS = re.compile(r"[\x00-\x60\x7b-\x7f]+")
+BANDS, ROWS, NGRAM = 14, 8, 5
+
+
+def source_words() -> list[list[str]]:
+    for folder in SOURCES:
+        files = sorted(folder.glob("*.jsonl.gz"))
+        if files:
+            docs = []
+            for f in files:
+                with gzip.open(f, "rt", encoding="utf-8") as fh:
+                    docs += [json.loads(line)["text"].split() for line in fh if line.strip()]
+            return [d for d in docs if len(d) >= 30]
+    raise SystemExit("no cc_text corpus found")
+
+
+def synthetic_corpus(n: int, seed: int = 0) -> list[str]:
+    """`n` short documents: windows of real documents, 20 % of them edited copies of earlier ones."""
+    rng = np.random.default_rng(seed)
+    words = source_words()
+    vocab = sorted({w for d in words[:200] for w in d})
+    out: list[str] = []
+    for _ in range(n):
+        if out and rng.random() < 0.2:
+            base = out[int(rng.integers(len(out)))].split()
+            rate = rng.random() * 0.05
+            keep = rng.random(len(base)) >= rate
+            swap = vocab[int(rng.integers(len(vocab)))]
+            out.append(" ".join(w if k else swap for w, k in zip(base, keep, strict=True)))
+            continue
+        doc = words[int(rng.integers(len(words)))]
+        length = int(rng.integers(30, 151))
+        start = int(rng.integers(max(1, len(doc) - length)))
+        salt = f"{int(rng.integers(1 << 30)):x}"  # windows of one document overlap; keep them distinct
+        out.append(" ".join(doc[start : start + length]) + f" ref{salt}")
+    return out
+
+
+def write_jsonl(texts: list[str], folder: Path, files: int = 4) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for part in range(files):
+        path = folder / f"part{part:02d}.jsonl"
+        with open(path, "w") as fh:
+            for i in range(part, len(texts), files):
+                fh.write(json.dumps({"id": f"d{i}", "text": texts[i]}) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+def python_shingles(text: str) -> list[bytes]:
+    words = NON_LETTERS.sub(" ", unicodedata.normalize("NFKC", text).lower()).split()
+    return [" ".join(words[i : i + NGRAM]).encode() for i in range(max(1, len(words) - NGRAM + 1))]
+
+
+def _rate(n: int, fn) -> float:  # noqa: ANN001 - a callable
+    """Documents per CPU second of `fn()` in this process (CPU time: the machine is shared)."""
+    t0 = time.process_time()
+    fn()
+    return n / (time.process_time() - t0)
+
+
+def bench_signatures(texts: list[str]) -> dict:
+    """Signatures per CPU second, one process, 14 x 8 = 112 permutations, same texts for both libraries.
+
+    `from_text`: text -> signature (ours: vectorised normalisation + shingling + hashing, batches of 1024;
+    datasketch: the Python shingling of `python_shingles` + `MinHash.bulk`). `from_shingles`: shingling done
+    beforehand (ours: shingle hashes -> signatures; datasketch: shingle bytes -> `bulk`, `update_batch`, `update`).
+    """
+    from datasketch import MinHash
+
+    from curation.dedup.shingles import shingle_hashes
+    from curation.dedup.signatures import minhash, permutations
+
+    perms = permutations(BANDS * ROWS, 0)
+    batches = [pa.array(texts[lo : lo + 1024]) for lo in range(0, len(texts), 1024)]
+    shingled_batches = [shingle_hashes(b, NGRAM) for b in batches]
+
+    def ours_text() -> None:
+        for b in batches:
+            sh = shingle_hashes(b, NGRAM)
+            minhash(sh.hashes, sh.doc, len(b), perms)
+
+    def ours_sig() -> None:
+        for b, sh in zip(batches, shingled_batches, strict=True):
+            minhash(sh.hashes, sh.doc, len(b), perms)
+
+    sample = texts[: max(1000, len(texts) // 10)]
+    shingled = [python_shingles(t) for t in sample]
+
+    def ds_text() -> None:
+        MinHash.bulk([python_shingles(t) for t in sample], num_perm=BANDS * ROWS, seed=1)
+
+    def ds_update_batch() -> None:
+        for sh in shingled:
+            MinHash(num_perm=BANDS * ROWS, seed=1).update_batch(sh)
+
+    def ds_update() -> None:
+        for sh in shingled[:300]:
+            m = MinHash(num_perm=BANDS * ROWS, seed=1)
+            for piece in sh:
+                m.update(piece)
+
+    rates = {
+        "ours_from_text": _rate(len(texts), ours_text),
+        "ours_from_shingles": _rate(len(texts), ours_sig),
+        "datasketch_from_text_bulk": _rate(len(sample), ds_text),
+        "datasketch_from_shingles_bulk": _rate(
+            len(sample), lambda: MinHash.bulk(shingled, num_perm=BANDS * ROWS, seed=1)
+        ),
+        "datasketch_from_shingles_update_batch": _rate(len(sample), ds_update_batch),
+        "datasketch_from_shingles_update": _rate(300, ds_update),
+    }
+    out = {k + "_docs_per_cpu_s": round(v) for k, v in rates.items()}
+    out["speedup_from_text_vs_bulk"] = round(rates["ours_from_text"] / rates["datasketch_from_text_bulk"], 1)
+    out["speedup_from_shingles_vs_bulk"] = round(
+        rates["ours_from_shingles"] / rates["datasketch_from_shingles_bulk"], 1
+    )
+    out["speedup_from_shingles_vs_update"] = round(
+        rates["ours_from_shingles"] / rates["datasketch_from_shingles_update"], 1
+    )
+    out["docs"] = len(texts)
+    return out
+
+
+DEDUP_TASKS = ("_map_task", "_scatter_task", "_gather_task", "_mark")
+
+
+class WorkerMemory:
+    """Samples the private resident memory (RssAnon) of every Ray worker process, keeping the peak per process
+    and per (process, running task) so the dedup stage's own tasks can be told from the runner's."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.peaks: dict[int, int] = {}
+        self.dedup_peaks: dict[int, int] = {}
+        self.by_task: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            for pid_dir in Path("/proc").iterdir():
+                if not pid_dir.name.isdigit():
+                    continue
+                try:
+                    cmd = (pid_dir / "cmdline").read_bytes()
+                    if b"default_worker.py" not in cmd and not cmd.startswith(b"ray::"):
+                        continue
+                    status = (pid_dir / "status").read_text()
+                except OSError:
+                    continue
+                match = re.search(r"RssAnon:\s+(\d+) kB", status)
+                if match:
+                    pid, rss = int(pid_dir.name), int(match.group(1)) * 1024
+                    self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
+                    if any(name.encode() in cmd for name in DEDUP_TASKS):
+                        self.dedup_peaks[pid] = max(self.dedup_peaks.get(pid, 0), rss)
+                    task = cmd.split(b"\0")[0].decode(errors="replace")[:60]
+                    self.by_task[task] = max(self.by_task.get(task, 0), rss)
+            time.sleep(interval)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_ours(paths: list[str], out: Path, verify: bool) -> tuple[float, dict, WorkerMemory]:
+    """(seconds, stats, worker memory peaks) of `minhash_dedup` (fineweb preset) through the runner."""
+    import ray
+
+    from curation.recipe import parse_recipe
+    from curation.runner.run import run_recipe
+
+    recipe = parse_recipe(
+        {
+            "name": "bench_minhash",
+            "input": {"format": "jsonl", "paths": paths},
+            "output": {"path": str(out)},
+            "steps": [{"minhash_dedup": {"preset": "fineweb", "verify": verify}}],
+        }
+    )
+    ray.shutdown()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    with WorkerMemory() as mem:
+        t0 = time.perf_counter()
+        result = run_recipe(recipe, output=str(out), overwrite=True)
+        seconds = time.perf_counter() - t0
+    ray.shutdown()
+    return seconds, result.stats, mem
+
+
+def run_datatrove(paths: list[str], work: Path) -> tuple[float, int]:
+    """(seconds, kept docs) of datatrove's signature -> buckets -> cluster -> filter stages, 2 workers."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS)
+    data = str(Path(paths[0]).parent)
+    tasks = len(paths)
+
+    def reader() -> JsonlReader:
+        return JsonlReader(data, glob_pattern="*.jsonl", text_key="text", id_key="id")
+
+    logs = str(work / "logs")
+    stages = [
+        ([reader(), MinhashDedupSignature(output_folder=str(work / "sigs"), config=config)], tasks),
+        ([MinhashDedupBuckets(input_folder=str(work / "sigs"), output_folder=str(work / "buckets"), config=config)],
+         BANDS),
+        ([MinhashDedupCluster(input_folder=str(work / "buckets"), output_folder=str(work / "remove"), config=config)],
+         1),
+        ([reader(), MinhashDedupFilter(input_folder=str(work / "remove")), JsonlWriter(str(work / "out"))], tasks),
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    for i, (pipeline, n) in enumerate(stages):
+        LocalPipelineExecutor(pipeline=pipeline, tasks=n, workers=2, logging_dir=f"{logs}/{i}").run()
+    seconds = time.perf_counter() - t0
+    kept = 0
+    for f in (work / "out").glob("*"):
+        with gzip.open(f, "rt") if f.suffix == ".gz" else open(f) as fh:
+            kept += sum(1 for _ in fh)
+    return seconds, kept
+
+
+def end_to_end(base: list[str], tmp: Path, results: dict, skip_datatrove: bool) -> None:
+    """Signatures/s, then ours vs datatrove on the same JSONL files (both without candidate verification)."""
+    results["signatures"] = bench_signatures(base)
+    print(json.dumps(results["signatures"]), flush=True)
+    paths = write_jsonl(base, tmp / "in1")
+    seconds, stats, _ = run_ours(paths, tmp / "ours1", verify=False)
+    step = next(s for s in stats["steps"] if s["step"] == "minhash_dedup")
+    results["end_to_end"] = {
+        "docs": len(base),
+        "ours_seconds": round(seconds, 1),
+        "ours_docs_per_s": round(len(base) / seconds),
+        "ours_kept": step["out"],
+    }
+    if not skip_datatrove:
+        dt_seconds, dt_kept = run_datatrove(paths, tmp / "datatrove")
+        results["end_to_end"].update(
+            {
+                "datatrove_seconds": round(dt_seconds, 1),
+                "datatrove_docs_per_s": round(len(base) / dt_seconds),
+                "datatrove_kept": dt_kept,
+                "speedup": round(dt_seconds / seconds, 2),
+            }
+        )
+    print(json.dumps(results["end_to_end"]), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--docs", type=int, default=20000, help="documents at scale 1x")
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "dedup_results.json"))
+    parser.add_argument("--skip-datatrove", action="store_true")
+    parser.add_argument("--memory-only", action="store_true", help="only the 1x/4x/16x memory runs")
+    args = parser.parse_args()
+    out = Path(args.out)
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "bands": BANDS, "rows": ROWS, "ngram": NGRAM}
+    if args.memory_only and out.exists():  # keep the other sections of an earlier run
+        results = json.loads(out.read_text())
+    base = synthetic_corpus(args.docs)
+    tmp = Path(tempfile.mkdtemp(prefix="dedup_bench_"))
+    try:
+        if not args.memory_only:
+            end_to_end(base, tmp, results, args.skip_datatrove)
+        results["memory"] = []
+        for scale in args.scales:
+            texts = synthetic_corpus(args.docs * scale)
+            paths = write_jsonl(texts, tmp / f"in{scale}x", files=4 * scale)
+            seconds, _, mem = run_ours(paths, tmp / f"mem{scale}", verify=True)
+            row = {
+                "scale": scale,
+                "docs": len(texts),
+                "seconds": round(seconds, 1),
+                "peak_worker_rss_anon_mib": round(max(mem.peaks.values(), default=0) / 2**20, 1),
+                "peak_dedup_task_rss_anon_mib": round(max(mem.dedup_peaks.values(), default=0) / 2**20, 1),
+                "peak_by_task_mib": {k: round(v / 2**20) for k, v in sorted(mem.by_task.items())},
+            }
+            results["memory"].append(row)
+            print(json.dumps(row), flush=True)
+            shutil.rmtree(tmp / f"mem{scale}", ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

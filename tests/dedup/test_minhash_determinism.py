@@ -1,0 +1,114 @@
+"""Same clusters and kept rows on 1 or 2 Ray nodes, and after a SIGKILL in the components phase + --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as pads
+import pytest
+import yaml
+from dedup_corpus import BUNDLED_DOCS, edit, read_texts
+
+from curation.recipe import load_recipe
+from curation.runner.run import run_recipe
+
+pytestmark = pytest.mark.slow
+STAGE = "p01_stage_minhash_dedup"
+
+
+def _corpus(folder: Path) -> Path:
+    """Three JSONL files: the bundled documents and chains of edited copies (each edits the previous one)."""
+    sources = read_texts(BUNDLED_DOCS)
+    rng = np.random.default_rng(7)
+    vocab = sorted({w for t in sources for w in t.split()})
+    docs = []
+    for s in sources:
+        chain = [s]
+        for _ in range(4):
+            chain.append(edit(chain[-1], 0.01, vocab, rng))
+        docs.extend(chain)
+    order = rng.permutation(len(docs))
+    folder.mkdir()
+    for part in range(3):
+        lines = [json.dumps({"id": f"d{i}", "text": docs[i]}) for i in order[part::3]]
+        (folder / f"part{part}.jsonl").write_text("\n".join(lines) + "\n")
+    recipe = {
+        "name": "minhash_determinism",
+        "input": {"format": "jsonl", "paths": [str(folder / "*.jsonl")]},
+        "output": {"path": str(folder / "unused")},
+        "steps": [{"minhash_dedup": {"tag_only": True}}],
+    }
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def _result(out: Path) -> list[tuple]:
+    table = pads.dataset(out / "data", format="parquet").to_table()
+    cols = ("id", "dup_cluster", "is_duplicate")
+    return list(zip(*(table.column(c).to_pylist() for c in cols), strict=True))
+
+
+def _curate(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "curation.cli", "run", *args],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(ray_local, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("minhash_det")
+    recipe = _corpus(folder / "in")
+    result = run_recipe(load_recipe(recipe), output=str(folder / "reference"))
+    rows = _result(result.output)
+    assert sum(dup for _, _, dup in rows) >= 20  # the chains are found
+    return recipe, rows
+
+
+def test_two_node_cluster_gives_the_same_clusters(reference, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    recipe, expected = reference
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        proc = _curate(str(recipe), "--output", str(tmp_path / "cluster"), "--address", cluster.address)
+        log, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, log
+    finally:
+        cluster.shutdown()
+    assert _result(tmp_path / "cluster") == expected
+
+
+def test_resume_after_sigkill_in_the_components_phase(reference, tmp_path):
+    recipe, expected = reference
+    out = tmp_path / "killed"
+    first_round = out / "_work" / STAGE / "intermediate" / "components" / "r000_large" / "_SUCCESS.json"
+    proc = _curate(str(recipe), "--output", str(out))
+    deadline = time.time() + 400
+    while not first_round.exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, "the components phase never started"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "_work" / STAGE / "_SUCCESS.json").exists(), "the kill must land inside the stage"
+    signatures = out / "_work" / STAGE / "intermediate" / "signatures" / "_SUCCESS.json"
+    stamp = signatures.stat().st_mtime_ns
+
+    resumed = run_recipe(load_recipe(recipe), output=str(out), resume=True)
+    assert signatures.stat().st_mtime_ns == stamp  # finished sub-phases are not recomputed
+    assert _result(resumed.output) == expected
