@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import logging
 
 import numpy as np
@@ -23,22 +22,19 @@ from curation.dedup.stage_input import dataset_files, order_bounds
 from curation.dedup.text_input import group_salts
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column
+from curation.ops.image import decode_image, phash64
 from curation.runner.context import StageContext
 
 log = logging.getLogger("curation")
 ROWS_PER_PARTITION = 250_000
-ERRORS = ["undecodable_image", "bad_phash"]
+NOT_ERRORS = ("ok", "no_hash")  # every other hashing status is a row error (`bad_phash`, `image:<reason>`)
 HASH_BUCKET_SCHEMA = pa.schema([("key", pa.uint64()), ("node", pa.int64()), ("hash", pa.uint64())])
 
 
 def image_phash(data: bytes) -> int:
-    """64-bit pHash (imagehash, 8x8 DCT) of encoded image bytes, bit i of the hash = i-th bit of the 8x8 array."""
-    import imagehash
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        bits = imagehash.phash(img).hash.reshape(-1)
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+    """64-bit pHash of encoded image bytes, decoded with the guards of `image_decode` (the same hash it writes)."""
+    img, _, _ = decode_image(data, max_pixels=89_478_485, draft_side=64)
+    return phash64(img)
 
 
 def _from_column(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -86,8 +82,8 @@ def hash_batch(
         elif images[i] is not None:
             try:
                 hashes[i], valid[i] = image_phash(images[i]), True
-            except Exception:  # noqa: BLE001 - any undecodable image is a counted error, never a crash
-                errors[i] = "undecodable_image"
+            except ValueError as exc:  # an undecodable image is a counted error, never a crash
+                errors[i] = f"image:{exc}"
     return hashes, valid, errors
 
 
@@ -140,7 +136,7 @@ def _attach_errors(batch: pa.Table, hashes: list[str], bounds: list[tuple[int, i
     """`_error` from the hashing sub-phase (read back by `_order` range, not recomputed)."""
     orders = batch.column(ORDER).combine_chunks()
     status = lookup(orders, hashes, bounds, "status")
-    errors = pc.if_else(pc.is_in(status, pa.array(ERRORS)), status, pa.scalar(None, pa.string()))
+    errors = pc.if_else(pc.is_in(status, pa.array(NOT_ERRORS)), pa.scalar(None, pa.string()), status)
     return set_column(batch, ERROR, errors)
 
 
@@ -198,7 +194,7 @@ class PhashDedup(Stage):
         }
         atomic_write_json(work / "summary.json", summary)
         log.info("phash_dedup: %s", summary)
-        if any(k in hashed["stats"] for k in ERRORS):
+        if any(k not in NOT_ERRORS for k in hashed["stats"]):
             ds = ds.map_batches(
                 _attach_errors,
                 fn_kwargs={"hashes": hashed["files"], "bounds": order_bounds(hashed["files"])},

@@ -42,7 +42,8 @@ def photos(shared):
 def test_phash_matches_imagehash_hex_and_column_types(photos):
     data = photos[0][1]
     with Image.open(io.BytesIO(data)) as img:
-        assert image_phash(data) == int(str(imagehash.phash(img)), 16)
+        # draft decoding (as image_decode does): within a few bits of imagehash on the full image
+        assert bin(image_phash(data) ^ int(str(imagehash.phash(img)), 16)).count("1") <= 4
     images = pa.array([data, data, b"not an image", None], pa.binary())
     value = image_phash(data)
     cases = {
@@ -53,7 +54,7 @@ def test_phash_matches_imagehash_hex_and_column_types(photos):
     for name, column in cases.items():
         hashes, valid, errors = hash_batch(pa.table({"phash": column, "image": images}), "phash", "image")
         assert hashes[0] == value and valid[0], name
-        assert errors[2] == "undecodable_image" and not valid[3], name
+        assert errors[2] == "image:not_an_image" and not valid[3], name
         assert errors[1] == ("bad_phash" if name == "hex" else None), name
     hashes, valid, errors = hash_batch(pa.table({"image": images}), "phash", "image")  # missing column
     assert hashes[1] == value and valid.tolist() == [True, True, False, False]
@@ -87,4 +88,4 @@ def test_near_duplicate_photos_form_one_cluster(ray_local, photos, tmp_path):
     dropped = {n for n, d in drop.items() if d}
     assert dropped == {"copy", "small_q40", *SAME}
     assert {drop[n] for n in dropped} == {"near_duplicate_image"}
-    assert error["broken"] == "undecodable_image" and error["missing"] is None and drop["missing"] is None
+    assert error["broken"] == "image:not_an_image" and error["missing"] is None and drop["missing"] is None
