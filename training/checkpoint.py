@@ -76,7 +76,9 @@ def load_checkpoint(engine, root: Path, tag: str) -> dict:
     path = root / tag
     rank_file = path / f"rank-{engine.global_rank}.pt"
     if not rank_file.is_file():
-        raise FileNotFoundError(f"{rank_file}: no state for rank {engine.global_rank} (was the world size different?)")
+        raise FileNotFoundError(
+            f"{rank_file}: no state for rank {engine.global_rank} (was the world size different?)"
+        )
     load_path, _ = engine.load_checkpoint(str(root), tag=tag)
     if load_path is None:
         raise RuntimeError(f"DeepSpeed could not load checkpoint {path}")

@@ -15,20 +15,27 @@ def main(argv: list[str] | None = None) -> int:
     p_launch = sub.add_parser("launch", help="run one training stage (align / instruct / dpo)")
     p_launch.add_argument("config", help="stage config YAML")
     where = p_launch.add_mutually_exclusive_group()
-    where.add_argument("--num-gpus", type=int, default=None, help="local ranks (GPUs; CPU processes without GPUs)")
+    where.add_argument(
+        "--num-gpus", type=int, default=None, help="local ranks (GPUs; CPU processes without GPUs)"
+    )
     where.add_argument("--hostfile", default=None, help="DeepSpeed hostfile for multi-node runs")
-    p_launch.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    p_launch.add_argument(
+        "--resume", action="store_true", help="continue from the latest complete checkpoint"
+    )
     p_launch.add_argument("overrides", nargs="*", help="config overrides, key.sub=value")
     p_export = sub.add_parser("export", help="export a run's checkpoint as HF save_pretrained LM + projector")
     p_export.add_argument("run_dir")
     p_export.add_argument("out_dir")
     p_export.add_argument("--tag", default=None, help="checkpoint tag (default: latest)")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "launch" or any(e.startswith("-") or "=" not in e for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "launch":
             from training.launch import launch
 
-            return launch(args.config, args.overrides, args.num_gpus, args.hostfile, args.resume)
+            overrides = args.overrides + extra  # overrides may come before or after the flags
+            return launch(args.config, overrides, args.num_gpus, args.hostfile, args.resume)
         from training.export import export_checkpoint
 
         print(export_checkpoint(args.run_dir, args.out_dir, args.tag))

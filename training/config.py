@@ -16,7 +16,8 @@ from typing import Any, Literal
 import yaml
 
 STAGE_SCHEMA = {"align": "pair", "instruct": "conversation", "dpo": "preference"}
-REF_COLUMNS = ("ref_chosen_logp", "ref_rejected_logp")  # precomputed reference log-probs (summed over response)
+# optional preference columns: reference log-probs precomputed offline, summed over the response tokens
+REF_COLUMNS = ("ref_chosen_logp", "ref_rejected_logp")
 
 
 class ConfigError(ValueError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 
 import deepspeed
@@ -12,8 +11,6 @@ from torch import nn
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from training.config import Config
-
-log = logging.getLogger(__name__)
 
 
 def on_gpu() -> bool:
@@ -90,7 +87,10 @@ def build_engine(model: nn.Module, groups: list[dict], cfg: Config):
 
     def schedule(opt):
         return get_cosine_with_min_lr_schedule_with_warmup(
-            opt, num_warmup_steps=warmup, num_training_steps=cfg.train.max_steps, min_lr_rate=cfg.train.min_lr_ratio
+            opt,
+            num_warmup_steps=warmup,
+            num_training_steps=cfg.train.max_steps,
+            min_lr_rate=cfg.train.min_lr_ratio,
         )
 
     engine, _, _, scheduler = deepspeed.initialize(

@@ -2,7 +2,8 @@
 
 `<out>/lm/` is the causal LM (LoRA merged) + tokenizer via HF `save_pretrained`; `<out>/projector/` the
 projector artifact; `<out>/vision/vision.safetensors` the encoder weights; `<out>/vlm.json` ties them together
-and is what `model.init_from` reads.
+and is what `model.init_from` reads. With an HF CLIP/SigLIP encoder and the mlp2x_gelu projector, `<out>/llava/`
+is also written in the HF LLaVA format.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from safetensors.torch import save_file
 
 from training.checkpoint import latest_tag
 from training.config import Config, load_config
+from training.llava import export_llava, llava_supported
 from training.model.build import EXPORT_META, VISION_WEIGHTS, build_vlm, resolve_model_config
 from training.model.projector import save_projector
 from training.model.vlm import VLM
@@ -39,7 +41,13 @@ def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:
     tokenizer.save_pretrained(str(out_dir / "lm"))
     projector = model.projector
     lm_dim = lm.config.get_text_config().hidden_size
-    save_projector(projector.state_dict(), resolved.projector.type, model.vision.hidden_size, lm_dim, out_dir / "projector")
+    save_projector(
+        projector.state_dict(),
+        resolved.projector.type,
+        model.vision.hidden_size,
+        lm_dim,
+        out_dir / "projector",
+    )
     (out_dir / VISION_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
     vision_state = {k: v.detach().contiguous() for k, v in model.vision.state_dict().items()}
     save_file(vision_state, str(out_dir / VISION_WEIGHTS))
@@ -53,6 +61,8 @@ def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:
         "stage": cfg.stage,
     }
     (out_dir / EXPORT_META).write_text(json.dumps(meta, indent=2))
+    if llava_supported(model, resolved.projector.type):
+        export_llava(model, lm, tokenizer, resolved.projector.type, resolved.vision.name, out_dir / "llava")
 
 
 def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, object, Config]:

@@ -59,7 +59,13 @@ def launcher_command(
         ranks = num_gpus or max(_cuda_devices(), 1)
         world_info = base64.urlsafe_b64encode(json.dumps({"localhost": list(range(ranks))}).encode()).decode()
         cmd = [sys.executable, "-u", "-m", "deepspeed.launcher.launch", f"--world_info={world_info}"]
-        cmd += ["--master_addr=127.0.0.1", f"--master_port={port}", "--no_local_rank", "--module", "training.worker"]
+        cmd += [
+            "--master_addr=127.0.0.1",
+            f"--master_port={port}",
+            "--no_local_rank",
+            "--module",
+            "training.worker",
+        ]
     cmd.append(str(Path(config).resolve()))
     if resume:
         cmd.append("--resume")

@@ -68,14 +68,22 @@ def build_lm(out_dir: str | Path, vocab_size: int, hidden: int = 32, layers: int
     AutoModelForCausalLM.from_config(config).save_pretrained(str(out_dir))
 
 
-def build_open_clip(out_dir: str | Path, image_size: int = 32, patch: int = 16, width: int = 32, seed: int = 0) -> None:
+def build_open_clip(
+    out_dir: str | Path, image_size: int = 32, patch: int = 16, width: int = 32, seed: int = 0
+) -> None:
     """Save a tiny random open_clip ViT as a `local-dir:` model (open_clip_config.json + safetensors)."""
     import open_clip
     from safetensors.torch import save_file
 
     model_cfg = {
         "embed_dim": 16,
-        "vision_cfg": {"image_size": image_size, "layers": 2, "width": width, "patch_size": patch, "head_width": 16},
+        "vision_cfg": {
+            "image_size": image_size,
+            "layers": 2,
+            "width": width,
+            "patch_size": patch,
+            "head_width": 16,
+        },
         "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 1, "layers": 1},
     }
     out_dir = Path(out_dir)
@@ -85,7 +93,10 @@ def build_open_clip(out_dir: str | Path, image_size: int = 32, patch: int = 16, 
     )
     torch.manual_seed(seed)
     model = open_clip.CLIP(**model_cfg)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / "open_clip_model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(out_dir / "open_clip_model.safetensors"),
+    )
 
 
 def build_hf_clip(out_dir: str | Path, image_size: int = 32, patch: int = 16, seed: int = 0) -> None:
@@ -115,3 +126,17 @@ def build_toy_models(root: str | Path) -> dict[str, str]:
     build_open_clip(root / "open_clip")
     build_hf_clip(root / "hf_clip")
     return {"lm": str(root / "lm"), "open_clip": str(root / "open_clip"), "hf_clip": str(root / "hf_clip")}
+
+
+def main() -> None:
+    """`python -m training.toy DIR`: build the tiny models the `tiny_*.yaml` configs expect (as `toy/`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m training.toy", description=main.__doc__)
+    parser.add_argument("out_dir", nargs="?", default="toy")
+    for name, path in build_toy_models(parser.parse_args().out_dir).items():
+        print(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    main()

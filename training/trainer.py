@@ -28,7 +28,8 @@ from training.stages.base import Stage
 
 log = logging.getLogger("training")
 
-KILL_ENV = "MMCURATE_TRAIN_KILL_AFTER_STEP"  # fault injection for resume tests: SIGKILL rank 0 after this step
+# fault injection for the resume tests: rank 0 SIGKILLs itself right after finishing this step
+KILL_ENV = "MMCURATE_TRAIN_KILL_AFTER_STEP"
 COMMON_KEYS = ("samples", "tokens", *(f"dropped_{r}" for r in DROP_REASONS))
 
 
@@ -60,7 +61,9 @@ class Trainer:
             model.lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             if cfg.train.train_vision:
                 model.vision.set_grad_checkpointing(True)
-        self.engine, self.scheduler = build_engine(model, param_groups(model, lrs, cfg.train.weight_decay), cfg)
+        self.engine, self.scheduler = build_engine(
+            model, param_groups(model, lrs, cfg.train.weight_decay), cfg
+        )
         self.stage.after_engine(self.engine)
         encoder = PromptEncoder(self.tokenizer, model.vision.num_patches, cfg.model.max_length)
         ref_logps = cfg.stage == "dpo" and cfg.dpo.reference == "precomputed"
@@ -71,7 +74,14 @@ class Trainer:
     def spec(self, sources, seed: int) -> StreamSpec:
         c = self.cfg
         return StreamSpec(
-            sources, c.schema, seed, c.data.shuffle, self.rank, self.world, c.train.micro_batch_size, c.extra_columns
+            sources,
+            c.schema,
+            seed,
+            c.data.shuffle,
+            self.rank,
+            self.world,
+            c.train.micro_batch_size,
+            c.extra_columns,
         )
 
     def micro_step(self, batch: dict, stats: dict[str, float], train: bool) -> None:
@@ -89,7 +99,9 @@ class Trainer:
 
     def evaluate(self, step: int) -> None:
         ev = self.cfg.data.eval
-        stream = BatchStream(self.spec(ev.sources, self.cfg.seed + 1), self.builder, self.stage.collate(), 0, ev.batches)
+        stream = BatchStream(
+            self.spec(ev.sources, self.cfg.seed + 1), self.builder, self.stage.collate(), 0, ev.batches
+        )
         stats: dict[str, float] = {}
         self.engine.eval()
         with torch.no_grad():
@@ -97,7 +109,9 @@ class Trainer:
                 self.micro_step(batch, stats, train=False)
         self.engine.train()
         totals = all_reduce_sums(stats, self.keys, self.engine.device)
-        self.metrics.write(step, {**self.stage.summarize(totals), "samples": totals["samples"]}, prefix="eval")
+        self.metrics.write(
+            step, {**self.stage.summarize(totals), "samples": totals["samples"]}, prefix="eval"
+        )
 
     def run(self, resume: bool) -> None:
         c = self.cfg
@@ -105,15 +119,22 @@ class Trainer:
         if resume:
             tag = latest_tag(self.ckpt_root)
             if tag is None:
-                log.warning("--resume: no complete checkpoint under %s; starting from scratch", self.ckpt_root)
+                log.warning(
+                    "--resume: no complete checkpoint under %s; starting from scratch", self.ckpt_root
+                )
             else:
                 state = load_checkpoint(self.engine, self.ckpt_root, tag)
                 if state["world"] != self.world:
-                    raise RuntimeError(f"checkpoint {tag} was written by {state['world']} ranks, now {self.world}")
+                    raise RuntimeError(
+                        f"checkpoint {tag} was written by {state['world']} ranks, now {self.world}"
+                    )
                 step, next_batch, totals = state["step"], state["next_batch"], state["totals"]
                 log.info("resumed from %s: step %d, next batch %d", tag, step, next_batch)
-        stop = next_batch + (c.train.max_steps - step) * c.train.grad_accum  # workers end cleanly with the run
-        stream = BatchStream(self.spec(c.data.sources, c.seed), self.builder, self.stage.collate(), next_batch, stop)
+        # a finite stream, so loader workers end with the run instead of at interpreter shutdown
+        stop = next_batch + (c.train.max_steps - step) * c.train.grad_accum
+        stream = BatchStream(
+            self.spec(c.data.sources, c.seed), self.builder, self.stage.collate(), next_batch, stop
+        )
         batches = iter(make_loader(stream, c.data.num_workers))
         empty_steps = 0
         self.engine.train()
@@ -130,7 +151,9 @@ class Trainer:
             totals = {k: totals[k] + reduced[k] for k in self.keys}
             empty_steps = 0 if reduced["samples"] else empty_steps + 1
             if empty_steps * c.train.grad_accum >= c.data.max_empty_batches:
-                raise RuntimeError(f"no usable sample in the last {empty_steps} steps; see the dropped_* counts: {totals}")
+                raise RuntimeError(
+                    f"no usable sample in the last {empty_steps} steps; see the dropped_* counts: {totals}"
+                )
             if step % c.logging.every == 0 or step == c.train.max_steps:
                 self.log_step(step, reduced, totals, elapsed)
             if c.data.eval.every and c.data.eval.sources and step % c.data.eval.every == 0:
@@ -147,7 +170,9 @@ class Trainer:
         log.info("done")
         dist.destroy_process_group()
 
-    def log_step(self, step: int, reduced: dict[str, float], totals: dict[str, float], elapsed: float) -> None:
+    def log_step(
+        self, step: int, reduced: dict[str, float], totals: dict[str, float], elapsed: float
+    ) -> None:
         record = self.stage.summarize(reduced)
         names = [g.get("name", str(i)) for i, g in enumerate(self.engine.optimizer.param_groups)]
         for name, lr in zip(names, self.scheduler.get_last_lr(), strict=False):
@@ -166,11 +191,15 @@ class Trainer:
         module = self.engine.module
         if self.cfg.stage == "align":
             params = list(module.projector.parameters())
-            with deepspeed.zero.GatheredParameters(params, enabled=self.engine.zero_optimization_stage() == 3):
+            with deepspeed.zero.GatheredParameters(
+                params, enabled=self.engine.zero_optimization_stage() == 3
+            ):
                 if self.rank == 0:
                     lm_dim = module.lm.config.get_text_config().hidden_size
                     state = {k: v.detach().clone() for k, v in module.projector.state_dict().items()}
-                    save_projector(state, self.cfg.model.projector.type, module.vision.hidden_size, lm_dim, target)
+                    save_projector(
+                        state, self.cfg.model.projector.type, module.vision.hidden_size, lm_dim, target
+                    )
         elif self.rank == 0:
             export_checkpoint(self.out, target)
         dist.barrier()

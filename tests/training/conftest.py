@@ -21,10 +21,11 @@ from curation.io.shards import write_table_shards
 from curation.schemas import CONVERSATION, PAIR, PREFERENCE
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# like tests/conftest.py: MMCURATE_SHARED_DATA overrides the default <repo>/../shared/data
+SHARED_DATA = Path(os.environ.get("MMCURATE_SHARED_DATA", REPO.parent / "shared" / "data"))
 COCO = SHARED_DATA / "images" / "coco_mini"
 CONFIGS = REPO / "training" / "configs"
-LAUNCH_TIMEOUT = 240
+LAUNCH_TIMEOUT = 420
 COLORS = {"red": (220, 30, 30), "blue": (30, 30, 220), "green": (30, 200, 30), "yellow": (230, 220, 20)}
 
 
@@ -48,7 +49,9 @@ def coco_pairs(limit: int) -> pa.Table:
     for img in sorted(ann["images"], key=lambda i: i["id"]):
         path = COCO / "train2017" / img["file_name"]
         if img["id"] in captions and path.is_file():
-            rows.append((str(img["id"]), img.get("coco_url", ""), captions[img["id"]], path.read_bytes(), img))
+            rows.append(
+                (str(img["id"]), img.get("coco_url", ""), captions[img["id"]], path.read_bytes(), img)
+            )
         if len(rows) == limit:
             break
     return pa.Table.from_pydict(
@@ -158,9 +161,18 @@ def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int =
 
 def launch(workdir: Path, config: str, *overrides: str, ranks: int = 2, resume: bool = False, env=None):
     """`train launch CONFIG --num-gpus RANKS [--resume] overrides...`; asserts success and returns the run."""
-    args = ["launch", str(CONFIGS / config), "--num-gpus", str(ranks), *(["--resume"] if resume else []), *overrides]
+    args = [
+        "launch",
+        str(CONFIGS / config),
+        "--num-gpus",
+        str(ranks),
+        *(["--resume"] if resume else []),
+        *overrides,
+    ]
     return run_train(workdir, *args, env=env)
 
 
 def assert_ok(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout[-6000:]}\nSTDERR:\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout[-6000:]}\nSTDERR:\n{proc.stderr[-6000:]}"
+    )

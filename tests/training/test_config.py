@@ -18,7 +18,12 @@ def test_shipped_configs_load():
 def test_overrides_apply_with_yaml_types():
     cfg = load_config(
         CONFIGS / "tiny_align.yaml",
-        ["train.max_steps=9", "deepspeed.zero_stage=3", "train.lr=5e-4", "data.sources=[{path: a, weight: 2}]"],
+        [
+            "train.max_steps=9",
+            "deepspeed.zero_stage=3",
+            "train.lr=5e-4",
+            "data.sources=[{path: a, weight: 2}]",
+        ],
     )
     assert cfg.train.max_steps == 9 and cfg.deepspeed.zero_stage == 3 and cfg.train.lr == 5e-4
     assert cfg.data.sources[0].path == "a" and cfg.data.sources[0].weight == 2.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections import Counter
 
 import pyarrow as pa
 import pytest
@@ -58,7 +57,11 @@ def test_ranks_and_workers_partition_each_epoch(tmp_path, builder):
     seen = []
     for rank in range(2):
         for workers in (0, 2):
-            got = [i for b in make_loader(stream(src, builder, rank, 2, 3, stop=4), workers) for i in row_ids(b, tok)]
+            got = [
+                i
+                for b in make_loader(stream(src, builder, rank, 2, 3, stop=4), workers)
+                for i in row_ids(b, tok)
+            ]
             seen.append(got)
     assert seen[0] == seen[1] and seen[2] == seen[3], "worker count must not change a rank's stream"
     rank0, rank1 = seen[0], seen[2]  # global items g = 0, 2, ..., 22 and g = 1, 3, ..., 23
@@ -127,7 +130,11 @@ def test_bad_rows_are_counted_not_fatal(tmp_path, builder):
         return F.to_tensor(image.resize((8, 8)))
 
     spec = StreamSpec([SourceConfig(path=str(out))], "conversation", 0, False, 0, 1, 7)
-    batches = list(BatchStream(spec, SampleBuilder("conversation", build.encoder, transform), lambda s: collate_sft(s, 0), 0, 1))
+    batches = list(
+        BatchStream(
+            spec, SampleBuilder("conversation", build.encoder, transform), lambda s: collate_sft(s, 0), 0, 1
+        )
+    )
     assert batches[0]["samples"] == 4
     assert batches[0]["drops"] == {"image_count_mismatch": 2, "bad_image": 1}
     assert batches[0]["pixel_values"].shape == (2, 3, 8, 8)  # the two good image conversations
@@ -139,7 +146,9 @@ def test_empty_shard_is_skipped_and_empty_source_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="source has no rows"):
         ShardSource(out, "conversation", 0, True)
     mixed = tmp_path / "mixed"
-    write_manifest(mixed, [write_shard(ids_table(0), mixed, 0), write_shard(ids_table(3), mixed, 1)], CONVERSATION)
+    write_manifest(
+        mixed, [write_shard(ids_table(0), mixed, 0), write_shard(ids_table(3), mixed, 1)], CONVERSATION
+    )
     assert ShardSource(mixed, "conversation", 0, True).rows == 3
 
 
@@ -152,9 +161,9 @@ def test_missing_column_is_a_clear_error(tmp_path):
 
 
 def test_images_decode_through_the_tower_transform(workdir):
+    from training.config import VisionConfig
     from training.data.samples import decode_images
     from training.model.vision import build_vision_tower
-    from training.config import VisionConfig
 
     tower = build_vision_tower(VisionConfig(name=str(workdir / "toy" / "open_clip"), pretrained=None))
     from PIL import Image

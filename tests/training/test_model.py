@@ -63,7 +63,10 @@ def test_projector_registry_and_handoff_roundtrip(tmp_path):
     save_projector(proj.state_dict(), "mlp2x_gelu", 8, 4, tmp_path / "p")
     other = build_projector("mlp2x_gelu", 8, 4)
     load_projector_into(other, "mlp2x_gelu", tmp_path / "p")
-    assert all(torch.equal(a, b) for a, b in zip(proj.state_dict().values(), other.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(proj.state_dict().values(), other.state_dict().values(), strict=True)
+    )
     with pytest.raises(ValueError, match="does not match"):
         load_projector_into(build_projector("linear", 8, 4), "linear", tmp_path / "p")
     with pytest.raises(ValueError, match="unknown projector type 'mlp3x'"):

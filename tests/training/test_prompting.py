@@ -29,12 +29,19 @@ def labelled_text(tokenizer, encoded) -> str:
 
 def test_only_assistant_tokens_are_labelled(tokenizer):
     enc = PromptEncoder(tokenizer, num_patches=4, max_length=512).encode(CONVERSATION, 1)
-    assert labelled_text(tokenizer, enc) == "the answer is red.<|im_end|>\na red square on a white background<|im_end|>\n"
+    assert (
+        labelled_text(tokenizer, enc)
+        == "the answer is red.<|im_end|>\na red square on a white background<|im_end|>\n"
+    )
     # the unlabelled rest is exactly the template around them: system + user turns and assistant headers
     full = tokenizer.decode([t for t in enc.input_ids if t != IMAGE_TOKEN_ID])
     assert full == tokenizer.apply_chat_template(CONVERSATION, tokenize=False).replace("<image>", "")
     assert enc.input_ids.count(IMAGE_TOKEN_ID) == 4
-    assert all(label == IGNORE_INDEX for t, label in zip(enc.input_ids, enc.labels, strict=True) if t == IMAGE_TOKEN_ID)
+    assert all(
+        label == IGNORE_INDEX
+        for t, label in zip(enc.input_ids, enc.labels, strict=True)
+        if t == IMAGE_TOKEN_ID
+    )
 
 
 def test_image_tokens_sit_where_the_tag_was(tokenizer):
@@ -87,7 +94,15 @@ def test_sft_loss_counts_only_assistant_tokens(tokenizer):
     logp_sum, count = token_logps(logits, batch["labels"])
     assistant = [i for i, label in enumerate(enc.labels) if label != IGNORE_INDEX]
     expected = [torch.log_softmax(logits[0, i - 1], -1)[enc.input_ids[i]] for i in assistant]
-    assert int(count) == len(assistant) == len(tokenizer("the answer is red.<|im_end|>\na red square on a white background<|im_end|>\n")["input_ids"])
+    assert (
+        int(count)
+        == len(assistant)
+        == len(
+            tokenizer("the answer is red.<|im_end|>\na red square on a white background<|im_end|>\n")[
+                "input_ids"
+            ]
+        )
+    )
     assert torch.allclose(logp_sum[0], torch.stack(expected).sum())
     # changing the logits that predict non-assistant tokens leaves the loss unchanged
     other = torch.ones(logits.shape[1], dtype=torch.bool)

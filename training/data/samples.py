@@ -47,7 +47,9 @@ def decode_images(blobs: list[bytes | None], transform: ImageTransform) -> list[
 class SampleBuilder:
     """Turns one row of the stage's schema into a sample, or raises DropSample."""
 
-    def __init__(self, schema: str, encoder: PromptEncoder, transform: ImageTransform, ref_logps: bool = False):
+    def __init__(
+        self, schema: str, encoder: PromptEncoder, transform: ImageTransform, ref_logps: bool = False
+    ):
         self.schema = schema
         self.encoder = encoder
         self.transform = transform
@@ -69,7 +71,9 @@ class SampleBuilder:
         if not row.get("chosen") or not row.get("rejected"):
             raise DropSample("empty_text", "empty chosen or rejected response")
         chosen = self.encoder.encode(prompt + [{"role": "assistant", "content": row["chosen"]}], len(images))
-        rejected = self.encoder.encode(prompt + [{"role": "assistant", "content": row["rejected"]}], len(images))
+        rejected = self.encoder.encode(
+            prompt + [{"role": "assistant", "content": row["rejected"]}], len(images)
+        )
         ref = None
         if self.ref_logps:
             if row.get(REF_CHOSEN) is None or row.get(REF_REJECTED) is None:

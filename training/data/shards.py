@@ -20,7 +20,9 @@ from curation.schemas import check_schema
 class ShardSource:
     """One curated dataset directory, validated against a schema contract."""
 
-    def __init__(self, path: str | Path, schema: str, seed: int, shuffle: bool, extra_columns: tuple[str, ...] = ()):
+    def __init__(
+        self, path: str | Path, schema: str, seed: int, shuffle: bool, extra_columns: tuple[str, ...] = ()
+    ):
         self.path = Path(path)
         if not (self.path / MANIFEST_NAME).is_file():
             raise FileNotFoundError(f"{self.path}: no {MANIFEST_NAME}; expected a curation output directory")
@@ -102,8 +104,10 @@ class Mixture:
                 self._before += np.bincount(self._choices, minlength=len(self.p))
             self._chunk += 1
             rng = np.random.default_rng([self.seed, 7919, self._chunk])
-            self._choices = rng.choice(len(self.p), size=self.CHUNK, p=self.p) if len(self.p) > 1 else (
-                np.zeros(self.CHUNK, dtype=np.int64)
+            self._choices = (
+                rng.choice(len(self.p), size=self.CHUNK, p=self.p)
+                if len(self.p) > 1
+                else (np.zeros(self.CHUNK, dtype=np.int64))
             )
         onehot = np.eye(len(self.p), dtype=np.int64)[self._choices]
         self._prefix = np.cumsum(onehot, axis=0) - onehot  # picks before each position within the chunk

@@ -36,7 +36,13 @@ class StreamSpec:
 
 def open_sources(spec: StreamSpec) -> list[ShardSource]:
     return [
-        ShardSource(s.path, spec.schema, seed=spec.seed * 1000 + i, shuffle=spec.shuffle, extra_columns=spec.extra_columns)
+        ShardSource(
+            s.path,
+            spec.schema,
+            seed=spec.seed * 1000 + i,
+            shuffle=spec.shuffle,
+            extra_columns=spec.extra_columns,
+        )
         for i, s in enumerate(spec.sources)
     ]
 

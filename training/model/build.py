@@ -49,7 +49,9 @@ def build_vlm(cfg: ModelConfig, seed: int = 0) -> tuple[VLM, PreTrainedTokenizer
     tokenizer = load_tokenizer(cfg.lm.name)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        projector = build_projector(cfg.projector.type, vision.hidden_size, lm.config.get_text_config().hidden_size)
+        projector = build_projector(
+            cfg.projector.type, vision.hidden_size, lm.config.get_text_config().hidden_size
+        )
     if cfg.projector.checkpoint:
         load_projector_into(projector, cfg.projector.type, cfg.projector.checkpoint)
     return VLM(vision, projector, lm), tokenizer

@@ -32,7 +32,9 @@ def build_projector(kind: str, vision_dim: int, lm_dim: int) -> nn.Module:
     return PROJECTORS[kind](vision_dim, lm_dim)
 
 
-def save_projector(state: dict[str, torch.Tensor], kind: str, vision_dim: int, lm_dim: int, out_dir: Path) -> None:
+def save_projector(
+    state: dict[str, torch.Tensor], kind: str, vision_dim: int, lm_dim: int, out_dir: Path
+) -> None:
     """Write the hand-off artifact: projector weights plus what is needed to rebuild it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(out_dir / PROJECTOR_FILE))

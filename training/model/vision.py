@@ -88,7 +88,9 @@ class HFVisionTower(VisionTower):
         kinds = {"clip": CLIPVisionModel, "siglip": SiglipVisionModel}
         kind = config.model_type.removesuffix("_vision_model")
         if kind not in kinds:
-            raise ValueError(f"{cfg.name}: HF vision source supports CLIP and SigLIP, not {config.model_type!r}")
+            raise ValueError(
+                f"{cfg.name}: HF vision source supports CLIP and SigLIP, not {config.model_type!r}"
+            )
         vision_config = getattr(config, "vision_config", config)
         model_cls = kinds[kind]
         self.model = model_cls(vision_config) if cfg.random_init else model_cls.from_pretrained(cfg.name)
@@ -98,7 +100,7 @@ class HFVisionTower(VisionTower):
             raise ValueError(f"vision.layer {cfg.layer} out of range for a {blocks}-block encoder")
         self.layer = cfg.layer % blocks
         # keep only what produces the chosen layer, so no parameter sits outside the graph
-        inner = self.model.vision_model
+        inner = getattr(self.model, "vision_model", self.model)  # transformers 5 flattened the wrapper
         inner.encoder.layers = inner.encoder.layers[: self.layer + 1]
         inner.post_layernorm = nn.Identity()
         if getattr(inner, "head", None) is not None:

@@ -7,7 +7,7 @@ from training.stages.base import Stage
 
 
 class AlignStage(Stage):
-    name = "align"
+    """Only the projector trains (the stage-1 hand-off)."""
 
     def configure(self, model: VLM) -> dict[str, float]:
         self.freeze(model)

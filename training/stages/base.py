@@ -43,7 +43,6 @@ def dummy_batch(pad_id: int) -> dict:
 class Stage:
     """Base: supervised next-token loss on assistant tokens."""
 
-    name = ""
     stat_keys: tuple[str, ...] = ("loss_sum", "loss_tokens")
 
     def __init__(self, cfg: Config, pad_id: int) -> None:
@@ -68,7 +67,9 @@ class Stage:
         labels = batch["labels"].to(device)
         n_tokens = int((labels[:, 1:] != IGNORE_INDEX).sum())
         total = global_sum(n_tokens, device)
-        logits = engine(batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["pixel_values"])
+        logits = engine(
+            batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["pixel_values"]
+        )
         logp_sum, _ = token_logps(logits, labels)
         loss_sum = -logp_sum.sum()
         loss = loss_sum * world / max(total, 1.0)

@@ -20,7 +20,10 @@ from training.stages.instruct import configure_trainable
 
 
 def dpo_losses(
-    policy: tuple[torch.Tensor, torch.Tensor], reference: tuple[torch.Tensor, torch.Tensor], beta: float, kind: str
+    policy: tuple[torch.Tensor, torch.Tensor],
+    reference: tuple[torch.Tensor, torch.Tensor],
+    beta: float,
+    kind: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-pair losses and the implicit rewards of chosen and rejected responses."""
     logits = (policy[0] - policy[1]) - (reference[0] - reference[1])
@@ -36,8 +39,16 @@ def dpo_losses(
 
 
 class DPOStage(Stage):
-    name = "dpo"
-    stat_keys = ("loss_sum", "pairs", "reward_acc_sum", "margin_sum", "chosen_reward_sum", "rejected_reward_sum")
+    """DPO on preference pairs; policy parameters as in instruct."""
+
+    stat_keys = (
+        "loss_sum",
+        "pairs",
+        "reward_acc_sum",
+        "margin_sum",
+        "chosen_reward_sum",
+        "rejected_reward_sum",
+    )
 
     def __init__(self, cfg, pad_id: int) -> None:
         super().__init__(cfg, pad_id)
@@ -83,7 +94,11 @@ class DPOStage(Stage):
         if kind == "precomputed":
             ref = batch["ref_logps"].to(engine.device, torch.float32)
             return torch.cat([ref[:, 0], ref[:, 1]])
-        args = (batch["input_ids"].to(engine.device), batch["attention_mask"].to(engine.device), batch["pixel_values"])
+        args = (
+            batch["input_ids"].to(engine.device),
+            batch["attention_mask"].to(engine.device),
+            batch["pixel_values"],
+        )
         with torch.no_grad():
             if kind == "copy":
                 logits = self.reference(*args)
@@ -100,7 +115,9 @@ class DPOStage(Stage):
         labels = batch["labels"].to(device)
         total = global_sum(pairs, device)
         ref = self._reference_logps(engine, batch, labels)
-        logits = engine(batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["pixel_values"])
+        logits = engine(
+            batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["pixel_values"]
+        )
         logps, counts = token_logps(logits, labels)
         if self.cfg.dpo.loss == "ipo":  # IPO works on length-normalised log-probs
             logps, ref = logps / counts.clamp(min=1), ref / counts.clamp(min=1)

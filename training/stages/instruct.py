@@ -17,7 +17,10 @@ def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
     lrs = {"projector": t.projector_lr or t.lr}
     if t.lora is not None:
         lora = LoraConfig(
-            r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout, target_modules=t.lora.target_modules
+            r=t.lora.r,
+            lora_alpha=t.lora.alpha,
+            lora_dropout=t.lora.dropout,
+            target_modules=t.lora.target_modules,
         )
         model.lm = get_peft_model(model.lm, lora)
         lrs["lm"] = t.lr
@@ -33,7 +36,7 @@ def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
 
 
 class InstructStage(Stage):
-    name = "instruct"
+    """Projector + LM (full or LoRA), optionally the vision tower; SFT loss on assistant tokens."""
 
     def configure(self, model: VLM) -> dict[str, float]:
         return configure_trainable(self, model)

@@ -1,0 +1,275 @@
+"""End to end through `train launch` with 2 CPU ranks (DeepSpeed, gloo): all three stages under ZeRO-2 and
+ZeRO-3, stage-1 weight isolation, DPO learning signal, kill + `--resume` equality, and bad input.
+
+Each stage is one launch shared by the tests that inspect it (session fixtures, chained by hand-offs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from training.config import LMConfig, ModelConfig, ProjectorConfig, VisionConfig
+from training.metrics import read_metrics
+from training.trainer import KILL_ENV
+
+from .conftest import COCO, CONFIGS, assert_ok, launch, run_train
+
+pytestmark = pytest.mark.slow
+
+
+def need_coco() -> None:
+    if not COCO.is_dir():
+        pytest.skip(
+            f"COCO-mini not found at {COCO}: stage 1 trains on it (shared data checkout next to the repo)"
+        )
+
+
+def align_args(workdir, coco_dir, name: str, zero: int) -> list[str]:
+    return [f"output_dir=runs/{name}", f"deepspeed.zero_stage={zero}", f"data.sources=[{{path: {coco_dir}}}]"]
+
+
+def instruct_args(workdir, name: str, zero: int, align: str, sources: str) -> list[str]:
+    return [
+        f"output_dir=runs/{name}",
+        f"deepspeed.zero_stage={zero}",
+        f"model.projector.checkpoint=runs/{align}/handoff",
+        f"data.sources={sources}",
+    ]
+
+
+def dpo_args(name: str, zero: int, instruct: str, *extra: str) -> list[str]:
+    return [
+        f"output_dir=runs/{name}",
+        f"deepspeed.zero_stage={zero}",
+        f"model.init_from=runs/{instruct}/handoff",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def bad_conv_dir(workdir):
+    """A second conversation source full of bad rows (mixed into stage 2 with a weight)."""
+    import pyarrow as pa
+
+    from curation.io.shards import write_manifest, write_shard
+    from curation.schemas import CONVERSATION
+
+    from .conftest import COLORS, png
+
+    out = workdir / "data" / "bad_conversations"
+    if not out.exists():
+        bad = pa.Table.from_pydict(
+            {
+                "id": ["tags", "corrupt"],
+                "images": [[png(COLORS["red"])], [b"GIF89a-truncated"]],
+                "messages": [
+                    [
+                        {"role": "user", "content": "<image><image> compare"},
+                        {"role": "assistant", "content": "same"},
+                    ],
+                    [{"role": "user", "content": "<image> color?"}, {"role": "assistant", "content": "red"}],
+                ],
+            },
+            schema=CONVERSATION,
+        )
+        write_manifest(out, [write_shard(bad, out, 0), write_shard(bad.slice(0, 0), out, 1)], CONVERSATION)
+    return out
+
+
+@pytest.fixture(scope="session")
+def z2_align(workdir, coco_dir):
+    need_coco()
+    assert_ok(launch(workdir, "tiny_align.yaml", *align_args(workdir, coco_dir, "z2_align", 2)))
+    return workdir / "runs" / "z2_align"
+
+
+@pytest.fixture(scope="session")
+def z2_instruct(workdir, z2_align, conv_dir, bad_conv_dir):
+    sources = f"[{{path: {conv_dir}, weight: 3}}, {{path: {bad_conv_dir}, weight: 1}}]"
+    args = instruct_args(workdir, "z2_instruct", 2, "z2_align", sources)
+    ckpt = ("train.gradient_checkpointing=true", "train.train_vision=true", "train.vision_lr=1e-4")
+    assert_ok(launch(workdir, "tiny_instruct.yaml", *args, "train.micro_batch_size=2", *ckpt))
+    return workdir / "runs" / "z2_instruct"
+
+
+@pytest.fixture(scope="session")
+def z2_dpo(workdir, z2_instruct, pref_dir):
+    args = dpo_args("z2_dpo", 2, "z2_instruct", f"data.sources=[{{path: {pref_dir}}}]")
+    assert_ok(launch(workdir, "tiny_dpo.yaml", *args))
+    return workdir / "runs" / "z2_dpo"
+
+
+@pytest.fixture(scope="session")
+def z3_align(workdir, coco_dir):
+    need_coco()
+    assert_ok(launch(workdir, "tiny_align.yaml", *align_args(workdir, coco_dir, "z3_align", 3)))
+    return workdir / "runs" / "z3_align"
+
+
+@pytest.fixture(scope="session")
+def z3_instruct(workdir, z3_align, conv_dir):
+    # no shuffling and one sample per rank: rank 0 only ever sees the image conversations (even rows),
+    # rank 1 only the text-only ones (odd rows) -- the mixed case that hangs ZeRO-3 without the dummy image
+    args = instruct_args(workdir, "z3_instruct", 3, "z3_align", f"[{{path: {conv_dir}}}]")
+    lora = "train.lora={r: 4, alpha: 8, target_modules: [q_proj, v_proj]}"
+    assert_ok(
+        launch(workdir, "tiny_instruct.yaml", *args, "data.shuffle=false", "train.micro_batch_size=1", lora)
+    )
+    return workdir / "runs" / "z3_instruct"
+
+
+@pytest.fixture(scope="session")
+def z3_dpo(workdir, z3_instruct, pref_dir):
+    lora = "train.lora={r: 8, alpha: 16, target_modules: [q_proj, k_proj, v_proj, o_proj]}"
+    extra = (
+        f"data.sources=[{{path: {pref_dir}}}]",
+        lora,
+        "dpo.reference=lora_disabled",
+        "dpo.loss=ipo",
+        "train.lr=1e-2",
+    )
+    assert_ok(launch(workdir, "tiny_dpo.yaml", *dpo_args("z3_dpo", 3, "z3_instruct", *extra)))
+    return workdir / "runs" / "z3_dpo"
+
+
+def losses(run) -> dict[int, float]:
+    return {step: row["loss"] for step, row in read_metrics(run).items()}
+
+
+def check_run(run, steps: int) -> dict[int, dict]:
+    metrics = read_metrics(run)
+    assert sorted(metrics) == list(range(1, steps + 1))
+    for row in metrics.values():
+        assert math.isfinite(row["loss"]) and row["samples"] > 0 and row["tokens_per_s"] > 0
+        assert math.isfinite(row["grad_norm"]) and any(k.startswith("lr_") for k in row)
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run / "checkpoints" / "latest").is_file()
+    return metrics
+
+
+def test_align_zero2_trains_only_the_projector(workdir, z2_align, tmp_path):
+    from training.model.build import build_vlm
+
+    check_run(z2_align, 6)
+    out = tmp_path / "export"
+    proc = run_train(workdir, "export", str(z2_align), str(out), timeout=300)
+    assert_ok(proc)
+    toy = workdir / "toy"
+    lm_before, lm_after = (
+        load_file(str(toy / "lm" / "model.safetensors")),
+        load_file(str(out / "lm" / "model.safetensors")),
+    )
+    assert lm_before.keys() == lm_after.keys()
+    assert all(torch.equal(lm_before[k], lm_after[k]) for k in lm_before), "stage 1 changed LM weights"
+    vision_before = load_file(str(toy / "open_clip" / "open_clip_model.safetensors"))
+    vision_after = load_file(str(out / "vision" / "vision.safetensors"))
+    for key, value in vision_after.items():
+        assert torch.equal(vision_before[key], value), f"stage 1 changed vision weight {key}"
+    cfg = ModelConfig(
+        vision=VisionConfig(name=str(toy / "open_clip"), pretrained=None),
+        projector=ProjectorConfig(type="mlp2x_gelu"),
+        lm=LMConfig(name=str(toy / "lm")),
+    )
+    initial = build_vlm(cfg, seed=0)[0].projector.state_dict()
+    trained = load_file(str(out / "projector" / "projector.safetensors"))
+    handoff = load_file(str(z2_align / "handoff" / "projector.safetensors"))
+    assert all(not torch.equal(initial[k], trained[k]) for k in initial), "every projector tensor must train"
+    assert all(torch.equal(handoff[k], trained[k]) for k in trained)
+
+
+def test_instruct_zero2_mixture_counts_bad_rows(z2_instruct, conv_dir):
+    metrics = check_run(z2_instruct, 6)
+    last = metrics[6]
+    assert {"lr_projector", "lr_lm", "lr_vision"} <= set(last)  # one param group each, own lr
+    assert last["dropped_image_count_mismatch"] > 0 and last["dropped_bad_image"] > 0
+    evals = read_metrics(z2_instruct, split="eval")
+    assert sorted(evals) == [3, 6] and all(math.isfinite(r["loss"]) for r in evals.values())
+    handoff = z2_instruct / "handoff"
+    assert (handoff / "vlm.json").is_file() and (handoff / "lm" / "config.json").is_file()
+
+
+def test_dpo_zero2_reward_accuracy_and_margin_rise(z2_dpo):
+    metrics = check_run(z2_dpo, 12)
+    acc = [metrics[s]["reward_accuracy"] for s in sorted(metrics)]
+    margin = [metrics[s]["reward_margin"] for s in sorted(metrics)]
+    assert margin[0] == pytest.approx(0.0, abs=1e-6)  # policy == reference at the first step
+    assert sum(acc[-4:]) / 4 > sum(acc[:4]) / 4 + 0.25
+    assert sum(margin[-4:]) / 4 > sum(margin[:4]) / 4 + 0.05
+    assert margin[-1] > margin[len(margin) // 2] > margin[0]
+
+
+def test_align_zero3(z3_align, z2_align):
+    check_run(z3_align, 6)
+    assert (z3_align / "handoff" / "projector.safetensors").is_file()
+
+
+def test_instruct_zero3_text_only_rank_does_not_hang(z3_instruct, conv_dir):
+    rows = pq.read_table(conv_dir / "data" / "part-00000.parquet").to_pylist()
+    assert [bool(r["images"]) for r in rows[:4]] == [True, False, True, False]  # what each rank gets
+    check_run(z3_instruct, 6)
+
+
+def test_dpo_zero3_lora_ipo(z3_dpo):
+    metrics = check_run(z3_dpo, 12)
+    margin = [metrics[s]["reward_margin"] for s in sorted(metrics)]
+    assert sum(margin[-4:]) > sum(margin[:4])
+    assert (z3_dpo / "handoff" / "lm" / "config.json").is_file()
+
+
+def resume_matches(workdir, config: str, args: list[str], kill_at: int, reference) -> None:
+    name = args[0].split("/")[-1]
+    killed = launch(workdir, config, *args, env={KILL_ENV: str(kill_at)})
+    assert killed.returncode != 0, "the fault-injected run should have died"
+    run = workdir / "runs" / name
+    assert (run / "checkpoints" / "latest").read_text() == f"step-{kill_at:08d}"
+    assert_ok(launch(workdir, config, *args, resume=True))
+    expected, got = losses(reference), losses(run)
+    assert sorted(got) == sorted(expected)
+    for step in expected:
+        assert abs(got[step] - expected[step]) <= 1e-6, (step, got[step], expected[step])
+
+
+def test_resume_align_reproduces_losses(workdir, coco_dir, z2_align):
+    args = align_args(workdir, coco_dir, "z2_align_resumed", 2)
+    resume_matches(workdir, "tiny_align.yaml", args, kill_at=3, reference=z2_align)
+
+
+def test_resume_dpo_reproduces_losses(workdir, pref_dir, z2_dpo):
+    args = dpo_args("z2_dpo_resumed", 2, "z2_instruct", f"data.sources=[{{path: {pref_dir}}}]")
+    resume_matches(workdir, "tiny_dpo.yaml", args, kill_at=6, reference=z2_dpo)
+
+
+def test_missing_column_fails_before_launch(workdir, tmp_path):
+    from curation.io.shards import write_table_shards
+
+    from .conftest import conversation_table
+
+    write_table_shards(conversation_table(2).drop_columns(["messages"]), tmp_path / "nomsg")
+    config = str(CONFIGS / "tiny_instruct.yaml")
+    proc = run_train(
+        workdir,
+        "launch",
+        config,
+        "--num-gpus",
+        "2",
+        f"data.sources=[{{path: {tmp_path / 'nomsg'}}}]",
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "missing column 'messages'" in proc.stderr
+
+
+def test_unusable_data_fails_with_counts_instead_of_hanging(workdir, bad_conv_dir, z2_align):
+    """Every sample is dropped: the run stops with an error naming the drop counts (both ranks agree)."""
+    args = instruct_args(workdir, "all_bad", 3, "z2_align", f"[{{path: {bad_conv_dir}}}]")
+    proc = launch(workdir, "tiny_instruct.yaml", *args, "data.max_empty_batches=3", "data.eval.sources=[]")
+    assert proc.returncode != 0
+    assert "no usable sample in the last 3 steps" in proc.stdout + proc.stderr
+    # 3 steps x 2 ranks x 2 samples over the two bad rows (one of each kind)
+    assert "'dropped_image_count_mismatch': 6.0" in proc.stdout + proc.stderr
+    assert "'dropped_bad_image': 6.0" in proc.stdout + proc.stderr
