@@ -16,7 +16,9 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared/data; the calling test is skipped with a reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs {path} (the third-party data folder ../shared/data is not present on this machine)")
+        pytest.skip(
+            f"needs {path} (the third-party data folder ../shared/data is not present on this machine)"
+        )
     return path
 
 
