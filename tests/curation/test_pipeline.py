@@ -122,7 +122,7 @@ def test_bad_inputs_are_counted_and_the_job_finishes(ray_local, tmp_path):
     result = run_recipe(recipe, output=str(tmp_path / "out"))
     _check_accounting(result.stats)
     read = result.stats["steps"][0]
-    assert read["errors"] == {"truncated_stream": 1, "unknown_format:unknown": 1}
+    assert read["errors"] == {"truncated_stream": 1, "no_warc_records": 1}  # the recipe declares warc
     extract = next(s for s in result.stats["steps"] if s["step"] == "html_extract")
     assert not extract["errors"]
 
