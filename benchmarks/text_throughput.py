@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from common import REPO, machine, markdown_table, median, pick_warc, write_json
 
 RECIPE = REPO / "pipelines" / "refinedweb.yaml"
@@ -102,13 +103,24 @@ def _local_lid(languages: list[str], model_path: str):  # noqa: ANN202 - datatro
     """datatrove's FT176LID reading a local model file instead of downloading lid.176.bin."""
     from datatrove.utils.lid import FT176LID
 
+    class NumpyScores:
+        """fasttext-predict (the project's one fastText binding) returns Python floats where datatrove calls
+        `.item()` on numpy scores."""
+
+        def __init__(self, model) -> None:  # noqa: ANN001 - fasttext model
+            self._model = model
+
+        def predict(self, text: str, k: int = 1, threshold: float = 0.0):  # noqa: ANN201
+            labels, scores = self._model.predict(text, k=k, threshold=threshold)
+            return labels, np.asarray(scores)
+
     class LocalFT176LID(FT176LID):
         @property
         def model(self):  # noqa: ANN202
             if self._model is None:
-                from fasttext.FastText import _FastText
+                import fasttext
 
-                self._model = _FastText(model_path)
+                self._model = NumpyScores(fasttext.load_model(model_path))
             return self._model
 
     return LocalFT176LID(languages)
@@ -167,6 +179,17 @@ def datatrove_pipeline(input_dir: Path, output_dir: Path, report_dir: Path, limi
         text = (resources / name).read_text().splitlines()
         return [ln.strip().lower() for ln in text if ln.strip() and not ln.startswith("#")]
 
+    # datatrove's dependency check asks for the `fasttext-numpy2-wheel` distribution; the project pins one fastText
+    # binding, `fasttext-predict`, which provides the same `fasttext` module (load_model / predict) datatrove
+    # calls. The check is narrowed to accept it; every other dependency is still checked.
+    import datatrove.pipeline.base as datatrove_base
+
+    check = datatrove_base.check_required_dependencies
+
+    def accept_fasttext_predict(step: str, deps) -> None:  # noqa: ANN001 - datatrove's own argument type
+        check(step, [d for d in deps if not (isinstance(d, tuple) and d[0] == "fasttext")])
+
+    datatrove_base.check_required_dependencies = accept_fasttext_predict
     language = LanguageFilter(languages=["en"], language_threshold=0.65)
     language.model = _local_lid(["en"], str(resolve_fasttext()))
     return [
