@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
+import pyarrow as pa
 import ray
 
 from curation.io.readers import file_units
@@ -168,7 +169,6 @@ def run_recipe(
     units = plan_units(recipe, files, work)
     if not units:
         raise InputError("the input holds no work units")
-    ctx_seed = recipe.seed
     rejects_root = out / "rejects" if recipe.rejects else None
 
     step_stats: list[StepStats] = []
@@ -198,7 +198,7 @@ def run_recipe(
             files_in = [(s["data"], s["rows"]) for s in summaries if s["rows"]]
         else:
             ctx = StageContext(
-                work_dir=phase_dir / "intermediate", seed=ctx_seed, num_workers=max_workers, resume=resume
+                work_dir=phase_dir / "intermediate", seed=recipe.seed, num_workers=max_workers, resume=resume
             )
             summary = run_stage(
                 steps[0], files_in, phase_dir, ctx, Path(rejects_dir) if rejects_dir else None
@@ -218,7 +218,7 @@ def run_recipe(
     manifest = write_manifest(
         out,
         shards,
-        schema if schema is not None else _empty_schema(),
+        schema if schema is not None else pa.schema([]),
         recipe={"name": recipe.name, "digest": recipe.digest, "body": recipe.raw},
         inputs=files,
         versions=_versions(),
@@ -226,12 +226,6 @@ def run_recipe(
         rejects=str(rejects_root.relative_to(out)) if rejects_root and rejects_root.exists() else None,
     )
     return RunResult(output=out, stats=stats, manifest=manifest, seconds=seconds)
-
-
-def _empty_schema():  # noqa: ANN202 - pyarrow schema
-    import pyarrow as pa
-
-    return pa.schema([])
 
 
 __all__ = ["MANIFEST_NAME", "OutputExists", "RunResult", "run_recipe", "split_phases"]
