@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 
 from curation.ops.base import Filter, register
@@ -32,33 +32,48 @@ def _dup_fractions(items: list[str]) -> tuple[float, float]:
     return dup_items / len(items), dup_chars / total_chars
 
 
-def _ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+class TokenNgrams:
+    """The word n-grams of one document as dense integer ids, built incrementally (n-gram id = id of the pair
+    (its (n-1)-gram id, its last word id)), so every n from 1 up costs a few numpy passes, no tuples."""
 
+    def __init__(self, tokens: list[str]) -> None:
+        vocab: dict[str, int] = {}
+        self.lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        self.total_chars = int(self.lengths.sum())
+        words = np.fromiter(
+            (vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int64, count=len(tokens)
+        )
+        self._ids = {1: words}
+        self._words = words
 
-def top_ngram_char_fraction(tokens: list[str], n: int, total_chars: int) -> float:
-    """Characters covered by the most frequent n-gram, over all word characters."""
-    grams = _ngrams(tokens, n)
-    if not grams or not total_chars:
-        return 0.0
-    gram, count = Counter(grams).most_common(1)[0]
-    if count < 2:
-        return 0.0
-    return sum(len(w) for w in gram) * count / total_chars
+    def ids(self, n: int) -> np.ndarray:
+        """One id per n-gram start position (len(tokens) - n + 1 of them); equal ids = equal n-grams."""
+        if n not in self._ids:
+            prev = self.ids(n - 1)[:-1]
+            pairs = prev * (int(self._words.max()) + 1) + self._words[n - 1 :] if len(prev) else prev
+            self._ids[n] = np.unique(pairs, return_inverse=True)[1].reshape(-1)
+        return self._ids[n]
 
+    def top_char_fraction(self, n: int) -> float:
+        """Characters covered by the most frequent n-gram (the first to occur among ties), over all word characters."""
+        ids = self.ids(n) if n <= len(self.lengths) else None
+        if ids is None or not len(ids) or not self.total_chars:
+            return 0.0
+        counts = np.bincount(ids)
+        top = int(counts.max())
+        if top < 2:
+            return 0.0
+        first = int(np.flatnonzero(counts[ids] == top)[0])
+        return int(self.lengths[first : first + n].sum()) * top / self.total_chars
 
-def dup_ngram_char_fraction(tokens: list[str], n: int, total_chars: int) -> float:
-    """Characters of words that lie in any n-gram occurring more than once (each word counted once)."""
-    grams = _ngrams(tokens, n)
-    if not grams or not total_chars:
-        return 0.0
-    counts = Counter(grams)
-    covered = [False] * len(tokens)
-    for i, gram in enumerate(grams):
-        if counts[gram] > 1:
-            for j in range(i, i + n):
-                covered[j] = True
-    return sum(len(t) for t, c in zip(tokens, covered, strict=True) if c) / total_chars
+    def dup_char_fraction(self, n: int) -> float:
+        """Characters of words that lie in any n-gram occurring more than once (each word counted once)."""
+        ids = self.ids(n) if n <= len(self.lengths) else None
+        if ids is None or not len(ids) or not self.total_chars:
+            return 0.0
+        repeated = (np.bincount(ids)[ids] > 1).astype(np.int64)
+        covered = np.convolve(repeated, np.ones(n, dtype=np.int64))[: len(self.lengths)] > 0
+        return int(self.lengths[covered].sum()) / self.total_chars
 
 
 @register("gopher_repetition")
@@ -94,13 +109,12 @@ class GopherRepetition(Filter):
         ):
             if value > limit:
                 return scores, rule
-        tokens = alpha_words(text.lower())
-        total = sum(len(t) for t in tokens)
+        grams = TokenNgrams(alpha_words(text.lower()))
         for n, limit in sorted(self.top_n_grams.items()):
-            if top_ngram_char_fraction(tokens, n, total) > limit:
+            if grams.top_char_fraction(n) > limit:
                 return scores, f"top_{n}_gram"
         for n, limit in sorted(self.dup_n_grams.items()):
-            if dup_ngram_char_fraction(tokens, n, total) > limit:
+            if grams.dup_char_fraction(n) > limit:
                 return scores, f"dup_{n}_gram"
         return scores, None
 

@@ -34,13 +34,6 @@ def _rows(out) -> list[tuple]:
     return list(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
 
 
-@pytest.fixture(scope="module")
-def demo_run(ray_local, tmp_path_factory):
-    out = tmp_path_factory.mktemp("refinedweb")
-    recipe = load_recipe("pipelines/refinedweb.yaml", ["input.unit_bytes=400000", "output.shard_rows=25"])
-    return run_recipe(recipe, output=str(out / "run"))
-
-
 def test_demo_accounting_and_manifest(demo_run):
     stats = demo_run.stats
     _check_accounting(stats)

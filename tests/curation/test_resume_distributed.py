@@ -16,6 +16,8 @@ import pytest
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
 
+from .conftest import DEMO_OVERRIDES
+
 pytestmark = pytest.mark.slow
 
 OVERRIDES = ["input.unit_bytes=300000", "output.shard_rows=40", "execution.max_workers=1"]
@@ -85,18 +87,14 @@ def test_resume_after_sigkill_gives_the_uninterrupted_output(ray_local, tmp_path
     assert resumed.stats["totals"] == reference.stats["totals"]
 
 
-def test_two_node_cluster_gives_the_embedded_output(ray_local, tmp_path):
+def test_two_node_cluster_gives_the_embedded_output(demo_run, tmp_path):
     from ray.cluster_utils import Cluster
 
-    overrides = ["input.unit_bytes=300000", "output.shard_rows=40"]
-    reference = run_recipe(
-        load_recipe("pipelines/refinedweb.yaml", overrides), output=str(tmp_path / "embedded")
-    )
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        sets = [a for o in overrides for a in ("--set", o)]
+        sets = [a for o in DEMO_OVERRIDES for a in ("--set", o)]
         proc = _curate(
             "run",
             "pipelines/refinedweb.yaml",
@@ -110,4 +108,4 @@ def test_two_node_cluster_gives_the_embedded_output(ray_local, tmp_path):
         assert proc.returncode == 0, log
     finally:
         cluster.shutdown()
-    assert _rows(tmp_path / "cluster") == _rows(reference.output)
+    assert _rows(tmp_path / "cluster") == _rows(demo_run.output)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -15,16 +17,18 @@ from curation.ops.fineweb import FineWebQuality
 from curation.ops.gopher import (
     GopherQuality,
     GopherRepetition,
-    dup_ngram_char_fraction,
-    top_ngram_char_fraction,
+    TokenNgrams,
 )
 from curation.ops.html import HtmlExtract, decode_html
 from curation.ops.lang import LanguageId
 from curation.ops.url import UrlFilter
 from curation.runner.accounting import StepStats
 from curation.runner.executor import apply_op
+from curation.text.words import alpha_words
 
 load_builtin_ops()
+
+CC_TEXT = Path(__file__).resolve().parents[2] / "data" / "cc_text" / "dolma_ccnet_cc_en_head-0091.jsonl.gz"
 
 PROSE = (
     "The committee met on Tuesday to review the proposal for the new library. Members agreed that the "
@@ -60,11 +64,40 @@ def test_gopher_repetition_rules():
     repeated_lines = "\n".join(["Buy cheap shoes here today."] * 5 + ["Other text line."])
     repeated_paras = "\n\n".join(["Buy cheap shoes here today."] * 5 + ["Other text line."])
     assert _drops(op, [PROSE, repeated_lines, repeated_paras]) == [None, "dup_line_frac", "dup_para_frac"]
-    tokens = ["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"]
+    grams = TokenNgrams(["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"])
+    assert grams.top_char_fraction(2) == pytest.approx(0.4)
+    assert grams.dup_char_fraction(5) == pytest.approx(1.0)
+    assert TokenNgrams(list("abcdefghij")).dup_char_fraction(5) == 0.0
+    assert TokenNgrams(["a", "b"]).top_char_fraction(4) == 0.0 == TokenNgrams([]).dup_char_fraction(5)
+
+
+def _reference_ngram_fractions(tokens: list[str], n: int) -> tuple[float, float]:
+    """The two Gopher n-gram measures computed the plain way, with tuples and a Counter."""
     total = sum(len(t) for t in tokens)
-    assert top_ngram_char_fraction(tokens, 2, total) == pytest.approx(0.4)
-    assert dup_ngram_char_fraction(tokens, 5, total) == pytest.approx(1.0)
-    assert dup_ngram_char_fraction(["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], 5, 10) == 0.0
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    if not grams or not total:
+        return 0.0, 0.0
+    counts = Counter(grams)
+    gram, count = counts.most_common(1)[0]
+    top = sum(len(w) for w in gram) * count / total if count > 1 else 0.0
+    covered = set()
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            covered.update(range(i, i + n))
+    return top, sum(len(tokens[i]) for i in covered) / total
+
+
+def test_ngram_ids_match_the_plain_computation_on_real_documents():
+    with gzip.open(CC_TEXT, "rt") as fh:
+        docs = [json.loads(line)["text"] for line in fh][:40]
+    docs.append("spam eggs " * 50 + "ham")
+    for text in docs:
+        tokens = alpha_words(text.lower())
+        grams = TokenNgrams(tokens)
+        for n in range(2, 11):
+            top, dup = _reference_ngram_fractions(tokens, n)
+            assert grams.top_char_fraction(n) == pytest.approx(top, abs=1e-12)
+            assert grams.dup_char_fraction(n) == pytest.approx(dup, abs=1e-12)
 
 
 def test_c4_cleans_lines_and_drops_documents():
