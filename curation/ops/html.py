@@ -54,7 +54,7 @@ _EXTRACTORS = {"resiliparse": _extract_resiliparse, "trafilatura": _extract_traf
 class HtmlExtract(Filter):
     """Extract the main text of HTML pages into `text`; WET (text/plain) payloads pass through decoded.
 
-    `engine`: `resiliparse` (default: about 11x trafilatura's pages per CPU-second, token F1 0.93 against
+    `engine`: `resiliparse` (default: 9-11x trafilatura's pages per CPU-second, token F1 0.94 against
     0.96 on the article-extraction gold, see benchmarks/RESULTS.md) or `trafilatura` (best F1, slowest).
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
