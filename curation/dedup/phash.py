@@ -22,7 +22,8 @@ from curation.dedup.stage_input import dataset_files, order_bounds
 from curation.dedup.text_input import group_salts
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column
-from curation.ops.image import decode_image, phash64
+from curation.ops.image import DRAFT_SIDE, MAX_PIXELS
+from curation.ops.image_codec import hash_image, open_image
 from curation.runner.context import StageContext
 
 log = logging.getLogger("curation")
@@ -33,8 +34,8 @@ HASH_BUCKET_SCHEMA = pa.schema([("key", pa.uint64()), ("node", pa.int64()), ("ha
 
 def image_phash(data: bytes) -> int:
     """64-bit pHash of encoded image bytes, decoded with the guards of `image_decode` (the same hash it writes)."""
-    img, _, _ = decode_image(data, max_pixels=89_478_485, draft_side=64)
-    return phash64(img)
+    img, _, _ = open_image(data, MAX_PIXELS)
+    return hash_image(img, DRAFT_SIDE)
 
 
 def _from_column(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from curation.models import load_open_clip
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
-from curation.ops.image import decode_image
+from curation.ops.image_codec import decode_image
 
 EMBEDDING = "clip_image_embedding"
 

@@ -1,73 +1,57 @@
-"""Guarded image decoding (size, perceptual hash) and the size/aspect filter."""
+"""Image ops: header probe (size before pixels), guarded decode with the perceptual hash, size/aspect filter."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import warnings
 
 import numpy as np
 import pyarrow as pa
 
 from curation.ops.base import ERROR, Filter, Mapper, register, set_column, with_drop
+from curation.ops.image_codec import decode_image, hash_image, load_image, open_image
 
-_SVG_HEAD = (b"<svg", b"<?xml")
-
-
-def phash64(img) -> int:  # noqa: ANN001 - PIL image
-    """64-bit pHash (imagehash's 8x8 DCT hash); bit i is the i-th bit of the 8x8 array, most significant first."""
-    import imagehash
-
-    bits = imagehash.phash(img).hash.reshape(-1)
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+MAX_PIXELS = 89_478_485  # Pillow's default decompression-bomb limit
+DRAFT_SIDE = 64  # pHash works on 32x32: JPEGs decode in draft mode to at least this many px per side
 
 
-def decode_image(data: bytes, max_pixels: int, draft_side: int):  # noqa: ANN201 - PIL image
-    """Open and decode `data` as little as needed; raises ValueError with a reason for anything unusable.
+def _with_sizes(batch: pa.Table, widths: list, heights: list, errors: list) -> pa.Table:
+    batch = set_column(batch, "width", pa.array(widths, pa.int32()))
+    batch = set_column(batch, "height", pa.array(heights, pa.int32()))
+    if any(errors):
+        batch = set_column(batch, ERROR, pa.array(errors, pa.string()))
+    return batch
 
-    Checks the pixel count before decoding (decompression bombs), decodes JPEG in draft mode at no less than
-    `draft_side` pixels per side, takes the first frame of animations, applies the EXIF orientation and converts
-    palette, alpha, CMYK, 16-bit and grayscale images to RGB (alpha composited on white). Returns the image and
-    the full-resolution width and height after EXIF rotation.
+
+@register("image_probe")
+@dataclasses.dataclass
+class ImageProbe(Mapper):
+    """Read only the image header of `column`: write `width` and `height` (after EXIF rotation), decode nothing.
+
+    Put it before `size_filter` and `image_decode` after it, so the rows the size filter drops are never
+    decoded. Empty, SVG (`unsupported_svg`), non-image and over-`max_pixels` (`decompression_bomb`) rows are
+    errors here; truncated or corrupt pixel data is only found by `image_decode`.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if not data:
-        raise ValueError("empty")
-    if data.lstrip()[:5].lower().startswith(_SVG_HEAD):
-        raise ValueError("unsupported_svg")
-    try:
-        img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise ValueError("not_an_image") from None
-    width, height = img.size
-    if width * height > max_pixels:
-        raise ValueError("decompression_bomb")
-    if img.format == "JPEG" and draft_side:
-        scale = max(1, min(width, height) // draft_side)
-        img.draft("RGB", (width // scale, height // scale))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.seek(0)
-            img.load()
-    except (OSError, SyntaxError, Image.DecompressionBombWarning) as exc:
-        raise ValueError("truncated" if "truncated" in str(exc).lower() else "undecodable") from None
-    if img.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientations that swap the axes
-        width, height = height, width
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        img = canvas
-    elif img.mode == "I;16" or img.mode == "I":
-        img = Image.fromarray(
-            (np.asarray(img, dtype=np.float64) / 256).clip(0, 255).astype(np.uint8)
-        ).convert("RGB")
-    elif img.mode != "RGB":
-        img = img.convert("RGB")
-    return img, width, height
+    requires = ("image",)
+    provides = ("width", "height")
+
+    column: str = "image"
+    max_pixels: int = MAX_PIXELS
+
+    def map(self, batch: pa.Table) -> pa.Table:
+        widths, heights, errors = [], [], []
+        for data in batch.column(self.column).to_pylist():
+            try:
+                _, width, height = open_image(data or b"", self.max_pixels)
+                widths.append(width)
+                heights.append(height)
+                errors.append(None)
+            except ValueError as exc:
+                widths.append(None)
+                heights.append(None)
+                errors.append(f"image:{exc}")
+        return _with_sizes(batch, widths, heights, errors)
 
 
 @register("image_decode")
@@ -76,9 +60,12 @@ class ImageDecode(Mapper):
     """Decode `column` safely; write `width`, `height` (after EXIF rotation) and, with `phash: true`, `phash`.
 
     Rows whose bytes are empty, not an image, SVG (`unsupported_svg`), truncated, undecodable or larger than
-    `max_pixels` (`decompression_bomb`, default 89.5 MP like Pillow) are errors with that reason, never a crash.
-    JPEGs decode in DCT-domain draft mode at >= `draft_side` (64) px per side: pHash works on 32x32, and the
-    draft hash equals imagehash's full-size pHash on 86 % of the pool images, at most 4 bits off.
+    `max_pixels` (`decompression_bomb`, default 89.5 MP like Pillow) are errors with that reason, never a crash;
+    the pixel count is checked from the header before any pixel is decoded. JPEGs decode to luma only, in
+    DCT-domain draft mode at >= `draft_side` (64) px per side: pHash works on 32x32, and the draft hash is
+    within a few bits of imagehash's pHash of the full-size RGB image (on the 1,055 pool images: equal for
+    85 %, within 4 bits for 99.8 %, at most 8). Recipes run `image_probe` and `size_filter` first, so the rows
+    they drop are not decoded.
     """
 
     requires = ("image",)
@@ -86,30 +73,30 @@ class ImageDecode(Mapper):
 
     column: str = "image"
     phash: bool = True
-    max_pixels: int = 89_478_485
-    draft_side: int = 64
+    max_pixels: int = MAX_PIXELS
+    draft_side: int = DRAFT_SIDE
 
     def map(self, batch: pa.Table) -> pa.Table:
         widths, heights, hashes, errors = [], [], [], []
         for data in batch.column(self.column).to_pylist():
             try:
-                img, width, height = decode_image(data or b"", self.max_pixels, self.draft_side)
+                img, width, height = open_image(data or b"", self.max_pixels)
+                if self.phash:
+                    hashes.append(np.uint64(hash_image(img, self.draft_side)).view(np.int64).item())
+                else:
+                    load_image(img, self.draft_side, gray=True)
+                    hashes.append(None)
                 widths.append(width)
                 heights.append(height)
-                hashes.append(np.uint64(phash64(img)).view(np.int64).item() if self.phash else None)
                 errors.append(None)
             except ValueError as exc:
                 widths.append(None)
                 heights.append(None)
                 hashes.append(None)
                 errors.append(f"image:{exc}")
-        batch = set_column(batch, "width", pa.array(widths, pa.int32()))
-        batch = set_column(batch, "height", pa.array(heights, pa.int32()))
         if self.phash:
             batch = set_column(batch, "phash", pa.array(hashes, pa.int64()))
-        if any(errors):
-            batch = set_column(batch, ERROR, pa.array(errors, pa.string()))
-        return batch
+        return _with_sizes(batch, widths, heights, errors)
 
 
 @register("size_filter")
@@ -162,7 +149,7 @@ class ImageResize(Mapper):
     max_side: int = 512
     quality: int = 95
     reencode: bool = False
-    max_pixels: int = 89_478_485
+    max_pixels: int = MAX_PIXELS
 
     def validate(self) -> None:
         if self.max_side < 1 or not 1 <= self.quality <= 100:
@@ -192,8 +179,4 @@ class ImageResize(Mapper):
             heights.append(height)
             errors.append(None)
         batch = set_column(batch, self.column, pa.array(blobs, pa.binary()))
-        batch = set_column(batch, "width", pa.array(widths, pa.int32()))
-        batch = set_column(batch, "height", pa.array(heights, pa.int32()))
-        if any(errors):
-            batch = set_column(batch, ERROR, pa.array(errors, pa.string()))
-        return batch
+        return _with_sizes(batch, widths, heights, errors)

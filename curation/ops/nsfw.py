@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
-from curation.ops.image import decode_image
+from curation.ops.image_codec import decode_image
 
 EXPOSED = (
     "FEMALE_BREAST_EXPOSED",

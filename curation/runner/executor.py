@@ -74,7 +74,8 @@ def apply_op(
     if drop_col is not None and not tag_only:
         stats.dropped.update(_count(drop_col, has_drop, step))
     internal = [c for c in (DROP, ERROR) if c in marked.column_names]
-    if rejects is not None and not pc.all(keep).as_py():
+    all_kept = pc.all(keep).as_py()
+    if rejects is not None and not all_kept:
         rejected = pc.invert(keep)
         reason = pc.coalesce(*[marked.column(c) for c in (ERROR, DROP) if c in marked.column_names])
         rows = marked.filter(rejected).drop_columns(internal)
@@ -82,7 +83,7 @@ def apply_op(
             REJECT_REASON, pc.binary_join_element_wise(step, pc.filter(reason, rejected), ":")
         )
         rejects.append(rows)
-    kept = marked.filter(keep).drop_columns(internal)
+    kept = (marked if all_kept else marked.filter(keep)).drop_columns(internal)  # no copy when none leave
     stats.rows_out += kept.num_rows
     stats.seconds += time.perf_counter() - start
     return kept

@@ -13,13 +13,26 @@ pytest.importorskip("imagehash")
 from PIL import Image  # noqa: E402
 
 from curation.ops.caption import CaptionFilter  # noqa: E402
-from curation.ops.image import ImageDecode, SizeFilter  # noqa: E402
+from curation.ops.image import ImageDecode, ImageProbe, SizeFilter  # noqa: E402
+from curation.ops.image_codec import decode_image, phash64  # noqa: E402
+from curation.runner.accounting import StepStats  # noqa: E402
+from curation.runner.executor import apply_op  # noqa: E402
 
 BUNDLED = sorted(Path("data/images").glob("*.jpg"))
 
 
 def _decode(blobs: list[bytes]) -> pa.Table:
     return ImageDecode().map(pa.table({"image": pa.array(blobs, pa.binary())}))
+
+
+def _jpeg(img: Image.Image, **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", **params)
+    return buf.getvalue()
+
+
+def _photo(size: tuple[int, int]) -> Image.Image:
+    return Image.open(BUNDLED[0]).convert("RGB").resize(size)
 
 
 def _png(img: Image.Image) -> bytes:
@@ -80,6 +93,71 @@ def test_phash_is_close_for_resized_copies_and_far_for_other_photos():
     h = [v & 0xFFFFFFFFFFFFFFFF for v in out.column("phash").to_pylist()]
     assert bin(h[0] ^ h[1]).count("1") <= 8
     assert bin(h[0] ^ h[2]).count("1") > 8 and bin(h[2] ^ h[3]).count("1") > 8
+
+
+def test_probe_reads_sizes_from_the_header_and_refuses_what_it_can_without_decoding():
+    jpeg = _jpeg(_photo((300, 200)))
+    bomb = _png(Image.new("1", (12_000, 12_000)))
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+    rotated = _jpeg(_photo((300, 200)), exif=_orientation(6))
+    blobs = [jpeg[: len(jpeg) // 2], b"", b"<html>not an image</html>", bomb, svg, jpeg, rotated]
+    out = ImageProbe().map(pa.table({"image": pa.array(blobs, pa.binary())}))
+    assert out.column("_error").to_pylist() == [
+        None,  # truncated pixel data: only image_decode can tell
+        "image:empty",
+        "image:not_an_image",
+        "image:decompression_bomb",
+        "image:unsupported_svg",
+        None,
+        None,
+    ]
+    assert out.column("width").to_pylist() == [300, None, None, None, None, 300, 200]
+    assert out.column("height").to_pylist() == [200, None, None, None, None, 200, 300]
+    decoded = _decode([rotated])
+    assert (decoded.column("width")[0].as_py(), decoded.column("height")[0].as_py()) == (200, 300)
+
+
+def _orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif.tobytes()
+
+
+def _run_recipe_image_ops(blobs: list[bytes]) -> tuple[pa.Table, list[StepStats]]:
+    """image_probe -> size_filter -> image_decode, each applied by the runner as datacomp_basic runs them."""
+    batch = pa.table({"image": pa.array(blobs, pa.binary())})
+    stats = []
+    for op in (ImageProbe(), SizeFilter(), ImageDecode()):
+        stats.append(StepStats(op.op_name, "segment"))
+        batch = apply_op(op, op.op_name, batch, stats[-1], None)
+    return batch, stats
+
+
+def test_size_is_decided_from_the_header_and_only_kept_images_are_decoded():
+    small, large, wide = _jpeg(_photo((120, 90))), _jpeg(_photo((400, 300))), _jpeg(_photo((900, 250)))
+    small_corrupt = small[: len(small) // 2]  # header intact, pixel data cut: decoding would fail
+    large_truncated = large[: len(large) // 2]
+    rotated_tall = _jpeg(_photo((600, 250)), exif=_orientation(8))
+    with pytest.raises(ValueError, match="truncated"):
+        decode_image(small_corrupt, 89_478_485, 64)
+    kept, (probe, size, decode) = _run_recipe_image_ops(
+        [small_corrupt, large_truncated, wide, large, rotated_tall, b"junk"]
+    )
+    assert probe.errors == {"image_probe:image:not_an_image": 1}
+    assert size.dropped == {"size_filter:min_side": 1, "size_filter:aspect_ratio": 1}  # never decoded
+    assert decode.rows_in == 3 and decode.errors == {"image_decode:image:truncated": 1}
+    assert kept.column("width").to_pylist() == [400, 250] and kept.column("height").to_pylist() == [300, 600]
+    errors = sum(sum(s.errors.values()) for s in (probe, size, decode))
+    dropped = sum(sum(s.dropped.values()) for s in (probe, size, decode))
+    assert probe.rows_in == kept.num_rows + dropped + errors == 6
+
+
+def test_phash64_is_imagehash_phash():
+    import imagehash
+
+    for path in BUNDLED:
+        img, _, _ = decode_image(path.read_bytes(), 89_478_485, 64)
+        assert phash64(img) == int(str(imagehash.phash(img)), 16)
 
 
 def test_size_filter_datacomp_rules():
