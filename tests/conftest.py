@@ -30,11 +30,11 @@ def shared():
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """An embedded local Ray shared by the tests of this session."""
+    """An embedded local Ray shared by the tests of this session (never a cluster already running here)."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
     yield ray
