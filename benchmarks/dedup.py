@@ -1,7 +1,8 @@
 """Near-duplicate removal benchmark: MinHash signatures/s vs datasketch, end-to-end docs/s vs datatrove's four
 MinHash stages, and peak memory per Ray worker as the corpus grows.
 
-    .venv/bin/python benchmarks/dedup.py --docs 20000 --scales 1 4 16 --out benchmarks/dedup_results.json
+    .venv/bin/python benchmarks/dedup.py --e2e-docs 10000 40000 --skip-memory      # signatures + end to end
+    .venv/bin/python benchmarks/dedup.py --docs 62500 --scales 1 4 16 --memory-only  # memory at 62.5k..1M docs
 
 The corpus is synthetic but made of real text: short documents (windows of 30-150 words) cut from the Common Crawl
 documents in `../shared/data/cc_text` (or the bundled `data/cc_text` file), a fifth of them re-emitted as edited
@@ -155,9 +156,28 @@ def bench_signatures(texts: list[str]) -> dict:
 DEDUP_TASKS = ("_map_task", "_scatter_task", "_gather_task", "_mark")
 
 
+def descendants(root: int) -> set[int]:
+    """Process ids below `root` in the process tree (this driver's Ray cluster: `address="local"` starts it as
+    children, so other users' Ray workers on a shared machine are left out)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(") ", 1)[1].split()[1])  # "pid (comm) state ppid ..."
+        except (OSError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
 class WorkerMemory:
-    """Samples the private resident memory (RssAnon) of every Ray worker process, keeping the peak per process
-    and per (process, running task) so the dedup stage's own tasks can be told from the runner's."""
+    """Samples the private resident memory (RssAnon) of every Ray worker process of this driver's cluster,
+    keeping the peak per process and per (process, running task) so the dedup stage's own tasks can be told from
+    the runner's."""
 
     def __init__(self, interval: float = 0.2) -> None:
         self.peaks: dict[int, int] = {}
@@ -168,9 +188,8 @@ class WorkerMemory:
 
     def _run(self, interval: float) -> None:
         while not self._stop.is_set():
-            for pid_dir in Path("/proc").iterdir():
-                if not pid_dir.name.isdigit():
-                    continue
+            for pid in descendants(os.getpid()):
+                pid_dir = Path("/proc") / str(pid)
                 try:
                     cmd = (pid_dir / "cmdline").read_bytes()
                     if b"default_worker.py" not in cmd and not cmd.startswith(b"ray::"):
@@ -180,7 +199,7 @@ class WorkerMemory:
                     continue
                 match = re.search(r"RssAnon:\s+(\d+) kB", status)
                 if match:
-                    pid, rss = int(pid_dir.name), int(match.group(1)) * 1024
+                    rss = int(match.group(1)) * 1024
                     self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
                     if any(name.encode() in cmd for name in DEDUP_TASKS):
                         self.dedup_peaks[pid] = max(self.dedup_peaks.get(pid, 0), rss)
@@ -258,70 +277,95 @@ def run_datatrove(paths: list[str], work: Path) -> tuple[float, int]:
     return seconds, kept
 
 
-def end_to_end(base: list[str], tmp: Path, results: dict, skip_datatrove: bool) -> None:
-    """Signatures/s, then ours vs datatrove on the same JSONL files (both without candidate verification)."""
-    results["signatures"] = bench_signatures(base)
-    print(json.dumps(results["signatures"]), flush=True)
-    paths = write_jsonl(base, tmp / "in1")
-    seconds, stats, _ = run_ours(paths, tmp / "ours1", verify=False)
+def load() -> list[float]:
+    """The 1/5/15-minute load averages (the machine is shared: every figure carries the load it ran under)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def end_to_end(base: list[str], tmp: Path, skip_datatrove: bool) -> dict:
+    """Ours vs datatrove on the same JSONL files (both without candidate verification), one after the other."""
+    paths = write_jsonl(base, tmp / f"in{len(base)}")
+    row: dict = {"docs": len(base), "load_before": load()}
+    seconds, stats, _ = run_ours(paths, tmp / f"ours{len(base)}", verify=False)
     step = next(s for s in stats["steps"] if s["step"] == "minhash_dedup")
-    results["end_to_end"] = {
-        "docs": len(base),
-        "ours_seconds": round(seconds, 1),
-        "ours_docs_per_s": round(len(base) / seconds),
-        "ours_kept": step["out"],
-    }
+    row.update(
+        ours_seconds=round(seconds, 1), ours_docs_per_s=round(len(base) / seconds), ours_kept=step["out"]
+    )
     if not skip_datatrove:
-        dt_seconds, dt_kept = run_datatrove(paths, tmp / "datatrove")
-        results["end_to_end"].update(
-            {
-                "datatrove_seconds": round(dt_seconds, 1),
-                "datatrove_docs_per_s": round(len(base) / dt_seconds),
-                "datatrove_kept": dt_kept,
-                "speedup": round(dt_seconds / seconds, 2),
-            }
+        row["load_between"] = load()
+        dt_seconds, dt_kept = run_datatrove(paths, tmp / f"datatrove{len(base)}")
+        row.update(
+            datatrove_seconds=round(dt_seconds, 1),
+            datatrove_docs_per_s=round(len(base) / dt_seconds),
+            datatrove_kept=dt_kept,
+            speedup=round(dt_seconds / seconds, 2),
         )
-    print(json.dumps(results["end_to_end"]), flush=True)
+    row["load_after"] = load()
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def memory_row(scale: int, docs: int, tmp: Path) -> dict:
+    """Peak memory of our dedup (with verification) on `docs * scale` documents in `4 * scale` files."""
+    texts = synthetic_corpus(docs * scale)
+    paths = write_jsonl(texts, tmp / f"in{scale}x", files=4 * scale)
+    del texts
+    before = load()
+    seconds, _, mem = run_ours(paths, tmp / f"mem{scale}", verify=True)
+    row = {
+        "scale": scale,
+        "docs": docs * scale,
+        "seconds": round(seconds, 1),
+        "load_before": before,
+        "load_after": load(),
+        "peak_worker_rss_anon_mib": round(max(mem.peaks.values(), default=0) / 2**20, 1),
+        "peak_dedup_task_rss_anon_mib": round(max(mem.dedup_peaks.values(), default=0) / 2**20, 1),
+        "peak_by_task_mib": {k: round(v / 2**20) for k, v in sorted(mem.by_task.items())},
+    }
+    print(json.dumps(row), flush=True)
+    shutil.rmtree(tmp / f"mem{scale}", ignore_errors=True)
+    shutil.rmtree(tmp / f"in{scale}x", ignore_errors=True)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--docs", type=int, default=20000, help="documents at scale 1x")
+    parser.add_argument("--docs", type=int, default=62500, help="documents at scale 1x of the memory runs")
+    parser.add_argument("--e2e-docs", type=int, nargs="+", default=[10000], help="end-to-end corpus sizes")
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "dedup_results.json"))
     parser.add_argument("--skip-datatrove", action="store_true")
     parser.add_argument("--memory-only", action="store_true", help="only the 1x/4x/16x memory runs")
+    parser.add_argument("--skip-memory", action="store_true", help="only signatures and end to end")
     args = parser.parse_args()
     out = Path(args.out)
     results: dict = {"machine": {"cpus": os.cpu_count()}, "bands": BANDS, "rows": ROWS, "ngram": NGRAM}
-    if args.memory_only and out.exists():  # keep the other sections of an earlier run
-        results = json.loads(out.read_text())
-    base = synthetic_corpus(args.docs)
+    if out.exists():  # keep the sections this run does not measure
+        results.update(json.loads(out.read_text()))
+
+    def save() -> None:  # after every section, so a run stopped early keeps what it finished
+        out.write_text(json.dumps(results, indent=2) + "\n")
+
     tmp = Path(tempfile.mkdtemp(prefix="dedup_bench_"))
     try:
         if not args.memory_only:
-            end_to_end(base, tmp, results, args.skip_datatrove)
-        results["memory"] = []
-        for scale in args.scales:
-            texts = synthetic_corpus(args.docs * scale)
-            paths = write_jsonl(texts, tmp / f"in{scale}x", files=4 * scale)
-            seconds, _, mem = run_ours(paths, tmp / f"mem{scale}", verify=True)
-            row = {
-                "scale": scale,
-                "docs": len(texts),
-                "seconds": round(seconds, 1),
-                "peak_worker_rss_anon_mib": round(max(mem.peaks.values(), default=0) / 2**20, 1),
-                "peak_dedup_task_rss_anon_mib": round(max(mem.dedup_peaks.values(), default=0) / 2**20, 1),
-                "peak_by_task_mib": {k: round(v / 2**20) for k, v in sorted(mem.by_task.items())},
-            }
-            results["memory"].append(row)
-            print(json.dumps(row), flush=True)
-            shutil.rmtree(tmp / f"mem{scale}", ignore_errors=True)
+            base = synthetic_corpus(args.e2e_docs[0])
+            results["signatures"] = {**bench_signatures(base), "load_after": load()}
+            print(json.dumps(results["signatures"]), flush=True)
+            results["end_to_end"] = []
+            for docs in args.e2e_docs:
+                results["end_to_end"].append(end_to_end(synthetic_corpus(docs), tmp, args.skip_datatrove))
+                save()
+        if not args.skip_memory:
+            results["memory"] = []
+            for scale in args.scales:
+                results["memory"].append(memory_row(scale, args.docs, tmp))
+                save()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    save()
     print(json.dumps(results, indent=2))
 
 

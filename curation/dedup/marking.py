@@ -2,23 +2,25 @@
 
 The root of a component is its smallest `_order`, i.e. the first of its rows in input order: that row is kept.
 The forest is range-partitioned on node by the `_order` ranges of the input files, so each block of the
-dataset reads only the label files of its own range (parquet statistics prune the rest) and the corpus itself
-is never shuffled.
+dataset reads only the label files whose node range holds one of its rows, and the corpus itself is never
+shuffled.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import ray.data
 
 from curation.dedup import shuffle
 from curation.dedup.components import EDGE_SCHEMA
 from curation.dedup.lookup import starts
+from curation.dedup.stage_input import order_bounds
 from curation.ops.base import DROP, set_column
 
 ORDER = "_order"
@@ -26,18 +28,26 @@ CLUSTER = "dup_cluster"
 IS_DUPLICATE = "is_duplicate"
 
 
-def roots_of(orders: pa.Array, labels: list[str]) -> pa.Array:
+Labels = list[tuple[str, int, int]]  # (file, smallest node, largest node)
+
+
+def _holds_any(keys: np.ndarray, lo: int, hi: int) -> bool:
+    """Whether sorted `keys` has a value in [lo, hi]."""
+    i = np.searchsorted(keys, lo)
+    return bool(i < len(keys) and keys[i] <= hi)
+
+
+def roots_of(orders: pa.Array, labels: Labels) -> pa.Array:
     """The component root of each `_order` (null where the row is kept: a root or in no component)."""
-    if not labels or len(orders) == 0:
+    keys = np.sort(orders.to_numpy())
+    wanted = [path for path, lo, hi in labels if _holds_any(keys, lo, hi)]
+    if not wanted:
         return pa.nulls(len(orders), pa.int64())
-    lo, hi = pc.min(orders).as_py(), pc.max(orders).as_py()
-    found = pads.dataset(labels, format="parquet").to_table(
-        columns=["src", "dst"], filter=(pc.field("src") >= lo) & (pc.field("src") <= hi)
-    )
+    found = pa.concat_tables([pq.read_table(path, columns=["src", "dst"]) for path in wanted])
     return pc.take(found.column("dst"), pc.index_in(orders, found.column("src")))
 
 
-def _mark(batch: pa.Table, labels: list[str], reason: str, tag_columns: tuple[str, str] | None) -> pa.Table:
+def _mark(batch: pa.Table, labels: Labels, reason: str, tag_columns: tuple[str, str] | None) -> pa.Table:
     orders = batch.column(ORDER).combine_chunks()
     root = roots_of(orders, labels)
     duplicate = pc.is_valid(root)
@@ -53,8 +63,9 @@ def _sort_part(part: pa.Table, _index: int) -> pa.Table:
     return pl.from_arrow(part).sort("src").to_arrow().cast(EDGE_SCHEMA)
 
 
-def sorted_labels(work_dir: Path, forest: dict, bounds: list[tuple[int, int]]) -> list[str]:
-    """Files of the forest's (node, root) rows, one per input `_order` range, each sorted by node."""
+def sorted_labels(work_dir: Path, forest: dict, bounds: list[tuple[int, int]]) -> Labels:
+    """Files of the forest's (node, root) rows, one per input `_order` range, each sorted by node, with their
+    node ranges."""
     if not forest["rows"]:
         return []
     partitioner = shuffle.range_partition(starts(bounds))
@@ -68,12 +79,15 @@ def sorted_labels(work_dir: Path, forest: dict, bounds: list[tuple[int, int]]) -
         EDGE_SCHEMA,
         partitioner=partitioner,
     )
-    return marker["files"]
+    return [
+        (path, lo, hi)
+        for path, (lo, hi) in zip(marker["files"], order_bounds(marker["files"], "src"), strict=True)
+    ]
 
 
 def mark_duplicates(
     ds: ray.data.Dataset,
-    labels: list[str],
+    labels: Labels,
     reason: str,
     tag_only: bool,
     tag_columns: tuple[str, str] = (CLUSTER, IS_DUPLICATE),

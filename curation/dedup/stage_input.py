@@ -26,12 +26,12 @@ def dataset_files(ds: ray.data.Dataset, ctx: StageContext) -> list[str]:
     return marker["files"]
 
 
-def order_bounds(files: list[str]) -> list[tuple[int, int]]:
-    """(min, max) `_order` of each file, from the parquet footers (no data read)."""
+def order_bounds(files: list[str], column: str = ORDER) -> list[tuple[int, int]]:
+    """(min, max) of `column` (`_order`) in each file, from the parquet footers (no data read)."""
     out = []
     for path in files:
         meta = pq.ParquetFile(path).metadata
-        col = meta.schema.to_arrow_schema().get_field_index(ORDER)
+        col = meta.schema.to_arrow_schema().get_field_index(column)
         stats = [meta.row_group(g).column(col).statistics for g in range(meta.num_row_groups)]
         out.append((min(s.min for s in stats), max(s.max for s in stats)))
     return out

@@ -63,12 +63,34 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _shard_info(rel: str, path: Path, rows: int) -> ShardInfo:
+    return ShardInfo(path=rel, rows=rows, bytes=path.stat().st_size, sha256=file_sha256(path))
+
+
 def write_shard(table: pa.Table, out_dir: Path, index: int) -> ShardInfo:
     """Write `table` as shard number `index` of `out_dir` and describe it."""
     rel = shard_name(index)
     path = Path(out_dir) / rel
     write_parquet_atomic(table, path)
-    return ShardInfo(path=rel, rows=table.num_rows, bytes=path.stat().st_size, sha256=file_sha256(path))
+    return _shard_info(rel, path, table.num_rows)
+
+
+def write_shard_stream(tables: Iterable[pa.Table], schema: pa.Schema, out_dir: Path, index: int) -> ShardInfo:
+    """Write a stream of `schema` tables as shard `index`, one row group at a time (memory: one row group).
+
+    The file is byte-identical to `write_shard` of the tables' concatenation when it has rows.
+    """
+    rel = shard_name(index)
+    path = Path(out_dir) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    rows = 0
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for group in rebatch(tables, ROW_GROUP_ROWS):
+            writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+            rows += group.num_rows
+    os.replace(tmp, path)
+    return _shard_info(rel, path, rows)
 
 
 def rebatch(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:

@@ -1,8 +1,12 @@
-"""Write the final shards from ordered phase files: fixed-size row ranges, one Ray task per shard."""
+"""Write the final shards from ordered phase files: fixed-size row ranges, one Ray task per shard.
+
+A task streams its slices row group by row group, so its memory does not grow with `shard_rows`.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from curation.io.shards import ShardInfo, write_shard
+from curation.io.shards import ShardInfo, write_shard_stream
 
 INTERNAL_COLUMNS = ("_order",)
 Slice = tuple[str, int, int]  # (file, offset, length)
@@ -36,12 +40,32 @@ def plan_shards(files: list[tuple[str, int]], shard_rows: int) -> list[list[Slic
     return shards
 
 
+def _slice_tables(slices: list[Slice], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The rows of `slices`, read one row group at a time, conformed to `schema` and without internal columns."""
+    empty = schema.empty_table()
+    for path, offset, length in slices:
+        pf = pq.ParquetFile(path)
+        start = 0
+        for group in range(pf.metadata.num_row_groups):
+            rows = pf.metadata.row_group(group).num_rows
+            lo, hi = max(offset, start), min(offset + length, start + rows)
+            if lo < hi:
+                table = pf.read_row_group(group).slice(lo - start, hi - lo)
+                table = pa.concat_tables([empty, table], promote_options="default")
+                yield table.drop_columns([c for c in INTERNAL_COLUMNS if c in table.column_names])
+            start += rows
+
+
+def write_slices(slices: list[Slice], out_dir: Path, index: int) -> ShardInfo:
+    """Write the concatenated `slices` (columns unified as `pa.concat_tables` does) as shard `index`."""
+    schema = pa.unify_schemas([pq.read_schema(path) for path, _, _ in slices], promote_options="default")
+    output = pa.schema([f for f in schema if f.name not in INTERNAL_COLUMNS], metadata=schema.metadata)
+    return write_shard_stream(_slice_tables(slices, schema), output, out_dir, index)
+
+
 @ray.remote(num_cpus=1)
 def _write_shard_task(slices: list[Slice], out_dir: str, index: int) -> dict:
-    parts = [pq.read_table(path).slice(offset, length) for path, offset, length in slices]
-    table = pa.concat_tables(parts, promote_options="default")
-    table = table.drop_columns([c for c in INTERNAL_COLUMNS if c in table.column_names])
-    return asdict(write_shard(table.combine_chunks(), Path(out_dir), index))
+    return asdict(write_slices(slices, Path(out_dir), index))
 
 
 def write_final_shards(

@@ -6,13 +6,17 @@ import itertools
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray.data
 
+from curation.dedup.stage_input import order_bounds
 from curation.io.shards import atomic_write_json, write_parquet_atomic
 from curation.ops.base import DROP, ERROR, Stage
 from curation.recipe import Step
@@ -22,6 +26,8 @@ from curation.runner.executor import REJECT_REASON
 
 ORDER = "_order"
 SUCCESS = "_SUCCESS.json"
+BLOCK_BYTES = 16 << 20  # target block size of a stage's input: memory per task does not grow with the input
+READ_ROWS = 8192  # rows per read batch of an input file
 
 
 def _reason_rows(batch: pa.Table) -> list[tuple[str, str, int]]:
@@ -54,11 +60,20 @@ def _select(batch: pa.Table, rejected: bool, step: str) -> pa.Table:
     )
 
 
+def _runs(orders: np.ndarray, starts: list[int]) -> list[tuple[int, int]]:
+    """(offset, length) of the runs of sorted `orders` that fall in one input file (files begin at `starts`)."""
+    part = np.searchsorted(np.asarray(sorted(starts)[1:], np.int64), orders, side="right")
+    edges = [0, *(np.flatnonzero(np.diff(part)) + 1).tolist(), len(orders)]
+    return [(a, b - a) for a, b in itertools.pairwise(edges)]
+
+
 def _write_block(
-    batch: pa.Table, step: str, data_dir: str, rejects_dir: str | None, tag_only: bool
+    batch: pa.Table, step: str, data_dir: str, rejects_dir: str | None, tag_only: bool, starts: list[int]
 ) -> pa.Table:
-    """Write one block sorted by `_order`: kept rows to `data_dir` (named by first `_order`), rejects to
-    `rejects_dir`; return one summary row per file (with its `_order` range) and per reason."""
+    """Write one block sorted by `_order`: kept rows to `data_dir`, one file per input file they came from (named
+    by first `_order`), rejects to `rejects_dir`; return one summary row per file (with its `_order` range) and
+    per reason. A block may hold rows of several input files, but one input file's rows are read in order, so
+    the files written from all blocks do not interleave."""
     kinds, reasons, counts, paths, lows, highs = [], [], [], [], [], []
 
     def add(kind: str, reason: str | None, n: int, path: str | None = None, lo: int = 0, hi: int = 0) -> None:
@@ -73,11 +88,12 @@ def _write_block(
     for kind, reason, n in _reason_rows(batch):
         add(kind, reason, n)
     kept = _select(batch, rejected=False, step=step)
-    if kept.num_rows:
-        lo, hi = kept.column(ORDER)[0].as_py(), kept.column(ORDER)[-1].as_py()
+    orders = kept.column(ORDER).to_numpy()
+    for offset, length in _runs(orders, starts) if kept.num_rows else []:
+        lo, hi = int(orders[offset]), int(orders[offset + length - 1])
         path = Path(data_dir) / f"o{lo:020d}.parquet"
-        write_parquet_atomic(kept, path)
-        add("file", None, kept.num_rows, str(path), lo, hi)
+        write_parquet_atomic(kept.slice(offset, length), path)
+        add("file", None, length, str(path), lo, hi)
     if rejects_dir and kept.num_rows < batch.num_rows:
         rejected = _select(batch, rejected=True, step=step)
         write_parquet_atomic(
@@ -95,7 +111,27 @@ def _write_block(
     )
 
 
-def _write_blocks(ds: ray.data.Dataset, **kwargs: str | bool | None) -> list[dict]:
+def _read_file(item: dict[str, np.ndarray]) -> Iterator[pa.Table]:
+    """The rows of the parquet file(s) of a batch of paths, `READ_ROWS` at a time."""
+    for path in item["item"]:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS):
+            yield pa.Table.from_batches([batch])
+
+
+def read_files(paths: list[str]) -> ray.data.Dataset:
+    """The rows of `paths`: one task per file, read batch by batch, in blocks of at most `BLOCK_BYTES`.
+
+    (`ray.data.read_parquet` hands all the files of a small listing to one task, whose memory then grows with the
+    input.)
+    """
+    ds = ray.data.from_items(paths, override_num_blocks=len(paths)).map_batches(
+        _read_file, batch_size=1, batch_format="numpy"
+    )
+    ds.context.target_max_block_size = BLOCK_BYTES
+    return ds
+
+
+def _write_blocks(ds: ray.data.Dataset, **kwargs: str | bool | list[int] | None) -> list[dict]:
     return list(
         ds.map_batches(_write_block, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None).iter_rows()
     )
@@ -125,16 +161,18 @@ def run_stage(
     stats = StepStats(step.name, "stage", rows_in=rows_in)
     out_files: list[tuple[str, int]] = []
     if rows_in:
-        ds = ray.data.read_parquet([path for path, _ in files])
+        ds = read_files([path for path, _ in files])
         marked = stage.run(ds, replace(ctx, rows=rows_in, input_files=tuple(p for p, _ in files)))
-        # Stages that mark rows in place keep each block a contiguous `_order` range: the blocks are then written
-        # as they come. Only when blocks interleave (the stage shuffled rows) are the kept rows sorted globally.
+        # Stages that mark rows in place keep each input file's rows in order: every block is written as it comes,
+        # one file per input file it holds. Only when those interleave (the stage shuffled rows) are the kept rows
+        # sorted globally.
         summary_rows = _write_blocks(
             marked,
             step=step.name,
             data_dir=str(phase_dir / "blocks"),
             rejects_dir=str(rejects_dir) if rejects_dir is not None else None,
             tag_only=stage.tag_only,
+            starts=[lo for lo, _ in order_bounds([path for path, _ in files])],
         )
         counted = {"dropped": stats.dropped, "errors": stats.errors}
         for row in summary_rows:
@@ -151,6 +189,7 @@ def run_stage(
                     data_dir=str(phase_dir / "data"),
                     rejects_dir=None,
                     tag_only=False,
+                    starts=[],
                 )
                 if row["kind"] == "file"
             ]
