@@ -6,9 +6,11 @@ Ray runner vs datatrove's FineWeb-style pipeline, on the same WARC in the same r
 Each measured run is a fresh child process (this script with `--child`), watched from here: every 0.2 s the
 parent samples the child's whole process tree (CPU time and peak RSS, `VmHWM`, of each process). The child
 reports the epoch times bracketing the run itself, so the figures below leave interpreter start-up out:
-- ours: `ray.init(num_cpus=W)` first, then `run_recipe` of refinedweb.yaml with its Stage steps (exact_dedup)
-  removed, `execution.max_workers=W`; the timed window is the `run_recipe` call (planning, the Ray Data actor
-  pool, reading, ops, writing parquet and rejects, stats and manifest). Workers = the `ray::MapWorker` actors.
+- ours: `ray.init(address="local", num_cpus=W)` first (Ray's workers at nice 0, `RAY_worker_niceness=0`, like
+  every other process measured here; Ray's default is 15), then `run_recipe` of refinedweb.yaml with its Stage steps
+  (exact_dedup) removed, `execution.max_workers=W`; the timed window is the `run_recipe` call (planning, the Ray Data
+  actor pool, reading, ops, writing parquet and rejects, final shards, stats and manifest). Workers = the
+  `ray::MapWorker(UnitProcessor)` actors.
 - datatrove: LocalPipelineExecutor(tasks=shards, workers=W) over WarcReader, URLFilter, Trafilatura,
   LanguageFilter, GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter, FineWebQualityFilter,
   ParquetWriter (we write parquet too), configured to download nothing (see `datatrove_pipeline`). With W=1
@@ -78,7 +80,14 @@ def child_ours(warc: Path, workers: int, work: Path, limit: int | None) -> dict[
 
     from curation.runner.run import run_recipe
 
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    # address="local": a fresh Ray of our own, never a cluster another process on this machine started
+    ray.init(
+        address="local",
+        num_cpus=workers,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -437,7 +446,14 @@ def measure(system: str, warc: Path, workers: int, limit: int | None, docs_in: i
         cmd += ["--workers", str(workers), "--work", str(work), "--result", str(result)]
         if limit is not None:
             cmd += ["--limit", str(limit)]
-        env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0", "PYTHONWARNINGS": "ignore"}
+        # Ray starts its workers at nice 15; at 0 they compete for a shared machine's cores on the same terms as
+        # datatrove's processes and the isolated child
+        env = {
+            **os.environ,
+            "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+            "RAY_worker_niceness": "0",
+            "PYTHONWARNINGS": "ignore",
+        }
         started = time.time()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
         seen: dict[int, ProcSeries] = {}

@@ -1,10 +1,12 @@
-"""Write the final shards from ordered phase files: fixed-size row ranges, one Ray task per shard.
+"""Write the final shards from ordered phase files: fixed-size row ranges, one Ray task per shard (a single small
+shard is written by the driver).
 
 A task streams its slices row group by row group, so its memory does not grow with `shard_rows`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -18,6 +20,7 @@ from curation.io.shards import ShardInfo, write_shard_stream
 
 INTERNAL_COLUMNS = ("_order",)
 Slice = tuple[str, int, int]  # (file, offset, length)
+DRIVER_SHARD_BYTES = 64 << 20  # a lone shard of at most this much input is written by the driver itself
 
 
 def plan_shards(files: list[tuple[str, int]], shard_rows: int) -> list[list[Slice]]:
@@ -76,9 +79,10 @@ def write_final_shards(
     if data_dir.exists():
         shutil.rmtree(data_dir)
     plan = plan_shards(files, shard_rows)
-    infos = [
-        ShardInfo(**d)
-        for d in ray.get([_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)])
-    ]
+    if len(plan) == 1 and sum(os.path.getsize(path) for path, _, _ in plan[0]) <= DRIVER_SHARD_BYTES:
+        infos = [write_slices(plan[0], out_dir, 0)]  # cheaper than starting a worker for it
+    else:
+        tasks = [_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)]
+        infos = [ShardInfo(**d) for d in ray.get(tasks)]
     schema = pq.read_schema(out_dir / infos[0].path) if infos else None
     return infos, schema

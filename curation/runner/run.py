@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -13,7 +14,6 @@ from pathlib import Path
 import pyarrow as pa
 import ray
 
-from curation.io.readers import file_units
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
 from curation.ops import REGISTRY
@@ -22,6 +22,7 @@ from curation.recipe import Recipe, Step
 from curation.runner.accounting import StepStats, run_totals
 from curation.runner.context import StageContext
 from curation.runner.finalize import write_final_shards
+from curation.runner.plan import plan_units
 from curation.runner.segment import SegmentSpec, run_segment
 from curation.runner.stage_phase import run_stage
 
@@ -86,35 +87,6 @@ def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) ->
     (out / WORK).mkdir(parents=True, exist_ok=True)
 
 
-@ray.remote(num_cpus=1)
-def _plan_file(path: str, fmt: str, unit_bytes: int) -> list:
-    return file_units(path, fmt, unit_bytes)
-
-
-def plan_units(recipe: Recipe, files: list[str], work: Path) -> list[dict]:
-    """Split input files into work units (in parallel), persisted so that a resumed run uses the same plan."""
-    saved = work / "units.json"
-    if saved.exists():
-        return json.loads(saved.read_text())
-    pieces = ray.get([_plan_file.remote(f, recipe.input_format, recipe.unit_bytes) for f in files])
-    units = []
-    for path, fmt, start, end, group in (p for file_pieces in pieces for p in file_pieces):
-        index = len(units)
-        units.append(
-            {
-                "index": index,
-                "key": f"u{index:08d}",
-                "path": path,
-                "format": fmt,
-                "start": start,
-                "end": end,
-                "row_group": group,
-            }
-        )
-    atomic_write_json(saved, units)
-    return units
-
-
 def _versions() -> dict[str, str]:
     out = {}
     for name in VERSIONED:
@@ -132,6 +104,8 @@ def _ensure_ray(address: str | None) -> None:
     tasks and a 200-way sort; blocks here follow the data (files of bounded size) and the cluster's cores.
     """
     if not ray.is_initialized():
+        # no address (and no RAY_ADDRESS): a Ray of our own, never a cluster someone else started on this machine
+        address = address or os.environ.get("RAY_ADDRESS") or "local"
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()
@@ -166,7 +140,7 @@ def run_recipe(
     _ensure_ray(address)
     max_workers = recipe.max_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-    units = plan_units(recipe, files, work)
+    units = plan_units(files, recipe.input_format, recipe.unit_bytes, work)
     if not units:
         raise InputError("the input holds no work units")
     rejects_root = out / "rejects" if recipe.rejects else None
@@ -181,8 +155,9 @@ def run_recipe(
             source = index == 0
             seg_units = units if source else [{"key": Path(p).stem, "path": p} for p, _ in files_in]
             gpu = 1.0 if has_gpu and any(REGISTRY[s.op].uses_gpu for s in steps) else 0.0
+            modules = sorted({REGISTRY[s.op].__module__ for s in steps}) + list(recipe.plugins)
             spec = SegmentSpec(
-                str(phase_dir), steps, source, recipe.batch_rows, recipe.limit, rejects_dir, recipe.plugins
+                str(phase_dir), steps, source, recipe.batch_rows, recipe.limit, rejects_dir, modules
             )
             summaries = run_segment(seg_units, spec, max_workers, gpu)
             phase_stats = [StepStats(s.name, "segment") for s in steps]

@@ -37,7 +37,7 @@ class SegmentSpec:
     batch_rows: int = 512
     limit: int | None = None
     rejects_dir: str | None = None
-    plugins: list[str] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)  # what a worker imports to build the steps' ops
 
 
 def unit_marker(phase_dir: str | Path, key: str) -> Path:
@@ -78,10 +78,7 @@ class UnitProcessor:
     def __init__(self, spec: SegmentSpec) -> None:
         import importlib
 
-        from curation.ops import load_builtin_ops
-
-        load_builtin_ops()
-        for module in spec.plugins:
+        for module in spec.modules:  # only the modules of the ops used: an actor imports no unused op family
             importlib.import_module(module)
         self.spec = spec
         self.ops = [(step.name, step.build()) for step in spec.steps]
