@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -11,8 +13,31 @@ import pyarrow as pa
 from curation.ops.base import ERROR, Filter, Mapper, register, set_column, with_drop
 from curation.ops.image_codec import decode_image, hash_image, load_image, open_image
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 MAX_PIXELS = 89_478_485  # Pillow's default decompression-bomb limit
 DRAFT_SIDE = 64  # pHash works on 32x32: JPEGs decode in draft mode to at least this many px per side
+
+
+def _open_each(
+    images: list[bytes | None], max_pixels: int, then: Callable[[Image.Image], object] | None = None
+) -> tuple[list, list, list, list]:
+    """Widths, heights, `then(opened image)` values and error reasons (`image:<reason>` or None) of `images`."""
+    widths, heights, values, errors = [], [], [], []
+    for data in images:
+        try:
+            img, width, height = open_image(data or b"", max_pixels)
+            value = then(img) if then else None
+        except ValueError as exc:
+            width = height = value = None
+            errors.append(f"image:{exc}")
+        else:
+            errors.append(None)
+        widths.append(width)
+        heights.append(height)
+        values.append(value)
+    return widths, heights, values, errors
 
 
 def _with_sizes(batch: pa.Table, widths: list, heights: list, errors: list) -> pa.Table:
@@ -40,17 +65,7 @@ class ImageProbe(Mapper):
     max_pixels: int = MAX_PIXELS
 
     def map(self, batch: pa.Table) -> pa.Table:
-        widths, heights, errors = [], [], []
-        for data in batch.column(self.column).to_pylist():
-            try:
-                _, width, height = open_image(data or b"", self.max_pixels)
-                widths.append(width)
-                heights.append(height)
-                errors.append(None)
-            except ValueError as exc:
-                widths.append(None)
-                heights.append(None)
-                errors.append(f"image:{exc}")
+        widths, heights, _, errors = _open_each(batch.column(self.column).to_pylist(), self.max_pixels)
         return _with_sizes(batch, widths, heights, errors)
 
 
@@ -76,24 +91,16 @@ class ImageDecode(Mapper):
     max_pixels: int = MAX_PIXELS
     draft_side: int = DRAFT_SIDE
 
+    def _decode(self, img: Image.Image) -> int | None:
+        """The pHash as a signed 64-bit int, or None after decoding the pixels only to check them."""
+        if self.phash:
+            return np.uint64(hash_image(img, self.draft_side)).view(np.int64).item()
+        load_image(img, self.draft_side, gray=True)
+        return None
+
     def map(self, batch: pa.Table) -> pa.Table:
-        widths, heights, hashes, errors = [], [], [], []
-        for data in batch.column(self.column).to_pylist():
-            try:
-                img, width, height = open_image(data or b"", self.max_pixels)
-                if self.phash:
-                    hashes.append(np.uint64(hash_image(img, self.draft_side)).view(np.int64).item())
-                else:
-                    load_image(img, self.draft_side, gray=True)
-                    hashes.append(None)
-                widths.append(width)
-                heights.append(height)
-                errors.append(None)
-            except ValueError as exc:
-                widths.append(None)
-                heights.append(None)
-                hashes.append(None)
-                errors.append(f"image:{exc}")
+        images = batch.column(self.column).to_pylist()
+        widths, heights, hashes, errors = _open_each(images, self.max_pixels, self._decode)
         if self.phash:
             batch = set_column(batch, "phash", pa.array(hashes, pa.int64()))
         return _with_sizes(batch, widths, heights, errors)
