@@ -70,3 +70,14 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
     return path
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """How this benchmark was invoked, for its result file: `python benchmarks/<script> ARGS`."""
+    return f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def save_results(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """Write the result file, say where, and return `payload`."""
+    print(f"\nJSON: {write_json(path, payload)}")
+    return payload

@@ -25,7 +25,6 @@ import argparse
 import gzip
 import json
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import EXTRACTION_GOLD, machine, markdown_table, median, pick_warc, write_json
+from common import EXTRACTION_GOLD, command_line, machine, markdown_table, median, pick_warc, save_results
 
 GOLD_FILES = {
     "scrapinghub_aeb": "scrapinghub_aeb.jsonl.gz",
@@ -353,14 +352,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     payload = {
         "benchmark": "extraction",
         "warc": str(warc),
-        "command": "python benchmarks/extraction.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("extraction.py", argv),
         "machine": machine(),
         "metric": "token multiset overlap, word tokens lower-cased, CJK per character; macro = mean over pages",
         "engines": results,
     }
-    path = write_json(args.out, payload)
-    print(f"\nJSON: {path}")
-    return payload
+    return save_results(args.out, payload)
 
 
 if __name__ == "__main__":

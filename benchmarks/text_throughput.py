@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import REPO, machine, markdown_table, median, pick_warc, write_json
+from common import REPO, command_line, machine, markdown_table, median, pick_warc, save_results, write_json
 
 RECIPE = REPO / "pipelines" / "refinedweb.yaml"
 SAMPLE_S = 0.2
@@ -711,8 +711,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     payload = {
         "benchmark": "text_throughput",
         "warc": str(warc),
-        "command": "python benchmarks/text_throughput.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("text_throughput.py", argv),
         "machine_before": load_before,
         "machine_after": machine(),
         "summary": rows,
@@ -721,9 +720,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "extraction_f1": f1,
         "runs": runs,
     }
-    path = write_json(args.out, payload)
-    print(f"\nJSON: {path}")
-    return payload
+    return save_results(args.out, payload)
 
 
 if __name__ == "__main__":

@@ -81,11 +81,17 @@ def bad_conv_dir(workdir):
     return out
 
 
+def align_run(workdir, coco_dir, zero: int):
+    """Stage 1 on COCO-mini under ZeRO-`zero`, launched once; returns its run folder."""
+    need_coco()
+    name = f"z{zero}_align"
+    assert_ok(launch(workdir, "tiny_align.yaml", *align_args(workdir, coco_dir, name, zero)))
+    return workdir / "runs" / name
+
+
 @pytest.fixture(scope="session")
 def z2_align(workdir, coco_dir):
-    need_coco()
-    assert_ok(launch(workdir, "tiny_align.yaml", *align_args(workdir, coco_dir, "z2_align", 2)))
-    return workdir / "runs" / "z2_align"
+    return align_run(workdir, coco_dir, 2)
 
 
 @pytest.fixture(scope="session")
@@ -106,9 +112,7 @@ def z2_dpo(workdir, z2_instruct, pref_dir):
 
 @pytest.fixture(scope="session")
 def z3_align(workdir, coco_dir):
-    need_coco()
-    assert_ok(launch(workdir, "tiny_align.yaml", *align_args(workdir, coco_dir, "z3_align", 3)))
-    return workdir / "runs" / "z3_align"
+    return align_run(workdir, coco_dir, 3)
 
 
 @pytest.fixture(scope="session")
