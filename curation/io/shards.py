@@ -35,10 +35,15 @@ def shard_name(index: int) -> str:
     return f"data/part-{index:05d}.parquet"
 
 
+def _temp_beside(path: Path) -> Path:
+    """A process-private temporary name next to `path` (its folder created), to `os.replace` onto `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temp_beside(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -49,8 +54,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def write_parquet_atomic(table: pa.Table, path: Path, row_group_rows: int = ROW_GROUP_ROWS) -> None:
     """Write one parquet file (zstd, bounded row groups) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temp_beside(path)
     pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_rows)
     os.replace(tmp, path)
 
@@ -82,8 +86,7 @@ def write_shard_stream(tables: Iterable[pa.Table], schema: pa.Schema, out_dir: P
     """
     rel = shard_name(index)
     path = Path(out_dir) / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temp_beside(path)
     rows = 0
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for group in rebatch(tables, ROW_GROUP_ROWS):

@@ -26,11 +26,6 @@ def saved_units(work: Path) -> list[dict] | None:
     return json.loads(saved.read_text()) if saved.exists() else None
 
 
-def estimate_units(files: list[str], unit_bytes: int) -> int:
-    """About how many units `files` make (a byte-range split makes at most size / unit_bytes + 1 per file)."""
-    return sum(os.path.getsize(f) // max(unit_bytes, 1) + 1 for f in files)
-
-
 def plan_units(files: list[str], fmt: str, unit_bytes: int, work: Path) -> list[dict]:
     """Split `files` into work units and persist them; a saved plan is reused as it is.
 
