@@ -40,24 +40,27 @@ class TokenNgrams:
         vocab: dict[str, int] = {}
         self.lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
         self.total_chars = int(self.lengths.sum())
-        words = np.fromiter(
+        self._words = np.fromiter(
             (vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int64, count=len(tokens)
         )
-        self._ids = {1: words}
-        self._words = words
+        self._vocab_size = len(vocab)
+        self._ids = {1: self._words}
 
     def ids(self, n: int) -> np.ndarray:
         """One id per n-gram start position (len(tokens) - n + 1 of them); equal ids = equal n-grams."""
         if n not in self._ids:
-            prev = self.ids(n - 1)[:-1]
-            pairs = prev * (int(self._words.max()) + 1) + self._words[n - 1 :] if len(prev) else prev
+            pairs = self.ids(n - 1)[:-1] * self._vocab_size + self._words[n - 1 :]
             self._ids[n] = np.unique(pairs, return_inverse=True)[1].reshape(-1)
         return self._ids[n]
 
+    def _scored_ids(self, n: int) -> np.ndarray | None:
+        """The n-gram ids, or None when the document has no n-gram or no word characters to score."""
+        return self.ids(n) if n <= len(self.lengths) and self.total_chars else None
+
     def top_char_fraction(self, n: int) -> float:
         """Characters covered by the most frequent n-gram (the first to occur among ties), over all word characters."""
-        ids = self.ids(n) if n <= len(self.lengths) else None
-        if ids is None or not len(ids) or not self.total_chars:
+        ids = self._scored_ids(n)
+        if ids is None:
             return 0.0
         counts = np.bincount(ids)
         top = int(counts.max())
@@ -68,8 +71,8 @@ class TokenNgrams:
 
     def dup_char_fraction(self, n: int) -> float:
         """Characters of words that lie in any n-gram occurring more than once (each word counted once)."""
-        ids = self.ids(n) if n <= len(self.lengths) else None
-        if ids is None or not len(ids) or not self.total_chars:
+        ids = self._scored_ids(n)
+        if ids is None:
             return 0.0
         repeated = (np.bincount(ids)[ids] > 1).astype(np.int64)
         covered = np.convolve(repeated, np.ones(n, dtype=np.int64))[: len(self.lengths)] > 0
