@@ -411,6 +411,21 @@ def _cpu_between(series: ProcSeries, t0: float, t1: float) -> float:
     return (until[-1] if until else 0.0) - (before[-1] if before else 0.0)
 
 
+def repeated_warc(warc: Path, copies: int) -> Path:
+    """`warc` concatenated `copies` times (gzip members and WARC records concatenate): a larger input on which
+    the runner's fixed start-up cost is spread over more documents."""
+    if copies == 1:
+        return warc
+    out = Path(tempfile.gettempdir()) / "mmcurate_bench" / f"{warc.name.split('.')[0]}_x{copies}.warc.gz"
+    if not out.exists() or out.stat().st_size != copies * warc.stat().st_size:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data = warc.read_bytes()
+        tmp = out.with_suffix(".part")
+        tmp.write_bytes(data * copies)
+        tmp.replace(out)
+    return out
+
+
 def count_responses(warc: Path) -> int:
     """Response records in `warc`: the documents both systems are given."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
@@ -651,6 +666,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--systems", default="ours,datatrove")
     parser.add_argument("--no-isolated", action="store_true", help="skip the runner-overhead measurement")
     parser.add_argument("--limit", type=int, help="only the first N documents (smoke tests)")
+    parser.add_argument("--copies", type=int, default=1, help="run on the WARC concatenated N times")
     parser.add_argument("--extraction-json", default="/tmp/mmcurate_bench/extraction.json")
     parser.add_argument("--out", default="/tmp/mmcurate_bench/text_throughput.json")
     parser.add_argument(
@@ -678,7 +694,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report(runs, isolated, Path(args.extraction_json))
         return {"runs": runs, "isolated": isolated}
 
-    warc = pick_warc(args.quick, args.warc)
+    warc = repeated_warc(pick_warc(args.quick, args.warc), args.copies)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if "datatrove" in systems:
         try:

@@ -20,6 +20,16 @@ def test_recipe_without_stages(bench, tmp_path):
     assert recipe.max_workers == 2 and recipe.input_paths == [str(common.DEMO_WARC)]
 
 
+def test_repeated_warc_holds_every_page_copies_times(bench, tmp_path, monkeypatch):
+    tt = bench("text_throughput")
+    common = bench("common")
+    monkeypatch.setattr(tt.tempfile, "gettempdir", lambda: str(tmp_path))
+    assert tt.repeated_warc(common.DEMO_WARC, 1) == common.DEMO_WARC
+    tripled = tt.repeated_warc(common.DEMO_WARC, 3)
+    assert tripled.parent.parent == tmp_path
+    assert tt.count_responses(tripled) == 3 * tt.count_responses(common.DEMO_WARC)
+
+
 def test_isolated_ops_time_every_step(bench, tmp_path):
     tt = bench("text_throughput")
     common = bench("common")
