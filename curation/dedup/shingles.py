@@ -1,22 +1,24 @@
 """Shingles of a batch of documents as 64-bit hashes: word n-grams or character n-grams, all docs at once.
 
-Normalisation: NFKC (only where a text is not already NFKC), lower case, and every run of ASCII characters
-that are not letters (digits, punctuation, whitespace) becomes one space; non-ASCII characters are kept as
-word characters. The batch becomes one byte buffer, every n-gram a byte span of it, hashed by `span_hashes`.
+Normalisation: NFKC and lower case (`nfkc_lower`), then every run of ASCII characters that are not letters
+(digits, punctuation, whitespace) becomes one space; non-ASCII characters are kept as word characters. The batch
+becomes one byte buffer, every n-gram a byte span of it, hashed by `span_hashes`; compiled (numba) loops do the
+byte work.
 A document with at least one token but fewer than `n` becomes a single shingle (its whole normalised text);
 a document without tokens (empty, only digits/punctuation) has no shingles.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+from numba import njit
 
 from curation.dedup.hashing import span_hashes
+from curation.dedup.nfkc import nfkc_lower
+from curation.dedup.text_input import string_buffers
 
 _SPACE = 32
 
@@ -31,77 +33,77 @@ class Shingles:
     count: np.ndarray  # int64 shingles per document
 
 
-def _nfkc_lower(texts: pa.Array) -> pa.Array:
-    texts = pc.fill_null(texts.cast(pa.large_string()), "")
-    ascii_ = pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
-    if not ascii_.all():
-        values = texts.to_pylist()
-        for i in np.flatnonzero(~ascii_):
-            if not unicodedata.is_normalized("NFKC", values[i]):
-                values[i] = unicodedata.normalize("NFKC", values[i])
-        texts = pa.array(values, pa.large_string())
-    return pc.utf8_lower(texts)
+@njit(cache=True, nogil=True)
+def _normalise(raw: np.ndarray, offsets: np.ndarray, chars: bool) -> tuple[np.ndarray, ...]:
+    """(buffer, document bounds in it, token starts, document bounds in those) of lower-cased text.
+
+    Document d is `raw[offsets[d]:offsets[d + 1]]`. In the buffer every run of ASCII non-letters that follows a
+    letter becomes one space, other runs disappear. Tokens are the runs between spaces (`chars`: the UTF-8 code
+    points, spaces included).
+    """
+    num_docs = offsets.shape[0] - 1
+    buf = np.empty(raw.shape[0], dtype=np.uint8)
+    tok_start = np.empty(raw.shape[0] + 1, dtype=np.int64)
+    doc_bounds = np.zeros(num_docs + 1, dtype=np.int64)
+    tok_bounds = np.zeros(num_docs + 1, dtype=np.int64)
+    size = 0
+    tokens = 0
+    for d in range(num_docs):
+        word = False
+        for p in range(offsets[d], offsets[d + 1]):  # branch-free: writes every byte, advances on kept ones
+            c = raw[p]
+            is_word = (c >= 0x80) | ((c >= 0x61) & (c <= 0x7A))
+            out = c if is_word else np.uint8(_SPACE)
+            buf[size] = out
+            tok_start[tokens] = size
+            tokens += ((out & 0xC0) != 0x80) & (is_word | word) if chars else is_word & (not word)
+            size += is_word | word
+            word = is_word
+        if size > doc_bounds[d] and buf[size - 1] == _SPACE:  # no trailing space
+            size -= 1
+            tokens -= chars
+        doc_bounds[d + 1] = size
+        tok_bounds[d + 1] = tokens
+    return buf[:size], doc_bounds, tok_start[:tokens], tok_bounds
 
 
-def normalized_bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes, document index of each byte) of the normalised batch; documents are separated by a space."""
-    lowered = _nfkc_lower(texts)
-    offsets = np.frombuffer(lowered.buffers()[1], dtype=np.int64)[
-        lowered.offset : lowered.offset + len(lowered) + 1
-    ]
-    raw = (
-        np.frombuffer(lowered.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-        if offsets[-1]
-        else np.zeros(0, np.uint8)
-    )
-    doc = np.repeat(np.arange(len(lowered), dtype=np.int64), np.diff(offsets))
-    word = (raw >= 0x80) | ((raw >= ord("a")) & (raw <= ord("z")))
-    # keep word bytes and the first byte of each non-word run after a word (as a space) ...
-    keep = word | np.concatenate(([False], word[:-1] & (doc[:-1] == doc[1:])))
-    buf, doc = np.where(word, raw, np.uint8(_SPACE))[keep], doc[keep]
-    # ... then drop the spaces that end a document
-    trailing = (buf == _SPACE) & (np.concatenate((doc[1:], [-1])) != doc)
-    return buf[~trailing], doc[~trailing]
-
-
-def _token_bounds(buf: np.ndarray, doc: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, ends) of each token: words are runs of non-space bytes, characters are UTF-8 code points."""
-    if mode == "word":
-        inside = buf != _SPACE
-        cut = np.concatenate(([True], doc[1:] != doc[:-1], [True]))
-        padded = np.concatenate(([False], inside, [False]))
-        begins = padded[1:] & (~padded[:-1] | cut)
-        finishes = padded[:-1] & (~padded[1:] | cut)
-        return np.flatnonzero(begins), np.flatnonzero(finishes)
-    lead = (buf & 0xC0) != 0x80
-    starts = np.flatnonzero(lead)
-    return starts, np.concatenate((starts[1:], [len(buf)]))
+@njit(cache=True, nogil=True)
+def _spans(
+    doc_bounds: np.ndarray, tok_start: np.ndarray, tok_bounds: np.ndarray, n: int, chars: bool
+) -> tuple[np.ndarray, ...]:
+    """(starts, ends, document, count per document, short documents) of the shingles: the byte spans of `n`
+    consecutive tokens of a document, or of all of its tokens when it has fewer."""
+    num_docs = doc_bounds.shape[0] - 1
+    gap = 0 if chars else 1  # bytes between a token's end and the next one's start
+    count = np.empty(num_docs, dtype=np.int64)
+    for d in range(num_docs):
+        tokens = tok_bounds[d + 1] - tok_bounds[d]
+        count[d] = tokens - n + 1 if tokens >= n else min(tokens, 1)
+    total = count.sum()
+    starts = np.empty(total, dtype=np.int64)
+    ends = np.empty(total, dtype=np.int64)
+    docs = np.empty(total, dtype=np.int64)
+    short = np.zeros(num_docs, dtype=np.bool_)
+    k = 0
+    for d in range(num_docs):
+        first, last = tok_bounds[d], tok_bounds[d + 1]  # tokens [first, last)
+        if 0 < last - first < n:
+            starts[k], ends[k], docs[k] = doc_bounds[d], doc_bounds[d + 1], d
+            short[d] = True
+            k += 1
+        for t in range(first, last - n + 1):
+            starts[k] = tok_start[t]
+            ends[k] = tok_start[t + n] - gap if t + n < last else doc_bounds[d + 1]
+            docs[k] = d
+            k += 1
+    return starts, ends, docs, count, short
 
 
 def shingle_hashes(texts: pa.Array, n: int, mode: str = "word") -> Shingles:
     """Hashes of every `n`-gram (of words, or of characters with `mode="char"`) of every text."""
     if mode not in ("word", "char"):
         raise ValueError(f"shingle mode must be 'word' or 'char', got {mode!r}")
-    num_docs = len(texts)
-    buf, byte_doc = normalized_bytes(texts)
-    tok_start, tok_end = _token_bounds(buf, byte_doc, mode)
-    tok_doc = byte_doc[tok_start]
-    per_doc = np.bincount(tok_doc, minlength=num_docs).astype(np.int64)
-    first_tok = np.concatenate(([0], np.cumsum(per_doc)[:-1])).astype(np.int64)
-    j = np.arange(max(len(tok_start) - n + 1, 0), dtype=np.int64)
-    full = j[tok_doc[j] == tok_doc[j + n - 1]]  # n-grams that stay inside one document
-    short_docs = np.flatnonzero((per_doc > 0) & (per_doc < n))
-    span_start = np.concatenate((tok_start[full], tok_start[first_tok[short_docs]]))
-    span_end = np.concatenate(
-        (tok_end[full + n - 1], tok_end[first_tok[short_docs] + per_doc[short_docs] - 1])
-    )
-    span_doc = np.concatenate((tok_doc[full], short_docs))
-    order = np.argsort(span_doc, kind="stable")
-    short = np.zeros(num_docs, dtype=bool)
-    short[short_docs] = True
-    return Shingles(
-        hashes=span_hashes(buf, span_start[order], span_end[order]),
-        doc=span_doc[order],
-        short=short,
-        count=np.bincount(span_doc, minlength=num_docs).astype(np.int64),
-    )
+    offsets, raw = string_buffers(nfkc_lower(texts))
+    buf, doc_bounds, tok_start, tok_bounds = _normalise(raw, offsets, mode == "char")
+    starts, ends, doc, count, short = _spans(doc_bounds, tok_start, tok_bounds, n, mode == "char")
+    return Shingles(hashes=span_hashes(buf, starts, ends), doc=doc, short=short, count=count)

@@ -1,17 +1,17 @@
-"""MinHash signatures and LSH band keys, vectorised over all shingles of a batch.
+"""MinHash signatures and LSH band keys over all shingles of a batch.
 
 Permutation k maps a 64-bit shingle hash x to `a_k * x + b_k (mod 2**64)` with odd `a_k`, a bijection; a
-signature holds the minimum over the document's shingles for each permutation. The work runs as numpy
-operations over (shingles x permutations) blocks of bounded size; there is no Python loop over documents.
+signature holds the minimum over the document's shingles for each permutation. A compiled (numba) loop runs over
+the shingles, its inner loop over the contiguous permutations, which the compiler vectorises.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from curation.dedup.hashing import mix64
 
-BLOCK_ELEMENTS = 1 << 16  # uint64 cells per (permutations x shingles) block: 512 KiB, cache-sized
 EMPTY = np.iinfo(np.uint64).max
 
 
@@ -23,6 +23,30 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+@njit(cache=True, nogil=True)
+def _minimise(hashes: np.ndarray, bounds: np.ndarray, a: np.ndarray, b: np.ndarray, sig: np.ndarray) -> None:
+    """sig[d, k] = min(a[k] * x + b[k] for x in hashes[bounds[d]:bounds[d + 1]]) for documents with shingles.
+
+    Four shingles per pass over the permutations: fewer loads and stores of the running minimum per product.
+    """
+    acc = np.empty(a.shape[0], dtype=np.uint64)
+    for d in range(bounds.shape[0] - 1):
+        lo, hi = bounds[d], bounds[d + 1]
+        if lo == hi:
+            continue
+        acc[:] = EMPTY
+        quads = lo + (hi - lo) // 4 * 4
+        for i in range(lo, quads, 4):
+            x0, x1, x2, x3 = hashes[i], hashes[i + 1], hashes[i + 2], hashes[i + 3]
+            for k in range(a.shape[0]):
+                ak, bk = a[k], b[k]
+                acc[k] = min(acc[k], min(min(ak * x0 + bk, ak * x1 + bk), min(ak * x2 + bk, ak * x3 + bk)))
+        for i in range(quads, hi):
+            for k in range(a.shape[0]):
+                acc[k] = min(acc[k], a[k] * hashes[i] + b[k])
+        sig[d] = acc
+
+
 def minhash(
     hashes: np.ndarray, doc: np.ndarray, num_docs: int, perms: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
@@ -30,17 +54,10 @@ def minhash(
 
     Documents without shingles keep the all-`EMPTY` signature.
     """
-    a, b = perms
+    a, b = (np.ascontiguousarray(p, dtype=np.uint64) for p in perms)
     sig = np.full((num_docs, len(a)), EMPTY, dtype=np.uint64)
-    step = max(1, BLOCK_ELEMENTS // max(len(a), 1))
-    with np.errstate(over="ignore"):
-        for lo in range(0, len(hashes), step):
-            x, d = hashes[lo : lo + step], doc[lo : lo + step]
-            block = a[:, None] * x[None, :]  # (permutations, shingles): reductions run along contiguous rows
-            block += b[:, None]
-            seg = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
-            docs = d[seg]
-            sig[docs] = np.minimum(sig[docs], np.minimum.reduceat(block, seg, axis=1).T)
+    bounds = np.searchsorted(doc, np.arange(num_docs + 1)).astype(np.int64)
+    _minimise(np.ascontiguousarray(hashes, dtype=np.uint64), bounds, a, b, sig)
     return sig
 
 

@@ -38,13 +38,22 @@ def group_salts(column: pa.ChunkedArray | pa.Array, pattern: str | None = None) 
     strings = arr.cast(pa.large_string())
     if pattern is not None:
         strings = pc.struct_field(pc.extract_regex(strings, f"(?P<group>{pattern})"), "group")
-    strings = strings.fill_null("").cast(pa.large_string())
+    offsets, data = string_buffers(strings.fill_null("").cast(pa.large_string()))
+    return span_hashes(data, offsets[:-1], offsets[1:]) ^ np.uint64(0x5A17)
+
+
+def string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a large_string array without copying: value i is `bytes[offsets[i]:offsets[i + 1]]`."""
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
         strings.offset : strings.offset + len(strings) + 1
     ]
     data = strings.buffers()[2]
-    buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return span_hashes(buf, offsets[:-1], offsets[1:]) ^ np.uint64(0x5A17)
+    raw = (
+        np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if data is not None
+        else np.zeros(0, np.uint8)
+    )
+    return offsets - offsets[0], raw
 
 
 def fixed_list(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:

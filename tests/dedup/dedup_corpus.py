@@ -37,6 +37,21 @@ def reference_shingles(text: str, n: int = 5) -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
+def reference_ngram_bytes(text: str, n: int = 5, mode: str = "word") -> list[bytes]:
+    """Every n-gram of the normalised text as UTF-8, in order: word n-grams joined by one space, or character
+    n-grams of the words joined by one space; a shorter text is one n-gram, one without words has none. Lower
+    case is Arrow's `utf8_lower`, the definition mmcurate uses (Python's `str.lower` differs on a few letters)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lowered = pc.utf8_lower(pa.array([unicodedata.normalize("NFKC", text)])).to_pylist()[0]
+    words = [w for w in _NON_LETTERS.sub(" ", lowered).split(" ") if w]
+    tokens, sep = (words, " ") if mode == "word" else (list(" ".join(words)), "")
+    if len(tokens) < n:
+        return [sep.join(tokens).encode()] if tokens else []
+    return [sep.join(tokens[i : i + n]).encode() for i in range(len(tokens) - n + 1)]
+
+
 def edit(text: str, rate: float, vocabulary: list[str], rng: np.random.Generator) -> str:
     """Substitute, delete or insert a word at each position with probability `rate` (a third each)."""
     out: list[str] = []

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from dedup_corpus import BUNDLED_DOCS, edit, read_texts, reference_shingles
+from dedup_corpus import BUNDLED_DOCS, edit, read_texts, reference_ngram_bytes, reference_shingles
 
+from curation.dedup.hashing import span_hashes
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import EMPTY, band_keys, estimated_jaccard, minhash, permutations
 
@@ -67,6 +68,30 @@ def test_minhash_equals_a_per_permutation_python_loop():
         assert sig[d].tolist() == expected
     empty = minhash(sh.hashes[:0], sh.doc[:0], 2, (a, b))
     assert (empty == EMPTY).all()
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("mode, docs", [("word", None), ("char", 60)])
+def test_hashes_and_signatures_equal_plain_computations_on_real_documents(shared, mode, docs):
+    """Shingle hashes equal `span_hashes` of n-grams built in plain Python; signatures equal a numpy min over
+    (permutations x shingles) products."""
+    texts = read_texts(shared("cc_text", "dolma_CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz"))[:docs]
+    texts += ["", "12 !!", "only three words"]
+    sh = shingle_hashes(pa.array(texts), 5, mode)
+    grams = [reference_ngram_bytes(t, 5, mode) for t in texts]
+    flat = [g for doc_grams in grams for g in doc_grams]
+    ends = np.cumsum([len(g) for g in flat])
+    expected = span_hashes(np.frombuffer(b"".join(flat), np.uint8), ends - [len(g) for g in flat], ends)
+    assert sh.doc.tolist() == [d for d, doc_grams in enumerate(grams) for _ in doc_grams]
+    assert sh.hashes.tolist() == expected.tolist()
+
+    a, b = permutations(112, seed=7)
+    sig = minhash(sh.hashes, sh.doc, len(texts), (a, b))
+    with np.errstate(over="ignore"):
+        for d in range(len(texts)):
+            x = sh.hashes[sh.doc == d]
+            plain = (a[:, None] * x[None, :] + b[:, None]).min(axis=1) if len(x) else np.full(112, EMPTY)
+            assert sig[d].tolist() == plain.tolist(), d
 
 
 def test_estimated_jaccard_tracks_exact_jaccard():
