@@ -187,13 +187,18 @@ def descendants(root: int) -> set[int]:
 
 class WorkerMemory:
     """Samples the private resident memory (RssAnon) of every Ray worker process of this driver's cluster,
-    keeping the peak per process and per (process, running task) so the dedup stage's own tasks can be told from
-    the runner's."""
+    keeping the peak per process and per process title (`ray::<task name>`), so the dedup stage's own tasks can be
+    told from the runner's. Ray reuses worker processes, so a task's peak can hold memory an earlier task left in
+    its process; `growth_by_task` is the peak less the RssAnon the process had in the sample before it was first
+    seen running that task (consecutive tasks of one name in one process count as one run)."""
 
     def __init__(self, interval: float = 0.2) -> None:
         self.peaks: dict[int, int] = {}
         self.dedup_peaks: dict[int, int] = {}
         self.by_task: dict[str, int] = {}
+        self.growth_by_task: dict[str, int] = {}
+        self._runs: dict[int, tuple[str, int]] = {}  # pid -> (title, RssAnon before it)
+        self._last: dict[int, int] = {}  # pid -> RssAnon at the previous sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
 
@@ -216,6 +221,11 @@ class WorkerMemory:
                         self.dedup_peaks[pid] = max(self.dedup_peaks.get(pid, 0), rss)
                     task = cmd.split(b"\0")[0].decode(errors="replace")[:60]
                     self.by_task[task] = max(self.by_task.get(task, 0), rss)
+                    run = self._runs.get(pid)
+                    if run is None or run[0] != task:
+                        run = self._runs[pid] = (task, self._last.get(pid, rss))
+                    self._last[pid] = rss
+                    self.growth_by_task[task] = max(self.growth_by_task.get(task, 0), rss - run[1])
             time.sleep(interval)
 
     def __enter__(self) -> WorkerMemory:
@@ -332,6 +342,7 @@ def memory_row(scale: int, docs: int, tmp: Path) -> dict:
         "peak_worker_rss_anon_mib": round(max(mem.peaks.values(), default=0) / 2**20, 1),
         "peak_dedup_task_rss_anon_mib": round(max(mem.dedup_peaks.values(), default=0) / 2**20, 1),
         "peak_by_task_mib": {k: round(v / 2**20) for k, v in sorted(mem.by_task.items())},
+        "growth_by_task_mib": {k: round(v / 2**20) for k, v in sorted(mem.growth_by_task.items())},
     }
     print(json.dumps(row), flush=True)
     shutil.rmtree(tmp / f"mem{scale}", ignore_errors=True)

@@ -17,9 +17,13 @@ def starts(bounds: list[tuple[int, int]]) -> list[int]:
     return [lo for lo, _ in sorted(bounds)]
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=1)
 def _read(path: str, column: str, stamp: tuple[int, int]) -> pa.Table:
-    """One file's (`_order`, column), cached per worker process (keyed by mtime and size: files are immutable)."""
+    """One file's (`_order`, column), cached per worker process (keyed by mtime and size: files are immutable).
+
+    One entry: a range-partitioned task looks up one file's range, piece after piece; more entries would only
+    keep earlier tasks' files resident in a reused worker.
+    """
     return pq.read_table(path, columns=[ORDER, column]).combine_chunks()
 
 

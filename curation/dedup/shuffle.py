@@ -21,7 +21,9 @@ import pyarrow.parquet as pq
 import ray
 
 from curation.dedup.hashing import mix64
+from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json, write_parquet_atomic
+from curation.runner.memory import release_memory
 
 SUCCESS = "_SUCCESS.json"
 Result = pa.Table | tuple[pa.Table, dict[str, int]]
@@ -69,11 +71,6 @@ def _write(table: pa.Table, path: Path) -> str | None:
 BATCH_ROWS = 4096  # rows a map function sees at once: memory per task is bounded by this, not by file size
 
 
-def _batches(path: str, columns: list[str] | None = None) -> Iterator[pa.Table]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
-        yield pa.Table.from_batches([batch])
-
-
 def _write_each(tables: Iterator[Result], out: str) -> tuple[str | None, int, dict[str, int]]:
     """Write every non-empty table to one parquet file as it comes (memory: one table at a time)."""
     counters: Counter[str] = Counter()
@@ -96,7 +93,9 @@ def _write_each(tables: Iterator[Result], out: str) -> tuple[str | None, int, di
 
 @ray.remote(num_cpus=1)
 def _map_task(path: str, fn: Callable[[pa.Table], Result], out: str, columns: list[str] | None) -> tuple:
-    return _write_each((fn(batch) for batch in _batches(path, columns)), out)
+    written = _write_each((fn(batch) for batch in iter_tables(path, BATCH_ROWS, columns)), out)
+    release_memory()
+    return written
 
 
 def map_files(
@@ -134,7 +133,7 @@ def _scatter_task(
     path: str, fn: Callable[[pa.Table], Result] | None, key: str, parts: int, partitioner: Callable, out: str
 ) -> dict:
     counters: Counter[str] = Counter()
-    for index, batch in enumerate(_batches(path)):
+    for index, batch in enumerate(iter_tables(path, BATCH_ROWS)):
         table, stats = _split(fn(batch)) if fn else (batch, {})
         counters.update(stats)
         if not table.num_rows:
@@ -146,6 +145,7 @@ def _scatter_task(
         for p in np.flatnonzero(counts):
             piece = table.slice(offsets[p], counts[p])
             write_parquet_atomic(piece, Path(out) / f"p{p:05d}" / f"b{index:05d}.parquet")
+    release_memory()
     return dict(counters)
 
 
@@ -160,10 +160,13 @@ def _gather_task(
 ) -> tuple:
     found = sorted(str(p) for folder in folders for p in Path(folder).glob("*.parquet"))
     if row_wise:  # `fn` treats rows independently: feed it one scattered piece at a time
-        return _write_each((fn(pq.read_table(p), part) for p in found), out)
-    table = pa.concat_tables([pq.read_table(p) for p in found]) if found else schema.empty_table()
-    result, stats = _split(fn(table, part))
-    return _write(result, Path(out)), result.num_rows, stats
+        written = _write_each((fn(pq.read_table(p), part) for p in found), out)
+    else:
+        table = pa.concat_tables([pq.read_table(p) for p in found]) if found else schema.empty_table()
+        result, stats = _split(fn(table, part))
+        written = _write(result, Path(out)), result.num_rows, stats
+    release_memory()
+    return written
 
 
 def shuffle(

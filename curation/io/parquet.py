@@ -12,6 +12,16 @@ from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
 
 
+def iter_tables(path: str, batch_rows: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """The rows of one parquet file, `batch_rows` at a time, reading one row group's pages at a time.
+
+    (`pre_buffer=False`: pyarrow's default pre-buffers every row group of the read, i.e. the whole file, before
+    the first batch, so memory would grow with the file.)
+    """
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows, columns=columns):
+        yield pa.Table.from_batches([batch])
+
+
 def row_groups(path: str) -> int:
     return pq.ParquetFile(path).metadata.num_row_groups
 

@@ -13,16 +13,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray.data
 
 from curation.dedup.stage_input import order_bounds
+from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json, write_parquet_atomic
 from curation.ops.base import DROP, ERROR, Stage
 from curation.recipe import Step
 from curation.runner.accounting import StepStats
 from curation.runner.context import StageContext
 from curation.runner.executor import REJECT_REASON
+from curation.runner.memory import release_memory
 
 ORDER = "_order"
 SUCCESS = "_SUCCESS.json"
@@ -99,6 +100,7 @@ def _write_block(
         write_parquet_atomic(
             rejected, Path(rejects_dir) / f"o{rejected.column(ORDER)[0].as_py():020d}.parquet"
         )
+    release_memory()
     return pa.table(
         {
             "kind": pa.array(kinds, pa.string()),
@@ -114,8 +116,7 @@ def _write_block(
 def _read_file(item: dict[str, np.ndarray]) -> Iterator[pa.Table]:
     """The rows of the parquet file(s) of a batch of paths, `READ_ROWS` at a time."""
     for path in item["item"]:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS):
-            yield pa.Table.from_batches([batch])
+        yield from iter_tables(path, READ_ROWS)
 
 
 def read_files(paths: list[str]) -> ray.data.Dataset:

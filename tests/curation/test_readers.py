@@ -6,9 +6,12 @@ import gzip
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from curation.io.parquet import iter_tables
 from curation.io.reader_stats import ReaderStats
 from curation.io.readers import file_units, read_unit
 from curation.io.units import InputError, Unit, expand_paths
@@ -154,3 +157,20 @@ def test_arc_with_a_wrong_length_resyncs_on_the_next_record(tmp_path):
     assert table.column("url").to_pylist() == ["http://a/", "http://b/", "http://c/"]
     assert table.column("content_type").to_pylist() == ["text/html", None, "text/html"]  # b was cut short
     assert dict(stats.errors) == {"arc_resync": 1} and dict(stats.skipped) == {"skipped_filedesc": 1}
+
+
+def test_iter_tables_holds_one_row_group_not_the_file(tmp_path):
+    """The shuffle and stage readers stream a file: Arrow memory stays near one row group, not the file size
+    (pyarrow's default `pre_buffer=True` reads every row group up front)."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.parquet"
+    with pq.ParquetWriter(path, pa.schema([("v", pa.uint64())])) as writer:
+        for _ in range(64):  # 64 incompressible row groups of 512 KiB: a 32 MiB file
+            writer.write_table(pa.table({"v": pa.array(rng.integers(0, 2**63, 1 << 16, dtype=np.uint64))}))
+    size = path.stat().st_size
+    before, peak, rows = pa.total_allocated_bytes(), 0, 0
+    for table in iter_tables(str(path), 4096):
+        peak = max(peak, pa.total_allocated_bytes() - before)
+        rows += table.num_rows
+    assert rows == 64 << 16
+    assert peak < size // 8, (peak, size)
