@@ -10,17 +10,21 @@ from curation.dedup.hashing import span_hashes
 
 
 def text_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """(large_string array, mask of values that were bytes but not UTF-8); invalid values become null."""
+    """(large_string array, mask of values that are not valid UTF-8); invalid values become null.
+
+    Bytes columns are checked by the cast; string columns are checked too, because parquet readers do not check
+    UTF-8 and a file written elsewhere can hold invalid bytes in one.
+    """
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        return arr.cast(pa.large_string()), np.zeros(len(arr), dtype=bool)
-    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+    if arr.type not in (pa.string(), pa.large_string(), pa.binary(), pa.large_binary()):
         raise TypeError(f"text column must be string or binary, got {arr.type}")
     try:
-        return arr.cast(pa.large_string()), np.zeros(len(arr), dtype=bool)
+        text = arr.cast(pa.large_string())
+        text.validate(full=True)
+        return text, np.zeros(len(arr), dtype=bool)
     except pa.ArrowInvalid:
         values, bad = [], np.zeros(len(arr), dtype=bool)
-        for i, raw in enumerate(arr.to_pylist()):
+        for i, raw in enumerate(arr.cast(pa.large_binary()).to_pylist()):
             try:
                 values.append(raw.decode("utf-8") if raw is not None else None)
             except UnicodeDecodeError:

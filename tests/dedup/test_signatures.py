@@ -129,3 +129,20 @@ def test_band_keys_match_exactly_when_a_band_matches_and_salt_separates_groups()
     same = np.tile(sig[:1, :4], (1, 2))
     k = band_keys(same, 2, 4)
     assert k[0, 0] != k[0, 1]
+
+
+def test_invalid_utf8_in_a_parquet_string_column_is_masked(tmp_path):
+    """Parquet readers do not check UTF-8: a foreign file's string column can carry invalid bytes."""
+    import pyarrow.parquet as pq
+
+    from curation.dedup.text_input import text_column
+
+    data = b"caf\xc3\xa9 ok" + b"bad \xe2\x82" + b"plain"
+    offsets = np.array([0, 8, 14, 19], dtype=np.int64)
+    unchecked = pa.Array.from_buffers(pa.large_string(), 3, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    pq.write_table(pa.table({"text": unchecked}), tmp_path / "foreign.parquet")
+    column = pq.read_table(tmp_path / "foreign.parquet").column("text")
+    texts, bad = text_column(column)
+    assert bad.tolist() == [False, True, False]
+    assert texts.to_pylist() == ["café ok", None, "plain"]
+    shingle_hashes(texts, 5)  # the valid rows shingle; the invalid one is null
