@@ -52,5 +52,5 @@ def span_sums(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
         np.ascontiguousarray(buf, dtype=np.uint8),
         np.ascontiguousarray(starts, dtype=np.int64),
         np.ascontiguousarray(ends, dtype=np.int64),
-        _powers(_RADIX, len(buf) + 1),
+        _powers(_RADIX, int((np.asarray(ends) - np.asarray(starts)).max(initial=0)) + 1),
     )

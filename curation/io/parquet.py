@@ -29,7 +29,7 @@ def row_groups(path: str) -> int:
 def read_parquet(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
     """Yield batches of one row group (or the whole file); an unreadable file is one counted error."""
     try:
-        pf = pq.ParquetFile(unit.path)
+        pf = pq.ParquetFile(unit.path, pre_buffer=False)  # a whole-file unit streams, as `iter_tables` does
         groups = [unit.row_group] if unit.row_group >= 0 else None
         for batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups):
             stats.records += batch.num_rows

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from curation.io.parquet import iter_tables
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
 
@@ -95,8 +95,8 @@ def read_webdataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator
 
 def _samples(output: Path) -> Iterator[dict]:
     for shard in sorted((output / "data").glob("part-*.parquet")):
-        for batch in pq.ParquetFile(shard).iter_batches(batch_size=1024):
-            yield from batch.to_pylist()
+        for table in iter_tables(str(shard), 1024):
+            yield from table.to_pylist()
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import ray.data
 
+from curation.io.parquet import iter_tables
 from curation.io.reader_stats import ReaderStats
 from curation.io.readers import read_unit
 from curation.io.shards import atomic_write_json, write_parquet_atomic
@@ -51,10 +51,9 @@ def unit_data_path(phase_dir: str | Path, key: str) -> Path:
 def _input_batches(unit: dict, spec: SegmentSpec, reader_stats: ReaderStats):
     """Batches of the unit's rows: from the reader (source units, `_order` assigned) or a phase file."""
     if not spec.source:
-        pf = pq.ParquetFile(unit["path"])
-        for batch in pf.iter_batches(batch_size=spec.batch_rows):
-            reader_stats.records += batch.num_rows
-            yield pa.Table.from_batches([batch])
+        for table in iter_tables(unit["path"], spec.batch_rows):
+            reader_stats.records += table.num_rows
+            yield table
         return
     u = Unit(**{k: unit[k] for k in ("index", "path", "format", "start", "end", "row_group")})
     emitted = 0
