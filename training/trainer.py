@@ -11,13 +11,13 @@ from pathlib import Path
 import deepspeed
 import torch
 import torch.distributed as dist
-from deepspeed.accelerator import get_accelerator
 
 from training.checkpoint import latest_tag, load_checkpoint, save_checkpoint
 from training.config import Config
 from training.data.prompting import DROP_REASONS, PromptEncoder
 from training.data.samples import SampleBuilder
 from training.data.stream import BatchStream, StreamSpec, make_loader
+from training.distributed import init_process_group
 from training.engine import build_engine, describe_trainable, param_groups
 from training.export import export_checkpoint, save_run_config
 from training.metrics import MetricsWriter
@@ -45,7 +45,7 @@ class Trainer:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        deepspeed.init_distributed(dist_backend=get_accelerator().communication_backend_name())
+        init_process_group()
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.out = Path(cfg.output_dir)
         self.ckpt_root = self.out / "checkpoints"

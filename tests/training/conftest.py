@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -150,13 +151,38 @@ def train_env() -> dict[str, str]:
     return env
 
 
+def shm_buffers() -> set[str]:
+    """DeepSpeed CPU all-reduce buffers currently in /dev/shm (RAM that nothing frees until they are unlinked)."""
+    return {p.name for p in Path("/dev/shm").glob("deepspeed_allreduce_buffer_*")}
+
+
 def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int = LAUNCH_TIMEOUT):
-    """Run the `train` CLI (as `python -m training.cli`) in `workdir`; never hangs past `timeout`."""
+    """Run the `train` CLI (as `python -m training.cli`) in `workdir`.
+
+    Never hangs past `timeout`: on expiry the whole process group (launcher and ranks) is killed, so no orphaned
+    rank keeps loading the machine for the tests after it. Asserts the run left no shared-memory buffers behind.
+    """
+    before = shm_buffers()
     cmd = [sys.executable, "-m", "training.cli", *args]
-    proc = subprocess.run(
-        cmd, cwd=workdir, env={**train_env(), **(env or {})}, capture_output=True, text=True, timeout=timeout
-    )
-    return proc
+    env = {**train_env(), **(env or {})}
+    with subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    leaked = shm_buffers() - before
+    assert not leaked, f"the run left shared-memory buffers in /dev/shm: {sorted(leaked)}"
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def launch(workdir: Path, config: str, *overrides: str, ranks: int = 2, resume: bool = False, env=None):
