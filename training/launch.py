@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -86,5 +87,24 @@ def launch(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if "DS_ACCELERATOR" not in env and not _cuda_devices():
         env["DS_ACCELERATOR"] = "cpu"
-    cmd = launcher_command(config, overrides, num_gpus, hostfile, resume)
-    return subprocess.call(cmd, env=env)
+    return run_forwarding_signals(launcher_command(config, overrides, num_gpus, hostfile, resume), env)
+
+
+def run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
+    """Run the launcher in the foreground and pass SIGTERM, SIGINT and SIGHUP on to it; return its exit code.
+
+    The DeepSpeed launcher stops its ranks when it gets one of these; without the forwarding, a `train launch`
+    stopped by `kill` or a scheduler would exit alone and leave the ranks running.
+    """
+    with subprocess.Popen(cmd, env=env) as proc:
+
+        def forward(signum: int, _frame: object) -> None:
+            proc.send_signal(signum)
+
+        forwarded = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {signum: signal.signal(signum, forward) for signum in forwarded}
+        try:
+            return proc.wait()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

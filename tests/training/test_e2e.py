@@ -7,6 +7,12 @@ Each stage is one launch shared by the tests that inspect it (session fixtures, 
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -17,7 +23,7 @@ from training.config import LMConfig, ModelConfig, ProjectorConfig, VisionConfig
 from training.metrics import read_metrics
 from training.trainer import KILL_ENV
 
-from .conftest import COCO, CONFIGS, assert_ok, launch, run_train
+from .conftest import COCO, CONFIGS, LAUNCH_TIMEOUT, assert_ok, launch, run_train, shm_buffers, train_env
 
 pytestmark = pytest.mark.slow
 
@@ -277,3 +283,58 @@ def test_unusable_data_fails_with_counts_instead_of_hanging(workdir, bad_conv_di
     # 3 steps x 2 ranks x 2 samples over the two bad rows (one of each kind)
     assert "'dropped_image_count_mismatch': 6.0" in proc.stdout + proc.stderr
     assert "'dropped_bad_image': 6.0" in proc.stdout + proc.stderr
+
+
+def session_processes(sid: int) -> list[int]:
+    """Pids of the live processes in session `sid`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    pids.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    return pids
+
+
+def test_sigterm_to_train_launch_stops_every_rank(workdir, coco_dir):
+    """`kill` (SIGTERM) of the `train launch` process mid-run stops the launcher and both ranks too."""
+    need_coco()
+    before = shm_buffers()
+    overrides = ["output_dir=runs/sigterm", "train.max_steps=100000", "checkpoint.every=100000"]
+    overrides.append(f"data.sources=[{{path: {coco_dir}}}]")
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.cli",
+        "launch",
+        str(CONFIGS / "tiny_align.yaml"),
+        "--num-gpus",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, *overrides],
+        cwd=workdir,
+        env=train_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        metrics = workdir / "runs" / "sigterm" / "metrics.jsonl"
+        deadline = time.monotonic() + LAUNCH_TIMEOUT
+        while not (metrics.exists() and metrics.read_text().strip()):  # both ranks are training
+            assert proc.poll() is None, "the run ended before it was signalled"
+            assert time.monotonic() < deadline, "no training step logged"
+            time.sleep(0.5)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+        deadline = time.monotonic() + 60
+        while session_processes(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert session_processes(proc.pid) == [], "ranks or launcher outlived `train launch`"
+    finally:
+        if session_processes(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert shm_buffers() <= before
