@@ -156,6 +156,13 @@ def shm_buffers() -> set[str]:
     return {p.name for p in Path("/dev/shm").glob("deepspeed_allreduce_buffer_*")}
 
 
+def start_train(workdir: Path, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    """Start the `train` CLI (as `python -m training.cli`) in `workdir`, in a session of its own (pid = sid)."""
+    cmd = [sys.executable, "-m", "training.cli", *args]
+    env = {**train_env(), **(env or {})}
+    return subprocess.Popen(cmd, cwd=workdir, env=env, text=True, start_new_session=True, **popen)
+
+
 def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int = LAUNCH_TIMEOUT):
     """Run the `train` CLI (as `python -m training.cli`) in `workdir`.
 
@@ -163,17 +170,7 @@ def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int =
     rank keeps loading the machine for the tests after it. Asserts the run left no shared-memory buffers behind.
     """
     before = shm_buffers()
-    cmd = [sys.executable, "-m", "training.cli", *args]
-    env = {**train_env(), **(env or {})}
-    with subprocess.Popen(
-        cmd,
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
+    with start_train(workdir, *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -182,7 +179,7 @@ def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int =
             raise
     leaked = shm_buffers() - before
     assert not leaked, f"the run left shared-memory buffers in /dev/shm: {sorted(leaked)}"
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def launch(workdir: Path, config: str, *overrides: str, ranks: int = 2, resume: bool = False, env=None):

@@ -10,7 +10,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from training.config import LMConfig, ModelConfig, ProjectorConfig, VisionConfig
 from training.metrics import read_metrics
 from training.trainer import KILL_ENV
 
-from .conftest import COCO, CONFIGS, LAUNCH_TIMEOUT, assert_ok, launch, run_train, shm_buffers, train_env
+from .conftest import COCO, CONFIGS, LAUNCH_TIMEOUT, assert_ok, launch, run_train, shm_buffers, start_train
 
 pytestmark = pytest.mark.slow
 
@@ -304,23 +303,8 @@ def test_sigterm_to_train_launch_stops_every_rank(workdir, coco_dir):
     before = shm_buffers()
     overrides = ["output_dir=runs/sigterm", "train.max_steps=100000", "checkpoint.every=100000"]
     overrides.append(f"data.sources=[{{path: {coco_dir}}}]")
-    cmd = [
-        sys.executable,
-        "-m",
-        "training.cli",
-        "launch",
-        str(CONFIGS / "tiny_align.yaml"),
-        "--num-gpus",
-        "2",
-    ]
-    proc = subprocess.Popen(
-        [*cmd, *overrides],
-        cwd=workdir,
-        env=train_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    cmd = ["launch", str(CONFIGS / "tiny_align.yaml"), "--num-gpus", "2", *overrides]
+    proc = start_train(workdir, *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         metrics = workdir / "runs" / "sigterm" / "metrics.jsonl"
         deadline = time.monotonic() + LAUNCH_TIMEOUT
