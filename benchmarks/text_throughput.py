@@ -9,8 +9,8 @@ reports the epoch times bracketing the run itself, so the figures below leave in
 - ours: `ray.init(address="local", num_cpus=W)` first (Ray's workers at nice 0, `RAY_worker_niceness=0`, like
   every other process measured here; Ray's default is 15), then `run_recipe` of refinedweb.yaml with its Stage steps
   (exact_dedup) removed, `execution.max_workers=W`; the timed window is the `run_recipe` call (planning, the Ray Data
-  actor pool, reading, ops, writing parquet and rejects, final shards, stats and manifest). Workers = the
-  `ray::MapWorker(UnitProcessor)` actors.
+  task pool, reading, ops, writing parquet and rejects, final shards, stats and manifest). Workers = the Ray
+  worker processes that ran segment work (`process_units` tasks, `_warm_segment`, or `UnitProcessor` actors).
 - datatrove: LocalPipelineExecutor(tasks=shards, workers=W) over WarcReader, URLFilter, Trafilatura,
   LanguageFilter, GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter, FineWebQualityFilter,
   ParquetWriter (we write parquet too), configured to download nothing (see `datatrove_pipeline`). With W=1
@@ -48,6 +48,10 @@ DATATROVE_TIMEOUT_S = (
 
 
 # ---- recipe --------------------------------------------------------------------------------------------------
+
+
+# Ray process titles of segment workers: task workers (and their warm-up), or the actors of GPU segments
+SEGMENT_WORKER_TITLES = ("process_units", "_warm_segment", "UnitProcessor")
 
 
 def throughput_recipe(warc: Path, workers: int, output: Path, limit: int | None = None):  # noqa: ANN201 - Recipe
@@ -494,7 +498,7 @@ def measure(system: str, warc: Path, workers: int, limit: int | None, docs_in: i
     res["docs_per_s_per_core"] = res["docs_in"] / (res["wall_s"] * workers)
     res["docs_per_cpu_s"] = res["docs_in"] / res["cpu_s"] if res["cpu_s"] else None
     if system == "ours":
-        actors = [s for s in seen.values() if any("MapWorker" in t or "UnitProcessor" in t for t in s.titles)]
+        actors = [s for s in seen.values() if any(w in t for t in s.titles for w in SEGMENT_WORKER_TITLES)]
         res["worker_peak_rss_mib"] = [round(s.hwm_kib / 1024, 1) for s in actors]
         res["peak_rss_per_worker_mib"] = max(res["worker_peak_rss_mib"], default=None)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MMCURATE_SHARED_DATA", REPO.parent / "shared" / "data"))
 BUNDLED = REPO / "data"
+PLUGINS = REPO / "tests" / "plugins"  # test ops that recipes load through `plugins:`
 
 
 def shared_path(*parts: str) -> Path:
@@ -34,6 +36,9 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
+        # Ray workers inherit the driver's environment: the test plugins import there as an installed package would
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH")]))
+        sys.path.insert(0, str(PLUGINS))
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False

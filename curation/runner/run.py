@@ -23,7 +23,7 @@ from curation.runner.accounting import StepStats, run_totals
 from curation.runner.context import StageContext
 from curation.runner.finalize import write_final_shards
 from curation.runner.plan import plan_units
-from curation.runner.segment import SegmentSpec, run_segment
+from curation.runner.segment import SegmentSpec, run_segment, warm_workers
 from curation.runner.stage_phase import run_stage
 
 log = logging.getLogger("curation")
@@ -140,26 +140,50 @@ def run_recipe(
     _ensure_ray(address)
     max_workers = recipe.max_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    rejects_root = out / "rejects" if recipe.rejects else None
+    phases = split_phases(recipe.steps)
+    labels = [
+        f"p{index:02d}_{kind}" + (f"_{steps[0].name}" if kind == "stage" else "")
+        for index, (kind, steps) in enumerate(phases)
+    ]
+
+    def segment_spec(index: int, steps: list[Step]) -> SegmentSpec:
+        modules = sorted({REGISTRY[s.op].__module__ for s in steps}) + list(recipe.plugins)
+        rejects_dir = str(rejects_root / labels[index]) if rejects_root else None
+        return SegmentSpec(
+            str(work / labels[index]),
+            steps,
+            index == 0,
+            recipe.batch_rows,
+            recipe.limit,
+            rejects_dir,
+            modules,
+        )
+
+    def needs_actors(steps: list[Step]) -> bool:  # a GPU-capable model: an actor pool (with GPUs if any)
+        return any(REGISTRY[s.op].uses_gpu for s in steps)
+
+    first = segment_spec(0, phases[0][1])
+    # task workers build the first segment's ops (imports, models) while the driver plans the units
+    warming = [] if needs_actors(phases[0][1]) else warm_workers(first, max_workers)
     units = plan_units(files, recipe.input_format, recipe.unit_bytes, work)
     if not units:
         raise InputError("the input holds no work units")
-    rejects_root = out / "rejects" if recipe.rejects else None
 
     step_stats: list[StepStats] = []
     files_in: list[tuple[str, int]] = []
-    for index, (kind, steps) in enumerate(split_phases(recipe.steps)):
-        label = f"p{index:02d}_{kind}" + (f"_{steps[0].name}" if kind == "stage" else "")
-        phase_dir = work / label
-        rejects_dir = str(rejects_root / label) if rejects_root else None
+    for index, (kind, steps) in enumerate(phases):
+        phase_dir = work / labels[index]
         if kind == "segment":
             source = index == 0
             seg_units = units if source else [{"key": Path(p).stem, "path": p} for p, _ in files_in]
-            gpu = 1.0 if has_gpu and any(REGISTRY[s.op].uses_gpu for s in steps) else 0.0
-            modules = sorted({REGISTRY[s.op].__module__ for s in steps}) + list(recipe.plugins)
-            spec = SegmentSpec(
-                str(phase_dir), steps, source, recipe.batch_rows, recipe.limit, rejects_dir, modules
-            )
-            summaries = run_segment(seg_units, spec, max_workers, gpu)
+            spec = first if source else segment_spec(index, steps)
+            actors = needs_actors(steps)
+            gpus = 1.0 if actors and has_gpu else 0.0
+            try:
+                summaries = run_segment(seg_units, spec, max_workers, actors=actors, num_gpus=gpus)
+            finally:
+                ray.get(warming if source else [])  # an op that cannot be built raises its own error here
             phase_stats = [StepStats(s.name, "segment") for s in steps]
             if source:
                 read = StepStats("read", "reader")
@@ -175,9 +199,8 @@ def run_recipe(
             ctx = StageContext(
                 work_dir=phase_dir / "intermediate", seed=recipe.seed, num_workers=max_workers, resume=resume
             )
-            summary = run_stage(
-                steps[0], files_in, phase_dir, ctx, Path(rejects_dir) if rejects_dir else None
-            )
+            rejects_dir = rejects_root / labels[index] if rejects_root else None
+            summary = run_stage(steps[0], files_in, phase_dir, ctx, rejects_dir)
             step_stats.append(StepStats.from_dict(summary["stats"]))
             files_in = [tuple(f) for f in summary["files"]]
 
