@@ -14,9 +14,11 @@ planning, so the first unit starts at once (an actor pool starts its processes o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from curation.runner.executor import apply_op
 ORDER = "_order"
 TASK_UNITS = 16  # most units one CPU task processes
 TASKS_PER_WORKER = 4
+BACKPRESSURE_POLICIES = "backpressure_policies.enabled"  # Ray Data's DataContext config key
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,22 @@ def warm_workers(spec: SegmentSpec, workers: int) -> list[ray.ObjectRef]:
     return [_warm_segment.remote(spec) for _ in range(workers)]
 
 
+@contextlib.contextmanager
+def _without_backpressure() -> Iterator[None]:
+    """Ray Data's backpressure policies off while a segment executes.
+
+    They guard the object store against large map outputs, and wait for the first task's output size before
+    starting the next: that ran the first task of every segment alone. A segment's tasks return one small summary
+    row per unit (the units write their own files), so there is nothing to hold back.
+    """
+    ctx = ray.data.DataContext.get_current()
+    ctx.set_config(BACKPRESSURE_POLICIES, [])
+    try:
+        yield
+    finally:
+        ctx.remove_config(BACKPRESSURE_POLICIES)
+
+
 def run_segment(
     units: list[dict], spec: SegmentSpec, max_workers: int, *, actors: bool = False, num_gpus: float = 0
 ) -> list[dict]:
@@ -186,31 +205,32 @@ def run_segment(
     return all units' summaries in unit order."""
     todo = [u for u in units if not unit_marker(spec.phase_dir, u["key"]).exists()]
     if todo:
-        workers = max(1, min(max_workers, len(todo)))
-        if actors:
-            ds = ray.data.from_items(todo, override_num_blocks=len(todo))
-            done = ds.map_batches(
-                UnitProcessor,
-                fn_constructor_kwargs={"spec": spec},
-                batch_size=1,
-                batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
-                num_cpus=1,
-                num_gpus=num_gpus,
-            )
-        else:
-            # a task costs ~15 ms of scheduling here: up to TASK_UNITS consecutive units share one, while every
-            # worker still gets about TASKS_PER_WORKER tasks to balance the load
-            per_task = min(TASK_UNITS, -(-len(todo) // (TASKS_PER_WORKER * workers)))
-            ds = ray.data.from_items(todo, override_num_blocks=-(-len(todo) // per_task))
-            done = ds.map_batches(
-                process_units,
-                fn_kwargs={"spec": spec},
-                batch_size=1,
-                batch_format="pyarrow",
-                compute=ray.data.TaskPoolStrategy(size=workers),
-                num_cpus=1,
-            )
-        for _ in done.iter_batches(batch_size=None):
-            pass
+        with _without_backpressure():  # before the Dataset is made: it copies the context
+            workers = max(1, min(max_workers, len(todo)))
+            if actors:
+                ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+                done = ds.map_batches(
+                    UnitProcessor,
+                    fn_constructor_kwargs={"spec": spec},
+                    batch_size=1,
+                    batch_format="pyarrow",
+                    compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
+                    num_cpus=1,
+                    num_gpus=num_gpus,
+                )
+            else:
+                # a task costs ~15 ms of scheduling here: up to TASK_UNITS consecutive units share one, while every
+                # worker still gets about TASKS_PER_WORKER tasks to balance the load
+                per_task = min(TASK_UNITS, -(-len(todo) // (TASKS_PER_WORKER * workers)))
+                ds = ray.data.from_items(todo, override_num_blocks=-(-len(todo) // per_task))
+                done = ds.map_batches(
+                    process_units,
+                    fn_kwargs={"spec": spec},
+                    batch_size=1,
+                    batch_format="pyarrow",
+                    compute=ray.data.TaskPoolStrategy(size=workers),
+                    num_cpus=1,
+                )
+            for _ in done.iter_batches(batch_size=None):
+                pass
     return [json.loads(unit_marker(spec.phase_dir, u["key"]).read_text()) for u in units]

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from curation.recipe import parse_recipe
 from curation.runner.run import run_recipe
 from curation.runner.segment import SegmentSpec, process_units, processor_for
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
+
+
+def _url_filter_spec(phase_dir: Path) -> SegmentSpec:
+    recipe = parse_recipe({"name": "n", "input": {"paths": [str(DEMO_WARC)]}, "steps": [{"url_filter": {}}]})
+    return SegmentSpec(str(phase_dir), recipe.steps, source=False, modules=["curation.ops.url"])
 
 
 def test_plugin_ops_build_once_per_worker_process(ray_local, tmp_path):
@@ -38,9 +44,7 @@ def test_plugin_ops_build_once_per_worker_process(ray_local, tmp_path):
 
 
 def test_a_process_keeps_one_segment_and_replaces_it_for_the_next(tmp_path):
-    steps = parse_recipe({"name": "n", "input": {"paths": [str(DEMO_WARC)]}, "steps": [{"url_filter": {}}]}).steps
-    first = SegmentSpec(str(tmp_path / "a"), steps, source=False, modules=["curation.ops.url"])
-    second = SegmentSpec(str(tmp_path / "b"), steps, source=False, modules=["curation.ops.url"])
+    first, second = _url_filter_spec(tmp_path / "a"), _url_filter_spec(tmp_path / "b")
     built = processor_for(first)
     assert processor_for(first) is built
     assert processor_for(second) is not built and processor_for(first) is not built  # one at a time, rebuilt
@@ -48,11 +52,8 @@ def test_a_process_keeps_one_segment_and_replaces_it_for_the_next(tmp_path):
 
 def test_process_units_writes_each_unit_and_returns_its_summary(tmp_path):
     phase_input = tmp_path / "in.parquet"
-    import pyarrow.parquet as pq
-
     pq.write_table(pa.table({"url": ["http://a.example/x", None], "_order": [0, 1]}), phase_input)
-    steps = parse_recipe({"name": "n", "input": {"paths": [str(DEMO_WARC)]}, "steps": [{"url_filter": {}}]}).steps
-    spec = SegmentSpec(str(tmp_path / "phase"), steps, source=False, modules=["curation.ops.url"])
+    spec = _url_filter_spec(tmp_path / "phase")
     out = process_units(pa.table({"key": ["k0"], "path": [str(phase_input)]}), spec)
     assert out.to_pylist() == [{"key": "k0", "rows": 2}]
     marker = json.loads((tmp_path / "phase" / "units" / "k0.json").read_text())
