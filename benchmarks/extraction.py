@@ -14,7 +14,8 @@ Scores, per engine, on the pages of the WARC that have gold:
 
 Engines: `resiliparse` and `trafilatura` run through the op's own code (`HtmlExtract._one`, so
 `decode_html` charset sniffing and the engine functions of curation.ops.html); reference points
-`resiliparse_full` (main_content=False), `trafilatura_precision` (favor_precision=True), and `datatrove`
+`resiliparse_full` (main_content=False), `trafilatura_precision` (favor_precision=True), `trafilatura_fast`
+(fast=True: no fallback extractors), and `datatrove`
 (datatrove's Trafilatura extractor settings on datatrove's WarcReader decoding; only when datatrove is
 installed).
 """
@@ -112,13 +113,18 @@ def _resiliparse_full(page: Page) -> str:
     return extract_plain_text(HTMLTree.parse(html), main_content=False, alt_texts=False, comments=False)
 
 
-def _trafilatura_precision(page: Page) -> str:
-    import trafilatura
+def _trafilatura_with(**options: bool) -> Callable[[Page], str]:
+    """trafilatura with the op's settings plus `options`, on the op's charset sniffing."""
 
-    from curation.ops.html import decode_html
+    def run(page: Page) -> str:
+        import trafilatura
 
-    html, _ = decode_html(page.payload, page.http_charset)
-    return trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=True) or ""
+        from curation.ops.html import decode_html
+
+        html, _ = decode_html(page.payload, page.http_charset)
+        return trafilatura.extract(html, include_comments=False, include_tables=True, **options) or ""
+
+    return run
 
 
 def _datatrove_engine() -> Callable[[Page], str]:
@@ -148,7 +154,8 @@ def build_engines(names: list[str]) -> dict[str, Callable[[Page], str]]:
         "resiliparse": lambda: _op_engine("resiliparse"),
         "trafilatura": lambda: _op_engine("trafilatura"),
         "resiliparse_full": lambda: _resiliparse_full,
-        "trafilatura_precision": lambda: _trafilatura_precision,
+        "trafilatura_precision": lambda: _trafilatura_with(favor_precision=True),
+        "trafilatura_fast": lambda: _trafilatura_with(fast=True),
         "datatrove": _datatrove_engine,
     }
     unknown = [n for n in names if n not in makers]
@@ -311,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, help="only the first N pages (smoke tests)")
     parser.add_argument(
         "--engines",
-        default="resiliparse,trafilatura,resiliparse_full,trafilatura_precision,datatrove",
+        default="resiliparse,trafilatura,resiliparse_full,trafilatura_precision,trafilatura_fast,datatrove",
         help="comma-separated; `datatrove` is skipped when datatrove is not installed",
     )
     parser.add_argument("--repeat", type=int, default=1, help="time each engine N times, report the median")

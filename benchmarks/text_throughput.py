@@ -54,8 +54,11 @@ DATATROVE_TIMEOUT_S = (
 SEGMENT_WORKER_TITLES = ("process_units", "_warm_segment", "UnitProcessor")
 
 
-def throughput_recipe(warc: Path, workers: int, output: Path, limit: int | None = None):  # noqa: ANN201 - Recipe
-    """refinedweb.yaml with its Stage steps removed, reading `warc`, `max_workers=workers`, writing to `output`."""
+def throughput_recipe(  # noqa: ANN201 - Recipe
+    warc: Path, workers: int, output: Path, limit: int | None = None, engine: str = "resiliparse"
+):
+    """refinedweb.yaml with its Stage steps removed, reading `warc`, `max_workers=workers`, writing to `output`,
+    extracting with `engine`."""
     import yaml
 
     from curation.ops import REGISTRY, load_builtin_ops
@@ -65,6 +68,9 @@ def throughput_recipe(warc: Path, workers: int, output: Path, limit: int | None 
     load_builtin_ops()
     raw = yaml.safe_load(RECIPE.read_text())
     raw["steps"] = [s for s in raw["steps"] if not issubclass(REGISTRY[next(iter(s))], Stage)]
+    for step in raw["steps"]:
+        if "html_extract" in step:
+            step["html_extract"] = {**(step["html_extract"] or {}), "engine": engine}
     raw["input"]["paths"] = [str(warc)]
     if limit is not None:
         raw["input"]["limit"] = limit
@@ -76,7 +82,7 @@ def throughput_recipe(warc: Path, workers: int, output: Path, limit: int | None 
 # ---- children: one measured run each ------------------------------------------------------------------------
 
 
-def child_ours(warc: Path, workers: int, work: Path, limit: int | None) -> dict[str, Any]:
+def child_ours(warc: Path, workers: int, work: Path, limit: int | None, engine: str) -> dict[str, Any]:
     """Run the stage-free refinedweb recipe on a fresh local Ray with `workers` CPUs."""
     import logging
 
@@ -95,7 +101,7 @@ def child_ours(warc: Path, workers: int, work: Path, limit: int | None) -> dict[
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
-    recipe = throughput_recipe(warc, workers, work / "out", limit)
+    recipe = throughput_recipe(warc, workers, work / "out", limit, engine)
     t0 = time.time()
     result = run_recipe(recipe, overwrite=True)
     t1 = time.time()
@@ -296,7 +302,7 @@ def _time(stats: dict[str, Any]) -> float | None:
     return t.get("total") if isinstance(t, dict) else None
 
 
-def child_isolated(warc: Path, work: Path, limit: int | None) -> dict[str, Any]:
+def child_isolated(warc: Path, work: Path, limit: int | None, engine: str) -> dict[str, Any]:
     """Our reader and each op of the recipe alone, in this process, over pre-read batches; seconds per part."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -306,7 +312,7 @@ def child_isolated(warc: Path, work: Path, limit: int | None) -> dict[str, Any]:
     from curation.io.units import Unit
     from curation.ops.base import DROP, ERROR, Filter
 
-    recipe = throughput_recipe(warc, 1, work / "out", limit)
+    recipe = throughput_recipe(warc, 1, work / "out", limit, engine)
     t, c = time.perf_counter(), time.process_time()
     batches: list[pa.Table] = []
     units = file_units(str(warc), recipe.input_format, recipe.unit_bytes)
@@ -351,11 +357,11 @@ def run_child(args: argparse.Namespace) -> None:
     """`--child SYSTEM`: one measured run; the result JSON goes to `--result`."""
     warc, work = Path(args.warc), Path(args.work)
     if args.child == "ours":
-        res = child_ours(warc, args.workers, work, args.limit)
+        res = child_ours(warc, args.workers, work, args.limit, args.engine)
     elif args.child == "datatrove":
         res = child_datatrove(warc, args.workers, work, args.limit)
     else:
-        res = child_isolated(warc, work, args.limit)
+        res = child_isolated(warc, work, args.limit, args.engine)
     Path(args.result).write_text(json.dumps(res))
 
 
@@ -456,13 +462,15 @@ def cpu_by_process(seen: dict[int, ProcSeries], t0: float, t1: float) -> dict[st
     return {k: round(v, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1]) if v > 0}
 
 
-def measure(system: str, warc: Path, workers: int, limit: int | None, docs_in: int | None) -> dict[str, Any]:
+def measure(
+    system: str, warc: Path, workers: int, limit: int | None, docs_in: int | None, engine: str = "resiliparse"
+) -> dict[str, Any]:
     """Run one child and return its own report plus wall, CPU and per-worker peak RSS from the sampler."""
     with tempfile.TemporaryDirectory(prefix=f"bench_{system}_") as tmp:
         work = Path(tmp)
         result = work / "result.json"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", system, "--warc", str(warc)]
-        cmd += ["--workers", str(workers), "--work", str(work), "--result", str(result)]
+        cmd += ["--workers", str(workers), "--work", str(work), "--result", str(result), "--engine", engine]
         if limit is not None:
             cmd += ["--limit", str(limit)]
         # Ray starts its workers at nice 15; at 0 they compete for a shared machine's cores on the same terms as
@@ -670,6 +678,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--systems", default="ours,datatrove")
     parser.add_argument("--no-isolated", action="store_true", help="skip the runner-overhead measurement")
     parser.add_argument("--limit", type=int, help="only the first N documents (smoke tests)")
+    parser.add_argument(
+        "--engine",
+        default="resiliparse",
+        choices=["resiliparse", "trafilatura"],
+        help="our html_extract engine (datatrove always runs Trafilatura)",
+    )
     parser.add_argument("--copies", type=int, default=1, help="run on the WARC concatenated N times")
     parser.add_argument("--extraction-json", default="/tmp/mmcurate_bench/extraction.json")
     parser.add_argument("--out", default="/tmp/mmcurate_bench/text_throughput.json")
@@ -714,7 +728,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for workers in counts:
         for rep in range(args.repeat if workers == 1 else args.repeat_more):
             for system in systems:  # interleaved, so that a change of load hits both systems
-                res = measure(system, warc, workers, args.limit, docs_in)
+                res = measure(system, warc, workers, args.limit, docs_in, args.engine)
                 runs.setdefault(f"{system}@{workers}", []).append(res)
                 write_json(args.out, {"partial": True, "runs": runs, "isolated": isolated})
                 print(
@@ -723,7 +737,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     flush=True,
                 )
             if workers == 1 and "ours" in systems and not args.no_isolated:
-                isolated.append(measure("isolated", warc, 1, args.limit, docs_in))
+                isolated.append(measure("isolated", warc, 1, args.limit, docs_in, args.engine))
                 write_json(args.out, {"partial": True, "runs": runs, "isolated": isolated})
                 print(f"isolated ops rep={rep}: {isolated[-1]['sum_s']:.1f} s", flush=True)
 

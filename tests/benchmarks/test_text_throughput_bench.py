@@ -18,6 +18,10 @@ def test_recipe_without_stages(bench, tmp_path):
     assert "html_extract" in ops and "language_id" in ops
     assert not any(issubclass(REGISTRY[op], Stage) for op in ops)
     assert recipe.max_workers == 2 and recipe.input_paths == [str(common.DEMO_WARC)]
+    engines = [s.params.get("engine") for s in recipe.steps if s.op == "html_extract"]
+    assert engines == ["resiliparse"]
+    other = tt.throughput_recipe(common.DEMO_WARC, 1, tmp_path / "o", engine="trafilatura")
+    assert [s.params.get("engine") for s in other.steps if s.op == "html_extract"] == ["trafilatura"]
 
 
 def test_repeated_warc_holds_every_page_copies_times(bench, tmp_path, monkeypatch):
@@ -33,7 +37,7 @@ def test_repeated_warc_holds_every_page_copies_times(bench, tmp_path, monkeypatc
 def test_isolated_ops_time_every_step(bench, tmp_path):
     tt = bench("text_throughput")
     common = bench("common")
-    res = tt.child_isolated(common.DEMO_WARC, tmp_path, limit=8)
+    res = tt.child_isolated(common.DEMO_WARC, tmp_path, limit=8, engine="resiliparse")
     assert res["docs"] == 8
     assert set(res["seconds"]) == {
         "read",
