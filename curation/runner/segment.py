@@ -105,6 +105,11 @@ class UnitProcessor:
 
     def process(self, unit: dict) -> dict:
         spec = self.spec
+        marker = unit_marker(spec.phase_dir, unit["key"])
+        if (
+            marker.exists()
+        ):  # finished by an earlier attempt of this task (Ray retries a task whose worker died)
+            return json.loads(marker.read_text())
         reader_stats = ReaderStats()
         step_stats = [StepStats(name, "segment") for name, _ in self.ops]
         rejects: list[pa.Table] | None = [] if spec.rejects_dir else None
@@ -151,7 +156,7 @@ class UnitProcessor:
             "read": read.to_dict(),
             "steps": [s.to_dict() for s in step_stats],
         }
-        atomic_write_json(unit_marker(spec.phase_dir, key), summary)
+        atomic_write_json(marker, summary)
         return summary
 
 
@@ -191,11 +196,16 @@ def _without_backpressure() -> Iterator[None]:
     row per unit (the units write their own files), so there is nothing to hold back.
     """
     ctx = ray.data.DataContext.get_current()
+    unset = object()
+    previous = ctx.get_config(BACKPRESSURE_POLICIES, unset)
     ctx.set_config(BACKPRESSURE_POLICIES, [])
     try:
         yield
     finally:
-        ctx.remove_config(BACKPRESSURE_POLICIES)
+        if previous is unset:
+            ctx.remove_config(BACKPRESSURE_POLICIES)
+        else:
+            ctx.set_config(BACKPRESSURE_POLICIES, previous)
 
 
 def run_segment(

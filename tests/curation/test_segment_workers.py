@@ -50,7 +50,7 @@ def test_a_process_keeps_one_segment_and_replaces_it_for_the_next(tmp_path):
     assert processor_for(second) is not built and processor_for(first) is not built  # one at a time, rebuilt
 
 
-def test_process_units_writes_each_unit_and_returns_its_summary(tmp_path):
+def test_process_units_writes_each_unit_once_and_returns_its_summary(tmp_path):
     phase_input = tmp_path / "in.parquet"
     pq.write_table(pa.table({"url": ["http://a.example/x", None], "_order": [0, 1]}), phase_input)
     spec = _url_filter_spec(tmp_path / "phase")
@@ -58,3 +58,27 @@ def test_process_units_writes_each_unit_and_returns_its_summary(tmp_path):
     assert out.to_pylist() == [{"key": "k0", "rows": 2}]
     marker = json.loads((tmp_path / "phase" / "units" / "k0.json").read_text())
     assert marker["rows"] == 2 and marker["steps"][0]["in"] == 2
+    phase_input.unlink()  # a retried task finds the unit's marker and does not read its input again
+    assert (
+        process_units(pa.table({"key": ["k0"], "path": [str(phase_input)]}), spec).to_pylist()
+        == out.to_pylist()
+    )
+
+
+def test_backpressure_is_off_only_while_a_segment_runs():
+    import ray.data
+
+    from curation.runner.segment import BACKPRESSURE_POLICIES, _without_backpressure
+
+    ctx = ray.data.DataContext.get_current()
+    assert ctx.get_config(BACKPRESSURE_POLICIES, None) is None
+    with _without_backpressure():
+        assert ctx.get_config(BACKPRESSURE_POLICIES) == []
+    assert ctx.get_config(BACKPRESSURE_POLICIES, None) is None  # Ray Data's defaults again, for the stages
+    ctx.set_config(BACKPRESSURE_POLICIES, ["a user's choice"])
+    try:
+        with _without_backpressure():
+            assert ctx.get_config(BACKPRESSURE_POLICIES) == []
+        assert ctx.get_config(BACKPRESSURE_POLICIES) == ["a user's choice"]
+    finally:
+        ctx.remove_config(BACKPRESSURE_POLICIES)
