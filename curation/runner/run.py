@@ -67,6 +67,11 @@ def split_phases(steps: list[Step]) -> list[tuple[str, list[Step]]]:
     return phases
 
 
+def needs_actors(steps: list[Step]) -> bool:
+    """A segment with a GPU-capable model runs in an actor pool (a GPU per actor when the cluster has one)."""
+    return any(REGISTRY[s.op].uses_gpu for s in steps)
+
+
 def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) -> None:
     plan_file = out / WORK / PLAN
     if out.exists() and any(out.iterdir()):
@@ -160,9 +165,6 @@ def run_recipe(
             modules,
         )
 
-    def needs_actors(steps: list[Step]) -> bool:  # a GPU-capable model: an actor pool (with GPUs if any)
-        return any(REGISTRY[s.op].uses_gpu for s in steps)
-
     first = segment_spec(0, phases[0][1])
     # task workers build the first segment's ops (imports, models) while the driver plans the units
     warming = [] if needs_actors(phases[0][1]) else warm_workers(first, max_workers)
@@ -183,7 +185,8 @@ def run_recipe(
             try:
                 summaries = run_segment(seg_units, spec, max_workers, actors=actors, num_gpus=gpus)
             finally:
-                ray.get(warming if source else [])  # an op that cannot be built raises its own error here
+                ray.get(warming)  # an op that cannot be built raises its own error here
+                warming = []
             phase_stats = [StepStats(s.name, "segment") for s in steps]
             if source:
                 read = StepStats("read", "reader")
