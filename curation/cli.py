@@ -78,6 +78,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from curation.bench.config import BenchError, load_bench
+    from curation.bench.run import run_bench
+
+    try:
+        outcome = run_bench(load_bench(args.bench, args.scale), resume=args.resume)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(outcome.paths["markdown"].read_text())
+    print("\n".join(f"{k}: {v}" for k, v in outcome.paths.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curate", description="mmcurate: curate multimodal training data on Ray."
@@ -115,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--to", required=True, help="folder for shard-NNNNN.tar")
     exp.add_argument("--samples-per-shard", type=int, default=10_000)
     exp.set_defaults(fn=_cmd_export)
+    bench = sub.add_parser(
+        "bench", help="DataComp-style benchmark of filtering strategies (train CLIP, evaluate)"
+    )
+    bench.add_argument("bench", help="BENCH.yaml")
+    bench.add_argument(
+        "--resume", action="store_true", help="continue in the same output; finished runs are kept"
+    )
+    bench.add_argument(
+        "--scale", help="train at this scale instead of the file's (tiny, small, medium, large, xlarge)"
+    )
+    bench.set_defaults(fn=_cmd_bench)
     return parser
 
 

@@ -6,7 +6,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -115,13 +115,13 @@ def _write_tar(path: Path, rows: list[dict]) -> None:
             _add(tar, f"{uid}.json", json.dumps(extra, sort_keys=True, default=str).encode())
 
 
-def export_webdataset(output: str | Path, target: str | Path, samples_per_shard: int = 10_000) -> list[Path]:
-    """Write the pair shards of a finished run as WebDataset tars: `uid.jpg`, `uid.txt` and `uid.json` (scores)."""
+def write_shards(samples: Iterable[dict], target: str | Path, samples_per_shard: int = 10_000) -> list[Path]:
+    """Write pair rows (`uid`, `image`, `caption`, other scalar columns) as `shard-NNNNN.tar` WebDataset tars."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     pending: list[dict] = []
-    for row in _samples(Path(output)):
+    for row in samples:
         pending.append(row)
         if len(pending) == samples_per_shard:
             written.append(target / f"shard-{len(written):05d}.tar")
@@ -131,3 +131,8 @@ def export_webdataset(output: str | Path, target: str | Path, samples_per_shard:
         written.append(target / f"shard-{len(written):05d}.tar")
         _write_tar(written[-1], pending)
     return written
+
+
+def export_webdataset(output: str | Path, target: str | Path, samples_per_shard: int = 10_000) -> list[Path]:
+    """Write the pair shards of a finished run as WebDataset tars: `uid.jpg`, `uid.txt` and `uid.json` (scores)."""
+    return write_shards(_samples(Path(output)), target, samples_per_shard)

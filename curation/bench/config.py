@@ -1,0 +1,141 @@
+"""BENCH.yaml: a pool (built or given, scored once), strategies, a scale, seeds and evaluation tasks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curation.bench.evaluate import Task
+from curation.bench.scales import SCALES, Scale, get_scale
+from curation.bench.strategies import KINDS, Strategy
+
+TOP_KEYS = (
+    "name", "output", "scale", "scale_overrides", "seeds", "pool", "strategies", "tasks", "device", "workers",
+    "parallel", "samples_per_shard",
+)  # fmt: skip
+POOL_KEYS = ("path", "fashion_mnist", "teacher", "score", "columns")
+FASHION_KEYS = ("root", "teacher_rows", "pool_rows", "noise", "seed")
+
+
+class BenchError(ValueError):
+    """A benchmark file that cannot run: names the key and what is wrong."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    output: Path
+    scale: Scale
+    seeds: tuple[int, ...]
+    pool: dict[str, Any]
+    strategies: tuple[Strategy, ...]
+    tasks: tuple[Task, ...]
+    device: str = "cpu"
+    workers: int = 0
+    parallel: int = 1
+    samples_per_shard: int = 10_000
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def digest(self) -> str:
+        """Everything that decides the results (not the output folder or how many run at once)."""
+        keyed = {k: v for k, v in self.raw.items() if k not in ("output", "parallel")}
+        keyed["scale"] = self.scale.name
+        keyed["scale_overrides"] = {k: v for k, v in vars(self.scale).items() if k != "name"}
+        return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return {"uid": "uid", "image": "image", "caption": "caption", **self.pool.get("columns", {})}
+
+
+def _keys(section: Any, valid: tuple[str, ...], where: str) -> dict:
+    if not isinstance(section, dict):
+        raise BenchError(f"{where}: expected a mapping, got {type(section).__name__}")
+    unknown = sorted(set(section) - set(valid))
+    if unknown:
+        raise BenchError(f"{where}.{unknown[0]}: unknown key; valid: {', '.join(valid)}")
+    return section
+
+
+def _named(items: Any, where: str) -> list[tuple[str, str, dict]]:
+    if not isinstance(items, list) or not items:
+        raise BenchError(f"{where}: must be a non-empty list of {{name: ..., kind: ...}} items")
+    out, seen = [], set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "name" not in item or "kind" not in item:
+            raise BenchError(f"{where}[{i}]: each item needs a name and a kind")
+        name = str(item["name"])
+        if name in seen:
+            raise BenchError(f"{where}[{i}]: duplicate name {name!r}")
+        seen.add(name)
+        out.append((name, str(item["kind"]), {k: v for k, v in item.items() if k not in ("name", "kind")}))
+    return out
+
+
+def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None) -> BenchConfig:
+    """Validate a benchmark mapping; relative paths are relative to `base` (the file's folder's parent repo)."""
+    raw = _keys(raw, TOP_KEYS, source)
+    pool = _keys(raw.get("pool"), POOL_KEYS, "pool")
+    if ("path" in pool) == ("fashion_mnist" in pool):
+        raise BenchError(
+            "pool: give exactly one of path (a parquet pool or curate run output) or fashion_mnist"
+        )
+    if "fashion_mnist" in pool:
+        _keys(pool["fashion_mnist"], FASHION_KEYS, "pool.fashion_mnist")
+    if "teacher" in pool and "fashion_mnist" not in pool:
+        raise BenchError(
+            "pool.teacher: a teacher is trained only on a built pool's clean split (fashion_mnist)"
+        )
+    score = pool.get("score")
+    if score is not None and (not isinstance(score, list) or not score):
+        raise BenchError("pool.score: a non-empty list of recipe steps (tag_only filters write the scores)")
+    scale = scale_name or raw.get("scale", "tiny")
+    if scale not in SCALES:
+        raise BenchError(f"scale: unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+    try:
+        scale_obj = get_scale(
+            scale, raw.get("scale_overrides") if scale == raw.get("scale", "tiny") else None
+        )
+    except ValueError as exc:
+        raise BenchError(f"scale_overrides: {exc}") from None
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise BenchError("seeds: a non-empty list of integers")
+    strategies = []
+    for i, (name, kind, params) in enumerate(_named(raw.get("strategies"), "strategies")):
+        if kind not in KINDS:
+            raise BenchError(f"strategies[{i}] ({name}): unknown kind {kind!r}; valid: {', '.join(KINDS)}")
+        strategies.append(Strategy(name, kind, params))
+    tasks = [Task(n, k, p) for n, k, p in _named(raw.get("tasks"), "tasks")]
+    return BenchConfig(
+        name=str(raw.get("name", Path(source).stem)),
+        output=base / raw.get("output", f"out/bench/{Path(source).stem}"),
+        scale=scale_obj,
+        seeds=tuple(seeds),
+        pool=pool,
+        strategies=tuple(strategies),
+        tasks=tuple(tasks),
+        device=str(raw.get("device", "cpu")),
+        workers=int(raw.get("workers", 0)),
+        parallel=max(1, int(raw.get("parallel", 1))),
+        samples_per_shard=int(raw.get("samples_per_shard", 10_000)),
+        raw=raw,
+    )
+
+
+def load_bench(path: str | Path, scale: str | None = None) -> BenchConfig:
+    """Read BENCH.yaml with the safe loader; relative paths in it resolve against the current directory."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"benchmark file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise BenchError(f"{path}: invalid YAML: {exc}") from None
+    return parse_bench(raw, str(path), Path.cwd(), scale)

@@ -1,0 +1,174 @@
+"""Zero-shot classification and image-text retrieval of a trained open_clip checkpoint on local data.
+
+Tasks: `zeroshot` over IDX files (`images` + `labels`, the MNIST format) or an image folder per class
+(`folder`), with class names and prompt templates; `retrieval` over a parquet of `image` (bytes) + `caption`
+pairs (image-to-text and text-to-image recall@1, and their mean). A task whose data is absent raises
+`TaskDataMissing` naming what is missing, so the benchmark records it as skipped and carries on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+class TaskDataMissing(FileNotFoundError):
+    """The data an evaluation task needs is not on this machine."""
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str  # zeroshot | retrieval
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _need(path: str | None, task: str, what: str) -> Path:
+    if not path:
+        raise TaskDataMissing(f"task {task}: no {what} given")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise TaskDataMissing(f"task {task}: {what} {p} does not exist")
+    return p
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _cached(task: Task, load: Callable[[Task], Any]) -> Any:
+    """Evaluation data is loaded once per process and task (every run of a benchmark reuses it)."""
+    key = f"{task.kind}:{task.name}:{json.dumps(task.params, sort_keys=True, default=str)}"
+    if key not in _CACHE:
+        _CACHE[key] = load(task)
+    return _CACHE[key]
+
+
+def _pil(arrays: np.ndarray) -> list:
+    from PIL import Image
+
+    return [Image.fromarray(a).convert("RGB") for a in arrays]
+
+
+def _classification_data(task: Task) -> tuple[list, np.ndarray]:
+    p = task.params
+    if "folder" in p:
+        root = _need(p["folder"], task.name, "image folder")
+        from PIL import Image
+
+        images, labels = [], []
+        for label, cls in enumerate(p["classnames"]):
+            cdir = root / cls
+            if not cdir.is_dir():
+                raise TaskDataMissing(f"task {task.name}: class folder {cdir} does not exist")
+            for f in sorted(cdir.iterdir()):
+                if f.suffix.lower() in IMAGE_SUFFIXES:
+                    images.append(Image.open(f).convert("RGB"))
+                    labels.append(label)
+        return images, np.array(labels)
+    from curation.bench.idx import read_idx
+
+    images = read_idx(_need(p.get("images"), task.name, "images file"))
+    labels = read_idx(_need(p.get("labels"), task.name, "labels file")).astype(np.int64)
+    limit = p.get("limit")
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return _pil(images), labels
+
+
+def _retrieval_data(task: Task) -> tuple[list, list[str]]:
+    import io
+
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    table = pq.read_table(
+        _need(task.params.get("path"), task.name, "pairs parquet"), columns=["image", "caption"]
+    )
+    images = [Image.open(io.BytesIO(b)).convert("RGB") for b in table.column("image").to_pylist()]
+    return images, [str(c) for c in table.column("caption").to_pylist()]
+
+
+def check_task(task: Task) -> None:
+    """Raise TaskDataMissing (or ValueError for a malformed task) before any training starts."""
+    p = task.params
+    if task.kind == "zeroshot":
+        if not p.get("classnames") or not p.get("templates"):
+            raise ValueError(f"task {task.name}: zeroshot needs classnames and templates")
+        if "folder" in p:
+            _need(p["folder"], task.name, "image folder")
+        else:
+            _need(p.get("images"), task.name, "images file")
+            _need(p.get("labels"), task.name, "labels file")
+    elif task.kind == "retrieval":
+        _need(p.get("path"), task.name, "pairs parquet")
+    else:
+        raise ValueError(f"task {task.name}: unknown kind {task.kind!r}; valid: zeroshot, retrieval")
+
+
+class Evaluator:
+    """One trained model: embeds images and texts in batches on `device`."""
+
+    def __init__(self, model_ref: str, checkpoint: Path, device: str = "cpu", batch_size: int = 512) -> None:
+        import open_clip
+
+        self.model, _, self.preprocess = open_clip.create_model_and_transforms(model_ref, device=device)
+        open_clip.load_checkpoint(self.model, str(checkpoint), device=device)
+        self.model.eval()
+        self.tokenizer = open_clip.get_tokenizer(model_ref)
+        self.device, self.batch_size = device, batch_size
+
+    def images(self, images: list) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(images), self.batch_size):
+                x = torch.stack([self.preprocess(im) for im in images[i : i + self.batch_size]]).to(
+                    self.device
+                )
+                out.append(torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1).cpu())
+        return torch.cat(out).numpy()
+
+    def texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), self.batch_size):
+                t = self.tokenizer(texts[i : i + self.batch_size]).to(self.device)
+                out.append(torch.nn.functional.normalize(self.model.encode_text(t).float(), dim=-1).cpu())
+        return torch.cat(out).numpy()
+
+    def zeroshot(self, task: Task) -> dict[str, float]:
+        images, labels = _cached(task, _classification_data)
+        classnames, templates = task.params["classnames"], task.params["templates"]
+        heads = []
+        for c in classnames:
+            emb = self.texts([t.format(c) for t in templates]).mean(axis=0)
+            heads.append(emb / np.linalg.norm(emb))
+        pred = (self.images(images) @ np.stack(heads).T).argmax(axis=1)
+        per_class = [float((pred[labels == k] == k).mean()) for k in range(len(classnames))]
+        return {"acc": float((pred == labels).mean()), "mean_per_class_recall": float(np.mean(per_class))}
+
+    def retrieval(self, task: Task) -> dict[str, float]:
+        images, captions = _cached(task, _retrieval_data)
+        sim = self.images(images) @ self.texts(captions).T
+        truth = np.arange(len(captions))
+        i2t = float((sim.argmax(axis=1) == truth).mean())
+        t2i = float((sim.argmax(axis=0) == truth).mean())
+        return {"image_to_text_r1": i2t, "text_to_image_r1": t2i, "mean_r1": (i2t + t2i) / 2}
+
+    def run(self, task: Task) -> dict[str, float]:
+        return self.zeroshot(task) if task.kind == "zeroshot" else self.retrieval(task)
+
+
+def headline(task: Task, metrics: dict[str, float]) -> float:
+    """The one number a task contributes to the table's mean (DataComp: accuracy, or mean recall@1)."""
+    return metrics["acc"] if task.kind == "zeroshot" else metrics["mean_r1"]
