@@ -67,10 +67,11 @@ class Pool:
     def export(
         self, ids: np.ndarray, target: Path, samples_per_shard: int, image: str, caption: str, uid: str
     ) -> list[Path]:
-        """Write the rows `ids` as WebDataset shards (`uid.jpg`, `uid.txt`, and the row id in `uid.json`)."""
-
-        def samples() -> Iterator[dict]:
-            for row_id, row in zip(np.sort(ids), self._selected(ids, [uid, image, caption]), strict=True):
-                yield {"uid": row[uid], "image": row[image], "caption": row[caption], "row_id": int(row_id)}
-
-        return write_shards(samples(), target, samples_per_shard)
+        """Write the rows `ids` as WebDataset shards (`uid.jpg` + `uid.txt`; the row ids in `row_ids.npy`)."""
+        target.mkdir(parents=True, exist_ok=True)
+        np.save(target / "row_ids.npy", np.sort(ids))
+        samples = (
+            {"uid": row[uid], "image": row[image], "caption": row[caption]}
+            for row in self._selected(ids, [uid, image, caption])
+        )
+        return write_shards(samples, target, samples_per_shard)

@@ -148,7 +148,7 @@ def prepare_pool(cfg: BenchConfig, log: Log) -> Pool:
         recipe = parse_recipe(
             {
                 "name": f"{cfg.name}_pool",
-                "input": {"paths": [str(raw_path)], "format": "parquet"},
+                "input": {"paths": [str(f) for f in Pool.open(raw_path).files], "format": "parquet"},
                 "output": {"path": str(scored), "shard_rows": 1_000_000},
                 "steps": _substitute(cfg.pool["score"], teacher),
             },

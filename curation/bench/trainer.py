@@ -24,7 +24,7 @@ class TrainingError(RuntimeError):
 class TrainResult:
     checkpoint: Path
     samples_seen: int  # from the trainer's log: the last count of every epoch, summed
-    samples_per_s: float  # mean of the logged per-step throughputs after the first log line of the run
+    samples_per_s: float  # training-loop throughput from the logged step times (the first step left out)
     seconds: float
 
 
@@ -47,7 +47,7 @@ def model_reference(scale: Scale, folder: Path) -> str:
 
 
 def read_log(log: Path) -> tuple[int, float]:
-    """(samples seen, mean samples/s) from an open_clip `out.log`."""
+    """(samples seen, samples/s of the training loop) from an open_clip `out.log` (one line per step)."""
     last: dict[int, int] = {}
     rates: list[float] = []
     for line in log.read_text(errors="replace").splitlines():
@@ -55,8 +55,9 @@ def read_log(log: Path) -> tuple[int, float]:
         if m:
             last[int(m.group(1))] = int(m.group(2))
             rates.append(float(m.group(4)))
-    steady = rates[1:] or rates
-    return sum(last.values()), (sum(steady) / len(steady) if steady else 0.0)
+    steady = [r for r in rates[1:] or rates if r > 0]
+    # every logged step has the same batch: the harmonic mean is samples over the summed step times
+    return sum(last.values()), (len(steady) / sum(1 / r for r in steady) if steady else 0.0)
 
 
 def train_clip(

@@ -112,7 +112,8 @@ def _write_tar(path: Path, rows: list[dict]) -> None:
             _add(tar, f"{uid}.jpg", row.pop("image") or b"")
             _add(tar, f"{uid}.txt", (row.pop("caption") or "").encode())
             extra = {k: v for k, v in row.items() if not isinstance(v, bytes | list)}
-            _add(tar, f"{uid}.json", json.dumps(extra, sort_keys=True, default=str).encode())
+            if extra:
+                _add(tar, f"{uid}.json", json.dumps(extra, sort_keys=True, default=str).encode())
 
 
 def write_shards(samples: Iterable[dict], target: str | Path, samples_per_shard: int = 10_000) -> list[Path]:
