@@ -16,7 +16,7 @@ from curation.bench.strategies import KINDS, Strategy
 
 TOP_KEYS = (
     "name", "output", "scale", "scale_overrides", "seeds", "pool", "strategies", "tasks", "device", "workers",
-    "parallel", "samples_per_shard",
+    "parallel", "threads", "samples_per_shard",
 )  # fmt: skip
 POOL_KEYS = ("path", "fashion_mnist", "teacher", "score", "columns")
 FASHION_KEYS = ("root", "teacher_rows", "pool_rows", "noise", "seed")
@@ -38,13 +38,14 @@ class BenchConfig:
     device: str = "cpu"
     workers: int = 0
     parallel: int = 1
+    threads: int | None = None  # torch threads per training; default: cores / parallel
     samples_per_shard: int = 10_000
     raw: dict = field(default_factory=dict, compare=False)
 
     @property
     def digest(self) -> str:
         """Everything that decides the results (not the output folder or how many run at once)."""
-        keyed = {k: v for k, v in self.raw.items() if k not in ("output", "parallel")}
+        keyed = {k: v for k, v in self.raw.items() if k not in ("output", "parallel", "threads")}
         keyed["scale"] = self.scale.name
         keyed["scale_overrides"] = {k: v for k, v in vars(self.scale).items() if k != "name"}
         return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -124,6 +125,7 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
         device=str(raw.get("device", "cpu")),
         workers=int(raw.get("workers", 0)),
         parallel=max(1, int(raw.get("parallel", 1))),
+        threads=int(raw["threads"]) if raw.get("threads") else None,
         samples_per_shard=int(raw.get("samples_per_shard", 10_000)),
         raw=raw,
     )

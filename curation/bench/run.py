@@ -225,7 +225,7 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
                 break
             pending.append(job)
     cores = os.cpu_count() or 1
-    threads = max(1, cores // cfg.parallel)
+    threads = cfg.threads or max(1, cores // cfg.parallel)
     trained: list[str] = []
     with ThreadPoolExecutor(cfg.parallel) as workers:
         futures = {workers.submit(_train_and_evaluate, cfg, job, tasks, threads): job for job in pending}
