@@ -129,8 +129,9 @@ def prepare_pool(cfg: BenchConfig, log: Log) -> Pool:
         if not (folder / "open_clip_model.safetensors").is_file():
             shards = _export_table_shards(root / "teacher", root / "teacher_shards", cfg)
             log(f"training the teacher CLIP on the clean split ({tscale.samples_seen:,} samples seen)")
+            seed = int(fm.get("seed", 0))
             result = train_clip(
-                tscale, shards, root / "teacher_run", int(fm.get("seed", 0)), cfg.workers, cfg.device
+                tscale, shards, root / "teacher_run", seed, cfg.workers, cfg.device, cfg.threads
             )
             _save_model_folder(tscale, result.checkpoint, folder)
         teacher = str(folder.resolve())
