@@ -215,16 +215,17 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     failures: dict[str, str] = {}
     results: list[dict] = []
     pending: list[dict] = []
-    for strategy in cfg.strategies:
-        for seed in cfg.seeds:
+    for (
+        seed
+    ) in cfg.seeds:  # seed-major: every strategy's first seed is done first, so a partial table compares
+        for strategy in cfg.strategies:
             done = _run_dir(cfg, strategy.name, seed) / "result.json"
             if done.is_file():
                 results.append(json.loads(done.read_text()))
-                continue
-            job = _selection_job(cfg, pool, strategy, seed, failures, log)
-            if job is None:
-                break
-            pending.append(job)
+            elif strategy.name not in failures:
+                job = _selection_job(cfg, pool, strategy, seed, failures, log)
+                if job is not None:
+                    pending.append(job)
     cores = os.cpu_count() or 1
     threads = cfg.threads or max(1, cores // cfg.parallel)
     trained: list[str] = []
@@ -243,6 +244,7 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
             log(
                 f"{label}: mean {100 * result['mean']:.2f} (samples seen {result['samples_seen']:,}, {result['train_s']:.0f} s)"
             )
+            tables.write(tables.rank(results, failures, [t.name for t in cfg.tasks]), skipped, cfg.output)
     ranked = tables.rank(results, failures, [t.name for t in cfg.tasks])
     paths = tables.write(ranked, skipped, cfg.output)
     return BenchOutcome(ranked, paths, skipped, trained)
