@@ -1,0 +1,59 @@
+"""BENCH.yaml validation: mistakes are named before anything runs; `curate bench` exits 2 with the message."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from curation.bench.config import BenchError, load_bench
+from curation.cli import main
+
+BASE = {
+    "pool": {"path": "pool"},
+    "strategies": [{"name": "none", "kind": "none"}],
+    "tasks": [{"name": "t", "kind": "zeroshot"}],
+}
+
+
+def _load(tmp_path, **changes):
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(BASE | changes))
+    return load_bench(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seed": [0]}, "b.yaml.seed: unknown key"),
+        (
+            {"strategies": [{"name": "x", "kind": "clip_magic"}]},
+            r"strategies\[0\] \(x\): unknown kind 'clip_magic'",
+        ),
+        (
+            {"strategies": [{"name": "x", "kind": "none"}, {"name": "x", "kind": "none"}]},
+            "duplicate name 'x'",
+        ),
+        ({"pool": {"path": "p", "fashion_mnist": {}}}, "exactly one of path"),
+        ({"pool": {"path": "p", "teacher": {}}}, "a teacher is trained only on a built pool"),
+        ({"seeds": "0"}, "seeds: a non-empty list of integers"),
+        ({"scale_overrides": {"samples": 5}}, "scale override 'samples' is not a scale setting"),
+        ({"tasks": []}, "tasks: must be a non-empty list"),
+    ],
+)
+def test_mistakes_are_named(tmp_path, changes, message):
+    with pytest.raises(BenchError, match=message):
+        _load(tmp_path, **changes)
+
+
+def test_digest_ignores_output_and_parallelism_only(tmp_path):
+    a = _load(tmp_path)
+    assert _load(tmp_path, output="elsewhere", parallel=2, threads=1).digest == a.digest
+    assert _load(tmp_path, seeds=[0, 1]).digest != a.digest
+
+
+def test_cli_reports_a_bad_file(tmp_path, capsys):
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(BASE | {"strategies": [{"name": "x"}]}))
+    assert main(["bench", str(path)]) == 2
+    assert "strategies[0]: each item needs a name and a kind" in capsys.readouterr().err
+    assert main(["bench", str(tmp_path / "missing.yaml")]) == 2
