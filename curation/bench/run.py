@@ -215,9 +215,8 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     failures: dict[str, str] = {}
     results: list[dict] = []
     pending: list[dict] = []
-    for (
-        seed
-    ) in cfg.seeds:  # seed-major: every strategy's first seed is done first, so a partial table compares
+    # seed-major: every strategy's first seed is trained first, so a partial table already compares them all
+    for seed in cfg.seeds:
         for strategy in cfg.strategies:
             done = _run_dir(cfg, strategy.name, seed) / "result.json"
             if done.is_file():
