@@ -187,6 +187,7 @@ def _train_and_evaluate(cfg: BenchConfig, job: dict, tasks: list, threads: int) 
         "samples_seen": result.samples_seen,
         "samples_per_s": result.samples_per_s,
         "train_s": result.seconds,
+        "train_cpu_s": result.cpu_s,
         "eval_s": time.perf_counter() - started,
         "metrics": metrics,
         "scores": scores,

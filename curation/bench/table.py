@@ -27,6 +27,7 @@ def rank(results: list[dict], failures: dict[str, str], tasks: list[str]) -> dic
             "subset_size": int(np.mean([r["subset_size"] for r in runs])),
             "samples_seen": sorted({r["samples_seen"] for r in runs}),
             "wall_s": float(sum(r["train_s"] + r["eval_s"] for r in runs)),
+            "train_cpu_s": float(sum(r.get("train_cpu_s", 0.0) for r in runs)),
             "tasks": {},
         }
         for t in tasks:
@@ -44,7 +45,17 @@ def rank(results: list[dict], failures: dict[str, str], tasks: list[str]) -> dic
 
 def markdown(table: dict[str, Any], skipped: dict[str, str]) -> str:
     tasks = [t for t in table["tasks"] if t not in skipped]
-    head = ["rank", "strategy", "subset size", "samples seen", *tasks, "mean", "seeds", "wall s"]
+    head = [
+        "rank",
+        "strategy",
+        "subset size",
+        "samples seen",
+        *tasks,
+        "mean",
+        "seeds",
+        "wall s",
+        "train CPU s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table["rows"]:
         cells = [
@@ -57,6 +68,7 @@ def markdown(table: dict[str, Any], skipped: dict[str, str]) -> str:
             m = r["tasks"].get(t)
             cells.append(f"{100 * m['mean']:.2f} ± {100 * m['std']:.2f}" if m else "-")
         cells += [f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}", str(len(r["seeds"])), f"{r['wall_s']:.0f}"]
+        cells.append(f"{r['train_cpu_s']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     notes = ["", "Scores are % (accuracy for zero-shot, mean recall@1 for retrieval): mean ± std over seeds."]
     if not table["samples_seen_equal"]:

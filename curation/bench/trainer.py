@@ -26,6 +26,7 @@ class TrainResult:
     samples_seen: int  # from the trainer's log: the last count of every epoch, summed
     samples_per_s: float  # training-loop throughput from the logged step times (the first step left out)
     seconds: float
+    cpu_s: float  # CPU seconds of the trainer process (user + system): its cost independent of machine load
 
 
 def brace_list(shards: list[Path]) -> str:
@@ -88,18 +89,20 @@ def train_clip(
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "curation.bench.launch", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    stdout = run_dir / "trainer_stdout.txt"
+    with open(stdout, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "curation.bench.launch", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time, whatever else runs
     seconds = time.perf_counter() - started
-    (run_dir / "trainer_stdout.txt").write_text(proc.stdout)
+    code = proc.returncode = os.waitstatus_to_exitcode(status)
     checkpoint = run_dir / "train" / "checkpoints" / "epoch_latest.pt"
-    if proc.returncode != 0 or not checkpoint.is_file():
-        tail = "\n".join(proc.stdout.splitlines()[-15:])
-        raise TrainingError(f"open_clip_train exited with {proc.returncode}:\n{tail}")
+    if code != 0 or not checkpoint.is_file():
+        tail = "\n".join(stdout.read_text(errors="replace").splitlines()[-15:])
+        raise TrainingError(f"open_clip_train exited with {code}:\n{tail}")
     samples, rate = read_log(run_dir / "train" / "out.log")
-    return TrainResult(checkpoint, samples, rate, seconds)
+    return TrainResult(checkpoint, samples, rate, seconds, usage.ru_utime + usage.ru_stime)
