@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from curation.io.units import InputError
@@ -83,7 +84,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from curation.bench.run import run_bench
 
     try:
-        outcome = run_bench(load_bench(args.bench, args.scale), resume=args.resume)
+        cfg = load_bench(args.bench, args.scale)
+        if args.parallel:
+            cfg = dataclasses.replace(cfg, parallel=args.parallel)
+        outcome = run_bench(cfg, resume=args.resume)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -139,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--scale", help="train at this scale instead of the file's (tiny, small, medium, large, xlarge)"
     )
+    bench.add_argument("--parallel", type=int, help="trainings at once (replaces the file's `parallel`)")
     bench.set_defaults(fn=_cmd_bench)
     return parser
 
