@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from curation.balance.entries import MetadataError
 from curation.io.units import InputError
 from curation.recipe import RecipeError, load_recipe
 
@@ -78,6 +79,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_metadata_build(args: argparse.Namespace) -> int:
+    from curation.balance.builder import build_metadata, write_metadata
+
+    entries, report = build_metadata(args.wordnet, args.unigrams, args.bigrams, args.titles, not args.no_numbers)
+    path = write_metadata(entries, args.out)
+    for source, added in report.added.items():
+        print(f"  {source:<32}{added:>9} entries")
+    print(f"{len(entries)} entries ({report.duplicates} duplicates, {report.skipped} empty/punctuation skipped) -> {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curate", description="mmcurate: curate multimodal training data on Ray."
@@ -115,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--to", required=True, help="folder for shard-NNNNN.tar")
     exp.add_argument("--samples-per-shard", type=int, default=10_000)
     exp.set_defaults(fn=_cmd_export)
+    meta = sub.add_parser("metadata", help="MetaCLIP metadata entry lists").add_subparsers(
+        dest="metadata_command", required=True
+    )
+    build = meta.add_parser("build", help="write a metadata.json from WordNet and unigram / bigram / title files")
+    build.add_argument("--out", required=True, help="the JSON list to write")
+    build.add_argument("--wordnet", help="WordNet 3.0 database folder (data.noun[.gz], ...): first synset lemmas")
+    for kind in ("unigrams", "bigrams", "titles"):
+        build.add_argument(f"--{kind}", action="append", default=[], help=f"{kind} file, one per line (repeatable)")
+    build.add_argument("--no-numbers", action="store_true", help="leave out MetaCLIP's entries 0..99")
+    build.set_defaults(fn=_cmd_metadata_build)
     return parser
 
 
@@ -122,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (RecipeError, InputError, FileNotFoundError) as exc:
+    except (RecipeError, InputError, FileNotFoundError, MetadataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -24,6 +24,8 @@ BUILTIN_MODULES = (
     "curation.dedup.phash",
     "curation.dedup.url",
     "curation.dedup.semantic",
+    "curation.balance.matching",
+    "curation.balance.stage",
 )
 
 
