@@ -63,10 +63,10 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from curation.report import funnel_table, load_stats, write_report
+    from curation.report import write_report
 
     paths = write_report(args.output)
-    print(funnel_table(load_stats(args.output), top_reasons=10))
+    print(paths["text"].read_text().rstrip())
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
 

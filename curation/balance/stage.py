@@ -212,9 +212,9 @@ class MetaclipBalance(Stage):
             "t_curve": curve,
             "rows": ctx.rows,
             "kept_rows": kept_rows,
-            "entry_counts": str(counts_file),
-            "kept_entry_counts": str(kept_file),
-            "passed_entry_counts": str(passed_file),
+            "entry_counts": str(counts_file.resolve()),
+            "kept_entry_counts": kept_file.name,  # beside this summary
+            "passed_entry_counts": passed_file.name,
         }
         atomic_write_json(ctx.work_dir / SUMMARY, summary)
         return ds.map_batches(_mark, fn_kwargs={"spec": spec, "tag_only": self.tag_only}, batch_format="pyarrow")
