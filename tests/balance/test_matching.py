@@ -79,7 +79,7 @@ def test_matching_equals_a_naive_check_on_real_alt_texts(alt_texts, wordnet_meta
     ids = {f" {e} ": i for i, e in reversed(list(enumerate(entries)))}  # first id of a repeated entry
     assert matched == [_naive_spans(c, ids) for c in captions]  # every caption, every entry position
     # the literal check of every entry (a string search per entry) on a sample of the captions
-    sample = slice(0, 10_000, 40)
+    sample = slice(0, 10_000, 100)
     assert matched[sample] == _naive_entries(captions[sample], entries)
     assert sum(map(len, matched)) > 10_000  # a real workload: most captions match something
 
