@@ -181,6 +181,7 @@ class MetaclipBalance(Stage):
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         files = dataset_files(ds, ctx)
         require_columns(files, [ORDER, MATCHED], self.op_name)
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
         columns = _columns(pq.read_schema(files[0]).names, self.lang_column, self.uid_column)
         counts, counts_file = self._counts(files, columns, ctx)
         names = tuple(sorted(counts))

@@ -74,3 +74,23 @@ def balance_summary(out: Path) -> dict:
 def stage_file(out: Path, name: str) -> Path:
     (path,) = Path(out).glob(f"_work/*/intermediate/{name}")
     return path
+
+
+@pytest.fixture(scope="session")
+def reference_matches(alt_texts, wordnet_metadata) -> list[list[int]]:
+    """Every alt text's matched entry ids, by the op in this process (no Ray)."""
+    return single_process_matches(alt_texts, wordnet_metadata)
+
+
+@pytest.fixture(scope="session")
+def reference_run(ray_local, tmp_path_factory, wordnet_metadata, pool) -> RunResult:
+    """The recipe with one worker and t = 20."""
+    out = tmp_path_factory.mktemp("metaclip") / "one_worker"
+    return run_metaclip(out, wordnet_metadata, pool, "execution.max_workers=1", t=20)
+
+
+def output_rows(out: Path) -> list[tuple]:
+    import pyarrow.dataset as pads
+
+    table = pads.dataset(Path(out) / "data", format="parquet").to_table()
+    return list(zip(table.column("URL").to_pylist(), table.column("TEXT").to_pylist(), strict=True))
