@@ -82,11 +82,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_metadata_build(args: argparse.Namespace) -> int:
     from curation.balance.builder import build_metadata, write_metadata
 
-    entries, report = build_metadata(args.wordnet, args.unigrams, args.bigrams, args.titles, not args.no_numbers)
+    entries, report = build_metadata(
+        args.wordnet, args.unigrams, args.bigrams, args.titles, not args.no_numbers
+    )
     path = write_metadata(entries, args.out)
     for source, added in report.added.items():
         print(f"  {source:<32}{added:>9} entries")
-    print(f"{len(entries)} entries ({report.duplicates} duplicates, {report.skipped} empty/punctuation skipped) -> {path}")
+    print(
+        f"{len(entries)} entries ({report.duplicates} duplicates, {report.skipped} empty/punctuation skipped) -> {path}"
+    )
     return 0
 
 
@@ -130,11 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     meta = sub.add_parser("metadata", help="MetaCLIP metadata entry lists").add_subparsers(
         dest="metadata_command", required=True
     )
-    build = meta.add_parser("build", help="write a metadata.json from WordNet and unigram / bigram / title files")
+    build = meta.add_parser(
+        "build", help="write a metadata.json from WordNet and unigram / bigram / title files"
+    )
     build.add_argument("--out", required=True, help="the JSON list to write")
-    build.add_argument("--wordnet", help="WordNet 3.0 database folder (data.noun[.gz], ...): first synset lemmas")
+    build.add_argument(
+        "--wordnet", help="WordNet 3.0 database folder (data.noun[.gz], ...): first synset lemmas"
+    )
     for kind in ("unigrams", "bigrams", "titles"):
-        build.add_argument(f"--{kind}", action="append", default=[], help=f"{kind} file, one per line (repeatable)")
+        build.add_argument(
+            f"--{kind}", action="append", default=[], help=f"{kind} file, one per line (repeatable)"
+        )
     build.add_argument("--no-numbers", action="store_true", help="leave out MetaCLIP's entries 0..99")
     build.set_defaults(fn=_cmd_metadata_build)
     return parser

@@ -109,4 +109,9 @@ def write_report(output: str | Path) -> dict[str, Path]:
     )
     page_path = output / "report.html"
     page_path.write_text(page)
-    return {"text": txt, "png": png, "html": page_path, **{f"entries_png{i}": p for i, (_, p) in enumerate(sections)}}
+    return {
+        "text": txt,
+        "png": png,
+        "html": page_path,
+        **{f"entries_png{i}": p for i, (_, p) in enumerate(sections)},
+    }

@@ -36,7 +36,9 @@ def read_lines(path: str | Path) -> list[str]:
     try:
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError as exc:
-        raise MetadataError(f"entry file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise MetadataError(
+            f"entry file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def build_entries(sources: Iterable[tuple[str, Iterable[str]]]) -> tuple[list[str], BuildReport]:

@@ -35,17 +35,23 @@ def _parse(path: Path) -> EntryList:
     except UnicodeDecodeError as exc:
         raise MetadataError(f"metadata {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise MetadataError(f"metadata {path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise MetadataError(
+            f"metadata {path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     if isinstance(raw, dict):
         raw = list(raw)
     if not isinstance(raw, list):
         raise MetadataError(f"metadata {path}: expected a JSON list of strings, got {type(raw).__name__}")
     for i, entry in enumerate(raw):
         if not isinstance(entry, str):
-            raise MetadataError(f"metadata {path}: entry {i} is {type(entry).__name__} {entry!r}, not a string")
+            raise MetadataError(
+                f"metadata {path}: entry {i} is {type(entry).__name__} {entry!r}, not a string"
+            )
     empty = sum(not e.strip() for e in raw)
     if empty == len(raw):
-        raise MetadataError(f"metadata {path}: holds no entries" + (f" ({empty} empty strings)" if empty else ""))
+        raise MetadataError(
+            f"metadata {path}: holds no entries" + (f" ({empty} empty strings)" if empty else "")
+        )
     return EntryList(tuple(raw), len(raw) - len(set(raw)), empty)
 
 

@@ -120,7 +120,9 @@ def entry_probabilities(matches: Matches, probs: dict[str, np.ndarray]) -> np.nd
     return out
 
 
-def decide(matches: Matches, probs: dict[str, np.ndarray], row_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def decide(
+    matches: Matches, probs: dict[str, np.ndarray], row_hashes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(kept per row, passed per match): a match passes when its draw is below its entry's probability."""
     passed = draws(matches, row_hashes) < entry_probabilities(matches, probs)
     kept = np.bincount(matches.rows[passed], minlength=len(row_hashes)) > 0

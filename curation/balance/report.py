@@ -33,7 +33,11 @@ def _distribution(summary_path: Path) -> tuple[dict, dict[str, tuple[np.ndarray,
     summary = json.loads(summary_path.read_text())
     before_path = Path(summary["entry_counts"])
     before_raw = np.load(before_path)
-    sizes = {"": len(before_raw)} if isinstance(before_raw, np.ndarray) else {k: len(before_raw[k]) for k in before_raw.files}
+    sizes = (
+        {"": len(before_raw)}
+        if isinstance(before_raw, np.ndarray)
+        else {k: len(before_raw[k]) for k in before_raw.files}
+    )
     before = load_counts(before_path, sizes)
     after = load_counts(summary_path.parent / summary["kept_entry_counts"], sizes)
     passed = load_counts(summary_path.parent / summary["passed_entry_counts"], sizes)
@@ -47,7 +51,9 @@ def entry_table(summary_path: Path, head: int = HEAD) -> str:
     rows the entry's own draw kept, which balancing caps at about t.
     """
     summary, lists = _distribution(summary_path)
-    lines = [f"MetaCLIP entry distribution (t = {summary['t']}; kept rows {summary['kept_rows']} of {summary['rows']})"]
+    lines = [
+        f"MetaCLIP entry distribution (t = {summary['t']}; kept rows {summary['kept_rows']} of {summary['rows']})"
+    ]
     for name, (before, after, passed) in lists.items():
         t = summary["t_per_list"][name]
         names = _names(summary, name, summary["lists"][name])
@@ -61,9 +67,14 @@ def entry_table(summary_path: Path, head: int = HEAD) -> str:
         for i in np.argsort(-before.astype(np.int64), kind="stable")[:head]:
             if before[i]:
                 entry = names[i] if names else f"#{i}"
-                lines.append(f"    {entry[:31]:<32}{int(before[i]):>10}{int(after[i]):>10}{int(passed[i]):>10}")
+                lines.append(
+                    f"    {entry[:31]:<32}{int(before[i]):>10}{int(after[i]):>10}{int(passed[i]):>10}"
+                )
         tail = [(k, int((before == k).sum()), int((after == k).sum())) for k in (1, 2, 3)]
-        lines.append("    tail: " + "; ".join(f"{n_before} entries matched {k}x (after {n_after})" for k, n_before, n_after in tail))
+        lines.append(
+            "    tail: "
+            + "; ".join(f"{n_before} entries matched {k}x (after {n_after})" for k, n_before, n_after in tail)
+        )
     return "\n".join(lines)
 
 
@@ -103,4 +114,7 @@ def entry_sections(output: str | Path) -> list[tuple[str, Path]]:
 
 
 def entry_html(sections: list[tuple[str, Path]]) -> str:
-    return "".join(f"<h2>MetaCLIP entries</h2><pre>{html.escape(text)}</pre><img src='{png.name}'>" for text, png in sections)
+    return "".join(
+        f"<h2>MetaCLIP entries</h2><pre>{html.escape(text)}</pre><img src='{png.name}'>"
+        for text, png in sections
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 from pathlib import Path
 
@@ -40,10 +39,14 @@ TAG_COLUMN = "metaclip_keep"
 
 
 def _columns(have: list[str], lang_column: str, uid_column: str) -> list[str]:
-    return [ORDER, MATCHED] + [c for c in (lang_column, uid_column) if c in have and c not in (ORDER, MATCHED)]
+    return [ORDER, MATCHED] + [
+        c for c in (lang_column, uid_column) if c in have and c not in (ORDER, MATCHED)
+    ]
 
 
-def _match_ids(batch: pa.Table, names: tuple[str, ...], lang_column: str) -> dict[tuple[str, str], np.ndarray]:
+def _match_ids(
+    batch: pa.Table, names: tuple[str, ...], lang_column: str
+) -> dict[tuple[str, str], np.ndarray]:
     m = keep.batch_matches(batch, MATCHED, lang_column, names)
     return {("matches", name): m.ids[m.lists == i] for i, name in enumerate(names)}
 
@@ -51,7 +54,9 @@ def _match_ids(batch: pa.Table, names: tuple[str, ...], lang_column: str) -> dic
 def _after_ids(batch: pa.Table, spec: dict) -> dict[tuple[str, str], np.ndarray]:
     names = spec["names"]
     m = keep.batch_matches(batch, MATCHED, spec["lang_column"], names)
-    kept, passed = keep.decide(m, _probs(spec["probs"]), keep.uid_hashes(batch, spec["uid_column"], spec["seed"]))
+    kept, passed = keep.decide(
+        m, _probs(spec["probs"]), keep.uid_hashes(batch, spec["uid_column"], spec["seed"])
+    )
     in_kept = kept[m.rows]
     out = {}
     for i, name in enumerate(names):
@@ -69,7 +74,9 @@ def _probs(path: str) -> dict[str, np.ndarray]:
 
 
 @ray.remote(num_cpus=1)
-def _expected_file(path: str, columns: list[str], names: tuple[str, ...], lang_column: str, grid_probs: str) -> list[float]:
+def _expected_file(
+    path: str, columns: list[str], names: tuple[str, ...], lang_column: str, grid_probs: str
+) -> list[float]:
     grid = _probs(grid_probs)
     steps = sorted({int(k.split(".", 1)[0]) for k in grid})
     out = [0.0] * len(steps)
@@ -141,7 +148,9 @@ class MetaclipBalance(Stage):
             save_counts(counts, target)
         return counts, target
 
-    def _solve_t(self, counts: Counts, files: list[str], columns: list[str], ctx: StageContext) -> tuple[float, list]:
+    def _solve_t(
+        self, counts: Counts, files: list[str], columns: list[str], ctx: StageContext
+    ) -> tuple[float, list]:
         """The smallest t whose expected output reaches `target_rows` (all matched rows where none does)."""
         marker = shuffle.done(ctx.work_dir, "solve_t")
         if marker is not None:
@@ -158,13 +167,19 @@ class MetaclipBalance(Stage):
                 probs = keep.keep_probabilities(counts, keep.thresholds(counts, t, primary))
                 arrays.update({f"{t}.{n}": p for n, p in probs.items()})
             savez_atomic(path, arrays)
-            parts = ray.get([_expected_file.remote(f, columns, names, self.lang_column, str(path)) for f in files])
+            parts = ray.get(
+                [_expected_file.remote(f, columns, names, self.lang_column, str(path)) for f in files]
+            )
             values = np.sum(np.asarray(parts, np.float64), axis=0) if parts else np.zeros(len(grid))
             curve.extend(zip(grid.tolist(), values.tolist(), strict=True))
             reached = np.flatnonzero(values >= self.target_rows)
             if not len(reached):
                 t = top  # the target exceeds what balancing can keep: every matched row is kept
-                log.warning("metaclip_balance: target_rows %d > expected rows at t=max count; t=%d", self.target_rows, t)
+                log.warning(
+                    "metaclip_balance: target_rows %d > expected rows at t=max count; t=%d",
+                    self.target_rows,
+                    t,
+                )
                 break
             hi = int(grid[reached[0]])
             lo = int(grid[reached[0] - 1]) if reached[0] > 0 else hi
@@ -188,7 +203,9 @@ class MetaclipBalance(Stage):
         primary = self.t_lang if self.t_lang in counts else names[0]
         t, curve = (self.t, []) if self.t else self._solve_t(counts, files, columns, ctx)
         ts = keep.thresholds(counts, t, primary)
-        probs_path = savez_atomic(ctx.work_dir / "keep_probabilities.npz", keep.keep_probabilities(counts, ts))
+        probs_path = savez_atomic(
+            ctx.work_dir / "keep_probabilities.npz", keep.keep_probabilities(counts, ts)
+        )
         spec = {
             "names": names,
             "lang_column": self.lang_column,
@@ -197,13 +214,19 @@ class MetaclipBalance(Stage):
             "probs": str(probs_path),
         }
         sizes = {n: len(c) for n, c in counts.items()}
-        after = count_files(ctx.work_dir, "decide", files, functools.partial(_after_ids, spec=spec), columns, sizes)
+        after = count_files(
+            ctx.work_dir, "decide", files, functools.partial(_after_ids, spec=spec), columns, sizes
+        )
         zeros = {n: np.zeros(s, np.uint64) for n, s in sizes.items()}
         kept_counts = {**zeros, **after.get("kept", {})}
         passed_counts = {**zeros, **after.get("passed", {})}
         kept_rows = int(after.get("rows", {}).get(names[0], np.zeros(1))[0])
-        kept_file = save_counts(kept_counts, counts_path(ctx.work_dir, list(sizes)).with_stem("kept_entry_count"))
-        passed_file = save_counts(passed_counts, counts_path(ctx.work_dir, list(sizes)).with_stem("passed_entry_count"))
+        kept_file = save_counts(
+            kept_counts, counts_path(ctx.work_dir, list(sizes)).with_stem("kept_entry_count")
+        )
+        passed_file = save_counts(
+            passed_counts, counts_path(ctx.work_dir, list(sizes)).with_stem("passed_entry_count")
+        )
         summary = {
             "metadata": str(Path(self.metadata).resolve()),
             "lists": {n: list_files(self.metadata)[n].name for n in names},
@@ -218,4 +241,6 @@ class MetaclipBalance(Stage):
             "passed_entry_counts": passed_file.name,
         }
         atomic_write_json(ctx.work_dir / SUMMARY, summary)
-        return ds.map_batches(_mark, fn_kwargs={"spec": spec, "tag_only": self.tag_only}, batch_format="pyarrow")
+        return ds.map_batches(
+            _mark, fn_kwargs={"spec": spec, "tag_only": self.tag_only}, batch_format="pyarrow"
+        )

@@ -105,11 +105,16 @@ def test_bad_input_is_counted_and_the_identity_holds(wordnet_metadata, ray_local
 def test_bad_balance_parameters_are_clear_errors(reference_run, wordnet_metadata, pool, tmp_path):
     base = metaclip_overrides(wordnet_metadata, pool)
     with pytest.raises(RecipeError, match="exactly one of t .* or target_rows"):
-        load_recipe("pipelines/metaclip.yaml", [*base, f"steps[1].metaclip_balance={{metadata: {wordnet_metadata}}}"])
+        load_recipe(
+            "pipelines/metaclip.yaml", [*base, f"steps[1].metaclip_balance={{metadata: {wordnet_metadata}}}"]
+        )
     wrong = tmp_path / "entry_count.npy"
     np.save(wrong, np.zeros(5, np.uint64))
     with pytest.raises(RecipeError, match="has 86671 entries but the counts are uint64 \\(5,\\)"):
-        load_recipe("pipelines/metaclip.yaml", metaclip_overrides(wordnet_metadata, pool, t=5, entry_counts=str(wrong)))
+        load_recipe(
+            "pipelines/metaclip.yaml",
+            metaclip_overrides(wordnet_metadata, pool, t=5, entry_counts=str(wrong)),
+        )
     (tmp_path / "junk.npy").write_text("not numpy")
     with pytest.raises(ValueError, match="not a .npy"):
         load_counts(tmp_path / "junk.npy", {"": 86671})

@@ -123,7 +123,9 @@ def test_per_language_lists(tmp_path):
     op = MetaclipMatch(metadata=str(folder))
     op.validate()
     op.setup()
-    out = _match(op, ["a dog", "ein Hund, dog", "我的猫很好", "dog", "cat"], lang=["en", "de", "zh", None, "de"])
+    out = _match(
+        op, ["a dog", "ein Hund, dog", "我的猫很好", "dog", "cat"], lang=["en", "de", "zh", None, "de"]
+    )
     # zh has no list: "other", whose CJK entry needs no spaces (MetaCLIP 2); de's ids are de's own
     assert out.column("matched_entries").to_pylist() == [[0], [0, 2], [0], [1], []]
     always = MetaclipMatch(metadata=str(folder), entry_spacing="always")

@@ -39,7 +39,12 @@ def test_build_merges_sources_in_metaclip_order(shared, tmp_path, capsys):
 def test_build_without_sources_or_with_a_missing_file_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(MetadataError, match="no sources"):
         build_metadata(numbers=False)
-    assert main(["metadata", "build", "--unigrams", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "m.json")]) == 2
+    assert (
+        main(
+            ["metadata", "build", "--unigrams", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "m.json")]
+        )
+        == 2
+    )
     assert "nope.txt does not exist" in capsys.readouterr().err
 
 
