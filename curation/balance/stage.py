@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,14 @@ def _after_ids(batch: pa.Table, spec: dict) -> dict[tuple[str, str], np.ndarray]
     return out
 
 
-@functools.lru_cache(maxsize=2)
 def _probs(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an npz file, cached per worker process (keyed by mtime and size: a rerun rewrites them)."""
+    st = os.stat(path)
+    return _read_npz(path, (st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_npz(path: str, stamp: tuple[int, int]) -> dict[str, np.ndarray]:
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
 
