@@ -2,6 +2,7 @@
 1 vs 2 workers, memory of a worker holding a 500K-entry list, and the balance stage at 1M rows.
 
     python benchmarks/metaclip.py [--copies 40] [--balance-rows 1000000] [--repeat 3] [--out FILE]
+    python benchmarks/metaclip.py --naive --out FILE   # matching vs a literal search of every entry (~1-2 min)
 
 - Entry lists: WordNet (`curate metadata build --wordnet`, 86,671 entries) and a 500K list built the same way
   from WordNet plus the alt texts' word n-grams (n = 1..10, as unigram / bigram / title files), cut at 500,000.
@@ -102,6 +103,38 @@ def worker_memory(metadata: Path) -> dict[str, float]:
     }
 
 
+def naive_check(metadata: Path, table: pa.Table) -> dict:
+    """The op's matches against the literal check: every entry searched as `" entry "` in every spaced caption."""
+    import bisect
+    import itertools
+
+    from curation.balance.entries import load_list
+    from curation.balance.matching import MetaclipMatch, spacing
+
+    op = MetaclipMatch(metadata=str(metadata), column="TEXT")
+    op.setup()
+    matched = op.map(table).column("matched_entries").to_pylist()
+    spaced = [spacing(c) for c in table.column("TEXT").to_pylist()]
+    text = "\0".join(spaced)
+    starts = list(itertools.accumulate((len(s) + 1 for s in spaced), initial=0))
+    found: list[set[int]] = [set() for _ in spaced]
+    entries = load_list(metadata).entries
+    started = time.perf_counter()
+    for entry_id, entry in enumerate(entries):
+        pattern = f" {entry} "
+        at = text.find(pattern)
+        while at != -1:
+            found[bisect.bisect_right(starts, at) - 1].add(entry_id)
+            at = text.find(pattern, at + 1)
+    equal = [sorted(f) for f in found] == matched
+    return {
+        "captions": len(spaced),
+        "entries": len(entries),
+        "equal": equal,
+        "naive_s": time.perf_counter() - started,
+    }
+
+
 def tree_cpu_seconds() -> float:
     """CPU seconds (user + system) of this process and all its descendants (Ray's local cluster included)."""
     parents: dict[int, int] = {}
@@ -194,6 +227,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--balance-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--naive", action="store_true", help="only check the matching against the literal search"
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "metaclip_results.json"))
     args = parser.parse_args(argv)
     if not ALT_TEXTS.exists() or not WORDNET.exists():
@@ -208,6 +244,13 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {"command": command_line("metaclip.py", argv), "machine": machine()}
     with tempfile.TemporaryDirectory(prefix="metaclip_bench_") as tmp:
         tmp = Path(tmp)
+        if args.naive:
+            from curation.balance.builder import build_metadata, write_metadata
+
+            wordnet = write_metadata(build_metadata(wordnet=WORDNET)[0], tmp / "wordnet.json")
+            results["naive_check"] = naive_check(wordnet, table)
+            print(results["naive_check"])
+            return save_results(args.out, results)
         lists = build_lists(tmp, captions)
         results["lists"] = {k: len(json.loads(v.read_text())) for k, v in lists.items()}
         pool = tmp / "pool.parquet"

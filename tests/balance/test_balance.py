@@ -141,3 +141,45 @@ def test_per_language_thresholds_follow_the_primary_tail_share():
     portion = np.cumsum(np.sort(de)) / de.sum()
     assert ts["de"] == np.sort(de)[np.abs(portion - share).argmin()]
     assert keep.thresholds({"": en}, 7, "en") == {"": 7.0}
+
+
+def test_draws_follow_the_uid_not_the_row_position(alt_texts, wordnet_metadata, ray_local, tmp_path):
+    table = alt_texts.slice(0, 2000)
+    kept = []
+    for name, rows in (("forward", table), ("reversed", table.take(list(range(1999, -1, -1))))):
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(rows, path, row_group_size=700)
+        run = run_metaclip(tmp_path / name, wordnet_metadata, path, t=3, uid_column="URL")
+        kept.append(sorted(output_rows(run.output)))
+    assert kept[0] == kept[1] and 0 < len(kept[0]) < 2000
+
+
+def test_per_language_lists_are_counted_and_balanced_per_language(ray_local, tmp_path):
+    folder = tmp_path / "metadata"
+    folder.mkdir()
+    (folder / "en.json").write_text(json.dumps(["dog", "cat", "bird"]))
+    (folder / "de.json").write_text(json.dumps(["Hund", "Katze"]))
+    rng = np.random.default_rng(0)
+    en = rng.choice(
+        ["a dog", "a cat", "a dog and a cat", "a bird", "nothing"], 600, p=[0.5, 0.2, 0.1, 0.1, 0.1]
+    )
+    de = rng.choice(["ein Hund", "eine Katze", "nichts"], 300, p=[0.7, 0.2, 0.1])
+    captions = [*en.tolist(), *de.tolist(), "a dog"]
+    langs = ["en"] * 600 + ["de"] * 300 + ["fr"]  # fr: no list of its own and no `other.json`
+    pool = tmp_path / "pool.parquet"
+    pq.write_table(pa.table({"TEXT": captions, "lang": langs}), pool, row_group_size=250)
+    run = run_metaclip(tmp_path / "out", folder, pool, t=100)
+    counts = np.load(stage_file(run.output, "entry_counts.npz"))
+    assert sorted(counts.files) == ["de", "en"]
+    assert counts["en"].tolist() == [
+        int((en == c).sum() + (en == "a dog and a cat").sum()) for c in ("a dog", "a cat")
+    ] + [int((en == "a bird").sum())]
+    assert counts["de"].tolist() == [int((de == "ein Hund").sum()), int((de == "eine Katze").sum())]
+    ts = balance_summary(run.output)["t_per_list"]
+    assert (
+        ts["en"] == 100
+        and ts["de"] == keep.thresholds({"en": counts["en"], "de": counts["de"]}, 100, "en")["de"]
+    )
+    (step,) = [s for s in run.stats["steps"] if s["step"] == "metaclip_balance"]
+    no_match = int((en == "nothing").sum() + (de == "nichts").sum()) + 1
+    assert step["dropped"]["metaclip_balance:no_match"] == no_match
