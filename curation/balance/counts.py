@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from curation.dedup import shuffle
 from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json
+from curation.stagekit import shuffle
 
 BATCH_ROWS = 16384
 Counts = dict[str, np.ndarray]  # list name ("" for a single list) -> uint64 count per entry

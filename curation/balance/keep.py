@@ -17,9 +17,9 @@ import xxhash
 
 from curation.balance.counts import Counts
 from curation.balance.entries import list_name
-from curation.dedup.hashing import mix64
+from curation.rows import ORDER
+from curation.stagekit.hashing import mix64
 
-ORDER = "_order"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 

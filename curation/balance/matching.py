@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.balance.entries import EntryList, list_files, list_name, load_all, load_list
-from curation.ops.base import ERROR, Mapper, register, set_column
+from curation.ops.base import Mapper, register
+from curation.rows import ERROR, set_column
 
 MATCHED = "matched_entries"
 SPACINGS = ("auto", "always", "script")

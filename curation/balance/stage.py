@@ -25,16 +25,16 @@ from curation.balance import keep
 from curation.balance.counts import Counts, count_files, counts_path, load_counts, save_counts, savez_atomic
 from curation.balance.entries import list_files, load_all
 from curation.balance.matching import MATCHED
-from curation.dedup import shuffle
-from curation.dedup.stage_input import dataset_files, require_columns
 from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json
-from curation.ops.base import DROP, Stage, register, set_column
-from curation.runner.context import StageContext
+from curation.ops.base import Stage, register
+from curation.rows import DROP, ORDER, set_column
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.input import dataset_files, require_columns
 
 log = logging.getLogger("curation")
 SUMMARY = "metaclip_balance.json"
-ORDER = "_order"
 GRID = 48  # t values evaluated per pass when solving for a target size
 TAG_COLUMN = "metaclip_keep"
 

@@ -11,7 +11,7 @@ import pytest
 
 from curation.balance.entries import load_list
 from curation.balance.matching import MetaclipMatch, spacing
-from curation.ops.base import ERROR
+from curation.rows import ERROR
 
 from .conftest import single_process_matches
 
