@@ -9,9 +9,10 @@
 - Pool: the 10,000 real alt texts of img2dataset's test file, `--copies` times, one row group per 10,000 rows
   (one work unit each).
 - Bare loop: one process, the automaton built by the op, `match_ids` over the captions held in a Python list.
-- Pipeline: `run_recipe` with the single step `metaclip_match` (Ray with 2 CPUs, Ray's workers at nice 0,
-  `execution.max_workers` 1 or 2). Per core inside the run = rows / the op's own seconds (summed over workers,
-  as the runner times each op, wall clock); end to end per CPU-second = rows / CPU seconds of the whole process
+- Pipeline: `run_recipe` with the single step `metaclip_match_timed` (`metaclip_match` that also records the
+  thread CPU seconds of each `map` call, benchmarks/metaclip_timing.py; Ray with 2 CPUs, Ray's workers at nice 0,
+  `execution.max_workers` 1 or 2). Per core inside the run = rows / the op's CPU seconds summed over workers (and
+  rows / its wall seconds as the runner times it); end to end per CPU-second = rows / CPU seconds of the whole process
   tree (driver, Ray's processes and workers) during `run_recipe`, against the bare loop's CPU seconds. Bare loop
   and runs alternate
   `--repeat` times after one warm-up run; medians are reported.
@@ -84,14 +85,15 @@ def bare_loop(metadata: Path, captions: list[str]) -> tuple[float, float]:
 def worker_memory(metadata: Path) -> dict[str, float]:
     """RSS (MiB) of a fresh process before and after building the op for `metadata`."""
     code = (
-        "import resource,sys\n"
+        "import resource, sys, time\n"
         "def rss():\n"
         "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024\n"
         "from curation.balance.matching import MetaclipMatch\n"
         "before = rss()\n"
+        "started = time.process_time()\n"
         f"op = MetaclipMatch(metadata={str(metadata)!r}); op.setup()\n"
-        "after = rss()\n"
-        "print(before, after, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "after, build = rss(), time.process_time() - started\n"
+        "print(before, after, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, build)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     before, after, peak = map(float, out.stdout.split())
@@ -168,19 +170,17 @@ def run_match(pool: Path, metadata: Path, workers: int, out: Path) -> dict[str, 
             "input": {"format": "parquet", "paths": [str(pool)], "batch_rows": 4096},
             "output": {"path": str(out), "shard_rows": 1_000_000},
             "execution": {"max_workers": workers},
-            "steps": [{"metaclip_match": {"metadata": str(metadata), "column": "TEXT"}}],
+            "plugins": ["metaclip_timing"],
+            "steps": [{"metaclip_match_timed": {"metadata": str(metadata), "column": "TEXT"}}],
         }
     )
     cpu, started = tree_cpu_seconds(), time.perf_counter()
     result = run_recipe(recipe, overwrite=True)
     wall, cpu = time.perf_counter() - started, tree_cpu_seconds() - cpu
-    (step,) = [s for s in result.stats["steps"] if s["step"] == "metaclip_match"]
-    return {
-        "rows": step["in"],
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "op_s": step["seconds"],
-    }  # op_s: summed over workers
+    (step,) = [s for s in result.stats["steps"] if s["step"] == "metaclip_match_timed"]
+    op_cpu = float(pq.read_table(out / "data", columns=["bench_op_cpu"]).column(0).to_numpy().sum())
+    # op_s: the op's wall seconds as the runner times them, summed over workers; op_cpu_s: its thread CPU seconds
+    return {"rows": step["in"], "wall_s": wall, "cpu_s": cpu, "op_s": step["seconds"], "op_cpu_s": op_cpu}
 
 
 def run_balance(pool: Path, metadata: Path, out: Path) -> dict[str, float]:
@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not ALT_TEXTS.exists() or not WORDNET.exists():
         raise SystemExit(f"skip: {ALT_TEXTS} or {WORDNET} not found (../shared/data is not present)")
     os.environ.setdefault("RAY_worker_niceness", "0")
+    here = str(Path(__file__).resolve().parent)  # Ray's workers import the timing plugin from here
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
     import ray
 
     from curation.balance.matching import MetaclipMatch
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
                     )
             bare_s, bare_cpu = median(trials["bare"]), median(trials["bare_cpu"])
             runs = {
-                w: {k: median([r[k] for r in trials[w]]) for k in ("wall_s", "cpu_s", "op_s")}
+                w: {k: median([r[k] for r in trials[w]]) for k in ("wall_s", "cpu_s", "op_s", "op_cpu_s")}
                 for w in ("1", "2")
             }
             results[name] = {
@@ -285,16 +287,18 @@ def main(argv: list[str] | None = None) -> dict:
             for workers in (1, 2):
                 run = runs[str(workers)]
                 rows.append([
-                    name, workers, n, round(n / bare_s), round(n / run["op_s"]), f"{bare_s / run['op_s']:.2f}x",
-                    round(n / bare_cpu), round(n / run["cpu_s"]), f"{bare_cpu / run['cpu_s']:.2f}x",
-                    round(run["wall_s"], 2), round(memory["automaton_mib"]),
+                    name, workers, n, round(n / bare_cpu), round(n / run["op_cpu_s"]), f"{bare_cpu / run['op_cpu_s']:.2f}x",
+                    round(n / run["cpu_s"]), f"{bare_cpu / run['cpu_s']:.2f}x", round(n / bare_s),
+                    round(n / run["op_s"]), round(run["wall_s"], 2), round(memory["automaton_mib"]),
+                    round(memory["build_cpu_s"], 2),
                 ])  # fmt: skip
         speedup = {
             k: results[k]["median"]["1"]["wall_s"] / results[k]["median"]["2"]["wall_s"] for k in lists
         }
         results["speedup_2_workers"] = speedup
         print(markdown_table(
-            ["list", "workers", "captions", "bare /s", "op in run /s", "op/bare", "bare /CPU-s", "run /CPU-s", "run/bare CPU", "run wall s", "automaton MiB"],
+            ["list", "workers", "captions", "bare /CPU-s", "op in run /CPU-s", "op/bare", "run end to end /CPU-s",
+             "run/bare", "bare /s wall", "op in run /s wall", "run wall s", "automaton MiB", "build CPU s"],
             rows,
         ))  # fmt: skip
         print("wall-time speed-up 1 -> 2 workers:", {k: round(v, 2) for k, v in speedup.items()})
