@@ -96,12 +96,13 @@ def worker_memory(metadata: Path) -> dict[str, float]:
         "print(before, after, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, build)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    before, after, peak = map(float, out.stdout.split())
+    before, after, peak, build = map(float, out.stdout.split())
     return {
         "rss_before_mib": before,
         "rss_after_mib": after,
         "automaton_mib": after - before,
         "peak_mib": peak,
+        "build_cpu_s": build,
     }
 
 
