@@ -9,11 +9,13 @@ in one pass with an Aho-Corasick automaton (pyahocorasick), built once per worke
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import string
 from collections.abc import Iterable
 
 import ahocorasick
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -132,6 +134,36 @@ class MetaclipMatch(Mapper):
             self._automata[name] = automaton
         return automaton
 
+    def _row_lists(self, batch: pa.Table) -> list[str | None]:
+        """The entry list each row is matched against (None: no list for its language)."""
+        names = frozenset(self._files)
+        if "" in names or self.lang_column not in batch.column_names:
+            return [list_name(None, names)] * batch.num_rows
+        return [list_name(lang, names) for lang in batch.column(self.lang_column).to_pylist()]
+
+    def _match_all(self, texts: list[str | None], lists: list[str | None]) -> tuple[pa.ListArray, list]:
+        """`matched_entries` of every text (ids collected in a C int array: no Python list of every id), and
+        the per-row error (`null_caption`) or None."""
+        offsets, flat, errors = array.array("i", [0]), array.array("i"), [None] * len(texts)
+        lowercase, add, end = self.lowercase, flat.extend, offsets.append
+        if len(set(lists)) == 1 and lists[0] is not None:  # one list for the batch: the loop MetaCLIP runs
+            automaton = self._automaton_for(lists[0])
+            for i, text in enumerate(texts):
+                if text is None:
+                    errors[i] = "null_caption"
+                else:
+                    add(match_ids(automaton, text, lowercase))
+                end(len(flat))
+        else:
+            for i, (text, name) in enumerate(zip(texts, lists, strict=True)):
+                if text is None:
+                    errors[i] = "null_caption"
+                elif name is not None:
+                    add(match_ids(self._automaton_for(name), text, lowercase))
+                end(len(flat))
+        values = pa.array(np.frombuffer(flat, np.int32)) if flat else pa.array([], pa.int32())
+        return pa.ListArray.from_arrays(pa.array(np.frombuffer(offsets, np.int32)), values), errors
+
     def map(self, batch: pa.Table) -> pa.Table:
         if not hasattr(self, "_files"):
             self.setup()
@@ -140,23 +172,10 @@ class MetaclipMatch(Mapper):
         if failure:
             batch = set_column(batch, MATCHED, pa.nulls(n, pa.list_(pa.int32())))
             return set_column(batch, ERROR, pa.array([failure] * n, pa.string()))
-        names = frozenset(self._files)
-        if "" in names or self.lang_column not in batch.column_names:
-            lists = [list_name(None, names)] * n
-        else:
-            lists = [list_name(lang, names) for lang in batch.column(self.lang_column).to_pylist()]
-        offsets, flat, errors = [0], [], [None] * n
-        lowercase = self.lowercase
-        for i, (text, name) in enumerate(zip(texts, lists, strict=True)):
-            if text is None:
-                errors[i] = "null_caption"
-            elif name is not None:
-                flat.extend(match_ids(self._automaton_for(name), text, lowercase))
-            offsets.append(len(flat))
+        matched, errors = self._match_all(texts, self._row_lists(batch))
         null = pa.array([e is not None for e in errors]) if any(errors) else None
-        matched = pa.ListArray.from_arrays(
-            pa.array(offsets, pa.int32()), pa.array(flat, pa.int32()), type=pa.list_(pa.int32()), mask=null
-        )
+        if null is not None:
+            matched = pa.ListArray.from_arrays(matched.offsets, matched.values, mask=null)
         batch = set_column(batch, MATCHED, matched)
         if null is not None:
             previous = batch.column(ERROR) if ERROR in batch.column_names else pa.nulls(n, pa.string())
