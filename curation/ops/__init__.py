@@ -24,6 +24,13 @@ BUILTIN_MODULES = (
     "curation.dedup.phash",
     "curation.dedup.url",
     "curation.dedup.semantic",
+    "curation.instruct.adapt",
+    "curation.instruct.validate",
+    "curation.instruct.quality",
+    "curation.instruct.dedup",
+    "curation.instruct.preference",
+    "curation.instruct.decontam",
+    "curation.instruct.mix",
 )
 
 
