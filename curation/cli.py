@@ -64,8 +64,13 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from curation.report import funnel_table, load_stats, write_report
 
+    from curation.instruct.preference import length_bias
+
     paths = write_report(args.output)
     print(funnel_table(load_stats(args.output), top_reasons=10))
+    bias = length_bias(args.output)
+    if bias:  # a preference run: how much longer chosen responses are than rejected ones
+        print("\npreference length bias: " + ", ".join(f"{k} {v:.3g}" for k, v in bias.items()))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
 
