@@ -62,9 +62,8 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from curation.report import funnel_table, load_stats, write_report
-
     from curation.instruct.preference import length_bias
+    from curation.report import funnel_table, load_stats, write_report
 
     paths = write_report(args.output)
     print(funnel_table(load_stats(args.output), top_reasons=10))
