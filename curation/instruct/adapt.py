@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from curation.instruct.templates import TASKS, conversation, row_rng, user_turn
 from curation.ops.base import DROP, Mapper, register
-from curation.schemas import MESSAGE
+from curation.rows import MESSAGE
 
 # single-word COCO object categories (the label list of COCO 2017 instances), for hallucination negatives
 OBJECTS = [

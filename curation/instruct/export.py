@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from curation.instruct.formats import WRITERS, image_names
 from curation.io.parquet import iter_tables
 from curation.io.shards import read_manifest
-from curation.schemas import check_schema
+from curation.rows import check_schema
 
 EXPORT_FORMATS = tuple(WRITERS)
 FORMAT_CONTRACT = {"llava": "conversation", "sharegpt": "conversation", "openai": "conversation"}

@@ -1,6 +1,6 @@
 """Converters between the formats people have and the conversation / preference contracts, both directions.
 
-Records are plain dicts as parsed from JSON; rows are dicts of the contracts (`curation.schemas`) with images as
+Records are plain dicts as parsed from JSON; rows are dicts of the contracts (`curation.rows`) with images as
 bytes. Two optional columns make the round trips lossless: `image_paths` (where each image came from, so an
 export writes it back under the same relative name) and `record_extra` (the record's other keys, as JSON).
 

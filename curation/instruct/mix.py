@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 import ray
 import ray.data
 
-from curation.dedup.stage_input import dataset_files, require_columns
 from curation.io.parquet import iter_tables
 from curation.ops.base import DROP, Stage, register, set_column
-from curation.runner.context import StageContext
+from curation.stagekit.context import StageContext
+from curation.stagekit.input import dataset_files, require_columns
 
 ORDER = "_order"
 TEXT_ONLY = "text_only"

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from curation.instruct.formats import EXTRA, PATHS, READERS, FormatError
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
-from curation.schemas import CONVERSATION, PREFERENCE
+from curation.rows import CONVERSATION, PREFERENCE
 
 _EXTRA_FIELDS = [pa.field(PATHS, pa.list_(pa.string())), pa.field(EXTRA, pa.string())]
 CONVERSATION_IN = pa.schema(list(CONVERSATION) + _EXTRA_FIELDS)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from curation.schemas import CONVERSATION, PREFERENCE
+from curation.rows import CONVERSATION, PREFERENCE
 
 
 def coco_items(shared, split: str, limit: int) -> list[dict]:

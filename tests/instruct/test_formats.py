@@ -17,7 +17,7 @@ from curation.instruct.readers import FORMAT_SCHEMA, read_instruct
 from curation.io.reader_stats import ReaderStats
 from curation.io.shards import write_table_shards
 from curation.io.units import Unit
-from curation.schemas import check_schema
+from curation.rows import check_schema
 
 from .conftest import write_json, write_jsonl
 

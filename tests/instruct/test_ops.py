@@ -9,7 +9,7 @@ from curation.instruct.adapt import ToConversation, ToPreference, swap_object
 from curation.instruct.decontam import Decontaminate
 from curation.instruct.preference import PreferenceCheck
 from curation.instruct.quality import AssistantQuality
-from curation.schemas import PAIR
+from curation.rows import PAIR
 
 from .conftest import conversations, preferences, resized_jpeg
 

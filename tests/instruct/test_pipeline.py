@@ -11,8 +11,8 @@ import pyarrow.dataset as pads
 from curation.instruct.dedup import ConversationKeys
 from curation.io.shards import write_table_shards
 from curation.recipe import load_recipe, parse_recipe
+from curation.rows import CONVERSATION
 from curation.runner.run import run_recipe
-from curation.schemas import CONVERSATION
 
 from .conftest import conversations, resized_jpeg
 
