@@ -163,8 +163,9 @@ class Mix(Stage):
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         files = dataset_files(ds, ctx)
-        require_columns(files, [ORDER], self.op_name)
         text_only = TEXT_ONLY in self.fractions
+        needs_column = bool(set(self.fractions) - {TEXT_ONLY})
+        require_columns(files, [ORDER] + ([self.column] if needs_column else []), self.op_name)
         column, seed, fractions = self.column, ctx.seed, dict(self.fractions)
         _, _, limits = quota_limits(files, column, text_only, seed, fractions, self.total)
 

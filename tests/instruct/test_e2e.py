@@ -32,7 +32,7 @@ def test_pool_to_exported_model_generates(shared, tmp_path):
         cmd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     ) as proc:
         try:
-            out, _ = proc.communicate(timeout=600)
+            out, _ = proc.communicate(timeout=840)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
