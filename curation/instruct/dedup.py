@@ -13,7 +13,7 @@ import dataclasses
 import pyarrow as pa
 import xxhash
 
-from curation.instruct.formats import IMAGE_TAG
+from curation.io.instruct_formats import IMAGE_TAG
 from curation.ops.base import Mapper, register, set_column
 from curation.ops.image import DRAFT_SIDE, MAX_PIXELS
 from curation.ops.image_codec import hash_image, open_image

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curation.instruct.formats import IMAGE_TAG, FormatError, from_sharegpt, from_trl, load_image
+from curation.io.instruct_formats import IMAGE_TAG, FormatError, from_sharegpt, from_trl, load_image
 from curation.io.reader_stats import ReaderStats
 
 _TEXT_KEYS = ("question", "answer", "caption", "text")
@@ -60,7 +60,7 @@ def _record(record: dict, base: Path, out: EvalSet) -> None:
 
 
 def _records(path: Path) -> Iterator[dict]:
-    from curation.instruct.readers import iter_records
+    from curation.io.instruct import iter_records
 
     stats = ReaderStats()
     for _, record in iter_records(str(path), stats):

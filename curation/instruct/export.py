@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from curation.instruct.formats import WRITERS, image_names
+from curation.io.instruct_formats import WRITERS, image_names
 from curation.io.parquet import iter_tables
 from curation.io.shards import read_manifest
 from curation.rows import check_schema

@@ -7,7 +7,7 @@ import re
 
 import pyarrow as pa
 
-from curation.instruct.formats import IMAGE_TAG
+from curation.io.instruct_formats import IMAGE_TAG
 from curation.models import FASTTEXT_LID, load_fasttext
 from curation.ops.base import Filter, register, set_column, with_drop
 

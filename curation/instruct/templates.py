@@ -11,7 +11,7 @@ import random
 
 import xxhash
 
-from curation.instruct.formats import IMAGE_TAG
+from curation.io.instruct_formats import IMAGE_TAG
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "caption_short": (

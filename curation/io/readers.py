@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
-from curation.instruct.readers import INSTRUCT_FORMATS, INSTRUCT_READERS
+from curation.io.instruct import INSTRUCT_FORMATS, INSTRUCT_READERS
 from curation.io.jsonl import read_jsonl
 from curation.io.parquet import read_img2dataset, read_parquet, row_groups
 from curation.io.reader_stats import ReaderStats

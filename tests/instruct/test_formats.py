@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 
 from curation.cli import main as curate
-from curation.instruct.formats import IMAGE_TAG, content_text, text_parts
-from curation.instruct.readers import FORMAT_SCHEMA, read_instruct
+from curation.io.instruct import FORMAT_SCHEMA, read_instruct
+from curation.io.instruct_formats import IMAGE_TAG, content_text, text_parts
 from curation.io.reader_stats import ReaderStats
 from curation.io.shards import write_table_shards
 from curation.io.units import Unit

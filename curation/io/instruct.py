@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.instruct.formats import EXTRA, PATHS, READERS, FormatError
+from curation.io.instruct_formats import EXTRA, PATHS, READERS, FormatError
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
 from curation.rows import CONVERSATION, PREFERENCE
