@@ -183,3 +183,14 @@ def test_per_language_lists_are_counted_and_balanced_per_language(ray_local, tmp
     (step,) = [s for s in run.stats["steps"] if s["step"] == "metaclip_balance"]
     no_match = int((en == "nothing").sum() + (de == "nichts").sum()) + 1
     assert step["dropped"]["metaclip_balance:no_match"] == no_match
+
+
+def test_tag_only_keeps_every_row_and_writes_the_decision(wordnet_metadata, ray_local, tmp_path):
+    pool = tmp_path / "pool.parquet"
+    captions = ["a dog in the park", "", "a cat on a mat", "nothing matches here: zzqx"]
+    pq.write_table(pa.table({"URL": [f"u{i}" for i in range(4)], "TEXT": captions}), pool)
+    run = run_metaclip(tmp_path / "out", wordnet_metadata, pool, t=1000, tag_only=True)
+    table = pq.read_table(run.output / "data")
+    assert table.num_rows == 4 and run.stats["totals"]["identity_holds"]
+    matched = [bool(m) for m in table.column("matched_entries").to_pylist()]
+    assert table.column("metaclip_keep").to_pylist() == matched  # t above every count: matched rows pass
