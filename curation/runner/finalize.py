@@ -84,16 +84,18 @@ def write_final_shards(
     plan = plan_shards(files, shard_rows)
     progress = progress or Progress()
     progress.start("shards", len(plan), "shards")
-    if len(plan) == 1 and sum(os.path.getsize(path) for path, _, _ in plan[0]) <= DRIVER_SHARD_BYTES:
-        infos = [write_slices(plan[0], out_dir, 0)]  # cheaper than starting a worker for it
-        progress.advance(1, infos[0].rows)
-    else:
-        tasks = [_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)]
-        pending = list(tasks)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            progress.advance(1, ray.get(ready[0])["rows"])
-        infos = [ShardInfo(**d) for d in ray.get(tasks)]
-    progress.finish()
+    try:
+        if len(plan) == 1 and sum(os.path.getsize(path) for path, _, _ in plan[0]) <= DRIVER_SHARD_BYTES:
+            infos = [write_slices(plan[0], out_dir, 0)]  # cheaper than starting a worker for it
+            progress.advance(1, infos[0].rows)
+        else:
+            tasks = [_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)]
+            pending = list(tasks)
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                progress.advance(1, ray.get(ready[0])["rows"])
+            infos = [ShardInfo(**d) for d in ray.get(tasks)]
+    finally:
+        progress.finish()
     schema = pq.read_schema(out_dir / infos[0].path) if infos else None
     return infos, schema

@@ -86,9 +86,9 @@ class SegmentPhase:
                 units, self.spec, self.cluster.workers, actors=self.actors, num_gpus=gpus, progress=progress
             )
         finally:
+            progress.finish()
             ray.get(self._warming)  # an op that cannot be built raises its own error here
             self._warming = []
-        progress.finish()
         stats = [StepStats(s.name, "segment") for s in self.spec.steps]
         for summary in summaries:
             for acc, d in zip(stats, summary["steps"], strict=True):
@@ -112,8 +112,10 @@ class StagePhase:
     rejects_dir: Path | None
 
     def run(self, files: Files, progress: Progress) -> PhaseResult:
-        summary = run_stage(self.step, files, self.phase_dir, self.ctx, self.rejects_dir, progress)
-        progress.finish()
+        try:
+            summary = run_stage(self.step, files, self.phase_dir, self.ctx, self.rejects_dir, progress)
+        finally:
+            progress.finish()
         return PhaseResult([tuple(f) for f in summary["files"]], [StepStats.from_dict(summary["stats"])])
 
 

@@ -29,6 +29,7 @@ class Progress:
         self.label, self.unit = "", "units"
         self.total = self.done = self.resumed = self.rows = 0
         self.started = time.perf_counter()
+        self.open = False  # a phase's line is showing
 
     def start(self, label: str, total: int, unit: str = "units", done: int = 0) -> None:
         """Begin the line of phase `label`: `total` `unit`s, `done` of them finished earlier (a resumed run)."""
@@ -42,6 +43,7 @@ class Progress:
                 0,
             )
             self.started = time.perf_counter()
+            self.open = True
         if self.live:
             self._stop.clear()
             self._ticker = threading.Thread(target=self._tick, daemon=True)
@@ -56,7 +58,10 @@ class Progress:
             self._draw()
 
     def finish(self) -> None:
-        """End the phase's line; its totals stay on screen."""
+        """End the phase's line (once; a phase that failed ends it too); its totals stay on screen."""
+        if not self.open:
+            return
+        self.open = False
         if self._ticker is not None:
             self._stop.set()
             self._ticker.join()
