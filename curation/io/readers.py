@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.io.instruct import FORMAT_SCHEMA as INSTRUCT_SCHEMAS
+from curation.io.instruct import INSTRUCT_FORMATS, INSTRUCT_READERS
 from curation.io.jsonl import read_jsonl
 from curation.io.parquet import IMG2DATASET_RENAMES, read_img2dataset, read_parquet, row_groups
 from curation.io.reader_stats import ReaderStats
@@ -15,8 +17,14 @@ from curation.io.warc import read_arc, read_warc, split_ranges
 from curation.io.webdataset import read_webdataset
 from curation.rows import JSONL_DOCUMENT, WARC_RECORD, WDS_PAIR
 
-FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset", "webdataset")
-READER_SCHEMAS = {"warc": WARC_RECORD, "arc": WARC_RECORD, "jsonl": JSONL_DOCUMENT, "webdataset": WDS_PAIR}
+FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset", "webdataset", *INSTRUCT_FORMATS)
+READER_SCHEMAS = {
+    "warc": WARC_RECORD,
+    "arc": WARC_RECORD,
+    "jsonl": JSONL_DOCUMENT,
+    "webdataset": WDS_PAIR,
+    **INSTRUCT_SCHEMAS,
+}
 Reader = Callable[[Unit, ReaderStats, int], Iterator[pa.Table]]
 READERS: dict[str, Reader] = {
     "warc": read_warc,
@@ -25,6 +33,7 @@ READERS: dict[str, Reader] = {
     "parquet": read_parquet,
     "img2dataset": read_img2dataset,
     "webdataset": read_webdataset,
+    **INSTRUCT_READERS,
 }
 
 
@@ -44,6 +53,8 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
     The content decides the format; the declared one (`wet` reads as `warc`) is used where sniffing fails,
     so that its reader reports why the file is unreadable.
     """
+    if fmt in INSTRUCT_FORMATS:  # JSON, JSON lines or parquet records of a declared instruction format
+        return [(path, fmt, 0, -1, -1)]
     detected = sniff_format(path)
     if detected == "unknown" and fmt != "auto":
         detected = "warc" if fmt == "wet" else fmt
@@ -65,6 +76,8 @@ SCHEMA_SAMPLE_FILES = 64  # input files whose format (and parquet footer) `reade
 def _file_columns(path: str, fmt: str) -> set[str] | None:
     """The columns the reader gives one file (its format decided as `file_units` does); None where the file is
     unreadable or of no known format (its reader counts it as an error)."""
+    if fmt in INSTRUCT_FORMATS:  # a declared instruction format decides the reader, as in `file_units`
+        return set(INSTRUCT_SCHEMAS[fmt].names)
     try:
         detected = sniff_format(path)
     except OSError:
