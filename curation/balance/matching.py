@@ -101,7 +101,7 @@ class MetaclipMatch(Mapper):
     column makes every row an error naming it.
     """
 
-    requires = ("caption",)
+    requires = ("{column}",)
     provides = (MATCHED,)
 
     metadata: str = ""
