@@ -71,9 +71,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from curation.io.interleaved import export_interleaved_webdataset, is_interleaved_output
     from curation.io.webdataset import export_webdataset
 
-    shards = export_webdataset(args.output, args.to, args.samples_per_shard)
+    export = export_interleaved_webdataset if is_interleaved_output(args.output) else export_webdataset
+    shards = export(args.output, args.to, args.samples_per_shard)
     print(f"{len(shards)} WebDataset shard(s) -> {args.to}")
     return 0
 
@@ -110,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render the funnel of a finished run (table, PNG, HTML)")
     rep.add_argument("output")
     rep.set_defaults(fn=_cmd_report)
-    exp = sub.add_parser("export", help="write a finished image-text run as WebDataset tar shards")
+    exp = sub.add_parser(
+        "export", help="write a finished image-text or interleaved run as WebDataset tar shards"
+    )
     exp.add_argument("output")
     exp.add_argument("--to", required=True, help="folder for shard-NNNNN.tar")
     exp.add_argument("--samples-per-shard", type=int, default=10_000)

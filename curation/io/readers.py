@@ -6,14 +6,26 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
+from curation.io.interleaved import INTERLEAVED_FORMATS, read_interleaved_webdataset, read_obelics
 from curation.io.jsonl import read_jsonl
+from curation.io.mmc4 import read_mmc4
 from curation.io.parquet import read_img2dataset, read_parquet, row_groups
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import InputError, Unit, expand_paths, sniff_format
 from curation.io.warc import read_arc, read_warc, split_ranges
 from curation.io.webdataset import read_webdataset
 
-FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset", "webdataset")
+FORMATS = (
+    "auto",
+    "warc",
+    "arc",
+    "wet",
+    "jsonl",
+    "parquet",
+    "img2dataset",
+    "webdataset",
+    *INTERLEAVED_FORMATS,
+)
 Reader = Callable[[Unit, ReaderStats, int], Iterator[pa.Table]]
 READERS: dict[str, Reader] = {
     "warc": read_warc,
@@ -22,6 +34,9 @@ READERS: dict[str, Reader] = {
     "parquet": read_parquet,
     "img2dataset": read_img2dataset,
     "webdataset": read_webdataset,
+    "mmc4": read_mmc4,
+    "obelics": read_obelics,
+    "webdataset_interleaved": read_interleaved_webdataset,
 }
 
 
@@ -51,8 +66,10 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
             n = row_groups(path)
         except (OSError, pa.ArrowException):
             n = 1
-        kind = "img2dataset" if fmt == "img2dataset" else "parquet"
+        kind = fmt if fmt in ("img2dataset", "obelics") else "parquet"
         return [(path, kind, 0, -1, g) for g in range(max(n, 1))]
+    if INTERLEAVED_FORMATS.get(fmt) == detected:  # an interleaved reading of a JSONL or tar file
+        detected = fmt
     return [(path, detected, 0, -1, -1)]
 
 

@@ -24,6 +24,9 @@ BUILTIN_MODULES = (
     "curation.dedup.phash",
     "curation.dedup.url",
     "curation.dedup.semantic",
+    "curation.interleave.assign",
+    "curation.interleave.similarity",
+    "curation.interleave.filters",
 )
 
 
