@@ -27,6 +27,8 @@ BUILTIN_MODULES = (
     "curation.interleave.assign",
     "curation.interleave.similarity",
     "curation.interleave.filters",
+    "curation.interleave.extract",
+    "curation.interleave.attach",
 )
 
 
