@@ -39,7 +39,10 @@ INTERLEAVED_IMAGE = pa.struct(
         ("url", pa.string()),
         ("width", pa.int32()),
         ("height", pa.int32()),
-        ("text_index", pa.int32()),  # the image goes before texts[text_index]; len(texts) = after the last text
+        (
+            "text_index",
+            pa.int32(),
+        ),  # the image goes before texts[text_index]; len(texts) = after the last text
         ("similarity", pa.float32()),
         ("alt", pa.string()),
     ]

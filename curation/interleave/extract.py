@@ -21,10 +21,75 @@ from curation.ops.html import decode_html
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SKIP = frozenset(
-    ["head", "script", "style", "noscript", "template", "iframe", "svg", "math", "object", "embed", "select", "option", "textarea", "button", "canvas", "map", "audio", "video"]
+    [
+        "head",
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "iframe",
+        "svg",
+        "math",
+        "object",
+        "embed",
+        "select",
+        "option",
+        "textarea",
+        "button",
+        "canvas",
+        "map",
+        "audio",
+        "video",
+    ]
 )
 BLOCKS = frozenset(
-    ["address", "article", "aside", "blockquote", "body", "br", "center", "dd", "details", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "html", "li", "main", "menu", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption"]
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "br",
+        "center",
+        "dd",
+        "details",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "html",
+        "li",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "caption",
+    ]
 )
 _SPACE = re.compile(r"\s+")
 RESOURCE = "payload"  # image responses keep their bytes here until `attach_images` consumes them
