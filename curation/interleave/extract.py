@@ -1,6 +1,6 @@
 """WARC response -> interleaved document: text blocks and `<img>` nodes in DOM order.
 
-The page is parsed with lxml's HTML parser. Text is gathered in reading order and cut into a new text node at
+The page is parsed with lxml's HTML parser (libxml2). Text is gathered in reading order and cut into a new text node at
 every block-level element and at every image; whitespace is collapsed and empty nodes are left out. Each `<img>`
 becomes an image placed before the text node that follows it (`text_index`), with its `src` (or `data-src`)
 resolved against the page URL (or its `<base href>`) and its `alt` text. Image responses of the same crawl are
@@ -10,6 +10,7 @@ kept as resources for `attach_images`, which joins them to the documents on the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -125,6 +126,8 @@ class _Walker:
         self._buffer: list[str] = []
 
     def flush(self) -> None:
+        if not self._buffer:
+            return
         text = _SPACE.sub(" ", "".join(self._buffer)).strip()
         self._buffer = []
         if text:
@@ -163,11 +166,21 @@ class _Walker:
                     self.flush()
 
 
+@functools.cache
+def _parser():  # noqa: ANN202 - lxml parser
+    """lxml's HTML parser with plain elements (no lxml.html class lookup per node)."""
+    from lxml import etree
+
+    return etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+
+
 def html_to_document(html: str, page_url: str) -> tuple[list[str], list[dict], list[dict]]:
     """(texts, images, dropped images) of one HTML page in DOM order."""
-    import lxml.html
+    from lxml import etree
 
-    root = lxml.html.document_fromstring(html)
+    root = etree.fromstring(html, _parser())
+    if root is None:
+        return [], [], []
     base = page_url
     for node in root.iter("base"):
         if node.get("href"):

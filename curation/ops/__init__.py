@@ -29,6 +29,7 @@ BUILTIN_MODULES = (
     "curation.interleave.filters",
     "curation.interleave.extract",
     "curation.interleave.attach",
+    "curation.interleave.image_op",
 )
 
 

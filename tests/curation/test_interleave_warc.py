@@ -75,6 +75,30 @@ def test_text_filter_keeps_image_places_and_image_filter_rules():
     assert doc.evaluate(many).column("_drop").to_pylist() == ["too_many_images"]
 
 
+def test_pair_filters_run_on_each_image():
+    from curation.interleave.image_op import InterleavedImageOp
+
+    docs = to_table(
+        [{"doc_id": "a", "texts": ["a red square on white", "x"],
+          "images": [{"url": "u0", "bytes": _jpeg(300, 300), "text_index": 0, "width": 300, "height": 300},
+                     {"url": "u1", "bytes": _jpeg(20, 300), "text_index": 1, "width": 20, "height": 300},
+                     {"url": "u2", "bytes": b"junk", "text_index": 1}]}]
+    )  # fmt: skip
+    sizes = InterleavedImageOp(op="size_filter", params={"min_side": 150, "max_aspect_ratio": 2.0})
+    sizes.setup()
+    out = sizes.map(docs).to_pylist()[0]
+    assert [i["url"] for i in out["images"]] == ["u0"]
+    assert [d["reason"] for d in out["dropped_images"]] == ["size_filter:min_side", "size_filter:min_side"]
+    nsfw = InterleavedImageOp(op="nsfw_filter", params={"threshold": 0.1})  # MMC4's NSFW threshold
+    nsfw.setup()
+    out = nsfw.map(docs).to_pylist()[0]
+    assert out["dropped_images"] == [{"url": "u2", "reason": "nsfw_filter:image:not_an_image"}]
+    with pytest.raises(ValueError, match="thresh"):
+        InterleavedImageOp(op="nsfw_filter", params={"thresh": 0.1}).validate()
+    with pytest.raises(ValueError, match="row-local filter"):
+        InterleavedImageOp(op="phash_dedup").validate()
+
+
 def _image_accounting(out: Path) -> tuple[int, int, Counter]:
     """Images of output documents, images of rejected documents, and images dropped by reason (output + rejects)."""
     held, dropped = {"data": 0, "rejects": 0}, Counter()
