@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-
 from common import REPO, SHARED_DATA, machine, median, pick_warc
+
 from curation.interleave.assign import Mmc4Assign
 from curation.interleave.extract import HtmlInterleave
 from curation.interleave.rows import to_table

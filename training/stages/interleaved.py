@@ -40,7 +40,9 @@ def _placed(row: dict) -> tuple[list[str], list[tuple[int, bytes | None]]]:
     images = []
     for img in row.get("images") or []:
         index = img.get("text_index")
-        images.append((len(texts) if index is None or index > len(texts) else max(index, 0), img.get("bytes")))
+        images.append(
+            (len(texts) if index is None or index > len(texts) else max(index, 0), img.get("bytes"))
+        )
     images.sort(key=lambda pair: pair[0])  # stable: images of one text keep their document order
     return texts, images
 
