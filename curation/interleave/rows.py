@@ -31,6 +31,13 @@ def image(url: str | None = None, **fields: object) -> dict:
     return {name: fields.get(name) for name in IMAGE_FIELDS} | {"url": url}
 
 
+def document(
+    doc_id: str, url: str | None, texts: list[str], images: list[dict], source: str, **extra: object
+) -> dict:
+    """An interleaved row as a dict (what readers build before `to_table`)."""
+    return {"doc_id": doc_id, "url": url, "texts": texts, "images": images, "source": source, **extra}
+
+
 def to_table(docs: Iterable[dict]) -> pa.Table:
     """Interleaved rows from dicts (missing columns null, `dropped_images` empty)."""
     rows = [

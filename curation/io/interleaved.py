@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curation.interleave.rows import IMAGE_FIELDS, image, to_table
+from curation.interleave.rows import IMAGE_FIELDS, document, image, to_table
 from curation.io.parquet import iter_tables, read_parquet
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
@@ -59,13 +59,9 @@ def obelics_document(row: dict, source: str) -> tuple[dict | None, str | None]:
             url = json.loads(row[_GENERAL]).get("url")
         except (json.JSONDecodeError, AttributeError):
             url = None
-    return {
-        "doc_id": str(row.get("doc_id") or row.get("id") or source),
-        "url": url,
-        "texts": doc_texts,
-        "images": doc_images,
-        "source": source,
-    }, None
+    return document(
+        str(row.get("doc_id") or row.get("id") or source), url, doc_texts, doc_images, source
+    ), None
 
 
 def read_obelics(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
@@ -117,13 +113,7 @@ def _wds_document(key: str, files: dict[str, bytes], source: str) -> tuple[dict 
         if entry.get("file") and data is None:
             return None, "wds:image_file_missing"
         doc_images.append(image(entry.get("url"), **{k: entry.get(k) for k in IMAGE_FIELDS[2:]}, bytes=data))
-    return {
-        "doc_id": str(meta.get("doc_id") or key),
-        "url": meta.get("url"),
-        "texts": texts,
-        "images": doc_images,
-        "source": source,
-    }, None
+    return document(str(meta.get("doc_id") or key), meta.get("url"), texts, doc_images, source), None
 
 
 def read_interleaved_webdataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curation.interleave.rows import image, to_table
+from curation.interleave.rows import document, image, to_table
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
 
@@ -42,14 +42,7 @@ def mmc4_document(obj: object, source: str) -> tuple[dict | None, str | None]:
     ):
         return None, "mmc4:bad_similarity_matrix"
     doc_id = obj.get("doc_id") or obj.get("id") or source
-    return {
-        "doc_id": str(doc_id),
-        "url": obj.get("url"),
-        "texts": texts,
-        "images": images,
-        "source": source,
-        "similarity_matrix": matrix,
-    }, None
+    return document(str(doc_id), obj.get("url"), texts, images, source, similarity_matrix=matrix), None
 
 
 def read_mmc4(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
