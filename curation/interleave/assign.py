@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
-from curation.interleave.rows import IMAGES, SIMILARITY_MATRIX, split_images
-from curation.ops.base import ERROR, Mapper, register, set_column
+from curation.interleave.document import IMAGES, SIMILARITY_MATRIX, split_images
+from curation.ops.base import Mapper, register
+from curation.rows import ERROR, set_column
 
 DUMMY_COST = 1000.0  # the authors' pad value; any constant gives the same assignment of the real entries
 

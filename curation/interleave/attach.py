@@ -25,18 +25,18 @@ import pyarrow.parquet as pq
 import ray.data
 import xxhash
 
-from curation.dedup import shuffle
-from curation.dedup.grouping import partitions_for
-from curation.dedup.lookup import starts
-from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
 from curation.dedup.url import normalize_url
+from curation.interleave.document import IMAGES, split_images
 from curation.interleave.extract import RESOURCE
-from curation.interleave.rows import IMAGES, split_images
-from curation.ops.base import DROP, Stage, register, set_column
+from curation.ops.base import Stage, register
 from curation.ops.image_codec import open_image
-from curation.runner.context import StageContext
+from curation.rows import DROP, ORDER, set_column
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.grouping import partitions_for
+from curation.stagekit.input import dataset_files, order_bounds, require_columns
+from curation.stagekit.lookup import starts
 
-ORDER = "_order"
 NOT_FOUND = "not_in_crawl"
 NOT_AN_IMAGE = "not_an_image_response"  # the crawl holds a page, not an image, at that URL
 REFS = pa.schema([("key", pa.uint64()), (ORDER, pa.int64()), ("idx", pa.int32()), ("bytes", pa.binary())])

@@ -16,9 +16,10 @@ from urllib.parse import urljoin, urlsplit
 
 import pyarrow as pa
 
-from curation.interleave.rows import DROPPED_IMAGES, IMAGES, image
-from curation.ops.base import ERROR, Filter, register, set_column, with_drop
+from curation.interleave.document import DROPPED_IMAGES, IMAGES, image
+from curation.ops.base import Filter, register
 from curation.ops.html import decode_html
+from curation.rows import ERROR, set_column, with_drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SKIP = frozenset(

@@ -11,10 +11,11 @@ import dataclasses
 
 import pyarrow as pa
 
-from curation.interleave.rows import IMAGES, split_images
+from curation.interleave.document import IMAGES, split_images
 from curation.models import FASTTEXT_LID, load_fasttext
-from curation.ops.base import Filter, Mapper, register, set_column, with_drop
+from curation.ops.base import Filter, Mapper, register
 from curation.ops.image_codec import open_image
+from curation.rows import set_column, with_drop
 
 _LABEL = "__label__"
 _FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}

@@ -7,8 +7,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.interleave.rows import split_images
-from curation.ops.base import DROP, ERROR, Filter, Mapper, register
+from curation.interleave.document import split_images
+from curation.ops.base import Filter, Mapper, register
+from curation.rows import DROP, ERROR
 
 
 @register("interleaved_image_op")

@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 
-from curation.interleave.rows import MATRIX, SIMILARITY_MATRIX, split_images
+from curation.interleave.document import MATRIX, SIMILARITY_MATRIX, split_images
 from curation.models import load_open_clip
-from curation.ops.base import Mapper, register, set_column
+from curation.ops.base import Mapper, register
 from curation.ops.image_codec import decode_image
+from curation.rows import set_column
 
 
 @register("interleaved_clip_similarity")

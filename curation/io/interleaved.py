@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curation.interleave.rows import IMAGE_FIELDS, document, image, to_table
+from curation.interleave.document import IMAGE_FIELDS, document, image, to_table
 from curation.io.parquet import iter_tables, read_parquet
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit

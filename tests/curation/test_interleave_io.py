@@ -12,7 +12,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from curation.interleave.rows import to_table
+from curation.interleave.document import to_table
 from curation.io.interleaved import export_interleaved_webdataset, read_interleaved_webdataset, read_obelics
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit

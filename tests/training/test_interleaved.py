@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curation.interleave.rows import INTERLEAVED_ROW
+from curation.interleave.document import INTERLEAVED_ROW
 from curation.io.shards import write_table_shards
 from training.data.prompting import IGNORE_INDEX, PromptEncoder
 from training.metrics import read_metrics

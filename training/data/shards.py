@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.io.shards import MANIFEST_NAME, read_manifest
-from curation.schemas import SchemaMismatch, check_schema
+from curation.rows import SchemaMismatch, check_schema
 
 
 def check_any_schema(schema: pa.Schema, contracts: str, where: str) -> None:

@@ -12,8 +12,7 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from curation.ops.base import set_column
-from curation.schemas import INTERLEAVED, INTERLEAVED_IMAGE
+from curation.rows import INTERLEAVED, INTERLEAVED_IMAGE, set_column
 
 IMAGE_FIELDS = tuple(f.name for f in INTERLEAVED_IMAGE)
 DROPPED_IMAGE = pa.struct([("url", pa.string()), ("reason", pa.string())])
