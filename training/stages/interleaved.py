@@ -102,6 +102,7 @@ def collate_interleaved(samples: list[InterleavedSample], pad_id: int) -> dict:
 class InterleavedStage(Stage):
     """Projector + LM (full or LoRA), optionally the vision tower; next-token loss on the text tokens."""
 
+    schema = "interleaved|pair|conversation"  # any of these contracts, source by source
     stat_keys = ("loss_sum", "loss_tokens", "images_cut")
 
     def sample_builder(self, encoder: PromptEncoder, transform: ImageTransform) -> InterleavedSamples:
