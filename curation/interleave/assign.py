@@ -45,6 +45,8 @@ def assign(sim: np.ndarray) -> np.ndarray:
 
 def matrix_problem(matrix: list | None, n_img: int, n_txt: int) -> str | None:
     """Why a similarity matrix cannot be used for a document with `n_img` images and `n_txt` texts."""
+    if n_img == 0 and not matrix:
+        return None  # nothing to assign
     if matrix is None:
         return "no_similarity_matrix"
     if len(matrix) != n_img or any(row is None or len(row) != n_txt for row in matrix):
