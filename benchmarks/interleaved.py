@@ -22,8 +22,8 @@ import pyarrow as pa
 from common import REPO, SHARED_DATA, machine, median, pick_warc
 
 from curation.interleave.assign import Mmc4Assign
-from curation.interleave.document import to_table
 from curation.interleave.extract import HtmlInterleave
+from curation.io.interleaved import to_table
 from curation.io.mmc4 import read_mmc4
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit

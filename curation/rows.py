@@ -182,6 +182,19 @@ INTERLEAVED = pa.schema(
     ]
 )
 
+DROPPED_IMAGE = pa.struct([("url", pa.string()), ("reason", pa.string())])
+SIMILARITY_MATRIX = "similarity_matrix"
+# what the interleaved readers give: the contract plus `source`, the images ops removed (`dropped_images`, with
+# their reasons) and an optional images x texts similarity matrix (MMC4)
+INTERLEAVED_ROW = pa.schema(
+    [
+        *INTERLEAVED,
+        ("source", pa.string()),
+        ("dropped_images", pa.list_(DROPPED_IMAGE)),
+        (SIMILARITY_MATRIX, pa.list_(pa.list_(pa.float32()))),
+    ]
+)
+
 CONVERSATION = pa.schema(
     [
         ("id", pa.string()),

@@ -1,4 +1,5 @@
-"""Interleaved rows: the `interleaved` contract plus the columns the stage family carries along.
+"""Interleaved rows (`curation.rows.INTERLEAVED_ROW`: the `interleaved` contract plus the columns the stage family
+carries along) and how ops remove images from them.
 
 A row is one document: `texts` in reading order and `images`, each placed before `texts[text_index]`
 (`text_index == len(texts)`: after the last text). Every image an op removes is appended to `dropped_images`
@@ -8,43 +9,13 @@ images read = images kept + images in `dropped_images` (of the output and the re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pyarrow as pa
 
-from curation.rows import INTERLEAVED, INTERLEAVED_IMAGE, set_column
+from curation.rows import INTERLEAVED_ROW, SIMILARITY_MATRIX, set_column
 
-IMAGE_FIELDS = tuple(f.name for f in INTERLEAVED_IMAGE)
-DROPPED_IMAGE = pa.struct([("url", pa.string()), ("reason", pa.string())])
-DROPPED_IMAGES = pa.list_(DROPPED_IMAGE)
-IMAGES = pa.list_(INTERLEAVED_IMAGE)
-SIMILARITY_MATRIX = "similarity_matrix"
-MATRIX = pa.list_(pa.list_(pa.float32()))
-INTERLEAVED_ROW = pa.schema(
-    [*INTERLEAVED, ("source", pa.string()), ("dropped_images", DROPPED_IMAGES), (SIMILARITY_MATRIX, MATRIX)]
-)
-
-
-def image(url: str | None = None, **fields: object) -> dict:
-    """An image struct with every field present (missing ones null)."""
-    return {name: fields.get(name) for name in IMAGE_FIELDS} | {"url": url}
-
-
-def document(
-    doc_id: str, url: str | None, texts: list[str], images: list[dict], source: str, **extra: object
-) -> dict:
-    """An interleaved row as a dict (what readers build before `to_table`)."""
-    return {"doc_id": doc_id, "url": url, "texts": texts, "images": images, "source": source, **extra}
-
-
-def to_table(docs: Iterable[dict]) -> pa.Table:
-    """Interleaved rows from dicts (missing columns null, `dropped_images` empty)."""
-    rows = [
-        {name: doc.get(name) for name in INTERLEAVED_ROW.names}
-        | {"dropped_images": doc.get("dropped_images") or []}
-        for doc in docs
-    ]
-    return pa.Table.from_pylist(rows, schema=INTERLEAVED_ROW)
+IMAGES = INTERLEAVED_ROW.field("images").type
+DROPPED_IMAGES = INTERLEAVED_ROW.field("dropped_images").type
+MATRIX = INTERLEAVED_ROW.field(SIMILARITY_MATRIX).type
 
 
 def split_images(

@@ -16,7 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pyarrow as pa
 
-from curation.interleave.document import DROPPED_IMAGES, IMAGES, image
+from curation.interleave.document import DROPPED_IMAGES, IMAGES
+from curation.io.interleaved import image
 from curation.ops.base import Filter, register
 from curation.ops.html import decode_html
 from curation.rows import ERROR, set_column, with_drop

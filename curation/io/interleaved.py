@@ -13,18 +13,41 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
-from curation.interleave.document import IMAGE_FIELDS, document, image, to_table
 from curation.io.parquet import iter_tables, read_parquet
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
+from curation.rows import INTERLEAVED_IMAGE, INTERLEAVED_ROW
 
+IMAGE_FIELDS = tuple(f.name for f in INTERLEAVED_IMAGE)
 INTERLEAVED_FORMATS = {"mmc4": "jsonl", "obelics": "parquet", "webdataset_interleaved": "webdataset"}
 _GENERAL = "general_metadata"
+
+
+def image(url: str | None = None, **fields: object) -> dict:
+    """An image struct with every field present (missing ones null)."""
+    return {name: fields.get(name) for name in IMAGE_FIELDS} | {"url": url}
+
+
+def document(
+    doc_id: str, url: str | None, texts: list[str], images: list[dict], source: str, **extra: object
+) -> dict:
+    """An interleaved row as a dict (what readers build before `to_table`)."""
+    return {"doc_id": doc_id, "url": url, "texts": texts, "images": images, "source": source, **extra}
+
+
+def to_table(docs: Iterable[dict]) -> pa.Table:
+    """`INTERLEAVED_ROW` rows from dicts (missing columns null, `dropped_images` empty)."""
+    rows = [
+        {name: doc.get(name) for name in INTERLEAVED_ROW.names}
+        | {"dropped_images": doc.get("dropped_images") or []}
+        for doc in docs
+    ]
+    return pa.Table.from_pylist(rows, schema=INTERLEAVED_ROW)
 
 
 def _node_image(node: object) -> dict | None:

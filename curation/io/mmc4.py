@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from curation.interleave.document import document, image, to_table
+from curation.io.interleaved import document, image, to_table
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
+from curation.io.instruct import INSTRUCT_FORMATS, INSTRUCT_READERS
 from curation.io.interleaved import INTERLEAVED_FORMATS, read_interleaved_webdataset, read_obelics
 from curation.io.jsonl import read_jsonl
 from curation.io.mmc4 import read_mmc4
@@ -25,6 +26,7 @@ FORMATS = (
     "img2dataset",
     "webdataset",
     *INTERLEAVED_FORMATS,
+    *INSTRUCT_FORMATS,
 )
 Reader = Callable[[Unit, ReaderStats, int], Iterator[pa.Table]]
 READERS: dict[str, Reader] = {
@@ -37,6 +39,7 @@ READERS: dict[str, Reader] = {
     "mmc4": read_mmc4,
     "obelics": read_obelics,
     "webdataset_interleaved": read_interleaved_webdataset,
+    **INSTRUCT_READERS,
 }
 
 
@@ -56,6 +59,8 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
     The content decides the format; the declared one (`wet` reads as `warc`) is used where sniffing fails,
     so that its reader reports why the file is unreadable.
     """
+    if fmt in INSTRUCT_FORMATS:  # JSON, JSON lines or parquet records of a declared instruction format
+        return [(path, fmt, 0, -1, -1)]
     detected = sniff_format(path)
     if detected == "unknown" and fmt != "auto":
         detected = "warc" if fmt == "wet" else fmt

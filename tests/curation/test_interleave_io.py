@@ -12,8 +12,12 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from curation.interleave.document import to_table
-from curation.io.interleaved import export_interleaved_webdataset, read_interleaved_webdataset, read_obelics
+from curation.io.interleaved import (
+    export_interleaved_webdataset,
+    read_interleaved_webdataset,
+    read_obelics,
+    to_table,
+)
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
 from curation.recipe import parse_recipe

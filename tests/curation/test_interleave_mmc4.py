@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from curation.interleave.assign import Mmc4Assign, assign
-from curation.interleave.document import to_table
+from curation.io.interleaved import to_table
 from curation.io.mmc4 import read_mmc4
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit

@@ -14,9 +14,9 @@ import pyarrow.dataset as pads
 import pytest
 
 from curation.dedup.url import normalize_url
-from curation.interleave.document import to_table
 from curation.interleave.extract import HtmlInterleave, html_to_document
 from curation.interleave.filters import InterleavedDocFilter, InterleavedImageFilter, InterleavedTextFilter
+from curation.io.interleaved import to_table
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
 from curation.io.warc import read_warc

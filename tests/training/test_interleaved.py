@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curation.interleave.document import INTERLEAVED_ROW
 from curation.io.shards import write_table_shards
+from curation.rows import INTERLEAVED_ROW
 from training.data.prompting import IGNORE_INDEX, PromptEncoder
 from training.metrics import read_metrics
 from training.model.lm import load_tokenizer
