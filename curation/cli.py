@@ -76,6 +76,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from curation.instruct.export import EXPORT_FORMATS, export_instruct
+    from curation.io.interleaved import export_interleaved_webdataset, is_interleaved_output
     from curation.io.webdataset import export_webdataset
 
     if args.to in EXPORT_FORMATS:
@@ -90,7 +91,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"{done['records']} record(s), {done['images']} image file(s) -> {done['file']}")
         return 0
     target = args.out if args.to == "webdataset" and args.out else args.to
-    shards = export_webdataset(args.output, target, args.samples_per_shard)
+    export = export_interleaved_webdataset if is_interleaved_output(args.output) else export_webdataset
+    shards = export(args.output, target, args.samples_per_shard)
     print(f"{len(shards)} WebDataset shard(s) -> {target}")
     return 0
 
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(fn=_cmd_report)
     exp = sub.add_parser(
         "export",
-        help="write a finished run as WebDataset tar shards, or as LLaVA / ShareGPT / OpenAI / TRL files",
+        help="write a finished image-text or interleaved run as WebDataset tar shards, or as LLaVA / ShareGPT / OpenAI / TRL files",
     )
     exp.add_argument("output")
     exp.add_argument(
