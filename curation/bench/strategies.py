@@ -4,7 +4,8 @@ Kinds: `none` (every row), `random` (`fraction` or `k`, seeded per run), `thresh
 <= `max`), `top_fraction` (the exact best `fraction` by `column`, ties by row id), `equals` (`column` in
 `values`), `dedup` (first row of each `column` value), `steps` (row-local filters of a recipe, e.g. caption
 rules, evaluated on the columns they need; rows none of them drops), and `python` (`function:
-package.module:name`, called as `name(table, seed, **params) -> row ids`, e.g. MetaCLIP balancing).
+package.module:name`, called as `name(table, seed, **params) -> row ids`). MetaCLIP balancing is scored once
+(`metaclip_balance` with `tag_only` writes `metaclip_keep`) and selected with `equals`.
 """
 
 from __future__ import annotations
