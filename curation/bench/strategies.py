@@ -95,7 +95,7 @@ def _steps(table: pa.Table, seed: int, steps: list) -> np.ndarray:
         if not hasattr(op, "evaluate"):
             raise StrategyError(f"step {step.name} is not a row-local filter")
         op.setup()
-        marked = op.evaluate(table.select(list(op.requires)))
+        marked = op.evaluate(table.select(list(op.required_columns())))
         for col in (DROP, ERROR):
             if col in marked.column_names:
                 keep &= ~pc.is_valid(marked.column(col)).to_numpy(zero_copy_only=False)
@@ -134,7 +134,7 @@ def needed_columns(strategy: Strategy) -> list[str]:
         from curation.recipe import parse_recipe
 
         recipe = parse_recipe({"input": {"paths": ["pool"]}, "steps": p.get("steps")}, "strategy steps")
-        return sorted({c for s in recipe.steps for c in s.build().requires})
+        return sorted({c for s in recipe.steps for c in s.build().required_columns()})
     return []
 
 
