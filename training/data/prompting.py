@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-from training.model.vlm import IMAGE_TOKEN_ID
+from training.model.vlm import IGNORE_INDEX, IMAGE_TOKEN_ID
 
 IMAGE_TAG = "<image>"
-IGNORE_INDEX = -100
 DROP_REASONS = (
     "bad_conversation",
     "image_count_mismatch",

@@ -1,8 +1,20 @@
-"""Stage registry: the `stage:` key of a config picks one."""
+"""Training stages: the `stage:` key of a config names one registered here.
 
+A stage (see `base.Stage`) owns its data contract, trainable parameters, loss, config checks and hand-off;
+a new stage is a `Stage` subclass added to `STAGES`.
+"""
+
+from training.config import ConfigError
 from training.stages.align import AlignStage
 from training.stages.base import Stage
 from training.stages.dpo import DPOStage
 from training.stages.instruct import InstructStage
 
 STAGES: dict[str, type[Stage]] = {"align": AlignStage, "instruct": InstructStage, "dpo": DPOStage}
+
+
+def stage_class(name: str) -> type[Stage]:
+    """The registered stage called `name`; ConfigError naming the choices otherwise."""
+    if name not in STAGES:
+        raise ConfigError(f"stage: {name!r} is not one of {sorted(STAGES)}")
+    return STAGES[name]
