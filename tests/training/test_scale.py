@@ -85,3 +85,48 @@ def test_packed_batch_gives_the_unpacked_loss(vlm):
     assert na == nb
     assert abs(a - b) / na < 1e-5
     assert abs(float(crossed.sum()) - b) / nb > 1e-3
+
+
+def test_qlora_quantises_only_the_lm_base(workdir, tmp_path):
+    """QLoRA through bitsandbytes on CPU: the LM's linear layers are 4-bit NF4 with double quantisation and bf16
+    compute, LoRA adapters stay in full precision and train, tower and projector are not quantised."""
+    pytest.importorskip("bitsandbytes")
+    import shutil
+
+    from bitsandbytes.nn import Linear4bit
+
+    from training.config import Config, DataConfig, LoraConfig, SourceConfig, TrainConfig
+    from training.stages.instruct import InstructStage
+    from training.toy import build_lm
+
+    toy = workdir / "toy"
+    lm_dir = tmp_path / "lm"
+    shutil.copytree(toy / "lm", lm_dir)
+    build_lm(lm_dir, vocab_size=384, hidden=128)  # bitsandbytes' CPU kernels need widths in 64-blocks
+    model_cfg = ModelConfig(
+        vision=VisionConfig(name=str(toy / "open_clip"), pretrained=None),
+        lm=LMConfig(name=str(lm_dir), quantization="nf4"),
+    )
+    lora = LoraConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    cfg = Config(
+        stage="instruct",
+        model=model_cfg,
+        train=TrainConfig(lora=lora),
+        data=DataConfig(sources=[SourceConfig(path="unused")]),
+    )
+    model, tokenizer = build_vlm(model_cfg)
+    InstructStage(cfg, tokenizer.pad_token_id).configure(model)
+    q_proj = model.lm.base_model.model.model.layers[0].self_attn.q_proj
+    base = q_proj.base_layer
+    assert isinstance(base, Linear4bit) and base.weight.quant_type == "nf4"
+    assert base.weight.quant_state.nested and base.compute_dtype == torch.bfloat16  # double quantisation
+    assert q_proj.lora_A["default"].weight.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in model.vision.parameters())
+    assert all(p.dtype == torch.float32 and p.requires_grad for p in model.projector.parameters())
+    batch = collate_sft(samples(model, tokenizer, 2), tokenizer.pad_token_id)
+    logp, _ = model(batch["input_ids"], batch["attention_mask"], batch["pixel_values"], labels=batch["labels"])
+    logp.sum().backward()
+    trained = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    # lora_B starts at zero, so at the first step only it (not lora_A) gets a gradient
+    assert any("lora_B" in n for n in trained) and any(n.startswith("projector") for n in trained)
+    assert not any(n.startswith("vision") or ("lora" not in n and n.startswith("lm")) for n in trained)
