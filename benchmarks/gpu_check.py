@@ -23,6 +23,7 @@ import argparse
 import io
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -298,9 +299,24 @@ def check_train(shape: dict, work: Path, tiny: bool, peak_tflops: float | None, 
         "TOKENIZERS_PARALLELISM": "false",
     }
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    # a session of its own, so a timeout stops the launcher and its ranks too
+    with subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            output, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
     if proc.returncode != 0:
-        raise RuntimeError(f"train launch failed ({proc.returncode}): {(proc.stderr or proc.stdout)[-3000:]}")
+        raise RuntimeError(f"train launch failed ({proc.returncode}): {output[-3000:]}")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     timed = [r for r in rows if r["split"] == "train" and r["step"] > shape["train_warmup"]]
     tokens = statistics.median(r["tokens_per_s"] for r in timed)

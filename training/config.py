@@ -249,7 +249,9 @@ def _validate(cfg: Config) -> None:
     if cfg.train.epochs is not None and cfg.train.epochs <= 0:
         raise ConfigError("train.epochs: must be > 0")
     if cfg.model.lm.quantization != "none" and cfg.train.lora is None:
-        raise ConfigError("model.lm.quantization: a quantised base trains only through adapters; set train.lora")
+        raise ConfigError(
+            "model.lm.quantization: a quantised base trains only through adapters; set train.lora"
+        )
 
 
 def _resolve(value: Any, base: Path, must_exist: bool) -> Any:

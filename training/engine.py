@@ -75,6 +75,7 @@ def param_groups(model: nn.Module, lrs: dict[str, float], weight_decay: float) -
 
 def describe_trainable(model: nn.Module) -> str:
     """A readable summary of which parameters train (logged at start)."""
+
     def size(p: nn.Parameter) -> int:
         return getattr(p, "ds_numel", p.numel())  # a ZeRO-3 partitioned parameter reports its whole size
 

@@ -90,7 +90,9 @@ def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, obje
         raise FileNotFoundError(f"{root}: no complete checkpoint")
     model, tokenizer = build_vlm(cfg.model, cfg.seed)
     torch.manual_seed(cfg.seed)
-    stage_class(cfg.stage)(cfg, tokenizer.pad_token_id).configure(model)  # same structure (LoRA) as in training
+    stage_class(cfg.stage)(cfg, tokenizer.pad_token_id).configure(
+        model
+    )  # same structure (LoRA) as in training
     state = get_fp32_state_dict_from_zero_checkpoint(str(root), tag=tag)
     model.load_state_dict(state, strict=True)
     return model, tokenizer, cfg

@@ -18,7 +18,6 @@ from training.data.prompting import IMAGE_TAG
 from training.model.vision import HFVisionTower
 from training.model.vlm import VLM
 
-
 # Content parts -> the plain-string messages the LM's own template expects; the parts of one message are joined
 # by newlines, so [image, text] renders as "<image>\n<text>", the layout the trainer's data uses.
 PARTS_PRELUDE = (

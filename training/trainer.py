@@ -63,7 +63,9 @@ class Trainer:
         self.total_steps = total_steps(t.max_steps, t.epochs, self.rows, self.items_per_step)
         torch.manual_seed(cfg.seed)  # identical initialisation on every rank
         model, self.tokenizer = build_vlm(cfg.model, cfg.seed, ds_config=deepspeed_config(cfg))
-        self.footprint = dict(zip(("lm_local_elements", "lm_elements"), local_elements(model.lm), strict=True))
+        self.footprint = dict(
+            zip(("lm_local_elements", "lm_elements"), local_elements(model.lm), strict=True)
+        )
         self.stage: Stage = self.stage_cls(cfg, self.tokenizer.pad_token_id)
         lrs = self.stage.configure(model)
         if self.rank == 0:
@@ -197,7 +199,12 @@ class Trainer:
         dist.destroy_process_group()
 
     def log_step(
-        self, step: int, reduced: dict[str, float], totals: dict[str, float], elapsed: float, progress: Progress
+        self,
+        step: int,
+        reduced: dict[str, float],
+        totals: dict[str, float],
+        elapsed: float,
+        progress: Progress,
     ) -> dict:
         record = self.stage.summarize(reduced)
         names = [g.get("name", str(i)) for i, g in enumerate(self.engine.optimizer.param_groups)]
@@ -227,7 +234,9 @@ class Trainer:
             "samples": int(totals["samples"]),
             "tokens": int(totals["tokens"]),
             "tokens_per_s": totals["tokens"] / max(seconds, 1e-9),
-            "dropped": {k.removeprefix("dropped_"): int(v) for k, v in totals.items() if k.startswith("dropped_")},
+            "dropped": {
+                k.removeprefix("dropped_"): int(v) for k, v in totals.items() if k.startswith("dropped_")
+            },
             "final": self.stage.summarize(totals),
             "last_logged": record,
             "handoff": str(target),

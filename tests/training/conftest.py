@@ -148,6 +148,9 @@ def train_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
+    # DeepSpeed JIT-builds its CPU all-reduce op on first use; a cache per virtualenv keeps checkouts with
+    # different venv paths from rebuilding (and waiting on) one shared build directory
+    env.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
     return env
 
 

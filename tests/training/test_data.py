@@ -131,9 +131,7 @@ def test_bad_rows_are_counted_not_fatal(tmp_path, builder):
 
     spec = StreamSpec([SourceConfig(path=str(out))], "conversation", 0, False, 0, 1, 7)
     batches = list(
-        BatchStream(
-            spec, ConversationSamples(build.encoder, transform), lambda s: collate_sft(s, 0), 0, 1
-        )
+        BatchStream(spec, ConversationSamples(build.encoder, transform), lambda s: collate_sft(s, 0), 0, 1)
     )
     assert batches[0]["samples"] == 4
     assert batches[0]["drops"] == {"image_count_mismatch": 2, "bad_image": 1}

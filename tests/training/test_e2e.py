@@ -105,7 +105,9 @@ def z2_instruct(workdir, z2_align, conv_dir, bad_conv_dir):
     sources = f"[{{path: {conv_dir}, weight: 3}}, {{path: {bad_conv_dir}, weight: 1}}]"
     args = instruct_args(workdir, "z2_instruct", 2, "z2_align", sources)
     ckpt = ("train.gradient_checkpointing=true", "train.train_vision=true", "train.vision_lr=1e-4")
-    assert_ok(launch(workdir, "tiny_instruct.yaml", *args, "train.micro_batch_size=2", "train.packing=true", *ckpt))
+    assert_ok(
+        launch(workdir, "tiny_instruct.yaml", *args, "train.micro_batch_size=2", "train.packing=true", *ckpt)
+    )
     return workdir / "runs" / "z2_instruct"
 
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from curation.io.shards import write_table_shards
 from training.config import load_config
 from training.metrics import MetricsWriter, read_metrics
 from training.progress import total_steps
-
-from curation.io.shards import write_table_shards
 
 from .conftest import CONFIGS, conversation_table, run_train
 
@@ -87,7 +86,14 @@ def test_resumed_metrics_hold_each_step_once(tmp_path):
     resumed.close()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    assert {s: r["loss"] for s, r in read_metrics(tmp_path).items()} == {1: 1, 2: 2, 3: 3, 4: 40, 5: 50, 6: 60}
+    assert {s: r["loss"] for s, r in read_metrics(tmp_path).items()} == {
+        1: 1,
+        2: 2,
+        3: 3,
+        4: 40,
+        5: 50,
+        6: 60,
+    }
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     scalars = [(e.step, e.value) for e in events.Scalars("train/loss")]

@@ -124,7 +124,9 @@ def test_qlora_quantises_only_the_lm_base(workdir, tmp_path):
     assert all(p.dtype == torch.float32 for p in model.vision.parameters())
     assert all(p.dtype == torch.float32 and p.requires_grad for p in model.projector.parameters())
     batch = collate_sft(samples(model, tokenizer, 2), tokenizer.pad_token_id)
-    logp, _ = model(batch["input_ids"], batch["attention_mask"], batch["pixel_values"], labels=batch["labels"])
+    logp, _ = model(
+        batch["input_ids"], batch["attention_mask"], batch["pixel_values"], labels=batch["labels"]
+    )
     logp.sum().backward()
     trained = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     # lora_B starts at zero, so at the first step only it (not lora_A) gets a gradient

@@ -47,7 +47,13 @@ def pack_encoded(items: list[Encoded], pad_id: int, row_length: int) -> dict[str
             at += n
         positions[i, at:] = torch.arange(length - at)  # padding: a label-free sequence of its own
     tokens = sum(len(e.input_ids) for e in items)
-    return {"input_ids": ids, "labels": labels, "attention_mask": None, "position_ids": positions, "tokens": tokens}
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "attention_mask": None,
+        "position_ids": positions,
+        "tokens": tokens,
+    }
 
 
 def _stack(pixels: list[torch.Tensor]) -> torch.Tensor | None:

@@ -81,7 +81,10 @@ class VLM(nn.Module):
         embeds = self.embed(input_ids, pixel_values)
         if labels is None:
             out = self.lm(
-                inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+                inputs_embeds=embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=False,
             )
             return out.logits
         base = causal_lm(self.lm)

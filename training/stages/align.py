@@ -37,7 +37,9 @@ class AlignStage(Stage):
     def validate(cls, cfg: Config) -> None:
         super().validate(cfg)
         if cfg.model.init_from:
-            raise ConfigError("model.init_from: align starts from the pretrained LM and encoder, not an export")
+            raise ConfigError(
+                "model.init_from: align starts from the pretrained LM and encoder, not an export"
+            )
 
     def sample_builder(self, encoder: PromptEncoder, transform: ImageTransform) -> SampleBuilder:
         return PairSamples(encoder, transform)
@@ -55,4 +57,6 @@ class AlignStage(Stage):
             if rank == 0:
                 lm_dim = module.lm.config.get_text_config().hidden_size
                 state = {k: v.detach().clone() for k, v in module.projector.state_dict().items()}
-                save_projector(state, self.cfg.model.projector.type, module.vision.hidden_size, lm_dim, target)
+                save_projector(
+                    state, self.cfg.model.projector.type, module.vision.hidden_size, lm_dim, target
+                )

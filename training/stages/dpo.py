@@ -51,8 +51,6 @@ class PreferenceSamples:
         return PreferenceSample(chosen, rejected, decode_images(images, self.transform), ref)
 
 
-
-
 def dpo_losses(
     policy: tuple[torch.Tensor, torch.Tensor],
     reference: tuple[torch.Tensor, torch.Tensor],
