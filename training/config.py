@@ -52,7 +52,7 @@ class ProjectorConfig:
 class LMConfig:
     name: str = "Qwen/Qwen2.5-0.5B-Instruct"  # hub name or local directory
     random_init: bool = False
-    quantization: Literal["none", "nf4"] = "none"  # nf4: QLoRA's 4-bit base (needs train.lora and a GPU)
+    quantization: Literal["none", "nf4"] = "none"  # nf4: QLoRA's 4-bit base (with train.lora, ZeRO <= 2)
 
 
 @dataclass
@@ -251,6 +251,10 @@ def _validate(cfg: Config) -> None:
     if cfg.model.lm.quantization != "none" and cfg.train.lora is None:
         raise ConfigError(
             "model.lm.quantization: a quantised base trains only through adapters; set train.lora"
+        )
+    if cfg.model.lm.quantization != "none" and cfg.deepspeed.zero_stage == 3:
+        raise ConfigError(
+            "model.lm.quantization: ZeRO-3 does not partition a 4-bit base; use zero_stage <= 2"
         )
 
 

@@ -213,7 +213,7 @@ class Trainer:
         grad_norm = self.engine.get_global_grad_norm()
         record["grad_norm"] = float(grad_norm) if grad_norm is not None else 0.0
         if self.engine.fp16_enabled():
-            record["loss_scale"] = float(self.engine.optimizer.cur_scale)
+            record["loss_scale"] = float(self.engine.optimizer.loss_scale)
         record["tokens_per_s"] = reduced["tokens"] / elapsed
         record["samples_per_s"] = reduced["samples"] / elapsed
         record["samples"] = int(reduced["samples"])

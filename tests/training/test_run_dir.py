@@ -121,3 +121,32 @@ def test_summary_names_nonzero_drops_only(tmp_path):
     text = write_summary(tmp_path, summary)
     assert "finished 6 steps in 0:01:15 (1.50 epochs" in text and "{'empty_text': 3}" in text
     assert json.loads(Path(tmp_path / "summary.json").read_text())["steps"] == 6
+
+
+def test_precision_choices_reach_deepspeed():
+    from training.engine import deepspeed_config
+
+    fp16 = deepspeed_config(load_config(CONFIGS / "tiny_align.yaml", ["deepspeed.precision=fp16"]))
+    assert fp16["fp16"]["enabled"] and not fp16["bf16"]["enabled"]
+    assert fp16["fp16"]["loss_scale"] == 0 and fp16["fp16"]["initial_scale_power"] == 16  # dynamic scaling
+    bf16 = deepspeed_config(load_config(CONFIGS / "tiny_align.yaml", ["deepspeed.precision=bf16"]))
+    assert bf16["bf16"]["enabled"] and not bf16["fp16"]["enabled"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.lm.quantization=nf4"], "a quantised base trains only through adapters"),
+        (
+            ["model.lm.quantization=nf4", "train.lora={r: 4}", "deepspeed.zero_stage=3"],
+            "ZeRO-3 does not partition",
+        ),
+        (["stage=captioning"], "stage: 'captioning' is not one of"),
+        (["stage=dpo", "train.packing=true"], "train.packing: stage 'dpo' does not pack samples"),
+    ],
+)
+def test_stage_and_quantisation_settings_are_checked(overrides, message):
+    from training.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIGS / "tiny_align.yaml", overrides)
