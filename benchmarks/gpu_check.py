@@ -38,22 +38,19 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmark modules
 
-from train_throughput import PEAK_BF16_TFLOPS, QWEN_05B, build_data, model_flops  # noqa: E402
+from train_throughput import (  # noqa: E402
+    PEAK_BF16_TFLOPS,
+    build_data,
+    build_lm_dir,
+    build_vision_dir,
+    model_flops,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CLIP = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-VIT_L14_336 = {
-    "hidden_size": 1024,
-    "intermediate_size": 4096,
-    "num_hidden_layers": 24,
-    "num_attention_heads": 16,
-    "image_size": 336,
-    "patch_size": 14,
-    "projection_dim": 768,
 }
 SHAPES = {
     "full": {
@@ -238,30 +235,21 @@ def check_kmeans(shape: dict) -> dict:
 
 def train_assets(work: Path, tiny: bool) -> tuple[Path, Path]:
     """(LM folder, vision folder): config-only folders that `random_init` builds from."""
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, Qwen2Config
+    from transformers import Qwen2Config
 
     from training.toy import build_hf_clip, build_tokenizer
 
     lm, vision = work / "lm", work / "vision"
-    build_tokenizer(lm, vocab_size=384 if tiny else 2048)
-    if tiny:
-        Qwen2Config(
-            vocab_size=512,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            tie_word_embeddings=True,
-        ).save_pretrained(str(lm))
-        build_hf_clip(vision)
-    else:
-        Qwen2Config(**QWEN_05B).save_pretrained(str(lm))
-        CLIPVisionConfig(**VIT_L14_336).save_pretrained(str(vision))
-        side = VIT_L14_336["image_size"]
-        CLIPImageProcessor(
-            size={"shortest_edge": side}, crop_size={"height": side, "width": side}
-        ).save_pretrained(str(vision))
+    if not tiny:
+        build_lm_dir(lm)
+        build_vision_dir(vision)
+        return lm, vision
+    build_tokenizer(lm)
+    shape = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    Qwen2Config(vocab_size=512, num_key_value_heads=1, tie_word_embeddings=True, **shape).save_pretrained(
+        str(lm)
+    )
+    build_hf_clip(vision)
     return lm, vision
 
 
