@@ -186,10 +186,13 @@ def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int =
 
 
 def launch(workdir: Path, config: str, *overrides: str, ranks: int = 2, resume: bool = False, env=None):
-    """`train launch CONFIG --num-gpus RANKS [--resume] overrides...`; asserts success and returns the run."""
+    """`train launch CONFIG --num-gpus RANKS [--resume] overrides...` with a copy of the shipped CONFIG placed in
+    `workdir`, so that its relative paths (toy/, data/, runs/) resolve there."""
+    local = workdir / config
+    local.write_text((CONFIGS / config).read_text())
     args = [
         "launch",
-        str(CONFIGS / config),
+        str(local),
         "--num-gpus",
         str(ranks),
         *(["--resume"] if resume else []),
