@@ -19,18 +19,8 @@ import pyarrow as pa
 
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
+from curation.rows import WARC_RECORD
 
-RAW_DOCUMENT = pa.schema(
-    [
-        ("id", pa.string()),
-        ("url", pa.string()),
-        ("warc_date", pa.string()),
-        ("source", pa.string()),
-        ("content_type", pa.string()),
-        ("http_charset", pa.string()),
-        ("payload", pa.binary()),
-    ]
-)
 KEPT_TYPES = ("response", "conversion")
 
 
@@ -105,12 +95,12 @@ def _record_type_name(record) -> str:  # noqa: ANN001 - FastWARC record
 
 
 def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
-    """Yield RAW_DOCUMENT batches from a WARC/WET byte range; count skipped records and errors in `stats`."""
+    """Yield WARC_RECORD batches from a WARC/WET byte range; count skipped records and errors in `stats`."""
     from fastwarc.warc import ArchiveIterator
 
     data = _read_range(unit)
     name = os.path.basename(unit.path)
-    rows: dict[str, list] = {f.name: [] for f in RAW_DOCUMENT}
+    rows: dict[str, list] = {f.name: [] for f in WARC_RECORD}
     records = ArchiveIterator(io.BytesIO(data), quirks_mode=True, parse_http=True)
     last_start = 0
     while True:
@@ -149,7 +139,7 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
             rows["http_charset"].append(record.http_charset if record.is_http else None)
         rows["payload"].append(payload)
         if len(rows["id"]) >= batch_rows:
-            yield pa.Table.from_pydict(rows, schema=RAW_DOCUMENT)
+            yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
             rows = {k: [] for k in rows}
     if stats.records == 0 and not stats.errors and data.strip():
         stats.error("no_warc_records")
@@ -157,7 +147,7 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
         stats.errors[reason] += 1  # the broken part counts as one record that produced no row
         stats.records += 1
     if rows["id"]:
-        yield pa.Table.from_pydict(rows, schema=RAW_DOCUMENT)
+        yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
 
 
 _ARC_HEADER = re.compile(rb"(\S+) (\S+) (\d{14}) (\S*) (\d+)\r?\n")
@@ -223,7 +213,7 @@ def parse_http_response(block: bytes) -> tuple[str | None, str | None, bytes]:
 
 
 def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
-    """Yield RAW_DOCUMENT batches from an ARC (v1) file, gzip'd or not.
+    """Yield WARC_RECORD batches from an ARC (v1) file, gzip'd or not.
 
     Our own tolerant parser: real Common Crawl ARC files carry record lengths that do not match their content,
     which stops warcio after the first record. A record whose header is not where its predecessor's length says
@@ -231,7 +221,7 @@ def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Tab
     """
     data, tail_error = _inflate_all(_read_range(unit))
     name = os.path.basename(unit.path)
-    rows: dict[str, list] = {f.name: [] for f in RAW_DOCUMENT}
+    rows: dict[str, list] = {f.name: [] for f in WARC_RECORD}
     pos = 0
     while pos < len(data):
         while pos < len(data) and data[pos : pos + 1] in (b"\n", b"\r"):
@@ -264,9 +254,9 @@ def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Tab
         rows["http_charset"].append(charset)
         rows["payload"].append(body)
         if len(rows["id"]) >= batch_rows:
-            yield pa.Table.from_pydict(rows, schema=RAW_DOCUMENT)
+            yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
             rows = {k: [] for k in rows}
     if tail_error:
         stats.error(tail_error)
     if rows["id"]:
-        yield pa.Table.from_pydict(rows, schema=RAW_DOCUMENT)
+        yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
