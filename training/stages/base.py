@@ -56,7 +56,7 @@ def forward_logps(engine_or_model, batch: dict, device: torch.device) -> tuple[t
 class Stage:
     """Base: supervised next-token loss on assistant tokens. Subclasses set `schema` and `configure`."""
 
-    schema: str = ""  # the curation schema contract of the stage's data (curation.schemas)
+    schema: str = ""  # the row contract of the stage's data (a schema name of curation.rows)
     stat_keys: tuple[str, ...] = ("loss_sum", "loss_tokens")
     supports_packing = True
 
