@@ -18,7 +18,6 @@ from pathlib import Path
 
 from training.config import Config, ConfigError, load_config
 from training.data.shards import ShardSource
-from training.stages import stage_class
 
 RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "summary.json", "tensorboard", "checkpoints", "handoff")
 
@@ -33,6 +32,8 @@ def free_port() -> int:
 
 def preflight(cfg: Config) -> None:
     """Open every data source (manifest, shard files, schema) so bad data fails here, not on N ranks."""
+    from training.stages import stage_class  # torch: only once the config itself is valid
+
     stage = stage_class(cfg.stage)(cfg, pad_id=0)
     for source in cfg.data.sources + cfg.data.eval.sources:
         ShardSource(source.path, stage.schema, cfg.seed, cfg.data.shuffle, stage.extra_columns())

@@ -25,11 +25,11 @@ def test_rerun_into_a_finished_run_is_refused_before_launch(tmp_path):
     write_table_shards(conversation_table(2), data)
     args = ["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "2", f"output_dir={run}"]
     args += [f"data.sources=[{{path: {data}}}]", "data.eval.sources=[]"]
-    proc = run_train(tmp_path, *args, timeout=60)
+    proc = run_train(tmp_path, *args, timeout=180)
     assert proc.returncode == 2
     assert "is not empty (checkpoint step-00000012): pass --resume" in proc.stderr
     assert (run / "checkpoints" / "step-00000012").is_dir() and (run / "metrics.jsonl").read_text()
-    proc = run_train(tmp_path, *args, "--resume", "--overwrite", timeout=60)
+    proc = run_train(tmp_path, *args, "--resume", "--overwrite", timeout=180)
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
 
 

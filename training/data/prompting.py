@@ -7,10 +7,12 @@ embeddings go. Samples that cannot be trained on raise `DropSample` with a reaso
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from training.model.vlm import IGNORE_INDEX, IMAGE_TOKEN_ID
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IMAGE_TAG = "<image>"
 DROP_REASONS = (

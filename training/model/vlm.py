@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from transformers import PreTrainedModel
 
 from training.model.vision import VisionTower
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 IMAGE_TOKEN_ID = -200  # placeholder id in input_ids; one per patch token, never looked up in the vocab
 IGNORE_INDEX = -100  # label of positions that carry no loss

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import deepspeed
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -124,4 +123,6 @@ class Stage:
     @staticmethod
     def gathered(engine, params: list[nn.Parameter]):
         """A context in which ZeRO-3-partitioned `params` are whole on every rank (a no-op otherwise)."""
+        import deepspeed
+
         return deepspeed.zero.GatheredParameters(params, enabled=engine.zero_optimization_stage() == 3)

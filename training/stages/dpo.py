@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import deepspeed
 import torch
 import torch.nn.functional as F
 
@@ -110,6 +109,8 @@ class DPOStage(Stage):
         """Build the `copy` reference: a second build of the starting model, sharded like the policy."""
         if self.cfg.dpo.reference != "copy":
             return
+        import deepspeed
+
         from training.engine import reference_config
         from training.model.build import build_vlm
 

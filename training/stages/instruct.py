@@ -3,8 +3,6 @@ the vision tower; hands off the whole model in the export layout."""
 
 from __future__ import annotations
 
-from peft import LoraConfig, get_peft_model
-
 from training.data.prompting import PromptEncoder
 from training.data.samples import SFTSample, decode_images
 from training.model.vision import ImageTransform
@@ -33,6 +31,8 @@ def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
         p.requires_grad_(True)
     lrs = {"projector": t.projector_lr or t.lr}
     if t.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
         if stage.cfg.model.lm.quantization != "none":
             from peft import prepare_model_for_kbit_training
 
