@@ -62,19 +62,36 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from curation.instruct.preference import length_bias
     from curation.report import funnel_table, load_stats, write_report
 
     paths = write_report(args.output)
     print(funnel_table(load_stats(args.output), top_reasons=10))
+    bias = length_bias(args.output)
+    if bias:  # a preference run: how much longer chosen responses are than rejected ones
+        print("\npreference length bias: " + ", ".join(f"{k} {v:.3g}" for k, v in bias.items()))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from curation.instruct.export import EXPORT_FORMATS, export_instruct
     from curation.io.webdataset import export_webdataset
 
-    shards = export_webdataset(args.output, args.to, args.samples_per_shard)
-    print(f"{len(shards)} WebDataset shard(s) -> {args.to}")
+    if args.to in EXPORT_FORMATS:
+        if not args.out:
+            print(f"error: --to {args.to} writes into --out DIR", file=sys.stderr)
+            return 2
+        try:
+            done = export_instruct(args.output, args.to, args.out)
+        except ValueError as exc:  # a run of the wrong contract for the format
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{done['records']} record(s), {done['images']} image file(s) -> {done['file']}")
+        return 0
+    target = args.out if args.to == "webdataset" and args.out else args.to
+    shards = export_webdataset(args.output, target, args.samples_per_shard)
+    print(f"{len(shards)} WebDataset shard(s) -> {target}")
     return 0
 
 
@@ -110,9 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render the funnel of a finished run (table, PNG, HTML)")
     rep.add_argument("output")
     rep.set_defaults(fn=_cmd_report)
-    exp = sub.add_parser("export", help="write a finished image-text run as WebDataset tar shards")
+    exp = sub.add_parser(
+        "export",
+        help="write a finished run as WebDataset tar shards, or as LLaVA / ShareGPT / OpenAI / TRL files",
+    )
     exp.add_argument("output")
-    exp.add_argument("--to", required=True, help="folder for shard-NNNNN.tar")
+    exp.add_argument(
+        "--to",
+        required=True,
+        help="llava | sharegpt | openai | trl | webdataset (with --out DIR), or a folder for WebDataset shards",
+    )
+    exp.add_argument("--out", help="target folder of a format export")
     exp.add_argument("--samples-per-shard", type=int, default=10_000)
     exp.set_defaults(fn=_cmd_export)
     return parser

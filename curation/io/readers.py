@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
+from curation.io.instruct import INSTRUCT_FORMATS, INSTRUCT_READERS
 from curation.io.jsonl import read_jsonl
 from curation.io.parquet import read_img2dataset, read_parquet, row_groups
 from curation.io.reader_stats import ReaderStats
@@ -13,7 +14,7 @@ from curation.io.units import InputError, Unit, expand_paths, sniff_format
 from curation.io.warc import read_arc, read_warc, split_ranges
 from curation.io.webdataset import read_webdataset
 
-FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset", "webdataset")
+FORMATS = ("auto", "warc", "arc", "wet", "jsonl", "parquet", "img2dataset", "webdataset", *INSTRUCT_FORMATS)
 Reader = Callable[[Unit, ReaderStats, int], Iterator[pa.Table]]
 READERS: dict[str, Reader] = {
     "warc": read_warc,
@@ -22,6 +23,7 @@ READERS: dict[str, Reader] = {
     "parquet": read_parquet,
     "img2dataset": read_img2dataset,
     "webdataset": read_webdataset,
+    **INSTRUCT_READERS,
 }
 
 
@@ -41,6 +43,8 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
     The content decides the format; the declared one (`wet` reads as `warc`) is used where sniffing fails,
     so that its reader reports why the file is unreadable.
     """
+    if fmt in INSTRUCT_FORMATS:  # JSON, JSON lines or parquet records of a declared instruction format
+        return [(path, fmt, 0, -1, -1)]
     detected = sniff_format(path)
     if detected == "unknown" and fmt != "auto":
         detected = "warc" if fmt == "wet" else fmt
