@@ -10,7 +10,7 @@ from training.data.samples import SFTSample, decode_images
 from training.model.projector import save_projector
 from training.model.vision import ImageTransform
 from training.model.vlm import VLM
-from training.stages.base import SampleBuilder, Stage
+from training.stages.base import Stage
 
 
 class PairSamples:
@@ -32,6 +32,7 @@ class AlignStage(Stage):
     """Only the projector trains (the stage-1 hand-off)."""
 
     schema = "pair"
+    samples = PairSamples
 
     @classmethod
     def validate(cls, cfg: Config) -> None:
@@ -40,9 +41,6 @@ class AlignStage(Stage):
             raise ConfigError(
                 "model.init_from: align starts from the pretrained LM and encoder, not an export"
             )
-
-    def sample_builder(self, encoder: PromptEncoder, transform: ImageTransform) -> SampleBuilder:
-        return PairSamples(encoder, transform)
 
     def configure(self, model: VLM) -> dict[str, float]:
         self.freeze(model)

@@ -55,6 +55,7 @@ def forward_logps(engine_or_model, batch: dict, device: torch.device) -> tuple[t
 class Stage:
     """Base: supervised next-token loss on assistant tokens. Subclasses set `schema` and `configure`."""
 
+    samples: type  # builds a sample from a row: `samples(encoder, transform)(row)`
     schema: str = ""  # the row contract of the stage's data (a schema name of curation.rows)
     stat_keys: tuple[str, ...] = ("loss_sum", "loss_tokens")
     supports_packing = True
@@ -74,7 +75,7 @@ class Stage:
         return ()
 
     def sample_builder(self, encoder: PromptEncoder, transform: ImageTransform) -> SampleBuilder:
-        raise NotImplementedError
+        return self.samples(encoder, transform)
 
     def collate(self) -> Callable[[list], dict]:
         max_len = self.cfg.model.max_length if self.cfg.train.packing else None

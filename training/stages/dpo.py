@@ -73,6 +73,7 @@ class DPOStage(Stage):
     """DPO on preference pairs; policy parameters as in instruct."""
 
     schema = "preference"
+    samples = PreferenceSamples
     supports_packing = False
     stat_keys = (
         "loss_sum",

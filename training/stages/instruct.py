@@ -7,7 +7,7 @@ from training.data.prompting import PromptEncoder
 from training.data.samples import SFTSample, decode_images
 from training.model.vision import ImageTransform
 from training.model.vlm import VLM
-from training.stages.base import SampleBuilder, Stage
+from training.stages.base import Stage
 
 
 class ConversationSamples:
@@ -62,9 +62,7 @@ class InstructStage(Stage):
     """Projector + LM (full or LoRA), optionally the vision tower; SFT loss on assistant tokens."""
 
     schema = "conversation"
-
-    def sample_builder(self, encoder: PromptEncoder, transform: ImageTransform) -> SampleBuilder:
-        return ConversationSamples(encoder, transform)
+    samples = ConversationSamples
 
     def configure(self, model: VLM) -> dict[str, float]:
         return configure_trainable(self, model)
