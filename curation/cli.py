@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from curation.io.units import InputError
-from curation.recipe import RecipeError, load_recipe
+from curation.recipe import RecipeError, check_columns, load_recipe
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curation.report import funnel_table
+    from curation.runner.progress import Progress
     from curation.runner.run import OutputExists, run_recipe
 
     recipe = load_recipe(args.recipe, args.set)
@@ -23,6 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             resume=args.resume,
             overwrite=args.overwrite,
             limit=args.limit,
+            progress=Progress(sys.stderr),
         )
     except (InputError, OutputExists) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -42,6 +44,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from curation.io.units import expand_paths
 
     files = expand_paths(recipe.input_paths)
+    check_columns(recipe, files)
     print(f"{args.recipe}: ok ({len(recipe.steps)} steps, {len(files)} input file(s))")
     for step in recipe.steps:
         print(f"  {step.name}: {step.params or '{}'}")
@@ -49,15 +52,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
-    from curation.ops import load_builtin_ops
+    from curation.ops.catalog import markdown_table, text_listing
 
-    registry = load_builtin_ops()
-    for name in sorted(registry):
-        cls = registry[name]
-        kind = next(k for k in ("Stage", "Filter", "Mapper") if any(b.__name__ == k for b in cls.__mro__))
-        print(f"{name} ({kind.lower()}): {cls.summary()}")
-        for pname, ptype, default in cls.params():
-            print(f"    {pname}: {ptype} = {default!r}")
+    print(markdown_table() if args.markdown else text_listing())
     return 0
 
 
@@ -76,6 +73,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from curation.instruct.export import EXPORT_FORMATS, export_instruct
+    from curation.io.interleaved import export_interleaved_webdataset, is_interleaved_output
     from curation.io.webdataset import export_webdataset
 
     if args.to in EXPORT_FORMATS:
@@ -90,7 +88,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"{done['records']} record(s), {done['images']} image file(s) -> {done['file']}")
         return 0
     target = args.out if args.to == "webdataset" and args.out else args.to
-    shards = export_webdataset(args.output, target, args.samples_per_shard)
+    export = export_interleaved_webdataset if is_interleaved_output(args.output) else export_webdataset
+    shards = export(args.output, target, args.samples_per_shard)
     print(f"{len(shards)} WebDataset shard(s) -> {target}")
     return 0
 
@@ -123,13 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     val.set_defaults(fn=_cmd_validate)
     ops = sub.add_parser("ops", help="list every op with its parameters and defaults")
+    ops.add_argument("--markdown", action="store_true", help="print the README's op table instead")
     ops.set_defaults(fn=_cmd_ops)
     rep = sub.add_parser("report", help="render the funnel of a finished run (table, PNG, HTML)")
     rep.add_argument("output")
     rep.set_defaults(fn=_cmd_report)
     exp = sub.add_parser(
         "export",
-        help="write a finished run as WebDataset tar shards, or as LLaVA / ShareGPT / OpenAI / TRL files",
+        help="write a finished image-text or interleaved run as WebDataset tar shards, or as LLaVA / ShareGPT / OpenAI / TRL files",
     )
     exp.add_argument("output")
     exp.add_argument(

@@ -134,6 +134,11 @@ class DataConfig:
 
 
 @dataclass
+class InterleavedConfig:
+    max_images: int = 4  # images kept per interleaved sample; the rest are cut and counted
+
+
+@dataclass
 class CheckpointConfig:
     every: int = 500
     keep: int = 2
@@ -159,6 +164,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    interleaved: InterleavedConfig = field(default_factory=InterleavedConfig)
 
 
 def _convert(tp: Any, value: Any, path: str) -> Any:
@@ -240,6 +246,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"data.sources[{i}].weight: must be > 0")
     if cfg.deepspeed.zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"deepspeed.zero_stage: {cfg.deepspeed.zero_stage} is not one of [0, 1, 2, 3]")
+    if cfg.interleaved.max_images < 0:
+        raise ConfigError("interleaved.max_images: must be >= 0")
     for name in ("max_steps", "micro_batch_size", "grad_accum"):
         value = getattr(cfg.train, name)
         if value is not None and value < 1:

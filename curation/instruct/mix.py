@@ -19,10 +19,10 @@ import ray.data
 
 from curation.io.parquet import iter_tables
 from curation.ops.base import DROP, Stage, register, set_column
+from curation.rows import ORDER
 from curation.stagekit.context import StageContext
 from curation.stagekit.input import dataset_files, require_columns
 
-ORDER = "_order"
 TEXT_ONLY = "text_only"
 
 

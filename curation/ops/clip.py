@@ -52,7 +52,7 @@ class ClipScore(Filter):
     image embedding as a fixed-size float16 list in `clip_image_embedding`, for SemDeDup and NSFW heads.
     """
 
-    requires = ("image", "caption")
+    requires = ("{image_column}", "{caption_column}")
     provides = ("clip_score", EMBEDDING)
     uses_gpu = True
 
@@ -64,6 +64,9 @@ class ClipScore(Filter):
     min_score: float | None = None
     write_embedding: bool = False
     max_pixels: int = 89_478_485
+
+    def provided_columns(self) -> tuple[str, ...]:
+        return ("clip_score", EMBEDDING) if self.write_embedding else ("clip_score",)
 
     def setup(self) -> None:
         import torch
