@@ -13,7 +13,7 @@ import zlib
 
 from curation.io.units import GZIP_MAGIC
 
-IN_CHUNK = 256 << 10  # compressed bytes fed to zlib per call
+IN_CHUNK = 64 << 10  # compressed bytes fed to zlib per call
 OUT_CHUNK = 4 << 20  # most bytes one call inflates (bounds a bomb's step)
 _MEMBER_START = re.compile(re.escape(GZIP_MAGIC + b"\x08"))
 

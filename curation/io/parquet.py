@@ -26,6 +26,10 @@ def row_groups(path: str) -> int:
     return pq.ParquetFile(path).metadata.num_row_groups
 
 
+def parquet_schema(path: str) -> pa.Schema:
+    return pq.read_schema(path)
+
+
 def read_parquet(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
     """Yield batches of one row group (or the whole file); an unreadable file is one counted error."""
     try:
@@ -39,6 +43,27 @@ def read_parquet(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa
 
 
 IMG2DATASET_RENAMES = {"key": "uid", "jpg": "image"}
+_IMG2DATASET_TYPES: dict[str, tuple[str, object]] = {
+    "key": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "caption": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "url": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "status": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "jpg": ("binary", lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t)),
+    "width": ("an integer", pa.types.is_integer),
+    "height": ("an integer", pa.types.is_integer),
+}
+
+
+def img2dataset_schema_problems(schema: pa.Schema) -> list[str]:
+    """What in a parquet schema does not fit img2dataset's columns (an all-null column fits any type)."""
+    problems = []
+    for name, (expected, fits) in _IMG2DATASET_TYPES.items():
+        index = schema.get_field_index(name)
+        if index >= 0:
+            kind = schema.field(index).type
+            if not (pa.types.is_null(kind) or fits(kind)):
+                problems.append(f"column {name!r} is {kind}, expected {expected}")
+    return problems
 
 
 def read_img2dataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:

@@ -47,11 +47,11 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
     if detected == "warc":
         return [(path, "warc", s, e, -1) for s, e in split_ranges(path, unit_bytes)]
     if detected == "parquet":
+        kind = "img2dataset" if fmt == "img2dataset" else "parquet"
         try:
             n = row_groups(path)
         except (OSError, pa.ArrowException):
-            n = 1
-        kind = "img2dataset" if fmt == "img2dataset" else "parquet"
+            n = 1  # an unreadable footer: the reader counts the file as an error
         return [(path, kind, 0, -1, g) for g in range(max(n, 1))]
     return [(path, detected, 0, -1, -1)]
 

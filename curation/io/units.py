@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,13 +62,25 @@ def sniff_format(path: str) -> str:
             return "unknown"
     if head[257:262] == b"ustar":
         return "webdataset"
-    stripped = head.lstrip()
+    stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if stripped.startswith(b"WARC/"):
         return "warc"
     if stripped.startswith(b"filedesc://"):
         return "arc"
-    if stripped.startswith(b"{"):
+    if stripped.startswith(b"{") or _holds_json_object_line(stripped):
         return "jsonl"
     if not head:
         return "empty"
     return "unknown"
+
+
+def _holds_json_object_line(head: bytes) -> bool:
+    """Whether one of the first complete lines is a JSON object (JSONL behind a garbage first line)."""
+    for line in head.split(b"\n")[:-1][:20]:
+        if line.lstrip().startswith(b"{"):
+            try:
+                if isinstance(json.loads(line), dict):
+                    return True
+            except (ValueError, RecursionError):
+                continue
+    return False

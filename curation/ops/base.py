@@ -54,6 +54,10 @@ class Op:
     def validate(self) -> None:
         """Check parameter values; raise ValueError with a message naming the parameter."""
 
+    def preflight(self) -> None:
+        """Check, in the driver before the run, that what `setup` loads is there (models, weights); raise
+        ValueError or OSError saying what is missing and how to point at a local copy."""
+
     @classmethod
     def params(cls) -> list[tuple[str, str, Any]]:
         """(name, type, default) of every YAML parameter, for `curate ops` and validation."""

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pyarrow as pa
 
-from curation.models import load_open_clip
+from curation.models import ensure_open_clip_weights, load_open_clip
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
 from curation.ops.image_codec import decode_image
 
@@ -49,6 +49,9 @@ class ClipScore(Filter):
     min_score: float | None = None
     write_embedding: bool = False
     max_pixels: int = 89_478_485
+
+    def preflight(self) -> None:
+        ensure_open_clip_weights(self.model, self.pretrained)
 
     def setup(self) -> None:
         import torch

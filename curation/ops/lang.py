@@ -6,7 +6,7 @@ import dataclasses
 
 import pyarrow as pa
 
-from curation.models import FASTTEXT_LID, load_fasttext
+from curation.models import FASTTEXT_LID, load_fasttext, resolve_fasttext
 from curation.ops.base import Filter, register, set_column, with_drop
 
 _LABEL = "__label__"
@@ -34,6 +34,9 @@ class LanguageId(Filter):
     def validate(self) -> None:
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError("min_score must be within [0, 1]")
+
+    def preflight(self) -> None:
+        resolve_fasttext(self.model)
 
     def setup(self) -> None:
         self._model = load_fasttext(self.model)

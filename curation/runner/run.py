@@ -18,6 +18,7 @@ from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
 from curation.ops import REGISTRY
 from curation.ops.base import Stage
+from curation.preflight import check_input_schemas, check_output, check_resume, check_steps
 from curation.recipe import Recipe, Step
 from curation.runner.accounting import StepStats, run_totals
 from curation.runner.context import StageContext
@@ -72,8 +73,9 @@ def needs_actors(steps: list[Step]) -> bool:
     return any(REGISTRY[s.op].uses_gpu for s in steps)
 
 
-def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) -> None:
+def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool, files: list[str]) -> None:
     plan_file = out / WORK / PLAN
+    check_output(out)
     if out.exists() and any(out.iterdir()):
         if overwrite:
             shutil.rmtree(out)
@@ -85,6 +87,7 @@ def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) ->
                         f"{out} was produced by a different recipe (digest {previous} != {recipe.digest}); "
                         "resume needs the same recipe and input"
                     )
+                check_resume(json.loads(plan_file.read_text()), files, recipe.limit)
         else:
             raise OutputExists(
                 f"output {out} is not empty: pass --resume to continue it or --overwrite to replace it"
@@ -138,10 +141,13 @@ def run_recipe(
     if limit is not None:
         recipe = replace(recipe, limit=limit)
     files = expand_paths(recipe.input_paths)  # a missing input fails here, before anything starts
+    check_input_schemas(files, recipe.input_format)
+    check_steps(recipe)
     out = Path(output or recipe.output_path)
-    _prepare_output(out, recipe, resume, overwrite)
+    _prepare_output(out, recipe, resume, overwrite, files)
     work = out / WORK
-    atomic_write_json(work / PLAN, {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files})
+    plan = {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
+    atomic_write_json(work / PLAN, plan)
     _ensure_ray(address)
     max_workers = recipe.max_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
