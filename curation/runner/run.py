@@ -16,6 +16,7 @@ import ray
 
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
+from curation.lifeline import start_reaper
 from curation.ops import REGISTRY
 from curation.ops.base import Stage
 from curation.preflight import check_input_schemas, check_output, check_resume, check_steps
@@ -114,6 +115,8 @@ def _ensure_ray(address: str | None) -> None:
     if not ray.is_initialized():
         # no address (and no RAY_ADDRESS): a Ray of our own, never a cluster someone else started on this machine
         address = address or os.environ.get("RAY_ADDRESS") or "local"
+        if address == "local":
+            start_reaper()  # this Ray's processes end with this driver, however it ends
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()
