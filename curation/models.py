@@ -68,7 +68,8 @@ def _cached_open_clip_weights(cfg: dict) -> bool:
         repo, filename = os.path.split(cfg["hf_hub"])
         filename = filename or "open_clip_pytorch_model.bin"
         names = (filename.rsplit(".", 1)[0] + ".safetensors", "open_clip_model.safetensors", filename)
-        return any(isinstance(try_to_load_from_cache(repo, name), str) for name in names)
+        cache = os.environ.get("HF_HUB_CACHE")  # read now, not at import: a caller may point it elsewhere
+        return any(isinstance(try_to_load_from_cache(repo, name, cache_dir=cache), str) for name in names)
     url = cfg.get("url", "")
     return bool(url) and (Path.home() / ".cache" / "clip" / os.path.basename(urlparse(url).path)).is_file()
 

@@ -145,7 +145,10 @@ class WarcFramer:
             return
         block_end = block_start + length
         if not stream.fill(block_end):
-            if stream.damage is None:  # the data ends inside the block: a cut-off record
+            if _VERSION_LINE.search(stream.buf, block_start - stream.base):  # the length overruns a record
+                yield Broken(offset, "length_mismatch")
+                self._resync(block_start)
+            elif stream.damage is None:  # the data ends inside the block: a cut-off record
                 yield Broken(offset, "truncated_record")
                 self.pos = stream.end
             else:
@@ -173,8 +176,11 @@ class WarcFramer:
             want = min(start + MAX_HEADER_BYTES, want * 2 - start)
 
     def _ends_cleanly(self, block_end: int) -> bool:
-        """Whether only padding follows the block up to the next version line or the end of the good data."""
+        """Whether the block is followed by its end marker, or by padding and a version line (or the end)."""
         stream = self.stream
         stream.fill(block_end + 64)
-        rest = bytes(stream.buf[block_end - stream.base : block_end - stream.base + 64]).lstrip(_SPACE)
+        after = bytes(stream.buf[block_end - stream.base : block_end - stream.base + 64])
+        if after.startswith((b"\r\n\r\n", b"\n\n")):  # the record's own end marker
+            return True
+        rest = after.lstrip(_SPACE)
         return not rest or rest.startswith(b"WARC/") or (len(rest) < 5 and b"WARC/".startswith(rest))
