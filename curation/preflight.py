@@ -28,7 +28,7 @@ def check_input_schemas(files: list[str], fmt: str) -> None:
             continue
         try:
             problems = img2dataset_schema_problems(parquet_schema(path))
-        except OSError:
+        except (OSError, ValueError):
             continue  # an unreadable footer: the reader counts the file as an error
         if problems:
             raise InputError(f"{path}: not img2dataset parquet: {'; '.join(problems)}")

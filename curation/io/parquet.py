@@ -38,7 +38,7 @@ def read_parquet(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa
         for batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups):
             stats.records += batch.num_rows
             yield pa.Table.from_batches([batch])
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, ValueError) as exc:  # a damaged file fails in many ways
         stats.error(f"unreadable_parquet:{type(exc).__name__}")
 
 

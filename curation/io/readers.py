@@ -50,7 +50,7 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
         kind = "img2dataset" if fmt == "img2dataset" else "parquet"
         try:
             n = row_groups(path)
-        except (OSError, pa.ArrowException):
+        except (OSError, pa.ArrowException, ValueError):  # a damaged footer fails in many ways
             n = 1  # an unreadable footer: the reader counts the file as an error
         return [(path, kind, 0, -1, g) for g in range(max(n, 1))]
     return [(path, detected, 0, -1, -1)]
