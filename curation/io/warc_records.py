@@ -4,7 +4,8 @@ Records are read from a `ByteStream` by their `Content-Length`, and a length is 
 ends where the next one (or the data) begins: otherwise the record is an error and reading resumes at the next
 `WARC/` version line, found by scanning, as robust WARC readers do. A bad version line, a header without a
 usable length, an oversized header or block, a record cut short and a broken gzip member each cost one counted
-error (`Broken`), never the records after them. LF-only line endings are accepted.
+error (`Broken`), never the records after them. LF-only line endings are accepted, also in a file rewritten
+with them, whose lengths still count the lost CRs.
 """
 
 from __future__ import annotations
@@ -144,6 +145,12 @@ class WarcFramer:
             self._resync(block_start)
             return
         block_end = block_start + length
+        lf_only = b"\r" not in stream.buf[start - stream.base : block_start - stream.base]
+        if lf_only and not (stream.fill(block_end) and self._ends_cleanly(block_end)):
+            salvaged = self._lf_block(block_start, length)
+            if salvaged is not None:
+                yield Record(offset, headers, salvaged)
+                return
         if not stream.fill(block_end):
             if _VERSION_LINE.search(stream.buf, block_start - stream.base):  # the length overruns a record
                 yield Broken(offset, "length_mismatch")
@@ -161,6 +168,21 @@ class WarcFramer:
         block = bytes(stream.buf[block_start - stream.base : block_end - stream.base])
         self.pos = block_end
         yield Record(offset, headers, block)
+
+    def _lf_block(self, block_start: int, length: int) -> bytes | None:
+        """The block of an LF-only record whose length counts the CRs its line endings lost (a file rewritten
+        with LF line endings): it ends where the next version line (or the data) begins, and the length
+        overshoots by no more than its line count. None when that does not fit."""
+        stream = self.stream
+        found = _VERSION_LINE.search(stream.buf, block_start - stream.base)
+        if found is None and stream.damage is not None:
+            return None
+        end = stream.base + found.start() + 1 if found else stream.end  # after the newline ending the block
+        block = bytes(stream.buf[block_start - stream.base : end - stream.base]).removesuffix(b"\n\n")
+        if not 0 < length - len(block) <= block.count(b"\n"):
+            return None
+        self.pos = end
+        return block
 
     def _find_header_end(self, start: int) -> tuple[int, int] | None:
         """(end of the header lines, start of the block), or None when no header end is found in the cap."""

@@ -86,12 +86,18 @@ def test_a_content_length_that_lies_is_detected_and_the_next_record_read(tmp_pat
     assert sum(stats.errors.values()) == 2
 
 
-def test_lf_only_line_endings_lose_no_record(tmp_path):
-    records = [warc_record(u, b.replace(b"\r\n", b"\n"), eol="\n") for u, b in pages(6)]
+@pytest.mark.parametrize("rewritten", [False, True])
+def test_lf_only_line_endings_lose_no_record(tmp_path, rewritten):
+    """Written with LF endings, or a CRLF file rewritten with LF (its lengths still count the CRs)."""
+    if rewritten:
+        data = b"".join(warc_record(u, b) for u, b in pages(6)).replace(b"\r\n", b"\n")
+    else:
+        data = b"".join(warc_record(u, b.replace(b"\r\n", b"\n"), eol="\n") for u, b in pages(6))
     path = tmp_path / "lf.warc"
-    path.write_bytes(b"".join(records))
+    path.write_bytes(data)
     table, stats = read_file(path)
     assert urls(table) == [u for u, _ in pages(6)] and not stats.errors
+    assert all(p.endswith(b"</html>") for p in table.column("payload").to_pylist())
 
 
 def test_bad_and_unknown_version_lines_are_counted(tmp_path):
