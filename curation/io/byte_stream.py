@@ -45,6 +45,11 @@ class ByteStream:
         i = bisect.bisect_right(self._members, (pos, float("inf"))) - 1
         return self._members[max(i, 0)][1] if self._members else 0
 
+    def take(self, start: int, stop: int) -> bytes:
+        """A copy of the bytes at absolute positions [start, stop) (clipped to what is available)."""
+        with memoryview(self.buf) as view:
+            return bytes(view[max(start - self.base, 0) : max(stop - self.base, 0)])
+
     def release(self, pos: int) -> None:
         """Forget bytes before `pos` (they have been parsed)."""
         cut = min(pos, self.end) - self.base

@@ -129,7 +129,7 @@ class WarcFramer:
                 self._resync(start + 1)
             return
         head_stop, block_start = header_end
-        version, headers = _parse_header(bytes(stream.buf[start - stream.base : head_stop - stream.base]))
+        version, headers = _parse_header(stream.take(start, head_stop))
         if version not in VERSIONS:
             yield Broken(offset, "unknown_version")
             self._resync(block_start)
@@ -165,7 +165,7 @@ class WarcFramer:
             yield Broken(offset, "length_mismatch")
             self._resync(block_start)
             return
-        block = bytes(stream.buf[block_start - stream.base : block_end - stream.base])
+        block = stream.take(block_start, block_end)
         self.pos = block_end
         yield Record(offset, headers, block)
 
@@ -178,7 +178,7 @@ class WarcFramer:
         if found is None and stream.damage is not None:
             return None
         end = stream.base + found.start() + 1 if found else stream.end  # after the newline ending the block
-        block = bytes(stream.buf[block_start - stream.base : end - stream.base]).removesuffix(b"\n\n")
+        block = stream.take(block_start, end).removesuffix(b"\n\n")
         if not 0 < length - len(block) <= block.count(b"\n"):
             return None
         self.pos = end
@@ -201,7 +201,7 @@ class WarcFramer:
         """Whether the block is followed by its end marker, or by padding and a version line (or the end)."""
         stream = self.stream
         stream.fill(block_end + 64)
-        after = bytes(stream.buf[block_end - stream.base : block_end - stream.base + 64])
+        after = stream.take(block_end, block_end + 64)
         if after.startswith((b"\r\n\r\n", b"\n\n")):  # the record's own end marker
             return True
         rest = after.lstrip(_SPACE)

@@ -8,7 +8,14 @@ import re
 import pyarrow as pa
 
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
-from curation.ops.html_guard import TimeBudgetExceeded, deeper_than, time_budget, unclosed_formatting
+from curation.ops.html_guard import (
+    DEPTH_CHECK_TAGS,
+    UNCLOSED_CHECK_TAGS,
+    TimeBudgetExceeded,
+    deeper_than,
+    time_budget,
+    unclosed_formatting,
+)
 
 ENGINES = ("resiliparse", "trafilatura")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
@@ -55,9 +62,9 @@ class HtmlExtract(Filter):
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
 
-    Guards (a page over them is dropped, not parsed): `max_html_bytes`, `max_depth` (element nesting),
-    `max_unclosed_tags` (unclosed formatting tags, which make HTML parsing quadratic), and `max_seconds` per page
-    (a page over it is an `extract_timeout` error).
+    Guards (a page over them is dropped, not extracted): `max_html_bytes`; `max_depth` (element nesting, checked
+    on pages of over 3,000 tags) and `max_unclosed_tags` (unclosed formatting tags, which make HTML parsing
+    quadratic; pages of over 20,000 tags); `max_seconds` per page (over it: an `extract_timeout` error).
     """
 
     requires = ("payload", "content_type", "http_charset")
@@ -90,12 +97,13 @@ class HtmlExtract(Filter):
             if len(payload) > self.max_html_bytes:
                 return None, None, "html_too_large"
             html, used = decode_html(payload, charset)
-            if unclosed_formatting(html, self.max_unclosed_tags) > self.max_unclosed_tags:
+            tags = html.count("<")
+            if tags > UNCLOSED_CHECK_TAGS and unclosed_formatting(html) > self.max_unclosed_tags:
                 return None, used, "html_too_many_unclosed_tags"
             from resiliparse.parse.html import HTMLTree
 
             tree = HTMLTree.parse(html)
-            if deeper_than(tree, self.max_depth):
+            if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
                 return None, used, "html_too_deep"
             with time_budget(self.max_seconds):
                 text = (

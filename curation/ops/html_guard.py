@@ -19,11 +19,14 @@ _FORMATTING = re.compile(
 )
 
 
-def unclosed_formatting(html: str, cap: int) -> int:
-    """Formatting-element start tags without an end tag (what makes the HTML parser's bookkeeping quadratic);
-    a page with no more than `cap` tags of any kind is not scanned."""
-    if html.count("<") <= cap:
-        return 0
+# Pages with fewer tags than these are not checked: they cannot be slow (measured: 3,000 nested tags extract in
+# ~0.8 s, 20,000 unclosed formatting tags parse in ~0.5 s), and checking every page would add ~20 % to extraction.
+DEPTH_CHECK_TAGS = 3_000
+UNCLOSED_CHECK_TAGS = 20_000
+
+
+def unclosed_formatting(html: str) -> int:
+    """Formatting-element start tags without an end tag (what makes the HTML parser's bookkeeping quadratic)."""
     tags = _FORMATTING.findall(html)
     closes = tags.count("/")
     return len(tags) - 2 * closes
