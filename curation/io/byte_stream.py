@@ -85,7 +85,8 @@ class ByteStream:
         except zlib.error:
             self._stop("corrupt_gzip")
             return
-        self._cpos += len(chunk) - len(inflater.unconsumed_tail) - len(inflater.unused_data)
+        # at the end of a member zlib leaves what follows in unused_data (and may repeat it in unconsumed_tail)
+        self._cpos += len(chunk) - len(inflater.unused_data if inflater.eof else inflater.unconsumed_tail)
         self.buf += out
         if inflater.eof:
             self._inflater = None

@@ -22,6 +22,7 @@ VERSIONS = (b"WARC/1.0", b"WARC/1.1", b"WARC/0.17", b"WARC/0.18")
 _VERSION_LINE = re.compile(rb"\n(WARC/\d+\.\d+)\r?\n")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _SPACE = b" \t\r\n\x00"
+MAX_PADDING_BYTES = 64 << 10  # more blank bytes than this between records is counted as junk
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,19 @@ class WarcFramer:
         self.stream = stream
         self.pos = 0
 
-    def _skip_space(self) -> bool:
-        """Move past padding; False at the end of what the stream holds."""
+    def _skip_space(self) -> tuple[int, bool]:
+        """Move past padding: (bytes skipped, whether something follows in what the stream holds)."""
         stream = self.stream
-        while True:
-            if not stream.fill(self.pos + 1):
-                return False
-            buf, rel = stream.buf, self.pos - stream.base
-            while rel < len(buf) and buf[rel] in _SPACE:
-                rel += 1
-            self.pos = stream.base + rel
-            if rel < len(buf):
-                return True
+        skipped = 0
+        while stream.fill(self.pos + 1):
+            rest = stream.take(self.pos, min(stream.end, self.pos + (64 << 10)))
+            pad = len(rest) - len(rest.lstrip(_SPACE))
+            skipped += pad
+            self.pos += pad
+            stream.release(self.pos)
+            if pad < len(rest):
+                return skipped, True
+        return skipped, False
 
     def _resync(self, start: int) -> None:
         """Move to the next version line at or after `start` (or to the end of the good data)."""
@@ -99,7 +101,10 @@ class WarcFramer:
     def __iter__(self) -> Iterator[Record | Broken]:
         stream = self.stream
         while True:
-            if not self._skip_space():
+            skipped, more = self._skip_space()
+            if skipped > MAX_PADDING_BYTES:
+                yield Broken(stream.origin(self.pos), "padding_between_records")
+            if not more:
                 if stream.damage is None:
                     return
                 yield Broken(stream.origin(self.pos), stream.damage)
@@ -107,7 +112,6 @@ class WarcFramer:
                     return
                 self.pos = stream.base
                 continue
-            stream.release(self.pos)
             yield from self._one()
 
     def _one(self) -> Iterator[Record | Broken]:

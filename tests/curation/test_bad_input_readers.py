@@ -153,12 +153,13 @@ def test_http_content_encodings_are_decoded_and_a_bomb_is_counted(tmp_path):
     assert real.column("payload")[0].as_py().startswith(b"<!doctype html>")
 
 
-def test_arc_gzip_bomb_body_is_counted_in_bounded_memory(tmp_path):
-    """A 1 GiB gzip bomb as an ARC record's body: counted, and the reading process stays under 2 GB."""
+def test_gzip_bombs_are_counted_in_bounded_memory(tmp_path):
+    """A 1 GiB gzip bomb as an ARC record's body (`Content-Encoding: gzip`) and a WARC gzip member inflating to
+    256 MiB of zeros between two records: each is one counted error, and the reading process stays under 2 GB."""
     script = textwrap.dedent(
         f"""
-        import resource, sys
-        from tests.curation.warc_craft import gzip_bomb, read_file
+        import gzip, resource
+        from tests.curation.warc_craft import gzip_bomb, http_response, read_file, warc_record
         body = gzip_bomb(1 << 30)
         http = b"HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\nContent-Encoding: gzip\\r\\n\\r\\n" + body
         ok = b"HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\n\\r\\n<p>fine</p>"
@@ -167,15 +168,21 @@ def test_arc_gzip_bomb_body_is_counted_in_bounded_memory(tmp_path):
         arc += b"http://ok/ 1.2.3.4 20080509190241 text/html %d\\n" % len(ok) + ok + b"\\n"
         open({str(tmp_path / "bomb.arc")!r}, "wb").write(arc)
         table, stats = read_file({str(tmp_path / "bomb.arc")!r})
-        print(table.column("url").to_pylist(), dict(stats.errors), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        print(table.column("url").to_pylist(), dict(stats.errors))
+        good = [gzip.compress(warc_record(f"http://{{i}}.example/", http_response("ok"))) for i in range(2)]
+        open({str(tmp_path / "bomb.warc.gz")!r}, "wb").write(good[0] + gzip_bomb(256 << 20) + good[1])
+        table, stats = read_file({str(tmp_path / "bomb.warc.gz")!r})
+        print(table.column("url").to_pylist(), dict(stats.errors))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         """
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
-    line = out.stdout.strip().splitlines()[-1]
-    assert line.startswith("['http://ok/'] {'body_too_large': 1}"), line
-    assert int(line.rsplit(" ", 1)[1]) < 2 << 20  # ru_maxrss is in KiB: under 2 GiB
+    arc, warc, peak_kib = out.stdout.strip().splitlines()[-3:]
+    assert arc == "['http://ok/'] {'body_too_large': 1}"
+    assert warc == "['http://0.example/', 'http://1.example/'] {'padding_between_records': 1}"
+    assert int(peak_kib) < 2 << 20  # ru_maxrss is in KiB: under 2 GiB
 
 
 def test_jsonl_with_a_bom_or_a_garbage_first_line_reads_every_document(tmp_path):
