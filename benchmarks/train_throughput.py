@@ -25,7 +25,7 @@ import pyarrow as pa
 from PIL import Image
 
 from curation.io.shards import write_table_shards
-from curation.schemas import CONVERSATION
+from curation.rows import CONVERSATION
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "training" / "configs" / "llava_instruct.yaml"

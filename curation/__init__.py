@@ -1,4 +1,9 @@
-"""mmcurate: multimodal data curation on Ray."""
+"""mmcurate: multimodal data curation on Ray.
+
+Layers, each importing only those before it: `rows` (the row contract) -> `io`, `text`, `models` -> `ops.base`
+(the op model) -> `stagekit` -> op and stage families (`ops/`, `dedup/`, `select/`, ...) -> `recipe` -> `runner`
+-> `cli`, `report`.
+"""
 
 import os
 

@@ -15,7 +15,7 @@ import yaml
 
 from curation.bounded_yaml import load_yaml
 from curation.io.readers import FORMATS
-from curation.ops import REGISTRY, Op, load_builtin_ops
+from curation.ops import REGISTRY, Op, Stage, load_builtin_ops
 from curation.recipe_settings import setting_problems
 
 TOP_KEYS = ("name", "description", "input", "output", "steps", "seed", "plugins", "execution")
@@ -34,14 +34,21 @@ class RecipeError(ValueError):
 
 @dataclass(frozen=True)
 class Step:
-    """One op of the recipe: its registry name, a unique step name for stats, and its parameters."""
+    """One op of the recipe: its registry name, a unique step name for stats, its parameters and its validated op
+    class. A Step is what travels to the workers (pickled with its class): they build the op from it, with no
+    registry lookup and no module list."""
 
     op: str
     name: str
     params: dict[str, Any]
+    cls: type[Op]
+
+    @property
+    def is_stage(self) -> bool:
+        return issubclass(self.cls, Stage)
 
     def build(self) -> Op:
-        return REGISTRY[self.op](**self.params)
+        return self.cls(**self.params)
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ def _parse_steps(raw_steps: Any) -> list[Step]:
             raise RecipeError(f"{where}.{op_name}", str(exc)) from None
         seen[op_name] = seen.get(op_name, 0) + 1
         name = op_name if seen[op_name] == 1 else f"{op_name}#{seen[op_name]}"
-        steps.append(Step(op=op_name, name=name, params=params))
+        steps.append(Step(op=op_name, name=name, params=params, cls=cls))
     return steps
 
 

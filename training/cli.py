@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from curation.schemas import SchemaMismatch
+from curation.rows import SchemaMismatch
 from training.config import ConfigError
 
 

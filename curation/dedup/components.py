@@ -16,9 +16,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from curation.dedup import shuffle
-from curation.dedup.grouping import partitions_for
 from curation.io.shards import atomic_write_json
+from curation.stagekit import shuffle
+from curation.stagekit.grouping import partitions_for
 
 log = logging.getLogger("curation")
 EDGE_SCHEMA = pa.schema([("src", pa.int64()), ("dst", pa.int64())])

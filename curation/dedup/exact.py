@@ -10,13 +10,14 @@ import pyarrow as pa
 import ray.data
 import xxhash
 
-from curation.dedup import shuffle
-from curation.dedup.grouping import partitions_for
-from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
-from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
-from curation.dedup.url import KEY_SCHEMA, ROWS_PER_PARTITION, first_of_key
+from curation.dedup.keys import KEY_SCHEMA, ROWS_PER_PARTITION, first_of_key
+from curation.dedup.marking import mark_duplicates, sorted_labels
 from curation.ops.base import Stage, register
-from curation.runner.context import StageContext
+from curation.rows import ORDER
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.grouping import partitions_for
+from curation.stagekit.input import dataset_files, order_bounds, require_columns
 from curation.text.words import normalize_for_hash
 
 

@@ -1,23 +1,12 @@
-"""64-bit hashing primitives (wrapping uint64 arithmetic): a mixer (numpy) and byte-span hashing."""
+"""Byte-span hashing (wrapping uint64 arithmetic), finalised with the kit's `mix64`."""
 
 from __future__ import annotations
 
 import numpy as np
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+from curation.stagekit.hashing import mix64
 
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a bijection on uint64 that spreads every input bit over the output."""
-    with np.errstate(over="ignore"):
-        x = x.astype(np.uint64, copy=True)
-        x ^= x >> np.uint64(30)
-        x *= _M1
-        x ^= x >> np.uint64(27)
-        x *= _M2
-        x ^= x >> np.uint64(31)
-    return x
+_M2 = np.uint64(0x94D049BB133111EB)  # the length multiplier of `span_hashes`
 
 
 def span_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -17,13 +17,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray.data
 
-from curation.dedup import shuffle
 from curation.dedup.components import EDGE_SCHEMA
-from curation.dedup.lookup import starts
-from curation.dedup.stage_input import order_bounds
-from curation.ops.base import DROP, set_column
+from curation.rows import DROP, ORDER, set_column
+from curation.stagekit import shuffle
+from curation.stagekit.input import order_bounds
+from curation.stagekit.lookup import starts
 
-ORDER = "_order"
 CLUSTER = "dup_cluster"
 IS_DUPLICATE = "is_duplicate"
 

@@ -13,19 +13,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray.data
 
-from curation.dedup import shuffle
 from curation.dedup.candidates import BUCKET_SCHEMA, bucket_rows, star_edges
 from curation.dedup.components import EDGE_SCHEMA, connected_components
-from curation.dedup.grouping import partitions_for
-from curation.dedup.lookup import lookup, starts
-from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
+from curation.dedup.marking import mark_duplicates, sorted_labels
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
-from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
 from curation.dedup.text_input import fixed_list, group_salts, text_column
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column
-from curation.runner.context import StageContext
+from curation.rows import ORDER
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.grouping import partitions_for
+from curation.stagekit.input import dataset_files, order_bounds, require_columns
+from curation.stagekit.lookup import lookup, starts
 
 log = logging.getLogger("curation")
 

@@ -11,20 +11,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray.data
 
-from curation.dedup import shuffle
 from curation.dedup.candidates import hamming_edges
 from curation.dedup.components import connected_components
-from curation.dedup.grouping import partitions_for
-from curation.dedup.hashing import mix64
-from curation.dedup.lookup import lookup
-from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
-from curation.dedup.stage_input import dataset_files, order_bounds
+from curation.dedup.marking import mark_duplicates, sorted_labels
 from curation.dedup.text_input import group_salts
 from curation.io.shards import atomic_write_json
 from curation.ops.base import ERROR, Stage, register, set_column
 from curation.ops.image import DRAFT_SIDE, MAX_PIXELS
 from curation.ops.image_codec import hash_image, open_image
-from curation.runner.context import StageContext
+from curation.rows import ORDER
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.grouping import partitions_for
+from curation.stagekit.hashing import mix64
+from curation.stagekit.input import dataset_files, order_bounds
+from curation.stagekit.lookup import lookup
 
 log = logging.getLogger("curation")
 ROWS_PER_PARTITION = 250_000

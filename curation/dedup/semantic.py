@@ -7,39 +7,25 @@ import functools
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray.data
 import xxhash
 
-from curation.dedup import shuffle
-from curation.dedup.grouping import partitions_for
 from curation.dedup.marking import mark_duplicates, sorted_labels
-from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
 from curation.io.shards import atomic_write_json
 from curation.ops.base import Stage, register
-from curation.runner.context import StageContext
+from curation.ops.clip import embeddings_of
+from curation.rows import ORDER
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.grouping import partitions_for
+from curation.stagekit.input import dataset_files, order_bounds, require_columns
 
-ORDER = "_order"
 CLUSTER = "semdedup_cluster"
 _SIM = "_centroid_sim"
 ASSIGNED = pa.schema(
     [(CLUSTER, pa.int64()), (ORDER, pa.int64()), (_SIM, pa.float64()), ("emb", pa.list_(pa.float32()))]
 )
 KEEP_RULES = ("closest", "farthest", "first")
-
-
-def embeddings_of(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(L2-normalised float32 matrix, valid mask) from a (fixed-size) list column; null rows are zeros."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-    rows = [np.asarray(v, np.float32) if v is not None else None for v in arr.to_pylist()]
-    dim = next((len(r) for r in rows if r is not None), 0)
-    mat = np.zeros((len(rows), dim), np.float32)
-    for i, r in enumerate(rows):
-        if r is not None:
-            mat[i] = r
-    norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    return mat / np.where(norms == 0, 1, norms), valid & (norms[:, 0] > 0)
 
 
 def in_sample(orders: np.ndarray, rate: float, seed: int) -> np.ndarray:

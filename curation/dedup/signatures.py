@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from curation.dedup.hashing import mix64
+from curation.stagekit.hashing import mix64
 
 EMPTY = np.iinfo(np.uint64).max
 

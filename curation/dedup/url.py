@@ -7,22 +7,20 @@ import functools
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import ray.data
 import xxhash
 
-from curation.dedup import shuffle
-from curation.dedup.components import EDGE_SCHEMA
-from curation.dedup.grouping import partitions_for
-from curation.dedup.marking import ORDER, mark_duplicates, sorted_labels
-from curation.dedup.stage_input import dataset_files, order_bounds, require_columns
+from curation.dedup.keys import KEY_SCHEMA, ROWS_PER_PARTITION, first_of_key
+from curation.dedup.marking import mark_duplicates, sorted_labels
 from curation.ops.base import Stage, register
-from curation.runner.context import StageContext
+from curation.rows import ORDER
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.grouping import partitions_for
+from curation.stagekit.input import dataset_files, order_bounds, require_columns
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-KEY_SCHEMA = pa.schema([("key", pa.uint64()), (ORDER, pa.int64())])
-ROWS_PER_PARTITION = 1_000_000
 
 
 def normalize_url(url: str) -> str | None:
@@ -59,13 +57,6 @@ def _keys(batch: pa.Table, column: str) -> pa.Table:
     keys = url_keys(batch.column(column).to_pylist())
     keep = keys != 0
     return pa.table({"key": pa.array(keys[keep], pa.uint64()), ORDER: batch.column(ORDER).to_numpy()[keep]})
-
-
-def first_of_key(part: pa.Table, _index: int = 0) -> pa.Table:
-    """(row, first row of its key) for every row that is not the first of its key."""
-    df = pl.from_arrow(part).with_columns(first=pl.col(ORDER).min().over("key"))
-    later = df.filter(pl.col(ORDER) != pl.col("first")).select(src=pl.col(ORDER), dst=pl.col("first"))
-    return later.to_arrow().cast(EDGE_SCHEMA)
 
 
 @register("url_dedup")

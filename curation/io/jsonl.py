@@ -13,16 +13,8 @@ import pyarrow as pa
 
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
+from curation.rows import JSONL_DOCUMENT
 
-JSONL_DOCUMENT = pa.schema(
-    [
-        ("id", pa.string()),
-        ("url", pa.string()),
-        ("text", pa.string()),
-        ("source", pa.string()),
-        ("metadata", pa.string()),  # everything else, as JSON
-    ]
-)
 _URL_KEYS = ("url", "warc_url", "WARC-Target-URI")
 
 

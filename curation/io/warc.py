@@ -20,18 +20,8 @@ from curation.io.http_body import BodyError, decoded_body, split_response
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
 from curation.io.warc_records import MAX_BLOCK_BYTES, Broken, WarcFramer
+from curation.rows import WARC_RECORD
 
-RAW_DOCUMENT = pa.schema(
-    [
-        ("id", pa.string()),
-        ("url", pa.string()),
-        ("warc_date", pa.string()),
-        ("source", pa.string()),
-        ("content_type", pa.string()),
-        ("http_charset", pa.string()),
-        ("payload", pa.binary()),
-    ]
-)
 KEPT_TYPES = ("response", "conversion")
 
 
@@ -89,10 +79,10 @@ _RECORD_TYPES = (
 
 
 class _Rows:
-    """RAW_DOCUMENT columns being filled, emitted `batch_rows` at a time."""
+    """WARC_RECORD columns being filled, emitted `batch_rows` at a time."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list] = {f.name: [] for f in RAW_DOCUMENT}
+        self.cols: dict[str, list] = {f.name: [] for f in WARC_RECORD}
 
     def add(self, **values: object) -> None:
         for name, column in self.cols.items():
@@ -101,7 +91,7 @@ class _Rows:
     def take(self, at_least: int) -> pa.Table | None:
         if len(self.cols["id"]) < max(at_least, 1):
             return None
-        table = pa.Table.from_pydict(self.cols, schema=RAW_DOCUMENT)
+        table = pa.Table.from_pydict(self.cols, schema=WARC_RECORD)
         self.cols = {k: [] for k in self.cols}
         return table
 
@@ -119,7 +109,7 @@ def _http_fields(block: bytes, stats: ReaderStats) -> tuple[str | None, str | No
 
 
 def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
-    """Yield RAW_DOCUMENT batches from a WARC/WET byte range; count skipped records and broken parts in `stats`.
+    """Yield WARC_RECORD batches from a WARC/WET byte range; count skipped records and broken parts in `stats`.
 
     A range in which nothing is a WARC record is one `no_warc_records` error.
     """
@@ -192,7 +182,7 @@ def _arc_date(date: str) -> str:
 
 
 def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
-    """Yield RAW_DOCUMENT batches from an ARC (v1) file, gzip'd or not.
+    """Yield WARC_RECORD batches from an ARC (v1) file, gzip'd or not.
 
     Our own tolerant parser: real Common Crawl ARC files carry record lengths that do not match their content,
     which stops warcio after the first record. A record whose header is not where its predecessor's length says

@@ -14,18 +14,9 @@ import pyarrow as pa
 from curation.io.parquet import iter_tables
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
+from curation.rows import WDS_PAIR
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
-WDS_PAIR = pa.schema(
-    [
-        ("uid", pa.string()),
-        ("url", pa.string()),
-        ("caption", pa.string()),
-        ("image", pa.binary()),
-        ("source", pa.string()),
-        ("metadata", pa.string()),
-    ]
-)
 
 
 def _split(name: str) -> tuple[str, str]:

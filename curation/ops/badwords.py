@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curation.ops.base import Filter, register
+from curation.ops.base import DROP, Filter, register, with_drop
 from curation.ops.rowwise import evaluate_text_rows
 from curation.text.words import alpha_words
 
@@ -55,10 +55,6 @@ class BadWordsFilter(Filter):
         langs = set(self.languages)
         reasons = [
             r if (lang is None or lang in langs) else None
-            for r, lang in zip(
-                scored.column("_drop").to_pylist(), batch.column("lang").to_pylist(), strict=True
-            )
+            for r, lang in zip(scored.column(DROP).to_pylist(), batch.column("lang").to_pylist(), strict=True)
         ]
-        return scored.set_column(
-            scored.schema.get_field_index("_drop"), "_drop", pa.array(reasons, pa.string())
-        )
+        return with_drop(scored, reasons)

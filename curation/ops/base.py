@@ -3,7 +3,12 @@
 Row-local ops (Mapper, Filter) take and return `pyarrow.Table` batches. They mark rows, they never drop them:
 a Filter returns a string column `_drop` (null = keep, else the rule that failed) and any op may return a string
 column `_error` (null = fine, else what went wrong with that row). The runner turns those marks into accounting,
-rejects and the kept batch. A Stage works on the whole `ray.data.Dataset` and marks drops the same way.
+rejects and the kept batch (`curation.rows.split_marks`). A Stage works on the whole `ray.data.Dataset` and marks
+drops the same way.
+
+An op is registered by decorating its class with `@register("name")` in any module under `curation/` (found by
+`curation.ops.load_builtin_ops`, no list to edit) or in a user module named in a recipe's `plugins:`.
+`requires` / `provides` name the columns an op reads and adds; `curate validate` checks them along the recipe.
 """
 
 from __future__ import annotations
@@ -15,13 +20,25 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
+from curation.rows import DROP, ERROR, set_column, with_drop
+
 if TYPE_CHECKING:
     import ray.data
 
-    from curation.runner.context import StageContext
+    from curation.stagekit.context import StageContext
 
-DROP = "_drop"
-ERROR = "_error"
+__all__ = [
+    "DROP",
+    "ERROR",
+    "REGISTRY",
+    "Filter",
+    "Mapper",
+    "Op",
+    "Stage",
+    "register",
+    "set_column",
+    "with_drop",
+]
 
 REGISTRY: dict[str, type[Op]] = {}
 
@@ -114,17 +131,3 @@ class Stage(Op):
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         raise NotImplementedError
-
-
-def with_drop(batch: pa.Table, reasons: list[str | None] | pa.Array) -> pa.Table:
-    """Attach the `_drop` column (null = keep)."""
-    col = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, type=pa.string())
-    return set_column(batch, DROP, col)
-
-
-def set_column(batch: pa.Table, name: str, values: Any) -> pa.Table:
-    """Add `name`, or replace it where it already exists."""
-    idx = batch.schema.get_field_index(name)
-    if idx >= 0:
-        return batch.set_column(idx, name, values)
-    return batch.append_column(name, values)

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curation.models import ensure_open_clip_weights, load_open_clip
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
@@ -23,6 +24,20 @@ def embedding_array(rows: list[np.ndarray | None]) -> pa.FixedSizeListArray:
             flat[i] = r
     mask = pa.array([r is None for r in rows])
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), pa.float16()), dim, mask=mask)
+
+
+def embeddings_of(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(L2-normalised float32 matrix, valid mask) from a (fixed-size) list column; null rows are zeros."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    rows = [np.asarray(v, np.float32) if v is not None else None for v in arr.to_pylist()]
+    dim = next((len(r) for r in rows if r is not None), 0)
+    mat = np.zeros((len(rows), dim), np.float32)
+    for i, r in enumerate(rows):
+        if r is not None:
+            mat[i] = r
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    return mat / np.where(norms == 0, 1, norms), valid & (norms[:, 0] > 0)
 
 
 @register("clip_score")

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
+from curation.ops.clip import embeddings_of
 from curation.ops.image_codec import decode_image
 
 EXPOSED = (
@@ -114,8 +115,6 @@ class NsfwFilter(Filter):
             self._classes = frozenset(self.classes)
 
     def _evaluate_mlp(self, batch: pa.Table) -> pa.Table:
-        from curation.dedup.semantic import embeddings_of
-
         emb, valid = embeddings_of(batch.column(self.embedding_column))
         scores = np.where(valid, mlp_scores(self._mlp, emb, self._normalised), np.nan)
         values = [None if np.isnan(v) else float(v) for v in scores]

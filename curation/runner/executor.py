@@ -1,16 +1,14 @@
-"""Apply one row-local op to a batch: run it, isolate failing rows, count, split kept / dropped / errored."""
+"""Apply one row-local op to a batch: run it, isolate failing rows, split its marks (`rows.split_marks`), count."""
 
 from __future__ import annotations
 
 import time
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from curation.ops.base import DROP, ERROR, Filter, Mapper, Op
+from curation.ops.base import Filter, Mapper, Op
+from curation.rows import DROP, ERROR, split_marks
 from curation.runner.accounting import StepStats
-
-REJECT_REASON = "reject_reason"
 
 
 def _call(op: Op, batch: pa.Table) -> pa.Table:
@@ -34,17 +32,6 @@ def _call_rowwise(op: Op, batch: pa.Table) -> pa.Table:
     return pa.concat_tables(parts, promote_options="default") if parts else batch
 
 
-def _count(column: pa.ChunkedArray, mask: pa.ChunkedArray | pa.Array, prefix: str) -> dict[str, int]:
-    values = pc.filter(column, mask)
-    if len(values) == 0:
-        return {}
-    counts = pc.value_counts(values)
-    return {
-        f"{prefix}:{v.as_py()}": c.as_py()
-        for v, c in zip(counts.field("values"), counts.field("counts"), strict=True)
-    }
-
-
 def apply_op(
     op: Op, step: str, batch: pa.Table, stats: StepStats, rejects: list[pa.Table] | None
 ) -> pa.Table:
@@ -60,30 +47,13 @@ def apply_op(
         raise RuntimeError(
             f"op {step} returned {n} rows for {batch.num_rows}: ops mark rows, they do not drop them"
         )
-    no = pa.array([False] * n)
-    has_error = pc.is_valid(marked.column(ERROR)) if ERROR in marked.column_names else no
-    drop_col = marked.column(DROP) if DROP in marked.column_names else None
-    tag_only = isinstance(op, Filter) and op.tag_only
-    if drop_col is not None and not tag_only:
-        has_drop = pc.and_(pc.is_valid(drop_col), pc.invert(has_error))
-    else:
-        has_drop = no
-    keep = pc.invert(pc.or_(has_error, has_drop))
-    if ERROR in marked.column_names:
-        stats.errors.update(_count(marked.column(ERROR), has_error, step))
-    if drop_col is not None and not tag_only:
-        stats.dropped.update(_count(drop_col, has_drop, step))
-    internal = [c for c in (DROP, ERROR) if c in marked.column_names]
-    all_kept = pc.all(keep).as_py()
-    if rejects is not None and not all_kept:
-        rejected = pc.invert(keep)
-        reason = pc.coalesce(*[marked.column(c) for c in (ERROR, DROP) if c in marked.column_names])
-        rows = marked.filter(rejected).drop_columns(internal)
-        rows = rows.append_column(
-            REJECT_REASON, pc.binary_join_element_wise(step, pc.filter(reason, rejected), ":")
-        )
-        rejects.append(rows)
-    kept = (marked if all_kept else marked.filter(keep)).drop_columns(internal)  # no copy when none leave
-    stats.rows_out += kept.num_rows
+    split = split_marks(
+        marked, step, drops=not (isinstance(op, Filter) and op.tag_only), rejects=rejects is not None
+    )
+    stats.errors.update(split.errors)
+    stats.dropped.update(split.dropped)
+    if split.rejects is not None:
+        rejects.append(split.rejects)
+    stats.rows_out += split.kept.num_rows
     stats.seconds += time.perf_counter() - start
-    return kept
+    return split.kept

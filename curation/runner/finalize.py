@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 import ray
 
 from curation.io.shards import ShardInfo, write_shard_stream
+from curation.rows import ORDER
 
-INTERNAL_COLUMNS = ("_order",)
+INTERNAL_COLUMNS = (ORDER,)  # columns of the phase files that the final shards leave out
 Slice = tuple[str, int, int]  # (file, offset, length)
 DRIVER_SHARD_BYTES = 64 << 20  # a lone shard of at most this much input is written by the driver itself
 

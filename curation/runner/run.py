@@ -17,16 +17,14 @@ import ray
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
 from curation.lifeline import start_reaper
-from curation.ops import REGISTRY
-from curation.ops.base import Stage
 from curation.preflight import check_input_schemas, check_output, check_resume, check_steps
 from curation.recipe import Recipe, Step
 from curation.runner.accounting import StepStats, run_totals
-from curation.runner.context import StageContext
 from curation.runner.finalize import write_final_shards
 from curation.runner.plan import plan_units
 from curation.runner.segment import SegmentSpec, run_segment, warm_workers
 from curation.runner.stage_phase import run_stage
+from curation.stagekit.context import StageContext
 
 log = logging.getLogger("curation")
 WORK = "_work"
@@ -60,7 +58,7 @@ def split_phases(steps: list[Step]) -> list[tuple[str, list[Step]]]:
     """[("segment", [row-local steps]), ("stage", [stage]), ...]; the first phase is always a segment."""
     phases: list[tuple[str, list[Step]]] = [("segment", [])]
     for step in steps:
-        if issubclass(REGISTRY[step.op], Stage):
+        if step.is_stage:
             phases.append(("stage", [step]))
         elif phases[-1][0] == "segment":
             phases[-1][1].append(step)
@@ -71,7 +69,7 @@ def split_phases(steps: list[Step]) -> list[tuple[str, list[Step]]]:
 
 def needs_actors(steps: list[Step]) -> bool:
     """A segment with a GPU-capable model runs in an actor pool (a GPU per actor when the cluster has one)."""
-    return any(REGISTRY[s.op].uses_gpu for s in steps)
+    return any(s.cls.uses_gpu for s in steps)
 
 
 def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool, files: list[str]) -> None:
@@ -162,7 +160,6 @@ def run_recipe(
     ]
 
     def segment_spec(index: int, steps: list[Step]) -> SegmentSpec:
-        modules = sorted({REGISTRY[s.op].__module__ for s in steps}) + list(recipe.plugins)
         rejects_dir = str(rejects_root / labels[index]) if rejects_root else None
         return SegmentSpec(
             str(work / labels[index]),
@@ -171,7 +168,6 @@ def run_recipe(
             recipe.batch_rows,
             recipe.limit,
             rejects_dir,
-            modules,
         )
 
     first = segment_spec(0, phases[0][1])

@@ -31,10 +31,10 @@ from curation.io.readers import read_unit
 from curation.io.shards import atomic_write_json, write_parquet_atomic
 from curation.io.units import Unit
 from curation.recipe import Step
+from curation.rows import ORDER
 from curation.runner.accounting import StepStats
 from curation.runner.executor import apply_op
 
-ORDER = "_order"
 TASK_UNITS = 16  # most units one CPU task processes
 TASKS_PER_WORKER = 4
 BACKPRESSURE_POLICIES = "backpressure_policies.enabled"  # Ray Data's DataContext config key
@@ -42,7 +42,7 @@ BACKPRESSURE_POLICIES = "backpressure_policies.enabled"  # Ray Data's DataContex
 
 @dataclass(frozen=True)
 class SegmentSpec:
-    """Everything a worker needs to process units of one segment (picklable)."""
+    """Everything a worker needs to process units of one segment (picklable: each step carries its op class)."""
 
     phase_dir: str
     steps: list[Step]
@@ -50,7 +50,6 @@ class SegmentSpec:
     batch_rows: int = 512
     limit: int | None = None
     rejects_dir: str | None = None
-    modules: list[str] = field(default_factory=list)  # what a worker imports to build the steps' ops
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # identifies this segment's built ops
 
 
@@ -90,10 +89,6 @@ class UnitProcessor:
     unit descriptions."""
 
     def __init__(self, spec: SegmentSpec) -> None:
-        import importlib
-
-        for module in spec.modules:  # only the modules of the ops used: an actor imports no unused op family
-            importlib.import_module(module)
         self.spec = spec
         self.ops = [(step.name, step.build()) for step in spec.steps]
         for _, op in self.ops:

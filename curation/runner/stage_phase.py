@@ -15,50 +15,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray.data
 
-from curation.dedup.stage_input import order_bounds
 from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json, write_parquet_atomic
-from curation.ops.base import DROP, ERROR, Stage
+from curation.ops.base import Stage
 from curation.recipe import Step
+from curation.rows import ORDER, split_marks
 from curation.runner.accounting import StepStats
-from curation.runner.context import StageContext
-from curation.runner.executor import REJECT_REASON
-from curation.runner.memory import release_memory
+from curation.stagekit.context import StageContext
+from curation.stagekit.input import order_bounds
+from curation.stagekit.memory import release_memory
 
-ORDER = "_order"
 SUCCESS = "_SUCCESS.json"
 BLOCK_BYTES = 16 << 20  # target block size of a stage's input: memory per task does not grow with the input
 READ_ROWS = 8192  # rows per read batch of an input file
-
-
-def _reason_rows(batch: pa.Table) -> list[tuple[str, str, int]]:
-    """(kind, reason, count) for the `_drop` and `_error` marks of a block."""
-    out = []
-    for kind, col in (("dropped", DROP), ("errors", ERROR)):
-        if col in batch.column_names:
-            values = batch.column(col).drop_null()
-            if len(values):
-                vc = pc.value_counts(values)
-                out.extend(
-                    (kind, v.as_py(), c.as_py())
-                    for v, c in zip(vc.field("values"), vc.field("counts"), strict=True)
-                )
-    return out
-
-
-def _select(batch: pa.Table, rejected: bool, step: str) -> pa.Table:
-    n = batch.num_rows
-    has_drop = pc.is_valid(batch.column(DROP)) if DROP in batch.column_names else pa.array([False] * n)
-    has_error = pc.is_valid(batch.column(ERROR)) if ERROR in batch.column_names else pa.array([False] * n)
-    bad = pc.or_(has_drop, has_error)
-    internal = [c for c in (DROP, ERROR) if c in batch.column_names]
-    if not rejected:
-        return batch.filter(pc.invert(bad)).drop_columns(internal)
-    rows = batch.filter(bad)
-    reason = pc.coalesce(*[rows.column(c).cast(pa.string()) for c in (ERROR, DROP) if c in rows.column_names])
-    return rows.drop_columns(internal).append_column(
-        REJECT_REASON, pc.binary_join_element_wise(step, reason, ":")
-    )
 
 
 def _runs(orders: np.ndarray, starts: list[int]) -> list[tuple[int, int]]:
@@ -83,23 +52,21 @@ def _write_block(
         ):
             values.append(value)
 
-    if tag_only and DROP in batch.column_names:
-        batch = batch.drop_columns([DROP])
     batch = batch.take(pc.sort_indices(batch, [(ORDER, "ascending")]))
-    for kind, reason, n in _reason_rows(batch):
-        add(kind, reason, n)
-    kept = _select(batch, rejected=False, step=step)
+    split = split_marks(batch, step, drops=not tag_only, rejects=rejects_dir is not None)
+    for kind, tally in (("dropped", split.dropped), ("errors", split.errors)):
+        for reason, n in tally.items():
+            add(kind, reason, n)
+    kept = split.kept
     orders = kept.column(ORDER).to_numpy()
     for offset, length in _runs(orders, starts) if kept.num_rows else []:
         lo, hi = int(orders[offset]), int(orders[offset + length - 1])
         path = Path(data_dir) / f"o{lo:020d}.parquet"
         write_parquet_atomic(kept.slice(offset, length), path)
         add("file", None, length, str(path), lo, hi)
-    if rejects_dir and kept.num_rows < batch.num_rows:
-        rejected = _select(batch, rejected=True, step=step)
-        write_parquet_atomic(
-            rejected, Path(rejects_dir) / f"o{rejected.column(ORDER)[0].as_py():020d}.parquet"
-        )
+    if split.rejects is not None:
+        first = split.rejects.column(ORDER)[0].as_py()
+        write_parquet_atomic(split.rejects, Path(rejects_dir) / f"o{first:020d}.parquet")
     release_memory()
     return pa.table(
         {
@@ -178,7 +145,7 @@ def run_stage(
         counted = {"dropped": stats.dropped, "errors": stats.errors}
         for row in summary_rows:
             if row["kind"] != "file":
-                counted[row["kind"]][f"{step.name}:{row['reason']}"] += row["n"]
+                counted[row["kind"]][row["reason"]] += row["n"]
         written = [row for row in summary_rows if row["kind"] == "file"]
         if not _in_order(written):
             unsorted = ray.data.read_parquet([row["path"] for row in written]).sort(ORDER)

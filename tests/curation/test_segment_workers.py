@@ -19,7 +19,7 @@ DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.g
 
 def _url_filter_spec(phase_dir: Path) -> SegmentSpec:
     recipe = parse_recipe({"name": "n", "input": {"paths": [str(DEMO_WARC)]}, "steps": [{"url_filter": {}}]})
-    return SegmentSpec(str(phase_dir), recipe.steps, source=False, modules=["curation.ops.url"])
+    return SegmentSpec(str(phase_dir), recipe.steps, source=False)
 
 
 def test_plugin_ops_build_once_per_worker_process(ray_local, tmp_path):

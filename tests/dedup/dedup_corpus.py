@@ -122,7 +122,7 @@ def run_stage(stage, table, work_dir: Path, files: int = 2):  # noqa: ANN001, AN
     import pyarrow.parquet as pq
     import ray.data
 
-    from curation.runner.context import StageContext
+    from curation.stagekit.context import StageContext
 
     table = table.append_column("_order", pa.array(range(table.num_rows), pa.int64()))
     paths = []

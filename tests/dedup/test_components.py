@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 from dedup_corpus import closure
 
-from curation.dedup import shuffle
 from curation.dedup.components import (
     _both_directions,
     _larger_first,
@@ -18,6 +17,7 @@ from curation.dedup.components import (
     small_star,
 )
 from curation.io.shards import write_parquet_atomic
+from curation.stagekit import shuffle
 
 
 def _random_graph(rng: np.random.Generator, nodes: int, edges: int) -> pa.Table:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from curation.dedup.hashing import mix64, span_hashes
+from curation.dedup.hashing import span_hashes
+from curation.stagekit.hashing import mix64
 
 MASK = (1 << 64) - 1
 RADIX = 0x100000001B3

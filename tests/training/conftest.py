@@ -19,7 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from curation.io.shards import write_table_shards
-from curation.schemas import CONVERSATION, PAIR, PREFERENCE
+from curation.rows import CONVERSATION, PAIR, PREFERENCE
 
 REPO = Path(__file__).resolve().parents[2]
 # like tests/conftest.py: MMCURATE_SHARED_DATA overrides the default <repo>/../shared/data

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from curation.io.shards import write_manifest, write_shard, write_table_shards
-from curation.schemas import CONVERSATION, SchemaMismatch
+from curation.rows import CONVERSATION, SchemaMismatch
 from training.config import SourceConfig
 from training.data.collate import collate_sft
 from training.data.prompting import PromptEncoder

@@ -62,7 +62,7 @@ def bad_conv_dir(workdir):
     import pyarrow as pa
 
     from curation.io.shards import write_manifest, write_shard
-    from curation.schemas import CONVERSATION
+    from curation.rows import CONVERSATION
 
     from .conftest import COLORS, png
 

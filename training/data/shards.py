@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.io.shards import MANIFEST_NAME, read_manifest
-from curation.schemas import check_schema
+from curation.rows import check_schema
 
 
 class ShardSource:

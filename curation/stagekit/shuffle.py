@@ -1,4 +1,4 @@
-"""A small file-based MapReduce on Ray tasks, for the dedup sub-phases.
+"""A small file-based MapReduce on Ray tasks (key shuffles), for the sub-phases of global stages.
 
 `map_files` runs a function over each input parquet file (one task per file, batch by batch). `shuffle` runs a
 map function over the batches of each input file, partitions its output rows on a key column (by hash, or by
@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from curation.dedup.hashing import mix64
 from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json, write_parquet_atomic
-from curation.runner.memory import release_memory
+from curation.stagekit.hashing import mix64
+from curation.stagekit.memory import release_memory
 
 SUCCESS = "_SUCCESS.json"
 Result = pa.Table | tuple[pa.Table, dict[str, int]]

@@ -10,10 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray.data
 
-from curation.ops.base import DROP, Stage, register, set_column
-from curation.runner.context import StageContext
-
-ORDER = "_order"
+from curation.ops.base import Stage, register
+from curation.rows import DROP, ORDER, set_column
+from curation.stagekit.context import StageContext
 
 
 def _rank_key(batch: pa.Table, column: str) -> pa.Table:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-ORDER = "_order"
+from curation.rows import ORDER
 
 
 def starts(bounds: list[tuple[int, int]]) -> list[int]:

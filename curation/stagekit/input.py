@@ -5,10 +5,9 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import ray.data
 
-from curation.dedup import shuffle
-from curation.runner.context import StageContext
-
-ORDER = "_order"
+from curation.rows import ORDER
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
 
 
 def dataset_files(ds: ray.data.Dataset, ctx: StageContext) -> list[str]:
