@@ -84,9 +84,10 @@ class _Rows:
     def __init__(self) -> None:
         self.cols: dict[str, list] = {f.name: [] for f in WARC_RECORD}
 
-    def add(self, **values: object) -> None:
-        for name, column in self.cols.items():
-            column.append(values[name])
+    def add(self, rid: str, url: str | None, date: str | None, source: str, fields: tuple) -> None:
+        """One row; `fields` is (content type, charset, payload)."""
+        for column, value in zip(self.cols.values(), (rid, url, date, source, *fields), strict=True):
+            column.append(value)
 
     def take(self, at_least: int) -> pa.Table | None:
         if len(self.cols["id"]) < max(at_least, 1):
@@ -147,15 +148,8 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
             continue
         source = f"{name}:{unit.start + item.offset}"
         rid = (_header(headers, "WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
-        rows.add(
-            id=rid or source,
-            url=_header(headers, "WARC-Target-URI"),
-            warc_date=_header(headers, "WARC-Date"),
-            source=source,
-            content_type=fields[0],
-            http_charset=fields[1],
-            payload=fields[2],
-        )
+        url, date = _header(headers, "WARC-Target-URI"), _header(headers, "WARC-Date")
+        rows.add(rid or source, url, date, source, fields)
         if (table := rows.take(batch_rows)) is not None:
             yield table
     if not seen_record and unreadable:
@@ -234,15 +228,7 @@ def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Tab
         if fields is None:
             continue
         source = f"{name}:{offset}"
-        rows.add(
-            id=source,
-            url=url,
-            warc_date=_arc_date(date),
-            source=source,
-            content_type=fields[0],
-            http_charset=fields[1],
-            payload=fields[2],
-        )
+        rows.add(source, url, _arc_date(date), source, fields)
         if (table := rows.take(batch_rows)) is not None:
             yield table
     if (table := rows.take(1)) is not None:

@@ -11,8 +11,7 @@ import zlib
 import pyarrow as pa
 
 from curation.io.reader_stats import ReaderStats
-from curation.io.readers import file_units, read_unit
-from curation.io.units import Unit
+from tests.curation.test_readers import read_all
 
 
 def http_response(text: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> bytes:
@@ -79,13 +78,8 @@ def gzip_bomb(size: int) -> bytes:
 
 
 def read_file(path, fmt: str = "auto", unit_bytes: int = 64 << 20) -> tuple[pa.Table | None, ReaderStats]:
-    """Every unit of a file read as the runner reads it; the reader identity is asserted."""
-    stats = ReaderStats()
-    tables = []
-    for i, (p, f, start, end, group) in enumerate(file_units(str(path), fmt, unit_bytes)):
-        tables.extend(read_unit(Unit(i, p, f, start, end, group), stats, 64))
-    rows = sum(t.num_rows for t in tables)
-    assert stats.records == rows + sum(stats.skipped.values()) + sum(stats.errors.values())
+    """Every unit of a file read as the runner reads it (the reader identity asserted), as one table."""
+    tables, stats = read_all(path, fmt, unit_bytes)
     return (pa.concat_tables(tables) if tables else None), stats
 
 
