@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from curation.io.units import InputError
-from curation.recipe import RecipeError, load_recipe
+from curation.recipe import RecipeError, check_columns, load_recipe
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curation.report import funnel_table
+    from curation.runner.progress import Progress
     from curation.runner.run import OutputExists, run_recipe
 
     recipe = load_recipe(args.recipe, args.set)
@@ -23,6 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             resume=args.resume,
             overwrite=args.overwrite,
             limit=args.limit,
+            progress=Progress(sys.stderr),
         )
     except (InputError, OutputExists) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -45,6 +47,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     files = expand_paths(recipe.input_paths)
     check_input_schemas(files, recipe.input_format)
     check_steps(recipe)
+    check_columns(recipe, files)
     print(f"{args.recipe}: ok ({len(recipe.steps)} steps, {len(files)} input file(s))")
     for step in recipe.steps:
         print(f"  {step.name}: {step.params or '{}'}")
@@ -52,32 +55,45 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
-    from curation.ops import load_builtin_ops
+    from curation.ops.catalog import markdown_table, text_listing
 
-    registry = load_builtin_ops()
-    for name in sorted(registry):
-        cls = registry[name]
-        kind = next(k for k in ("Stage", "Filter", "Mapper") if any(b.__name__ == k for b in cls.__mro__))
-        print(f"{name} ({kind.lower()}): {cls.summary()}")
-        for pname, ptype, default in cls.params():
-            print(f"    {pname}: {ptype} = {default!r}")
+    print(markdown_table() if args.markdown else text_listing())
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from curation.instruct.preference import length_bias
     from curation.report import funnel_table, load_stats, write_report
 
     paths = write_report(args.output)
     print(funnel_table(load_stats(args.output), top_reasons=10))
+    bias = length_bias(args.output)
+    if bias:  # a preference run: how much longer chosen responses are than rejected ones
+        print("\npreference length bias: " + ", ".join(f"{k} {v:.3g}" for k, v in bias.items()))
     print("\n" + "\n".join(f"{k}: {v}" for k, v in paths.items()))
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from curation.instruct.export import EXPORT_FORMATS, export_instruct
+    from curation.io.interleaved import export_interleaved_webdataset, is_interleaved_output
     from curation.io.webdataset import export_webdataset
 
-    shards = export_webdataset(args.output, args.to, args.samples_per_shard)
-    print(f"{len(shards)} WebDataset shard(s) -> {args.to}")
+    if args.to in EXPORT_FORMATS:
+        if not args.out:
+            print(f"error: --to {args.to} writes into --out DIR", file=sys.stderr)
+            return 2
+        try:
+            done = export_instruct(args.output, args.to, args.out)
+        except ValueError as exc:  # a run of the wrong contract for the format
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{done['records']} record(s), {done['images']} image file(s) -> {done['file']}")
+        return 0
+    target = args.out if args.to == "webdataset" and args.out else args.to
+    export = export_interleaved_webdataset if is_interleaved_output(args.output) else export_webdataset
+    shards = export(args.output, target, args.samples_per_shard)
+    print(f"{len(shards)} WebDataset shard(s) -> {target}")
     return 0
 
 
@@ -121,13 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     val.set_defaults(fn=_cmd_validate)
     ops = sub.add_parser("ops", help="list every op with its parameters and defaults")
+    ops.add_argument("--markdown", action="store_true", help="print the README's op table instead")
     ops.set_defaults(fn=_cmd_ops)
     rep = sub.add_parser("report", help="render the funnel of a finished run (table, PNG, HTML)")
     rep.add_argument("output")
     rep.set_defaults(fn=_cmd_report)
-    exp = sub.add_parser("export", help="write a finished image-text run as WebDataset tar shards")
+    exp = sub.add_parser(
+        "export",
+        help="write a finished image-text or interleaved run as WebDataset tar shards, or as LLaVA / ShareGPT / OpenAI / TRL files",
+    )
     exp.add_argument("output")
-    exp.add_argument("--to", required=True, help="folder for shard-NNNNN.tar")
+    exp.add_argument(
+        "--to",
+        required=True,
+        help="llava | sharegpt | openai | trl | webdataset (with --out DIR), or a folder for WebDataset shards",
+    )
+    exp.add_argument("--out", help="target folder of a format export")
     exp.add_argument("--samples-per-shard", type=int, default=10_000)
     exp.set_defaults(fn=_cmd_export)
     return parser

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from curation.bounded_yaml import load_yaml
-from curation.io.readers import FORMATS
+from curation.io.readers import FORMATS, reader_columns
 from curation.ops import REGISTRY, Op, Stage, load_builtin_ops
 from curation.recipe_settings import setting_problems
 
@@ -242,6 +242,25 @@ def parse_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
         steps=steps,
         raw=raw,
     )
+
+
+def check_columns(recipe: Recipe, files: list[str]) -> None:
+    """Fail, naming the step and the column, where a step reads a column that neither the reader of `files` nor
+    an earlier step provides (the ops' `requires` / `provides`). Unchecked when the input's columns are unknown."""
+    available = reader_columns(recipe.input_format, files)
+    if available is None:
+        return
+    have = set(available)
+    for index, step in enumerate(recipe.steps):
+        op = step.build()
+        missing = op.missing_columns(have)
+        if missing:
+            raise RecipeError(
+                f"steps[{index}].{step.op}",
+                f"needs column(s) {', '.join(map(repr, missing))}, which neither the input nor an earlier step "
+                f"provides; available there: {', '.join(sorted(have))}",
+            )
+        have.update(op.provided_columns())
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:

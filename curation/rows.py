@@ -164,8 +164,12 @@ INTERLEAVED_IMAGE = pa.struct(
         ("url", pa.string()),
         ("width", pa.int32()),
         ("height", pa.int32()),
-        ("text_index", pa.int32()),
+        (
+            "text_index",
+            pa.int32(),
+        ),  # the image goes before texts[text_index]; len(texts) = after the last text
         ("similarity", pa.float32()),
+        ("alt", pa.string()),
     ]
 )
 
@@ -175,6 +179,19 @@ INTERLEAVED = pa.schema(
         ("url", pa.string()),
         ("texts", pa.list_(pa.string())),
         ("images", pa.list_(INTERLEAVED_IMAGE)),
+    ]
+)
+
+DROPPED_IMAGE = pa.struct([("url", pa.string()), ("reason", pa.string())])
+SIMILARITY_MATRIX = "similarity_matrix"
+# what the interleaved readers give: the contract plus `source`, the images ops removed (`dropped_images`, with
+# their reasons) and an optional images x texts similarity matrix (MMC4)
+INTERLEAVED_ROW = pa.schema(
+    [
+        *INTERLEAVED,
+        ("source", pa.string()),
+        ("dropped_images", pa.list_(DROPPED_IMAGE)),
+        (SIMILARITY_MATRIX, pa.list_(pa.list_(pa.float32()))),
     ]
 )
 

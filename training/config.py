@@ -15,7 +15,12 @@ from typing import Any, Literal
 
 import yaml
 
-STAGE_SCHEMA = {"align": "pair", "instruct": "conversation", "dpo": "preference"}
+STAGE_SCHEMA = {
+    "align": "pair",
+    "instruct": "conversation",
+    "dpo": "preference",
+    "interleaved": "interleaved|pair|conversation",  # any of these contracts, source by source
+}
 # optional preference columns: reference log-probs precomputed offline, summed over the response tokens
 REF_COLUMNS = ("ref_chosen_logp", "ref_rejected_logp")
 
@@ -122,6 +127,11 @@ class DataConfig:
 
 
 @dataclass
+class InterleavedConfig:
+    max_images: int = 4  # images kept per interleaved sample; the rest are cut and counted
+
+
+@dataclass
 class CheckpointConfig:
     every: int = 500
     keep: int = 2
@@ -137,7 +147,7 @@ class LoggingConfig:
 class Config:
     """A whole training run (one stage)."""
 
-    stage: Literal["align", "instruct", "dpo"] = "align"
+    stage: Literal["align", "instruct", "dpo", "interleaved"] = "align"
     output_dir: str = "runs/default"
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -147,6 +157,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    interleaved: InterleavedConfig = field(default_factory=InterleavedConfig)
 
     @property
     def schema(self) -> str:
@@ -236,6 +247,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"data.sources[{i}].weight: must be > 0")
     if cfg.deepspeed.zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"deepspeed.zero_stage: {cfg.deepspeed.zero_stage} is not one of [0, 1, 2, 3]")
+    if cfg.interleaved.max_images < 0:
+        raise ConfigError("interleaved.max_images: must be >= 0")
     if cfg.dpo.reference == "lora_disabled" and cfg.stage == "dpo" and cfg.train.lora is None:
         raise ConfigError("dpo.reference: 'lora_disabled' needs train.lora")
     for name in ("max_steps", "micro_batch_size", "grad_accum"):

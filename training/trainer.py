@@ -67,7 +67,12 @@ class Trainer:
         self.stage.after_engine(self.engine)
         encoder = PromptEncoder(self.tokenizer, model.vision.num_patches, cfg.model.max_length)
         ref_logps = cfg.stage == "dpo" and cfg.dpo.reference == "precomputed"
-        self.builder = SampleBuilder(cfg.schema, encoder, model.vision.preprocess, ref_logps=ref_logps)
+        own_builder = getattr(self.stage, "sample_builder", None)  # a stage that owns its rows -> samples
+        self.builder = (
+            own_builder(encoder, model.vision.preprocess)
+            if own_builder
+            else SampleBuilder(cfg.schema, encoder, model.vision.preprocess, ref_logps=ref_logps)
+        )
         self.keys = COMMON_KEYS + self.stage.stat_keys
         self.metrics = MetricsWriter(self.out, self.rank == 0, cfg.logging.tensorboard)
 

@@ -46,7 +46,7 @@ class ExactDedup(Stage):
     `tag_only: true` writes a boolean `exact_duplicate` instead of dropping.
     """
 
-    requires = ("text",)
+    requires = ("{column}",)
 
     column: str = "text"
     normalize: bool = True

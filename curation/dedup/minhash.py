@@ -73,7 +73,7 @@ class MinhashDedup(Stage):
     a single shingle; invalid UTF-8 in a binary text column is the error `non_utf8_text`.
     """
 
-    requires = ("text",)
+    requires = ("{column}", "{group_by}")
 
     preset: str = "fineweb"
     column: str = "text"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Collection
 
 import numpy as np
 import pyarrow as pa
@@ -157,12 +158,19 @@ class PhashDedup(Stage):
     does not parse); rows without hash or image pass through (counted in `summary.json`).
     """
 
-    requires = ()
+    requires = ("{group_by}",)
 
     column: str = "phash"
     image_column: str = "image"
     radius: int = 8
     group_by: str | None = None
+
+    def missing_columns(self, available: Collection[str]) -> list[str]:
+        """The hash column, or failing it the image column, and `group_by` when set."""
+        hashable = self.column in available or self.image_column in available
+        return super().missing_columns(available) + (
+            [] if hashable else [f"{self.column} (or {self.image_column})"]
+        )
 
     def validate(self) -> None:
         if not 0 <= self.radius < 32:

@@ -103,6 +103,8 @@ class SemanticDedup(Stage):
     writes `is_semantic_duplicate` instead of dropping.
     """
 
+    requires = ("{column}",)
+
     column: str = "clip_image_embedding"
     eps: float = 0.05
     num_clusters: int = 0

@@ -70,7 +70,7 @@ class UrlDedup(Stage):
     boolean `url_duplicate` instead.
     """
 
-    requires = ("url",)
+    requires = ("{column}",)
 
     column: str = "url"
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
@@ -61,8 +62,10 @@ class Op:
     """Base of all ops. Subclasses are dataclasses whose fields are the YAML parameters."""
 
     op_name: ClassVar[str] = ""
-    requires: ClassVar[tuple[str, ...]] = ()  # input columns
-    provides: ClassVar[tuple[str, ...]] = ()  # columns it adds or rewrites
+    # Columns it reads, and columns it adds or rewrites; `{param}` stands for the value of a parameter (an entry
+    # whose parameter is unset names no column). `curate validate` checks them along the recipe.
+    requires: ClassVar[tuple[str, ...]] = ()
+    provides: ClassVar[tuple[str, ...]] = ()
     uses_gpu: ClassVar[bool] = False
 
     def setup(self) -> None:
@@ -74,6 +77,28 @@ class Op:
     def preflight(self) -> None:
         """Check, in the driver before the run, that what `setup` loads is there (models, weights); raise
         ValueError or OSError saying what is missing and how to point at a local copy."""
+
+    def required_columns(self) -> tuple[str, ...]:
+        """The input columns this configured op reads: `requires` with its parameters filled in."""
+        return self._fill(self.requires)
+
+    def provided_columns(self) -> tuple[str, ...]:
+        """The columns this configured op adds or rewrites: `provides` with its parameters filled in."""
+        return self._fill(self.provides)
+
+    def missing_columns(self, available: Collection[str]) -> list[str]:
+        """The columns this op reads that `available` lacks."""
+        return [c for c in self.required_columns() if c not in available]
+
+    def _fill(self, templates: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for template in templates:
+            values = {
+                name: getattr(self, name) for _, name, _, _ in string.Formatter().parse(template) if name
+            }
+            if all(v not in (None, "") for v in values.values()):
+                out.append(template.format(**values))
+        return tuple(out)
 
     @classmethod
     def params(cls) -> list[tuple[str, str, Any]]:

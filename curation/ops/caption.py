@@ -25,7 +25,7 @@ class CaptionFilter(Filter):
     `max_special_char_ratio` 0.3). Writes `caption_words`.
     """
 
-    requires = ("caption",)
+    requires = ("{column}",)
     provides = ("caption_words",)
 
     column: str = "caption"

@@ -52,7 +52,7 @@ class ClipScore(Filter):
     image embedding as a fixed-size float16 list in `clip_image_embedding`, for SemDeDup and NSFW heads.
     """
 
-    requires = ("image", "caption")
+    requires = ("{image_column}", "{caption_column}")
     provides = ("clip_score", EMBEDDING)
     uses_gpu = True
 
@@ -67,6 +67,9 @@ class ClipScore(Filter):
 
     def preflight(self) -> None:
         ensure_open_clip_weights(self.model, self.pretrained)
+
+    def provided_columns(self) -> tuple[str, ...]:
+        return ("clip_score", EMBEDDING) if self.write_embedding else ("clip_score",)
 
     def setup(self) -> None:
         import torch

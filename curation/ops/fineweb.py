@@ -24,6 +24,7 @@ class FineWebQuality(Filter):
     """
 
     requires = ("text",)
+    provides = ("fineweb_line_punct_ratio",)
 
     line_punct_thr: float = 0.12
     short_line_thr: float = 0.67

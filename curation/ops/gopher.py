@@ -90,6 +90,7 @@ class GopherRepetition(Filter):
     """
 
     requires = ("text",)
+    provides = ("gopher_dup_line_frac",)
 
     dup_line_frac: float = 0.30
     dup_para_frac: float = 0.30
@@ -135,6 +136,7 @@ class GopherQuality(Filter):
     """
 
     requires = ("text",)
+    provides = ("gopher_words",)
 
     min_doc_words: int = 50
     max_doc_words: int = 100_000

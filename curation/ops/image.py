@@ -58,7 +58,7 @@ class ImageProbe(Mapper):
     errors here; truncated or corrupt pixel data is only found by `image_decode`.
     """
 
-    requires = ("image",)
+    requires = ("{column}",)
     provides = ("width", "height")
 
     column: str = "image"
@@ -83,13 +83,16 @@ class ImageDecode(Mapper):
     they drop are not decoded.
     """
 
-    requires = ("image",)
+    requires = ("{column}",)
     provides = ("width", "height", "phash")
 
     column: str = "image"
     phash: bool = True
     max_pixels: int = MAX_PIXELS
     draft_side: int = DRAFT_SIDE
+
+    def provided_columns(self) -> tuple[str, ...]:
+        return ("width", "height", "phash") if self.phash else ("width", "height")
 
     def _decode(self, img: Image.Image) -> int | None:
         """The pHash as a signed 64-bit int, or None after decoding the pixels only to check them."""
@@ -149,8 +152,8 @@ class ImageResize(Mapper):
     images are row errors as in `image_decode`.
     """
 
-    requires = ("image",)
-    provides = ("image", "width", "height")
+    requires = ("{column}",)
+    provides = ("{column}", "width", "height")
 
     column: str = "image"
     max_side: int = 512

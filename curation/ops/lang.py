@@ -22,7 +22,7 @@ class LanguageId(Filter):
     Rules: `language` (top language not kept), `low_score`.
     """
 
-    requires = ("text",)
+    requires = ("{column}",)
     provides = ("lang", "lang_score")
 
     keep: list[str] = dataclasses.field(default_factory=lambda: ["en"])

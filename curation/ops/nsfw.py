@@ -95,6 +95,9 @@ class NsfwFilter(Filter):
     weights: str | None = None
     embedding_column: str = "clip_image_embedding"
 
+    def required_columns(self) -> tuple[str, ...]:
+        return (self.embedding_column,) if self.backend == "clip_mlp" else (self.column,)
+
     def validate(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {self.backend!r}")

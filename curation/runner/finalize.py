@@ -18,6 +18,7 @@ import ray
 
 from curation.io.shards import ShardInfo, write_shard_stream
 from curation.rows import ORDER
+from curation.runner.progress import Progress
 
 INTERNAL_COLUMNS = (ORDER,)  # columns of the phase files that the final shards leave out
 Slice = tuple[str, int, int]  # (file, offset, length)
@@ -73,17 +74,28 @@ def _write_shard_task(slices: list[Slice], out_dir: str, index: int) -> dict:
 
 
 def write_final_shards(
-    files: list[tuple[str, int]], out_dir: Path, shard_rows: int
+    files: list[tuple[str, int]], out_dir: Path, shard_rows: int, progress: Progress | None = None
 ) -> tuple[list[ShardInfo], pa.Schema | None]:
-    """Replace `<out_dir>/data/` with the shards of `files`; returns the shards and the output schema."""
+    """Replace `<out_dir>/data/` with the shards of `files`; returns the shards and the output schema.
+    `progress` advances as shards are written."""
     data_dir = out_dir / "data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
     plan = plan_shards(files, shard_rows)
-    if len(plan) == 1 and sum(os.path.getsize(path) for path, _, _ in plan[0]) <= DRIVER_SHARD_BYTES:
-        infos = [write_slices(plan[0], out_dir, 0)]  # cheaper than starting a worker for it
-    else:
-        tasks = [_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)]
-        infos = [ShardInfo(**d) for d in ray.get(tasks)]
+    progress = progress or Progress()
+    progress.start("shards", len(plan), "shards")
+    try:
+        if len(plan) == 1 and sum(os.path.getsize(path) for path, _, _ in plan[0]) <= DRIVER_SHARD_BYTES:
+            infos = [write_slices(plan[0], out_dir, 0)]  # cheaper than starting a worker for it
+            progress.advance(1, infos[0].rows)
+        else:
+            tasks = [_write_shard_task.remote(s, str(out_dir), i) for i, s in enumerate(plan)]
+            pending = list(tasks)
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                progress.advance(1, ray.get(ready[0])["rows"])
+            infos = [ShardInfo(**d) for d in ray.get(tasks)]
+    finally:
+        progress.finish()
     schema = pq.read_schema(out_dir / infos[0].path) if infos else None
     return infos, schema

@@ -1,10 +1,10 @@
-"""Turn a recipe into phases (segments of row-local ops, and stages), run them on Ray, resume, account, write."""
+"""`run_recipe`: check the recipe against its input, prepare the output, start Ray, run the phases one after the
+other (`phases`), write `stats.json` and the manifest."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -12,19 +12,16 @@ from importlib import metadata
 from pathlib import Path
 
 import pyarrow as pa
-import ray
 
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
-from curation.lifeline import start_reaper
 from curation.preflight import check_input_schemas, check_output, check_resume, check_steps
-from curation.recipe import Recipe, Step
+from curation.recipe import Recipe, check_columns
 from curation.runner.accounting import StepStats, run_totals
-from curation.runner.finalize import write_final_shards
+from curation.runner.cluster import start_ray
+from curation.runner.phases import Finalize, PhaseResult, ShardsResult, plan_phases
 from curation.runner.plan import plan_units
-from curation.runner.segment import SegmentSpec, run_segment, warm_workers
-from curation.runner.stage_phase import run_stage
-from curation.stagekit.context import StageContext
+from curation.runner.progress import Progress
 
 log = logging.getLogger("curation")
 WORK = "_work"
@@ -52,24 +49,6 @@ class RunResult:
     stats: dict
     manifest: dict
     seconds: float
-
-
-def split_phases(steps: list[Step]) -> list[tuple[str, list[Step]]]:
-    """[("segment", [row-local steps]), ("stage", [stage]), ...]; the first phase is always a segment."""
-    phases: list[tuple[str, list[Step]]] = [("segment", [])]
-    for step in steps:
-        if step.is_stage:
-            phases.append(("stage", [step]))
-        elif phases[-1][0] == "segment":
-            phases[-1][1].append(step)
-        else:
-            phases.append(("segment", [step]))
-    return phases
-
-
-def needs_actors(steps: list[Step]) -> bool:
-    """A segment with a GPU-capable model runs in an actor pool (a GPU per actor when the cluster has one)."""
-    return any(s.cls.uses_gpu for s in steps)
 
 
 def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool, files: list[str]) -> None:
@@ -104,27 +83,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _ensure_ray(address: str | None) -> None:
-    """Start (or join) Ray and tune Ray Data for this driver.
-
-    Ray Data splits every read into at least 200 blocks by default, which turns a small stage into hundreds of
-    tasks and a 200-way sort; blocks here follow the data (files of bounded size) and the cluster's cores.
-    """
-    if not ray.is_initialized():
-        # no address (and no RAY_ADDRESS): a Ray of our own, never a cluster someone else started on this machine
-        address = address or os.environ.get("RAY_ADDRESS") or "local"
-        if address == "local":
-            start_reaper()  # this Ray's processes end with this driver, however it ends
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    ctx.read_op_min_num_blocks = 2 * cpus
-    ctx.default_hash_shuffle_parallelism = 2 * cpus
-
-
 def run_recipe(
     recipe: Recipe,
     *,
@@ -134,104 +92,59 @@ def run_recipe(
     resume: bool = False,
     overwrite: bool = False,
     limit: int | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
-    """Run `recipe` end to end and return where it wrote, its stats and manifest."""
+    """Run `recipe` end to end and return where it wrote, its stats and manifest (`progress`: a line per phase)."""
     started = time.perf_counter()
-    if inputs:
-        recipe = replace(recipe, input_paths=list(inputs))
-    if limit is not None:
-        recipe = replace(recipe, limit=limit)
+    recipe = replace(
+        recipe, input_paths=list(inputs or recipe.input_paths), limit=recipe.limit if limit is None else limit
+    )
     files = expand_paths(recipe.input_paths)  # a missing input fails here, before anything starts
     check_input_schemas(files, recipe.input_format)
     check_steps(recipe)
+    check_columns(recipe, files)
     out = Path(output or recipe.output_path)
     _prepare_output(out, recipe, resume, overwrite, files)
-    work = out / WORK
     plan = {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
-    atomic_write_json(work / PLAN, plan)
-    _ensure_ray(address)
-    max_workers = recipe.max_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
-    rejects_root = out / "rejects" if recipe.rejects else None
-    phases = split_phases(recipe.steps)
-    labels = [
-        f"p{index:02d}_{kind}" + (f"_{steps[0].name}" if kind == "stage" else "")
-        for index, (kind, steps) in enumerate(phases)
-    ]
-
-    def segment_spec(index: int, steps: list[Step]) -> SegmentSpec:
-        rejects_dir = str(rejects_root / labels[index]) if rejects_root else None
-        return SegmentSpec(
-            str(work / labels[index]),
-            steps,
-            index == 0,
-            recipe.batch_rows,
-            recipe.limit,
-            rejects_dir,
-        )
-
-    first = segment_spec(0, phases[0][1])
-    # task workers build the first segment's ops (imports, models) while the driver plans the units
-    warming = [] if needs_actors(phases[0][1]) else warm_workers(first, max_workers)
-    units = plan_units(files, recipe.input_format, recipe.unit_bytes, work)
-    if not units:
+    atomic_write_json(out / WORK / PLAN, plan)
+    cluster = start_ray(address, recipe.max_workers)
+    progress = progress or Progress()
+    source, rest = plan_phases(recipe, out, out / WORK, cluster, resume)
+    source.warm()  # task workers build the first segment's ops (imports, models) while the driver plans the units
+    source.units = plan_units(files, recipe.input_format, recipe.unit_bytes, out / WORK)
+    if not source.units:
         raise InputError("the input holds no work units")
+    result = PhaseResult(files=[], stats=[])
+    for phase in (source, *rest):
+        done = phase.run(result.files, progress)
+        result = PhaseResult(done.files, result.stats + done.stats)
+    final = Finalize(out, recipe.shard_rows).run(result.files, progress)
+    return _write_outputs(out, recipe, files, result.stats, final, time.perf_counter() - started)
 
-    step_stats: list[StepStats] = []
-    files_in: list[tuple[str, int]] = []
-    for index, (kind, steps) in enumerate(phases):
-        phase_dir = work / labels[index]
-        if kind == "segment":
-            source = index == 0
-            seg_units = units if source else [{"key": Path(p).stem, "path": p} for p, _ in files_in]
-            spec = first if source else segment_spec(index, steps)
-            actors = needs_actors(steps)
-            gpus = 1.0 if actors and has_gpu else 0.0
-            try:
-                summaries = run_segment(seg_units, spec, max_workers, actors=actors, num_gpus=gpus)
-            finally:
-                ray.get(warming)  # an op that cannot be built raises its own error here
-                warming = []
-            phase_stats = [StepStats(s.name, "segment") for s in steps]
-            if source:
-                read = StepStats("read", "reader")
-                for s in summaries:
-                    read.merge(StepStats.from_dict(s["read"]))
-                step_stats.append(read)
-            for s in summaries:
-                for acc, d in zip(phase_stats, s["steps"], strict=True):
-                    acc.merge(StepStats.from_dict(d))
-            step_stats.extend(phase_stats)
-            files_in = [(s["data"], s["rows"]) for s in summaries if s["rows"]]
-        else:
-            ctx = StageContext(
-                work_dir=phase_dir / "intermediate", seed=recipe.seed, num_workers=max_workers, resume=resume
-            )
-            rejects_dir = rejects_root / labels[index] if rejects_root else None
-            summary = run_stage(steps[0], files_in, phase_dir, ctx, rejects_dir)
-            step_stats.append(StepStats.from_dict(summary["stats"]))
-            files_in = [tuple(f) for f in summary["files"]]
 
-    shards, schema = write_final_shards(files_in, out, recipe.shard_rows)
-    seconds = time.perf_counter() - started
+def _write_outputs(
+    out: Path, recipe: Recipe, inputs: list[str], steps: list[StepStats], final: ShardsResult, seconds: float
+) -> RunResult:
+    """`stats.json` and the manifest of a finished run."""
     stats = {
         "recipe": recipe.name,
-        "steps": [s.to_dict() for s in step_stats],
-        "totals": run_totals(step_stats),
+        "steps": [s.to_dict() for s in steps],
+        "totals": run_totals(steps),
         "seconds": round(seconds, 3),
     }
     atomic_write_json(out / STATS, stats)
+    rejects = out / "rejects"
     manifest = write_manifest(
         out,
-        shards,
-        schema if schema is not None else pa.schema([]),
+        final.shards,
+        final.schema if final.schema is not None else pa.schema([]),
         recipe={"name": recipe.name, "digest": recipe.digest, "body": recipe.raw},
-        inputs=files,
+        inputs=inputs,
         versions=_versions(),
         stats=stats,
-        rejects=str(rejects_root.relative_to(out)) if rejects_root and rejects_root.exists() else None,
+        rejects=rejects.name if recipe.rejects and rejects.exists() else None,
     )
     return RunResult(output=out, stats=stats, manifest=manifest, seconds=seconds)
 
 
-__all__ = ["MANIFEST_NAME", "OutputExists", "RunResult", "run_recipe", "split_phases"]
+__all__ = ["MANIFEST_NAME", "OutputExists", "RunResult", "run_recipe"]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray.data
 
 from curation.io.parquet import iter_tables
@@ -34,6 +35,7 @@ from curation.recipe import Step
 from curation.rows import ORDER
 from curation.runner.accounting import StepStats
 from curation.runner.executor import apply_op
+from curation.runner.progress import Progress
 
 TASK_UNITS = 16  # most units one CPU task processes
 TASKS_PER_WORKER = 4
@@ -204,11 +206,19 @@ def _without_backpressure() -> Iterator[None]:
 
 
 def run_segment(
-    units: list[dict], spec: SegmentSpec, max_workers: int, *, actors: bool = False, num_gpus: float = 0
+    units: list[dict],
+    spec: SegmentSpec,
+    max_workers: int,
+    *,
+    actors: bool = False,
+    num_gpus: float = 0,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Process every unfinished unit on the cluster (in an actor pool with `actors`, else in the task pool);
-    return all units' summaries in unit order."""
+    return all units' summaries in unit order. `progress` advances as units finish."""
     todo = [u for u in units if not unit_marker(spec.phase_dir, u["key"]).exists()]
+    if progress is not None:
+        progress.start(Path(spec.phase_dir).name, len(units), "units", done=len(units) - len(todo))
     if todo:
         with _without_backpressure():  # before the Dataset is made: it copies the context
             workers = max(1, min(max_workers, len(todo)))
@@ -236,6 +246,7 @@ def run_segment(
                     compute=ray.data.TaskPoolStrategy(size=workers),
                     num_cpus=1,
                 )
-            for _ in done.iter_batches(batch_size=None):
-                pass
+            for finished in done.iter_batches(batch_size=None, batch_format="pyarrow"):
+                if progress is not None:
+                    progress.advance(finished.num_rows, pc.sum(finished.column("rows")).as_py() or 0)
     return [json.loads(unit_marker(spec.phase_dir, u["key"]).read_text()) for u in units]

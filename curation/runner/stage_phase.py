@@ -21,6 +21,7 @@ from curation.ops.base import Stage
 from curation.recipe import Step
 from curation.rows import ORDER, split_marks
 from curation.runner.accounting import StepStats
+from curation.runner.progress import Progress
 from curation.stagekit.context import StageContext
 from curation.stagekit.input import order_bounds
 from curation.stagekit.memory import release_memory
@@ -99,10 +100,18 @@ def read_files(paths: list[str]) -> ray.data.Dataset:
     return ds
 
 
-def _write_blocks(ds: ray.data.Dataset, **kwargs: str | bool | list[int] | None) -> list[dict]:
-    return list(
-        ds.map_batches(_write_block, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None).iter_rows()
-    )
+def _write_blocks(
+    ds: ray.data.Dataset, progress: Progress | None = None, **kwargs: str | bool | list[int] | None
+) -> list[dict]:
+    """Write every block of `ds` (`_write_block`); `progress` advances by the rows each block accounted for."""
+    rows = []
+    for row in ds.map_batches(
+        _write_block, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None
+    ).iter_rows():
+        rows.append(row)
+        if progress is not None:
+            progress.advance(row["n"], row["n"] if row["kind"] == "file" else 0)
+    return rows
 
 
 def _in_order(files: list[dict]) -> bool:
@@ -112,10 +121,19 @@ def _in_order(files: list[dict]) -> bool:
 
 
 def run_stage(
-    step: Step, files: list[tuple[str, int]], phase_dir: Path, ctx: StageContext, rejects_dir: Path | None
+    step: Step,
+    files: list[tuple[str, int]],
+    phase_dir: Path,
+    ctx: StageContext,
+    rejects_dir: Path | None,
+    progress: Progress | None = None,
 ) -> dict:
-    """Run one Stage phase (skipped when its success marker exists); returns its summary."""
+    """Run one Stage phase (skipped when its success marker exists); returns its summary. `progress` counts the
+    rows accounted for (kept, dropped or errored) as the marked blocks are written."""
     marker = phase_dir / SUCCESS
+    rows_in = sum(rows for _, rows in files)
+    if progress is not None:
+        progress.start(phase_dir.name, rows_in, "rows", done=rows_in if marker.exists() else 0)
     if marker.exists():
         return json.loads(marker.read_text())
     started = time.perf_counter()
@@ -125,7 +143,6 @@ def run_stage(
     stage = step.build()
     assert isinstance(stage, Stage)
     stage.setup()
-    rows_in = sum(rows for _, rows in files)
     stats = StepStats(step.name, "stage", rows_in=rows_in)
     out_files: list[tuple[str, int]] = []
     if rows_in:
@@ -136,6 +153,7 @@ def run_stage(
         # sorted globally.
         summary_rows = _write_blocks(
             marked,
+            progress,
             step=step.name,
             data_dir=str(phase_dir / "blocks"),
             rejects_dir=str(rejects_dir) if rejects_dir is not None else None,

@@ -40,6 +40,8 @@ class TopFraction(Stage):
     NaN last) and then by input order, and the first ceil(fraction * rows) are kept. Rule: `below_top_fraction`.
     """
 
+    requires = ("{column}",)
+
     column: str = "clip_score"
     fraction: float = 0.3
 

@@ -30,7 +30,8 @@ def order_bounds(files: list[str], column: str = ORDER) -> list[tuple[int, int]]
     out = []
     for path in files:
         meta = pq.ParquetFile(path).metadata
-        col = meta.schema.to_arrow_schema().get_field_index(column)
+        # a parquet leaf index (nested columns such as list<struct> have several leaves), not the Arrow field index
+        col = [meta.schema.column(i).path for i in range(meta.num_columns)].index(column)
         stats = [meta.row_group(g).column(col).statistics for g in range(meta.num_row_groups)]
         out.append((min(s.min for s in stats), max(s.max for s in stats)))
     return out

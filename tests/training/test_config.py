@@ -12,7 +12,7 @@ from .conftest import CONFIGS, run_train
 def test_shipped_configs_load():
     for path in sorted(CONFIGS.glob("*.yaml")):
         cfg = load_config(path)
-        assert cfg.stage in ("align", "instruct", "dpo"), path
+        assert cfg.stage in ("align", "instruct", "dpo", "interleaved"), path
 
 
 def test_overrides_apply_with_yaml_types():

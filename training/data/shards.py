@@ -14,7 +14,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.io.shards import MANIFEST_NAME, read_manifest
-from curation.rows import check_schema
+from curation.rows import SchemaMismatch, check_schema
+
+
+def check_any_schema(schema: pa.Schema, contracts: str, where: str) -> None:
+    """`check_schema` against one contract, or the first that fits of `a|b|c` (a stage that mixes contracts)."""
+    problems = []
+    for contract in contracts.split("|"):
+        try:
+            return check_schema(schema, contract, where=where)
+        except SchemaMismatch as exc:
+            problems.append(str(exc))
+    raise SchemaMismatch(problems[0] if len(problems) == 1 else " / ".join(problems))
 
 
 class ShardSource:
@@ -33,7 +44,7 @@ class ShardSource:
             if not file.is_file():
                 raise FileNotFoundError(f"{file}: listed in {self.path / MANIFEST_NAME} but missing")
             meta = pq.ParquetFile(file)
-            check_schema(meta.schema_arrow, schema, where=str(file))
+            check_any_schema(meta.schema_arrow, schema, str(file))
             missing = [c for c in extra_columns if meta.schema_arrow.get_field_index(c) < 0]
             if missing:
                 raise ValueError(f"{file}: missing column(s) {missing} required by this config")

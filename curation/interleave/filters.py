@@ -1,0 +1,187 @@
+"""OBELICS-style node- and document-level filters for interleaved documents (defaults: the published values).
+
+Thresholds are those of OBELICS's filtering configuration (Laurençon et al. 2023): image format jpg / jpeg / png
+/ webp, both sides 150-20,000 px, aspect ratio at most 2; text nodes of 4-1,000 words; documents with 1-30
+images, 10-2,000 words and a fastText language score of at least 0.8.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyarrow as pa
+
+from curation.interleave.document import IMAGES, split_images
+from curation.models import FASTTEXT_LID, load_fasttext
+from curation.ops.base import Filter, Mapper, register
+from curation.ops.image_codec import open_image
+from curation.rows import set_column, with_drop
+
+_LABEL = "__label__"
+_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff"}
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@register("interleaved_image_filter")
+@dataclasses.dataclass
+class InterleavedImageFilter(Mapper):
+    """Node-level image rules: drop each image that fails into `dropped_images` (the document stays).
+
+    Width and height come from the image header (written into the image's `width` / `height`) when the image
+    has bytes, else from its `width` / `height` fields. Rules: `no_bytes` (with `require_bytes`), `image:<why>`
+    (not a readable image), `format`, `min_side`, `max_side`, `aspect_ratio` (max(w,h)/min(w,h)).
+    """
+
+    requires = ("images",)
+    provides = ("images", "dropped_images")
+
+    formats: list[str] = dataclasses.field(default_factory=lambda: ["jpeg", "png", "webp"])
+    min_side: int = 150
+    max_side: int = 20_000
+    max_aspect_ratio: float = 2.0
+    require_bytes: bool = True
+    max_pixels: int = 89_478_485
+
+    def validate(self) -> None:
+        if self.max_aspect_ratio < 1:
+            raise ValueError("max_aspect_ratio is max(w,h)/min(w,h) and must be >= 1")
+
+    def _check(self, img: dict) -> tuple[dict, str | None]:
+        data = img.get("bytes")
+        if data:
+            try:
+                opened, width, height = open_image(data, self.max_pixels)
+            except ValueError as exc:
+                return img, f"image:{exc}"
+            img = img | {"width": width, "height": height}
+            if (
+                self.formats
+                and _FORMATS.get(opened.format or "", (opened.format or "").lower()) not in self.formats
+            ):
+                return img, "format"
+        elif self.require_bytes:
+            return img, "no_bytes"
+        width, height = img.get("width"), img.get("height")
+        if width is None or height is None or min(width, height) < self.min_side:
+            return img, "min_side"
+        if max(width, height) > self.max_side:
+            return img, "max_side"
+        if max(width, height) / min(width, height) > self.max_aspect_ratio:
+            return img, "aspect_ratio"
+        return img, None
+
+    def map(self, batch: pa.Table) -> pa.Table:
+        out, keep, reasons = [], [], []
+        for images in batch.column("images").to_pylist():
+            checked = [self._check(img) for img in images or []]
+            out.append([img for img, _ in checked])
+            keep.append([why is None for _, why in checked])
+            reasons.append([why for _, why in checked])
+        batch = set_column(batch, "images", pa.array(out, IMAGES))
+        return split_images(batch, keep, reasons, self.op_name)
+
+
+@register("interleaved_text_filter")
+@dataclasses.dataclass
+class InterleavedTextFilter(Mapper):
+    """Node-level text rule: remove text nodes outside `min_words`-`max_words` words (OBELICS: 4-1,000).
+
+    Images keep their place: an image that stood before a removed text now stands before the next kept one.
+    Writes `dropped_texts` (text nodes removed from the document, added to any earlier count).
+    """
+
+    requires = ("texts", "images")
+    provides = ("texts", "images", "dropped_texts")
+
+    min_words: int = 4
+    max_words: int = 1_000
+
+    def map(self, batch: pa.Table) -> pa.Table:
+        texts_out, images_out, dropped = [], [], []
+        before = (
+            batch.column("dropped_texts").to_pylist()
+            if "dropped_texts" in batch.column_names
+            else [0] * batch.num_rows
+        )
+        for texts, images, earlier in zip(
+            batch.column("texts").to_pylist(), batch.column("images").to_pylist(), before, strict=True
+        ):
+            texts = texts or []
+            kept = [self.min_words <= _words(t) <= self.max_words for t in texts]
+            new_index, count = [], 0
+            for ok in kept:  # new_index[k]: kept texts before text k
+                new_index.append(count)
+                count += ok
+            new_index.append(count)
+            texts_out.append([t for t, ok in zip(texts, kept, strict=True) if ok])
+            images_out.append(
+                [img | {"text_index": new_index[min(img["text_index"], len(texts))]} if img["text_index"] is not None
+                 else img for img in images or []]
+            )  # fmt: skip
+            dropped.append((earlier or 0) + len(texts) - count)
+        batch = set_column(batch, "texts", pa.array(texts_out, pa.list_(pa.string())))
+        batch = set_column(batch, "images", pa.array(images_out, IMAGES))
+        return set_column(batch, "dropped_texts", pa.array(dropped, pa.int32()))
+
+
+@register("interleaved_doc_filter")
+@dataclasses.dataclass
+class InterleavedDocFilter(Filter):
+    """Document-level rules: number of images, number of words, language of the whole text.
+
+    Rules `too_few_images` / `too_many_images` (OBELICS: 1-30), `too_few_words` / `too_many_words` (10-2,000,
+    whitespace words over all texts), `language` (top fastText language not in `lang`) and `low_lang_score`
+    (below `min_lang_score`, OBELICS 0.8). A bound or `lang` set to null is not checked. Writes `n_words` and,
+    with `lang`, `lang` / `lang_score` columns.
+    """
+
+    requires = ("texts", "images")
+    provides = ("n_words", "lang", "lang_score")
+
+    min_images: int | None = 1
+    max_images: int | None = 30
+    min_words: int | None = 10
+    max_words: int | None = 2_000
+    lang: list[str] | None = dataclasses.field(default_factory=lambda: ["en"])
+    min_lang_score: float = 0.8
+    model: str = FASTTEXT_LID
+    max_chars: int = 20_000
+
+    def setup(self) -> None:
+        self._model = load_fasttext(self.model) if self.lang is not None else None
+
+    def _language(self, text: str) -> tuple[str, float]:
+        labels, probs = self._model.predict(text[: self.max_chars].replace("\n", " "), k=1)
+        return (labels[0][len(_LABEL) :] if labels else "unknown"), (float(probs[0]) if len(probs) else 0.0)
+
+    def _reason(self, n_images: int, n_words: int, lang: str | None, score: float | None) -> str | None:
+        checks = (
+            (self.min_images is not None and n_images < self.min_images, "too_few_images"),
+            (self.max_images is not None and n_images > self.max_images, "too_many_images"),
+            (self.min_words is not None and n_words < self.min_words, "too_few_words"),
+            (self.max_words is not None and n_words > self.max_words, "too_many_words"),
+            (self.lang is not None and bool(self.lang) and lang not in self.lang, "language"),
+            (self.lang is not None and score is not None and score < self.min_lang_score, "low_lang_score"),
+        )
+        return next((rule for failed, rule in checks if failed), None)
+
+    def evaluate(self, batch: pa.Table) -> pa.Table:
+        words, langs, scores, reasons = [], [], [], []
+        for texts, images in zip(
+            batch.column("texts").to_pylist(), batch.column("images").to_pylist(), strict=True
+        ):
+            text = "\n".join(texts or [])
+            n_words = _words(text)
+            lang, score = self._language(text) if self._model is not None else (None, None)
+            words.append(n_words)
+            langs.append(lang)
+            scores.append(score)
+            reasons.append(self._reason(len(images or []), n_words, lang, score))
+        batch = set_column(batch, "n_words", pa.array(words, pa.int32()))
+        if self._model is not None:
+            batch = set_column(batch, "lang", pa.array(langs, pa.string()))
+            batch = set_column(batch, "lang_score", pa.array(scores, pa.float32()))
+        return with_drop(batch, reasons)

@@ -1,0 +1,66 @@
+"""Start or join Ray for a run, tune Ray Data for this driver, and say what the phases can use."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import ray
+
+from curation.lifeline import start_reaper
+
+# Start-up notices of Ray that tell a person running `curate` nothing: token authentication enabled on the local
+# cluster (Ray's default; the notice for a cluster *without* it still shows) and Ray Data's "Progress bars
+# disabled" (curate draws its own progress line per phase).
+NOTICES = {
+    "ray._private.authentication.authentication_token_setup": "Token authentication is enabled for this",
+    "ray.data._internal.progress": "Progress bars disabled",
+}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the phases need to know of the Ray cluster."""
+
+    workers: int
+    has_gpu: bool
+
+
+class _DropNotice(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def _quiet_notices() -> None:
+    for name, prefix in NOTICES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNotice) for f in logger.filters):
+            logger.addFilter(_DropNotice(prefix))
+
+
+def start_ray(address: str | None, max_workers: int | None) -> Cluster:
+    """Start (or join) Ray and tune Ray Data for this driver.
+
+    Ray Data splits every read into at least 200 blocks by default, which turns a small stage into hundreds of
+    tasks and a 200-way sort; blocks here follow the data (files of bounded size) and the cluster's cores.
+    """
+    _quiet_notices()
+    if not ray.is_initialized():
+        # no address (and no RAY_ADDRESS): a Ray of our own, never a cluster someone else started on this machine
+        address = address or os.environ.get("RAY_ADDRESS") or "local"
+        if address == "local":
+            start_reaper()  # this Ray's processes end with this driver, however it ends
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    ctx.read_op_min_num_blocks = 2 * cpus
+    ctx.default_hash_shuffle_parallelism = 2 * cpus
+    return Cluster(workers=max_workers or cpus, has_gpu=ray.cluster_resources().get("GPU", 0) > 0)
