@@ -15,6 +15,7 @@ import ray.data
 
 from curation.dedup.candidates import BUCKET_SCHEMA, bucket_rows, star_edges
 from curation.dedup.components import EDGE_SCHEMA, connected_components
+from curation.dedup.lsh_curve import midpoint
 from curation.dedup.marking import mark_duplicates, sorted_labels
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
@@ -33,6 +34,9 @@ log = logging.getLogger("curation")
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
+    """Shingling and LSH settings. `threshold` is the Jaccard similarity where the preset cuts: the verification
+    threshold when `verify`, else the midpoint of the bands x rows S-curve (where LSH alone cuts)."""
+
     ngram: int
     shingle: str
     bands: int
@@ -43,9 +47,11 @@ class Preset:
 
 PRESETS = {
     "fineweb": Preset(ngram=5, shingle="word", bands=14, rows=8, threshold=0.75, verify=True),
-    "refinedweb": Preset(ngram=5, shingle="word", bands=450, rows=20, threshold=0.8, verify=False),
+    # RefinedWeb's 450 x 20 without verification cuts at 0.72, not at the 0.8 once stated here
+    "refinedweb": Preset(ngram=5, shingle="word", bands=450, rows=20, threshold=0.72, verify=False),
     "char": Preset(ngram=5, shingle="char", bands=20, rows=10, threshold=0.75, verify=True),
 }
+MIDPOINT_TOLERANCE = 0.01  # how far a stated threshold without verification may lie from the S-curve midpoint
 ROWS_PER_PARTITION = 250_000
 SHINGLED = ["ok", "short"]
 
@@ -56,12 +62,24 @@ class MinhashDedup(Stage):
     r"""Drop near-duplicate documents (MinHash LSH, distributed connected components); keep the first of each.
 
     Parameters (the defaults of the shingle/LSH ones come from `preset`):
-    - `preset`: `fineweb` (default: word 5-grams, 14 bands x 8 rows, ~0.75 Jaccard, as published by FineWeb,
-      plus candidate verification at 0.75; `verify: false` reproduces FineWeb), `refinedweb` (word 5-grams,
-      450 bands x 20 rows, no verification) or `char` (character 5-grams, 20 x 10, verification at 0.75).
+    - `preset`: `fineweb` (default: word 5-grams, 14 bands x 8 rows, as published by FineWeb, plus candidate
+      verification at 0.75; `verify: false` reproduces FineWeb, which then cuts at 0.68), `refinedweb` (word
+      5-grams, 450 bands x 20 rows, no verification, as RefinedWeb: cuts at 0.72) or `char` (character
+      5-grams, 20 x 10, verification at 0.75).
     - `column` (`text`); `ngram`, `shingle` (`word` or `char`), `bands`, `rows`: override the preset.
     - `verify`, `threshold`: keep a candidate pair only if its estimated Jaccard (share of equal signature
-      values) is >= `threshold`; this removes band false positives.
+      values) is >= `threshold`; this removes band false positives. Without verification `threshold` only
+      states where bands x rows cut, and must agree with it (within 0.01).
+
+    Share of pairs removed by Jaccard similarity (S-curve 1 - (1 - J^rows)^bands, times the verification
+    tail; benchmarks/RESULTS.md "MinHash presets" has the measured rates):
+
+    | preset | 0.60 | 0.65 | 0.70 | 0.75 | 0.80 | 0.85 | 0.90 |
+    |---|---|---|---|---|---|---|---|
+    | fineweb (verified at 0.75) | 0.00 | 0.01 | 0.08 | 0.42 | 0.85 | 0.99 | 1.00 |
+    | fineweb, verify: false | 0.21 | 0.36 | 0.56 | 0.77 | 0.92 | 0.99 | 1.00 |
+    | refinedweb | 0.02 | 0.08 | 0.30 | 0.76 | 0.99 | 1.00 | 1.00 |
+    | char (verified at 0.75) | 0.00 | 0.00 | 0.03 | 0.37 | 0.87 | 0.99 | 1.00 |
     - `group_by` (none): a column whose values clusters never cross (FineWeb dedups per crawl dump);
       `group_pattern` (none): a regex whose first match in that column is the group (e.g. `^\d{4}-\d{2}`).
     - `seed` (0): seed of the 64-bit permutations.
@@ -98,12 +116,21 @@ class MinhashDedup(Stage):
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 < s.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
+        cut = midpoint(s.bands, s.rows)
+        if not s.verify and abs(s.threshold - cut) > MIDPOINT_TOLERANCE:
+            raise ValueError(
+                f"threshold {s.threshold} without verification: {s.bands} bands x {s.rows} rows cut at {cut:.2f}; "
+                "set verify: true to cut at the threshold, or state the threshold they cut at"
+            )
 
     def settings(self) -> Preset:
         """The preset with every explicitly given parameter applied."""
         base = PRESETS[self.preset]
         given = {f: getattr(self, f) for f in ("ngram", "shingle", "bands", "rows", "threshold", "verify")}
-        return dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+        s = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+        if not s.verify and self.threshold is None:  # no verification: the preset cuts where its S-curve does
+            s = dataclasses.replace(s, threshold=round(midpoint(s.bands, s.rows), 2))
+        return s
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         s = self.settings()

@@ -30,6 +30,9 @@ def load_word_list(ref: str) -> frozenset[str]:
 class BadWordsFilter(Filter):
     """Drop documents containing more than `max_count` words from a bad-word list (C4 drops on any: 0).
 
+    `max_ratio` (none): drop only when bad words are also more than this share of the document's words, an NSFW
+    density rule for long documents (the default list holds common words such as "kill" and "sex": C4's
+    any-word rule drops 25 % of the visible English texts; `max_ratio: 0.02` drops 1.1 %).
     Applies to documents whose `lang` is in `languages` (the list is English) or that have no `lang`.
     Writes `badword_count`. Rule: `badwords`.
     """
@@ -40,13 +43,16 @@ class BadWordsFilter(Filter):
     words: str = "default"
     max_count: int = 0
     languages: list[str] = dataclasses.field(default_factory=lambda: ["en"])
+    max_ratio: float | None = None
 
     def setup(self) -> None:
         self._words = load_word_list(self.words)
 
     def _check(self, text: str) -> tuple[dict[str, float], str | None]:
-        count = sum(w in self._words for w in alpha_words(text.lower()))
-        return {"badword_count": count}, ("badwords" if count > self.max_count else None)
+        tokens = alpha_words(text.lower())
+        count = sum(w in self._words for w in tokens)
+        dense = self.max_ratio is None or count > self.max_ratio * len(tokens)
+        return {"badword_count": count}, ("badwords" if count > self.max_count and dense else None)
 
     def evaluate(self, batch: pa.Table) -> pa.Table:
         scored = evaluate_text_rows(batch, "text", self._check, {"badword_count": pa.int32()})

@@ -10,6 +10,7 @@ import pyarrow as pa
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
 
 TERMINAL_PUNCT = (".", "?", "!", '"', "'", "”", "’")
+ELLIPSIS = "..."  # ends in a period, yet marks an unfinished line: C4's code drops it
 POLICY_PHRASES = (
     "terms of use",
     "privacy policy",
@@ -27,10 +28,11 @@ _SENTENCE_END = re.compile(r"[.!?]+[\"'”’]?(?:\s|$)")
 class C4Quality(Filter):
     """C4 line cleaning and document rules; rewrites `text` to the kept lines.
 
-    Lines are removed when they do not end in terminal punctuation (`filter_no_terminal_punct`), have fewer than `min_words_per_line` (3)
+    Lines are removed when they do not end in terminal punctuation or end in an ellipsis
+    (`filter_no_terminal_punct`), have fewer than `min_words_per_line` (3)
     words, mention javascript, a cookie/terms policy, or hold a word longer than `max_word_length`. Citation
     markers are removed. Documents are dropped for `lorem_ipsum`, `curly_bracket`, or fewer than
-    `min_sentences` (5) sentences left (`too_few_sentences`).
+    `min_sentences` (5) sentences left (`too_few_sentences`; a kept line is at least one sentence).
     """
 
     requires = ("text",)
@@ -48,7 +50,7 @@ class C4Quality(Filter):
 
     def _keep_line(self, line: str) -> bool:
         lower = line.lower()
-        if self.filter_no_terminal_punct and not line.endswith(TERMINAL_PUNCT):
+        if self.filter_no_terminal_punct and (not line.endswith(TERMINAL_PUNCT) or line.endswith(ELLIPSIS)):
             return False
         toks = line.split()
         if len(toks) < self.min_words_per_line or any(len(t) > self.max_word_length for t in toks):
@@ -69,7 +71,7 @@ class C4Quality(Filter):
             if line and self._keep_line(line):
                 kept.append(line)
         cleaned = "\n".join(kept)
-        if len(_SENTENCE_END.findall(cleaned)) < self.min_sentences:
+        if sum(max(1, len(_SENTENCE_END.findall(line))) for line in kept) < self.min_sentences:
             return cleaned, "too_few_sentences"
         return cleaned, None
 

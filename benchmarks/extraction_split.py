@@ -1,0 +1,119 @@
+"""Extraction options chosen on one half of the visible gold, reported on the other: split by site.
+
+The visible pages (warc/visible_pages.warc.gz with the gold of ../shared/data/extraction) are split by site
+(the URL's host without `www.`; a hash decides the part), so no site is in both parts. Options are chosen on
+the tuning part only (mean of AEB and Readability macro token F1, the trafilatura snippet share); both parts
+are reported, with pages per CPU-second over each part.
+
+    .venv/bin/python benchmarks/extraction_split.py [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import xxhash
+from common import pick_warc
+from extraction import Page, evaluate, load_gold, read_pages
+
+from curation.ops.html import decode_html
+
+RESILIPARSE_OPTIONS = ("alt_texts", "comments", "post_meta")
+
+
+def site(page: Page) -> str:
+    host = (urlsplit(page.url or "").hostname or page.record_id).lower()
+    return host.removeprefix("www.")
+
+
+def part(page: Page) -> str:
+    """`tuning` or `reporting`, by a hash of the page's site."""
+    return "tuning" if xxhash.xxh64_intdigest(site(page)) % 2 == 0 else "reporting"
+
+
+def resiliparse_with(**options: bool) -> Callable[[Page], str]:
+    def run(page: Page) -> str:
+        from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.html import HTMLTree
+
+        html, _ = decode_html(page.payload, page.http_charset)
+        return extract_plain_text(HTMLTree.parse(html), main_content=True, **options)
+
+    return run
+
+
+def trafilatura_with(**options: bool) -> Callable[[Page], str]:
+    def run(page: Page) -> str:
+        import trafilatura
+
+        html, _ = decode_html(page.payload, page.http_charset)
+        return trafilatura.extract(html, **options) or ""
+
+    return run
+
+
+def op_engine(engine: str) -> Callable[[Page], str]:
+    from curation.ops.html import HtmlExtract
+
+    op = HtmlExtract(engine=engine)
+    return lambda page: op._one(page.payload, page.content_type, page.http_charset)[0] or ""
+
+
+def summary(result: dict) -> dict[str, float]:
+    s = result["scores"]
+    f1 = [s[d]["macro"]["f"] for d in ("scrapinghub_aeb", "mozilla_readability") if d in s]
+    return {
+        "f1": sum(f1) / len(f1),
+        "aeb": s.get("scrapinghub_aeb", {}).get("macro", {}).get("f", float("nan")),
+        "readability": s.get("mozilla_readability", {}).get("macro", {}).get("f", float("nan")),
+        "snippets": s.get("trafilatura_eval", {}).get("snippets_correct", float("nan")),
+        "empty": sum(v["empty_outputs"] for v in s.values()),
+        "pages_per_cpu_s": result["pages_per_cpu_s"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--limit", type=int)
+    args = ap.parse_args()
+    gold = load_gold()
+    pages = [p for p in read_pages(pick_warc(False, None), args.limit) if p.record_id in gold]
+    parts = {name: [p for p in pages if part(p) == name] for name in ("tuning", "reporting")}
+    print({k: (len(v), len({site(p) for p in v})) for k, v in parts.items()}, "(pages, sites)")
+
+    # choose the resiliparse options on the tuning part only
+    grid = {}
+    for values in itertools.product((False, True), repeat=len(RESILIPARSE_OPTIONS)):
+        options = dict(zip(RESILIPARSE_OPTIONS, values, strict=True))
+        grid[tuple(values)] = summary(evaluate(parts["tuning"], gold, resiliparse_with(**options)))
+        score = grid[tuple(values)]
+        print("tuning", options, f"F1 {score['f1']:.4f} snippets {score['snippets']:.4f}")
+    best = max(grid, key=lambda v: (grid[v]["f1"] + grid[v]["snippets"]) / 2)
+    chosen = dict(zip(RESILIPARSE_OPTIONS, best, strict=True))
+    print("chosen on tuning:", chosen)
+
+    engines = {
+        "html_extract resiliparse (op)": op_engine("resiliparse"),
+        "html_extract trafilatura (op)": op_engine("trafilatura"),
+        "resiliparse chosen options": resiliparse_with(**chosen),
+        "resiliparse defaults (main_content)": resiliparse_with(),
+        "trafilatura defaults": trafilatura_with(),
+    }
+    print(
+        "| engine | part | F1 (mean AEB, Readability) | AEB F1 | Readability F1 | traf. snippets | empty | pages/CPU-s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, run in engines.items():
+        for part_name, part_pages in parts.items():
+            s = summary(evaluate(part_pages, gold, run))
+            print(
+                f"| {name} | {part_name} | {s['f1']:.3f} | {s['aeb']:.3f} | {s['readability']:.3f} | "
+                f"{s['snippets']:.3f} | {s['empty']} | {s['pages_per_cpu_s']:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
