@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from curation.balance.entries import MetadataError
 from curation.io.units import InputError
 from curation.recipe import RecipeError, check_columns, load_recipe
 
@@ -42,8 +43,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.set)
     from curation.io.units import expand_paths
+    from curation.preflight import check_input_schemas, check_steps
 
     files = expand_paths(recipe.input_paths)
+    check_input_schemas(files, recipe.input_format)
+    check_steps(recipe)
     check_columns(recipe, files)
     print(f"{args.recipe}: ok ({len(recipe.steps)} steps, {len(files)} input file(s))")
     for step in recipe.steps:
@@ -60,10 +64,12 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from curation.instruct.preference import length_bias
-    from curation.report import funnel_table, load_stats, write_report
+    from curation.report import write_report
 
     paths = write_report(args.output)
-    print(funnel_table(load_stats(args.output), top_reasons=10))
+    print(
+        paths["text"].read_text().rstrip()
+    )  # the funnel, and the MetaCLIP entry distribution of a balance run
     bias = length_bias(args.output)
     if bias:  # a preference run: how much longer chosen responses are than rejected ones
         print("\npreference length bias: " + ", ".join(f"{k} {v:.3g}" for k, v in bias.items()))
@@ -94,6 +100,31 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_metadata_build(args: argparse.Namespace) -> int:
+    from curation.balance.builder import build_metadata, write_metadata
+
+    entries, report = build_metadata(
+        args.wordnet, args.unigrams, args.bigrams, args.titles, not args.no_numbers
+    )
+    path = write_metadata(entries, args.out)
+    for source, added in report.added.items():
+        print(f"  {source:<32}{added:>9} entries")
+    print(
+        f"{len(entries)} entries ({report.duplicates} duplicates, {report.skipped} empty/punctuation skipped) -> {path}"
+    )
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curate", description="mmcurate: curate multimodal training data on Ray."
@@ -108,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue an interrupted run in the same output folder"
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    run.add_argument("--limit", type=int, help="read at most N records per work unit (quick trials)")
+    run.add_argument(
+        "--limit", type=_positive_int, help="read at most N records per work unit (quick trials)"
+    )
     run.add_argument(
         "--set",
         action="append",
@@ -140,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", help="target folder of a format export")
     exp.add_argument("--samples-per-shard", type=int, default=10_000)
     exp.set_defaults(fn=_cmd_export)
+    meta = sub.add_parser("metadata", help="MetaCLIP metadata entry lists").add_subparsers(
+        dest="metadata_command", required=True
+    )
+    build = meta.add_parser(
+        "build", help="write a metadata.json from WordNet and unigram / bigram / title files"
+    )
+    build.add_argument("--out", required=True, help="the JSON list to write")
+    build.add_argument(
+        "--wordnet", help="WordNet 3.0 database folder (data.noun[.gz], ...): first synset lemmas"
+    )
+    for kind in ("unigrams", "bigrams", "titles"):
+        build.add_argument(
+            f"--{kind}", action="append", default=[], help=f"{kind} file, one per line (repeatable)"
+        )
+    build.add_argument("--no-numbers", action="store_true", help="leave out MetaCLIP's entries 0..99")
+    build.set_defaults(fn=_cmd_metadata_build)
     return parser
 
 
@@ -147,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (RecipeError, InputError, FileNotFoundError) as exc:
+    except (RecipeError, InputError, FileNotFoundError, MetadataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -80,7 +80,10 @@ def write_report(output: str | Path) -> dict[str, Path]:
     """Write `report.txt`, `funnel.png` and `report.html` into the output folder."""
     output = Path(output)
     stats = load_stats(output)
-    text = funnel_table(stats, top_reasons=10)
+    from curation.balance.report import entry_html, entry_sections
+
+    sections = entry_sections(output)
+    text = "\n\n".join([funnel_table(stats, top_reasons=10), *(table for table, _ in sections)])
     txt = output / "report.txt"
     txt.write_text(text + "\n")
     png = funnel_plot(stats, output / "funnel.png")
@@ -102,8 +105,13 @@ def write_report(output: str | Path) -> dict[str, Path]:
         "<h2>Funnel</h2><table><tr><th>step</th><th>in</th><th>out</th><th>kept</th><th>dropped</th>"
         f"<th>errors</th><th>s</th></tr>{rows}</table>"
         f"<h2>Drop and error reasons</h2><table><tr><th>step</th><th>reason</th><th>rows</th></tr>{reasons}</table>"
-        f"<pre>{html.escape(text.splitlines()[-1])}</pre>"
+        f"<pre>{html.escape(funnel_table(stats).splitlines()[-1])}</pre>{entry_html(sections)}"
     )
     page_path = output / "report.html"
     page_path.write_text(page)
-    return {"text": txt, "png": png, "html": page_path}
+    return {
+        "text": txt,
+        "png": png,
+        "html": page_path,
+        **{f"entries_png{i}": p for i, (_, p) in enumerate(sections)},
+    }
