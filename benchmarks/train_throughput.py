@@ -1,6 +1,6 @@
 """Stage-2 training throughput on GPUs: tokens/s/GPU and MFU, ZeRO-2 vs ZeRO-3, gradient checkpointing on/off.
 
-GPU only (never run in CI). Model: CLIP ViT-L/14-336 (open_clip architecture) + a Qwen2.5-0.5B-shaped LM,
+GPU only (never run in CI). Model: CLIP ViT-L/14-336 (HF CLIP architecture) + a Qwen2.5-0.5B-shaped LM,
 both with random weights built from their configs, so nothing is downloaded. Data: synthetic conversations
 (one 336 px noise image + text) written with the curation writer. Every configuration runs through
 `train launch` exactly as a user would, and the numbers come from the run's metrics.jsonl.
@@ -42,6 +42,16 @@ QWEN_05B = dict(
     rms_norm_eps=1e-6,
     tie_word_embeddings=True,
 )
+# openai/clip-vit-large-patch14-336's vision tower (config.json of the hub checkpoint)
+VIT_L14_336 = {
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "image_size": 336,
+    "patch_size": 14,
+    "projection_dim": 768,
+}
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}  # dense, per GPU
 
 
@@ -53,6 +63,16 @@ def build_lm_dir(out: Path) -> None:
 
     build_tokenizer(out, vocab_size=2048)
     Qwen2Config(**QWEN_05B).save_pretrained(str(out))
+
+
+def build_vision_dir(out: Path) -> None:
+    """A random-weights HF CLIP ViT-L/14-336 directory (config + image processor) for `vision.random_init`."""
+    from transformers import CLIPImageProcessor, CLIPVisionConfig
+
+    CLIPVisionConfig(**VIT_L14_336).save_pretrained(str(out))
+    side = VIT_L14_336["image_size"]
+    crop = {"height": side, "width": side}
+    CLIPImageProcessor(size={"shortest_edge": side}, crop_size=crop).save_pretrained(str(out))
 
 
 def build_data(out: Path, rows: int, words: int, seed: int = 0) -> None:
@@ -121,7 +141,7 @@ def run_one(work: Path, data: Path, lm: Path, gpus: int, zero: int, ckpt: bool, 
     out = work / "runs" / name
     overrides = [
         f"output_dir={out}",
-        "model.vision.random_init=true",
+        f"model.vision={{source: hf, name: {work / 'vision'}, layer: -2, random_init: true}}",
         "model.projector.checkpoint=null",
         f"model.lm.name={lm}",
         "model.lm.random_init=true",
@@ -176,6 +196,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         build_lm_dir(work / "lm")
+        build_vision_dir(work / "vision")
         rows = gpus * args.micro_batch * (args.steps + 2)
         build_data(work / "data", rows, args.answer_words)
         results = []

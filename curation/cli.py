@@ -44,8 +44,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.set)
     from curation.io.units import expand_paths
+    from curation.preflight import check_input_schemas, check_steps
 
     files = expand_paths(recipe.input_paths)
+    check_input_schemas(files, recipe.input_format)
+    check_steps(recipe)
     check_columns(recipe, files)
     print(f"{args.recipe}: ok ({len(recipe.steps)} steps, {len(files)} input file(s))")
     for step in recipe.steps:
@@ -130,6 +133,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curate", description="mmcurate: curate multimodal training data on Ray."
@@ -144,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue an interrupted run in the same output folder"
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    run.add_argument("--limit", type=int, help="read at most N records per work unit (quick trials)")
+    run.add_argument(
+        "--limit", type=_positive_int, help="read at most N records per work unit (quick trials)"
+    )
     run.add_argument(
         "--set",
         action="append",

@@ -13,8 +13,10 @@ from typing import Any
 
 import yaml
 
+from curation.bounded_yaml import load_yaml
 from curation.io.readers import FORMATS, reader_columns
 from curation.ops import REGISTRY, Op, Stage, load_builtin_ops
+from curation.recipe_settings import setting_problems
 
 TOP_KEYS = ("name", "description", "input", "output", "steps", "seed", "plugins", "execution")
 INPUT_KEYS = ("format", "paths", "unit_bytes", "batch_rows", "limit")
@@ -173,12 +175,12 @@ def apply_override(raw: dict, assignment: str) -> None:
             if not key.isdigit() or int(key) >= len(node):
                 raise RecipeError(path, f"{key!r} is not an index of a list of {len(node)}")
             if last:
-                node[int(key)] = yaml.safe_load(value_text)
+                node[int(key)] = load_yaml(value_text)
             else:
                 node = node[int(key)]
         elif isinstance(node, dict):
             if last:
-                node[key] = yaml.safe_load(value_text)
+                node[key] = load_yaml(value_text)
             else:
                 node = node.setdefault(key, {})
                 if node is None:
@@ -221,14 +223,8 @@ def parse_recipe(raw: Any, source: str = "<recipe>") -> Recipe:
     _check_keys(out, OUTPUT_KEYS, "output")
     execution = raw.get("execution", {}) or {}
     _check_keys(execution, EXECUTION_KEYS, "execution")
-    for where, value, kind in (
-        ("input.unit_bytes", inp.get("unit_bytes", 1), int),
-        ("input.batch_rows", inp.get("batch_rows", 1), int),
-        ("output.shard_rows", out.get("shard_rows", 1), int),
-        ("seed", raw.get("seed", 0), int),
-    ):
-        if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
-            raise RecipeError(where, f"must be a non-negative integer, got {value!r}")
+    if problems := setting_problems(raw):
+        raise RecipeError(*problems[0])
     steps = _parse_steps(raw.get("steps"))
     return Recipe(
         name=str(raw.get("name", Path(source).stem)),
@@ -268,12 +264,12 @@ def check_columns(recipe: Recipe, files: list[str]) -> None:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read a YAML recipe with the safe loader, apply `PATH=VALUE` overrides, validate."""
+    """Read a YAML recipe with the safe loader (no duplicate keys, bounded aliases), apply `PATH=VALUE` overrides, validate."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError("", f"recipe file {str(path)!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -19,8 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         "--num-gpus", type=int, default=None, help="local ranks (GPUs; CPU processes without GPUs)"
     )
     where.add_argument("--hostfile", default=None, help="DeepSpeed hostfile for multi-node runs")
-    p_launch.add_argument(
-        "--resume", action="store_true", help="continue from the latest complete checkpoint"
+    again = p_launch.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in a non-empty output_dir"
     )
     p_launch.add_argument("overrides", nargs="*", help="config overrides, key.sub=value")
     p_export = sub.add_parser("export", help="export a run's checkpoint as HF save_pretrained LM + projector")
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             from training.launch import launch
 
             overrides = args.overrides + extra  # overrides may come before or after the flags
-            return launch(args.config, overrides, args.num_gpus, args.hostfile, args.resume)
+            return launch(args.config, overrides, args.num_gpus, args.hostfile, args.resume, args.overwrite)
         from training.export import export_checkpoint
 
         print(export_checkpoint(args.run_dir, args.out_dir, args.tag))

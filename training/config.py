@@ -1,6 +1,9 @@
 """Training configs: YAML -> validated dataclasses, with `key.sub=value` overrides.
 
 Unknown keys, wrong types and bad choices raise `ConfigError` naming the dotted path and the valid choices.
+Relative paths written in the YAML file resolve against the file's directory; relative paths given as
+overrides resolve against the current directory. What a stage requires of the config is checked by the stage
+(`training.stages`), never here.
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ from typing import Any, Literal
 
 import yaml
 
-STAGE_SCHEMA = {
-    "align": "pair",
-    "instruct": "conversation",
-    "dpo": "preference",
-    "interleaved": "interleaved|pair|conversation",  # any of these contracts, source by source
-}
-# optional preference columns: reference log-probs precomputed offline, summed over the response tokens
-REF_COLUMNS = ("ref_chosen_logp", "ref_rejected_logp")
+PATH_KEYS = (
+    ("output_dir",),
+    ("model", "init_from"),
+    ("model", "projector", "checkpoint"),
+)
+MODEL_KEYS = (("model", "vision", "name"), ("model", "lm", "name"))  # a hub/registry name or a local path
+AttnImpl = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3"]
 
 
 class ConfigError(ValueError):
@@ -50,6 +52,7 @@ class ProjectorConfig:
 class LMConfig:
     name: str = "Qwen/Qwen2.5-0.5B-Instruct"  # hub name or local directory
     random_init: bool = False
+    quantization: Literal["none", "nf4"] = "none"  # nf4: QLoRA's 4-bit base (with train.lora, ZeRO <= 2)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ModelConfig:
     lm: LMConfig = field(default_factory=LMConfig)
     init_from: str | None = None  # an exported model directory (e.g. stage 2's) to start from
     max_length: int = 2048
+    attn_implementation: AttnImpl | None = None  # None: transformers' default (sdpa where available)
 
 
 @dataclass
@@ -73,7 +77,8 @@ class LoraConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 1000
+    max_steps: int | None = 1000  # with `epochs` as well, whichever ends first
+    epochs: float | None = None  # passes over the data (all sources' rows together)
     micro_batch_size: int = 4
     grad_accum: int = 1
     lr: float = 2e-5
@@ -84,6 +89,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0
     gradient_checkpointing: bool = False
+    packing: bool = False  # pack several samples per row (SFT stages), attention kept within each sample
     train_lm: bool = True  # ignored by align, which trains only the projector
     train_vision: bool = False
     lora: LoraConfig | None = None
@@ -101,7 +107,8 @@ class DeepSpeedConfig:
     zero_stage: int = 2
     offload_optimizer: bool = False
     offload_param: bool = False
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    initial_scale_power: int = 16  # fp16 only: dynamic loss scaling starts at 2**this
 
 
 @dataclass
@@ -147,7 +154,7 @@ class LoggingConfig:
 class Config:
     """A whole training run (one stage)."""
 
-    stage: Literal["align", "instruct", "dpo", "interleaved"] = "align"
+    stage: str = "align"  # a name registered in training.stages
     output_dir: str = "runs/default"
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -158,15 +165,6 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     interleaved: InterleavedConfig = field(default_factory=InterleavedConfig)
-
-    @property
-    def schema(self) -> str:
-        return STAGE_SCHEMA[self.stage]
-
-    @property
-    def extra_columns(self) -> tuple[str, ...]:
-        """Columns the data must have beyond the stage's schema contract."""
-        return REF_COLUMNS if self.stage == "dpo" and self.dpo.reference == "precomputed" else ()
 
 
 def _convert(tp: Any, value: Any, path: str) -> Any:
@@ -236,8 +234,9 @@ def apply_override(data: dict, override: str) -> None:
 
 
 def _validate(cfg: Config) -> None:
-    if cfg.stage == "align" and cfg.model.init_from:
-        raise ConfigError("model.init_from: align starts from the pretrained LM and encoder, not an export")
+    from training.stages import stage_class  # the stages import this module
+
+    stage_class(cfg.stage).validate(cfg)
     if not cfg.data.sources:
         raise ConfigError("data.sources: at least one source is required")
     for i, src in enumerate(cfg.data.sources + cfg.data.eval.sources):
@@ -249,21 +248,73 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"deepspeed.zero_stage: {cfg.deepspeed.zero_stage} is not one of [0, 1, 2, 3]")
     if cfg.interleaved.max_images < 0:
         raise ConfigError("interleaved.max_images: must be >= 0")
-    if cfg.dpo.reference == "lora_disabled" and cfg.stage == "dpo" and cfg.train.lora is None:
-        raise ConfigError("dpo.reference: 'lora_disabled' needs train.lora")
     for name in ("max_steps", "micro_batch_size", "grad_accum"):
-        if getattr(cfg.train, name) < 1:
+        value = getattr(cfg.train, name)
+        if value is not None and value < 1:
             raise ConfigError(f"train.{name}: must be >= 1")
+    if cfg.train.max_steps is None and cfg.train.epochs is None:
+        raise ConfigError("train.max_steps: set max_steps, epochs or both")
+    if cfg.train.epochs is not None and cfg.train.epochs <= 0:
+        raise ConfigError("train.epochs: must be > 0")
+    if cfg.model.lm.quantization != "none" and cfg.train.lora is None:
+        raise ConfigError(
+            "model.lm.quantization: a quantised base trains only through adapters; set train.lora"
+        )
+    if cfg.model.lm.quantization != "none" and cfg.deepspeed.zero_stage == 3:
+        raise ConfigError(
+            "model.lm.quantization: ZeRO-3 does not partition a 4-bit base; use zero_stage <= 2"
+        )
+
+
+def _resolve(value: Any, base: Path, must_exist: bool) -> Any:
+    """`value` made absolute against `base` if it is a relative local path; URIs stay, and with `must_exist`
+    so does a name that is no path under `base` (a hub or registry name such as ViT-L-14-336)."""
+    if not isinstance(value, str) or not value or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    candidate = base / path
+    if must_exist and not candidate.exists() and not value.startswith("."):
+        return value
+    return str(candidate.resolve())
+
+
+def resolve_paths(data: dict, base: Path) -> None:
+    """Make the relative paths of a raw config mapping absolute against `base`, in place."""
+
+    def node(keys: tuple[str, ...]) -> tuple[dict | None, str]:
+        parent: Any = data
+        for key in keys[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        return (parent if isinstance(parent, dict) else None), keys[-1]
+
+    for keys, must_exist in [(k, False) for k in PATH_KEYS] + [(k, True) for k in MODEL_KEYS]:
+        parent, key = node(keys)
+        if parent is not None and key in parent:
+            parent[key] = _resolve(parent[key], base, must_exist)
+    data_cfg = data.get("data")
+    if isinstance(data_cfg, dict):
+        eval_cfg = data_cfg.get("eval")
+        lists = [data_cfg.get("sources"), eval_cfg.get("sources") if isinstance(eval_cfg, dict) else None]
+        for sources in lists:
+            for src in sources if isinstance(sources, list) else []:
+                if isinstance(src, dict) and "path" in src:
+                    src["path"] = _resolve(src["path"], base, False)
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config, apply overrides and validate it; relative paths stay as written."""
+    """Read a YAML config, apply overrides and validate it; every local path comes back absolute."""
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    resolve_paths(data, Path(path).resolve().parent)
     for override in overrides:
         apply_override(data, override)
+    resolve_paths(data, Path.cwd())  # what the overrides left relative
     cfg = _build(Config, data, "")
     _validate(cfg)
     return cfg

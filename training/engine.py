@@ -17,11 +17,15 @@ def on_gpu() -> bool:
     return get_accelerator().device_name() != "cpu"
 
 
-def use_bf16(cfg: Config) -> bool:
-    """bf16 on GPU, fp32 on CPU, unless the config forces one."""
+def precision(cfg: Config) -> str:
+    """bf16 on GPU, fp32 on CPU, unless the config names one."""
     if cfg.deepspeed.precision == "auto":
-        return on_gpu()
-    return cfg.deepspeed.precision == "bf16"
+        return "bf16" if on_gpu() else "fp32"
+    return cfg.deepspeed.precision
+
+
+def use_bf16(cfg: Config) -> bool:
+    return precision(cfg) == "bf16"
 
 
 def deepspeed_config(cfg: Config) -> dict:
@@ -39,7 +43,17 @@ def deepspeed_config(cfg: Config) -> dict:
         "gradient_accumulation_steps": cfg.train.grad_accum,
         "gradient_clipping": cfg.train.grad_clip,
         "zero_optimization": zero,
-        "bf16": {"enabled": use_bf16(cfg)},
+        "bf16": {"enabled": precision(cfg) == "bf16"},
+        # fp16 trains with dynamic loss scaling: the scale halves on overflow (that step is skipped) and
+        # doubles again after `loss_scale_window` clean steps
+        "fp16": {
+            "enabled": precision(cfg) == "fp16",
+            "loss_scale": 0,
+            "initial_scale_power": ds.initial_scale_power,
+            "loss_scale_window": 1000,
+            "hysteresis": 2,
+            "min_loss_scale": 1,
+        },
         "zero_allow_untested_optimizer": True,
         "zero_force_ds_cpu_optimizer": False,
         "steps_per_print": 2**31 - 1,
@@ -61,8 +75,12 @@ def param_groups(model: nn.Module, lrs: dict[str, float], weight_decay: float) -
 
 def describe_trainable(model: nn.Module) -> str:
     """A readable summary of which parameters train (logged at start)."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad]
+
+    def size(p: nn.Parameter) -> int:
+        return getattr(p, "ds_numel", p.numel())  # a ZeRO-3 partitioned parameter reports its whole size
+
+    total = sum(size(p) for p in model.parameters())
+    trainable = [(n, size(p)) for n, p in model.named_parameters() if p.requires_grad]
     count = sum(n for _, n in trainable)
     by_component: dict[str, int] = {}
     for name, n in trainable:
@@ -75,7 +93,18 @@ def describe_trainable(model: nn.Module) -> str:
     return "\n".join(lines)
 
 
-def build_engine(model: nn.Module, groups: list[dict], cfg: Config):
+def reference_config(cfg: Config, engine) -> dict:
+    """DeepSpeed config of a frozen model evaluated beside `engine` (the DPO reference): same ZeRO stage and
+    precision, no optimizer; under ZeRO-3 its parameters are partitioned like the policy's."""
+    config = deepspeed_config(cfg)
+    stage = engine.zero_optimization_stage()
+    config["zero_optimization"] = {"stage": 3 if stage == 3 else 0}
+    if stage == 3 and cfg.deepspeed.offload_param:
+        config["zero_optimization"]["offload_param"] = {"device": "cpu", "pin_memory": on_gpu()}
+    return config
+
+
+def build_engine(model: nn.Module, groups: list[dict], cfg: Config, total_steps: int):
     """Wrap `model` in a DeepSpeed engine with AdamW over `groups` and a warmup + cosine schedule."""
     if cfg.deepspeed.offload_optimizer and on_gpu():
         from deepspeed.ops.adam import DeepSpeedCPUAdam
@@ -83,13 +112,13 @@ def build_engine(model: nn.Module, groups: list[dict], cfg: Config):
         optimizer = DeepSpeedCPUAdam(groups, adamw_mode=True)
     else:
         optimizer = torch.optim.AdamW(groups)
-    warmup = math.ceil(cfg.train.warmup_ratio * cfg.train.max_steps)
+    warmup = math.ceil(cfg.train.warmup_ratio * total_steps)
 
     def schedule(opt):
         return get_cosine_with_min_lr_schedule_with_warmup(
             opt,
             num_warmup_steps=warmup,
-            num_training_steps=cfg.train.max_steps,
+            num_training_steps=total_steps,
             min_lr_rate=cfg.train.min_lr_ratio,
         )
 

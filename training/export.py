@@ -1,9 +1,10 @@
 """Export a checkpoint as a model others can load.
 
 `<out>/lm/` is the causal LM (LoRA merged) + tokenizer via HF `save_pretrained`; `<out>/projector/` the
-projector artifact; `<out>/vision/vision.safetensors` the encoder weights; `<out>/vlm.json` ties them together
-and is what `model.init_from` reads. With an HF CLIP/SigLIP encoder and the mlp2x_gelu projector, `<out>/llava/`
-is also written in the HF LLaVA format.
+projector artifact; `<out>/vision/vision.safetensors` the encoder weights and `<out>/vision/architecture/` what
+rebuilds the encoder offline; `<out>/vlm.json` ties them together with paths relative to `<out>` (the folder can
+be moved or copied anywhere) and is what `model.init_from` reads. With an HF CLIP/SigLIP encoder and the
+mlp2x_gelu projector, `<out>/llava/` is also written in the HF LLaVA format.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from safetensors.torch import save_file
 from training.checkpoint import latest_tag
 from training.config import Config, load_config
 from training.llava import export_llava, llava_supported
-from training.model.build import EXPORT_META, VISION_WEIGHTS, build_vlm, resolve_model_config
+from training.model.build import (
+    EXPORT_META,
+    VISION_ARCHITECTURE,
+    VISION_WEIGHTS,
+    build_vlm,
+    resolve_model_config,
+)
 from training.model.projector import save_projector
 from training.model.vlm import VLM
 
@@ -28,8 +35,11 @@ CONFIG_NAME = "config.yaml"
 
 
 def save_run_config(cfg: Config, out_dir: Path) -> None:
+    """Write the run's config with absolute paths and, with `init_from`, the components it started from."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    resolved, _ = resolve_model_config(cfg.model)
+    data = dataclasses.asdict(dataclasses.replace(cfg, model=resolved))
+    (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:
@@ -51,8 +61,11 @@ def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:
     (out_dir / VISION_WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
     vision_state = {k: v.detach().contiguous() for k, v in model.vision.state_dict().items()}
     save_file(vision_state, str(out_dir / VISION_WEIGHTS))
-    # the architecture is rebuilt from its reference; weights always come from vision.safetensors
-    vision_cfg = dataclasses.replace(resolved.vision, random_init=True)
+    # the architecture is rebuilt from the copy written here; weights always come from vision.safetensors
+    model.vision.save_architecture(out_dir / VISION_ARCHITECTURE)
+    vision_cfg = dataclasses.replace(
+        resolved.vision, name=VISION_ARCHITECTURE, pretrained=None, random_init=True
+    )
     meta = {
         "vision": dataclasses.asdict(vision_cfg),
         "projector_type": resolved.projector.type,
@@ -62,12 +75,12 @@ def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:
     }
     (out_dir / EXPORT_META).write_text(json.dumps(meta, indent=2))
     if llava_supported(model, resolved.projector.type):
-        export_llava(model, lm, tokenizer, resolved.projector.type, resolved.vision.name, out_dir / "llava")
+        export_llava(model, lm, tokenizer, resolved.projector.type, out_dir / "llava")
 
 
 def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, object, Config]:
     """Rebuild a run's model and load the fp32 weights of a checkpoint (default: the latest)."""
-    from training.stages import STAGES
+    from training.stages import stage_class
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / CONFIG_NAME)
@@ -77,7 +90,9 @@ def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, obje
         raise FileNotFoundError(f"{root}: no complete checkpoint")
     model, tokenizer = build_vlm(cfg.model, cfg.seed)
     torch.manual_seed(cfg.seed)
-    STAGES[cfg.stage](cfg, tokenizer.pad_token_id).configure(model)  # same structure (LoRA) as in training
+    stage_class(cfg.stage)(cfg, tokenizer.pad_token_id).configure(
+        model
+    )  # same structure (LoRA) as in training
     state = get_fp32_state_dict_from_zero_checkpoint(str(root), tag=tag)
     model.load_state_dict(state, strict=True)
     return model, tokenizer, cfg

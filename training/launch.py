@@ -9,14 +9,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from training.config import Config, load_config
+from training.config import Config, ConfigError, load_config
 from training.data.shards import ShardSource
+
+RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "summary.json", "tensorboard", "checkpoints", "handoff")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,8 +32,33 @@ def free_port() -> int:
 
 def preflight(cfg: Config) -> None:
     """Open every data source (manifest, shard files, schema) so bad data fails here, not on N ranks."""
+    from training.stages import stage_class  # torch: only once the config itself is valid
+
+    stage = stage_class(cfg.stage)(cfg, pad_id=0)
     for source in cfg.data.sources + cfg.data.eval.sources:
-        ShardSource(source.path, cfg.schema, cfg.seed, cfg.data.shuffle, cfg.extra_columns)
+        ShardSource(source.path, stage.schema, cfg.seed, cfg.data.shuffle, stage.extra_columns())
+
+
+def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
+    """A run never lands on top of another by accident: a non-empty `output_dir` needs `--resume` (continue
+    it) or `--overwrite` (which removes the earlier run's files: config, metrics, TensorBoard, checkpoints,
+    hand-off; anything else in the folder is left alone)."""
+    out = Path(cfg.output_dir)
+    if not out.is_dir() or not any(out.iterdir()) or resume:
+        return
+    if not overwrite:
+        latest = out / "checkpoints" / "latest"
+        held = f" (checkpoint {latest.read_text().strip()})" if latest.is_file() else ""
+        raise ConfigError(
+            f"output_dir {out} is not empty{held}: pass --resume to continue that run or --overwrite to "
+            "replace it, or choose another output_dir"
+        )
+    for name in RUN_ENTRIES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def _cuda_devices() -> int:
@@ -79,10 +107,12 @@ def launch(
     num_gpus: int | None = None,
     hostfile: str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> int:
     """Validate, then run the launcher in the foreground; returns its exit code."""
     cfg = load_config(config, overrides)
     preflight(cfg)
+    prepare_output_dir(cfg, resume, overwrite)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if "DS_ACCELERATOR" not in env and not _cuda_devices():

@@ -1,7 +1,9 @@
 """Export to the HF LLaVA format (`LlavaForConditionalGeneration` + `LlavaProcessor`).
 
-Possible when the encoder is an HF CLIP/SigLIP vision model and the projector is `mlp2x_gelu` (LLaVA-1.5's);
-open_clip encoders have no HF LLaVA counterpart, so their exports stay in the `vlm.json` layout only.
+Possible when the encoder is an HF CLIP/SigLIP vision model and the projector is `mlp2x_gelu` (LLaVA-1.5's), as
+in the shipped `llava_*.yaml` recipes; open_clip encoders have no HF LLaVA counterpart, so their exports stay in
+the `vlm.json` layout only. The processor's chat template accepts OpenAI-style content parts
+(`{"type": "image"}`, `{"type": "text", "text": ...}`) and renders them as the trainer's `<image>` tags.
 """
 
 from __future__ import annotations
@@ -10,18 +12,44 @@ import copy
 from pathlib import Path
 
 import torch
-from transformers import AutoImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
 from training.data.prompting import IMAGE_TAG
 from training.model.vision import HFVisionTower
 from training.model.vlm import VLM
+
+# Content parts -> the plain-string messages the LM's own template expects; the parts of one message are joined
+# by newlines, so [image, text] renders as "<image>\n<text>", the layout the trainer's data uses.
+PARTS_PRELUDE = (
+    "{%- set parts_ns = namespace(messages=[]) -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['content'] is string -%}"
+    "{%- set parts_ns.messages = parts_ns.messages + [message] -%}"
+    "{%- else -%}"
+    "{%- set pieces = namespace(items=[]) -%}"
+    "{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{%- set pieces.items = pieces.items + ['" + IMAGE_TAG + "'] -%}"
+    "{%- elif part['type'] == 'text' -%}{%- set pieces.items = pieces.items + [part['text']] -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set parts_ns.messages = parts_ns.messages + "
+    "[{'role': message['role'], 'content': pieces.items | join('\n')}] -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set messages = parts_ns.messages -%}"
+)
+
+
+def parts_chat_template(template: str) -> str:
+    """The LM's chat template, extended to accept image and text content parts."""
+    return PARTS_PRELUDE + template
 
 
 def llava_supported(model: VLM, projector_type: str) -> bool:
     return isinstance(model.vision, HFVisionTower) and projector_type == "mlp2x_gelu"
 
 
-def export_llava(model: VLM, lm, tokenizer, projector_type: str, vision_name: str, out_dir: Path) -> None:
+def export_llava(model: VLM, lm, tokenizer, projector_type: str, out_dir: Path) -> None:
     """Write `out_dir` as a LLaVA checkpoint that `LlavaForConditionalGeneration.from_pretrained` loads.
 
     `lm` is the plain (LoRA-merged) causal LM. The vision tower keeps only the blocks up to the chosen
@@ -55,18 +83,25 @@ def export_llava(model: VLM, lm, tokenizer, projector_type: str, vision_name: st
     llava.model.multi_modal_projector.linear_2.load_state_dict(proj[2].state_dict())
     llava.model.language_model.load_state_dict(lm.model.state_dict())
     llava.lm_head.load_state_dict(lm.lm_head.state_dict())
-    if image_id >= llava.config.text_config.vocab_size:
+    vocab = llava.config.text_config.vocab_size
+    if image_id >= vocab:
         llava.resize_token_embeddings(image_id + 1, mean_resizing=False)
-    with torch.no_grad():  # the image token's embedding is always replaced by image features
-        llava.get_input_embeddings().weight[image_id].zero_()
+    with torch.no_grad():
+        # The `<image>` row: its input embedding is always replaced by image features; its output row is the
+        # mean of the original rows, so its logit sits at the average (transformers' mean resizing does the
+        # same, plus noise) and generation does not favour the image token. With tied embeddings both are one.
+        for weights in (llava.get_input_embeddings().weight, llava.get_output_embeddings().weight):
+            weights[image_id] = weights[: min(vocab, image_id)].mean(0)
     llava.save_pretrained(str(out_dir))
+    template = parts_chat_template(tokenizer.chat_template)
+    tokenizer.chat_template = template
     processor = LlavaProcessor(
-        image_processor=AutoImageProcessor.from_pretrained(vision_name),
+        image_processor=model.vision.preprocess.processor,
         tokenizer=tokenizer,
         patch_size=vision_config.patch_size,
         vision_feature_select_strategy=config.vision_feature_select_strategy,
         num_additional_image_tokens=1 if is_clip else 0,
         image_token=IMAGE_TAG,
-        chat_template=tokenizer.chat_template,
+        chat_template=template,
     )
     processor.save_pretrained(str(out_dir))

@@ -50,8 +50,11 @@ def build_tokenizer(out_dir: str | Path, vocab_size: int = 384, corpus: list[str
     return fast
 
 
-def build_lm(out_dir: str | Path, vocab_size: int, hidden: int = 32, layers: int = 2, seed: int = 0) -> None:
-    """Save a tiny random Qwen2 causal LM (with `save_pretrained`)."""
+def build_lm(
+    out_dir: str | Path, vocab_size: int, hidden: int = 32, layers: int = 2, seed: int = 0, tied: bool = False
+) -> None:
+    """Save a tiny random Qwen2 causal LM (with `save_pretrained`); `tied` shares input and output embeddings
+    as Qwen2.5-0.5B does."""
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     config = Qwen2Config(
@@ -62,7 +65,7 @@ def build_lm(out_dir: str | Path, vocab_size: int, hidden: int = 32, layers: int
         num_attention_heads=2,
         num_key_value_heads=1,
         max_position_embeddings=512,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tied,
     )
     torch.manual_seed(seed)
     AutoModelForCausalLM.from_config(config).save_pretrained(str(out_dir))

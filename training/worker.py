@@ -17,9 +17,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args(argv)
+    # start-up and progress lines come from rank 0 only; the other ranks report warnings and errors
+    level = logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
     )
+    logging.getLogger("DeepSpeed").setLevel(max(level, logging.getLogger("DeepSpeed").level))
     cfg = load_config(args.config, args.overrides)
     Trainer(cfg).run(resume=args.resume)
     # Everything is written and closed; skip interpreter teardown, which can take many seconds in the

@@ -32,11 +32,11 @@ def _no_transform(image) -> None:
 def trainer_sample_builder(schema: str, tokenizer: str, num_patches: int, max_length: int):
     """The trainer's SampleBuilder for `schema`, with the trainer's tokenizer loader and prompt encoder."""
     from training.data.prompting import PromptEncoder
-    from training.data.samples import SampleBuilder
     from training.model.lm import load_tokenizer
+    from training.stages import sample_builder
 
     encoder = PromptEncoder(load_tokenizer(tokenizer), num_patches, max_length)
-    return SampleBuilder(schema, encoder, _no_transform)
+    return sample_builder(schema, encoder, _no_transform)
 
 
 @register("conversation_validate")

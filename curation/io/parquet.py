@@ -26,6 +26,10 @@ def row_groups(path: str) -> int:
     return pq.ParquetFile(path).metadata.num_row_groups
 
 
+def parquet_schema(path: str) -> pa.Schema:
+    return pq.read_schema(path)
+
+
 def read_parquet(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
     """Yield batches of one row group (or the whole file); an unreadable file is one counted error."""
     try:
@@ -34,11 +38,32 @@ def read_parquet(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa
         for batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups):
             stats.records += batch.num_rows
             yield pa.Table.from_batches([batch])
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, ValueError) as exc:  # a damaged file fails in many ways
         stats.error(f"unreadable_parquet:{type(exc).__name__}")
 
 
 IMG2DATASET_RENAMES = {"key": "uid", "jpg": "image"}
+_IMG2DATASET_TYPES: dict[str, tuple[str, object]] = {
+    "key": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "caption": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "url": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "status": ("a string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    "jpg": ("binary", lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t)),
+    "width": ("an integer", pa.types.is_integer),
+    "height": ("an integer", pa.types.is_integer),
+}
+
+
+def img2dataset_schema_problems(schema: pa.Schema) -> list[str]:
+    """What in a parquet schema does not fit img2dataset's columns (an all-null column fits any type)."""
+    problems = []
+    for name, (expected, fits) in _IMG2DATASET_TYPES.items():
+        index = schema.get_field_index(name)
+        if index >= 0:
+            kind = schema.field(index).type
+            if not (pa.types.is_null(kind) or fits(kind)):
+                problems.append(f"column {name!r} is {kind}, expected {expected}")
+    return problems
 
 
 def read_img2dataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:

@@ -80,8 +80,8 @@ def file_units(path: str, fmt: str, unit_bytes: int) -> list[tuple[str, str, int
     if detected == "parquet":
         try:
             n = row_groups(path)
-        except (OSError, pa.ArrowException):
-            n = 1
+        except (OSError, pa.ArrowException, ValueError):  # a damaged footer fails in many ways
+            n = 1  # an unreadable footer: the reader counts the file as an error
         kind = fmt if fmt in ("img2dataset", "obelics") else "parquet"
         return [(path, kind, 0, -1, g) for g in range(max(n, 1))]
     if INTERLEAVED_FORMATS.get(fmt) == detected:  # an interleaved reading of a JSONL or tar file

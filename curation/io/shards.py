@@ -17,6 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.lifeline import exit_if_driver_gone
+
 MANIFEST_NAME = "_manifest.json"
 ROW_GROUP_ROWS = 8192
 
@@ -36,16 +38,24 @@ def shard_name(index: int) -> str:
 
 
 def _temp_beside(path: Path) -> Path:
-    """A process-private temporary name next to `path` (its folder created), to `os.replace` onto `path`."""
+    """A process-private temporary name next to `path` (its folder created), to `_publish` onto `path`.
+    A worker whose driver is gone exits here instead of writing."""
+    exit_if_driver_gone()
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Rename a finished temporary file onto `path`, unless this worker's driver is gone (then it exits)."""
+    exit_if_driver_gone()
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file and rename."""
     tmp = _temp_beside(path)
     tmp.write_bytes(data)
-    os.replace(tmp, path)
+    _publish(tmp, path)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -56,7 +66,7 @@ def write_parquet_atomic(table: pa.Table, path: Path, row_group_rows: int = ROW_
     """Write one parquet file (zstd, bounded row groups) atomically."""
     tmp = _temp_beside(path)
     pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_rows)
-    os.replace(tmp, path)
+    _publish(tmp, path)
 
 
 def file_sha256(path: Path) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import glob
-import gzip
+import json
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 1 << 20  # of a gzip file, searched for a member that inflates
 
 
 @dataclass(frozen=True)
@@ -51,23 +53,52 @@ def sniff_format(path: str) -> str:
     """Tell WARC, ARC, JSONL, parquet and tar (WebDataset) apart by content (gzip is looked through)."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
+        if head[:2] == GZIP_MAGIC:
+            head = _inflated_head(head + fh.read(SNIFF_BYTES))
+            if not head:
+                return "unknown"
     if head[:4] == b"PAR1":
         return "parquet"
-    if head[:2] == GZIP_MAGIC:
-        try:
-            with gzip.open(path, "rb") as gz:
-                head = gz.read(4096)
-        except (OSError, EOFError):
-            return "unknown"
     if head[257:262] == b"ustar":
         return "webdataset"
-    stripped = head.lstrip()
+    stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if stripped.startswith(b"WARC/"):
         return "warc"
     if stripped.startswith(b"filedesc://"):
         return "arc"
-    if stripped.startswith(b"{"):
+    if stripped.startswith(b"{") or _holds_json_object_line(stripped):
         return "jsonl"
     if not head:
         return "empty"
     return "unknown"
+
+
+def _inflated_head(raw: bytes) -> bytes:
+    """The first 4 KiB that inflate from gzip data: from the first member, or, when it is broken before giving
+    anything, from the next member that does."""
+    pos = 0
+    while pos >= 0:
+        out, inflater = bytearray(), zlib.decompressobj(wbits=31)
+        try:
+            for i in range(pos, len(raw), 512):
+                out += inflater.decompress(raw[i : i + 512], 4096)
+                if len(out) >= 4096 or inflater.eof:
+                    break
+        except zlib.error:
+            pass
+        if out:
+            return bytes(out[:4096])
+        pos = raw.find(GZIP_MAGIC + b"\x08", pos + 1)
+    return b""
+
+
+def _holds_json_object_line(head: bytes) -> bool:
+    """Whether one of the first complete lines is a JSON object (JSONL behind a garbage first line)."""
+    for line in head.split(b"\n")[:-1][:20]:
+        if line.lstrip().startswith(b"{"):
+            try:
+                if isinstance(json.loads(line), dict):
+                    return True
+            except (ValueError, RecursionError):
+                continue
+    return False

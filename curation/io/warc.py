@@ -1,24 +1,25 @@
 """WARC/WET and ARC readers.
 
-WARC and WET are parsed with FastWARC (several times faster than warcio in our measurements, and it reads
-WARC/0.18 and ClueWeb quirks in quirks mode). FastWARC ends quietly at a truncated or corrupt gzip stream, so
-after the last record the rest of the range is checked with zlib and any unread part is counted as an error.
-ARC files go through our own tolerant parser (warcio stops at the first bad length). Only `response` and `conversion` (WET) records become rows; other types are counted as skipped.
+Records are framed by our own damage-tolerant reader (`warc_records`: a broken gzip member, a wrong length or a
+bad header costs that record, counted, and reading resumes at the next member or version line); FastWARC only
+finds record starts to split big files into work units. ARC files go through our own tolerant parser (warcio
+stops at the first bad length). HTTP bodies are dechunked and their `Content-Encoding` undone under a size cap.
+Only `response` and `conversion` (WET) records become rows; other types are counted as skipped.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
-import zlib
 from collections.abc import Iterator
 
 import pyarrow as pa
 
+from curation.io.byte_stream import ByteStream
+from curation.io.http_body import BodyError, decoded_body, split_response
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import GZIP_MAGIC, Unit
+from curation.io.warc_records import MAX_BLOCK_BYTES, Broken, WarcFramer
 from curation.rows import WARC_RECORD
 
 KEPT_TYPES = ("response", "conversion")
@@ -28,31 +29,6 @@ def _read_range(unit: Unit) -> bytes:
     with open(unit.path, "rb") as fh:
         fh.seek(unit.start)
         return fh.read() if unit.end < 0 else fh.read(unit.end - unit.start)
-
-
-def unread_tail(data: bytes, last_start: int) -> str | None:
-    """Why bytes after the last record FastWARC returned were not read, or None when the range ended cleanly.
-
-    The gzip members from the last record on are inflated one by one: a member that does not end is a truncated
-    stream, one that does not inflate is corrupt, and complete members beyond the last record were unreadable.
-    """
-    rest = data[last_start:]
-    members = 0
-    while rest.strip(b"\r\n\x00"):
-        if rest[:2] != GZIP_MAGIC:
-            return "unreadable_rest" if members else None
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            inflater.decompress(rest)
-        except zlib.error:
-            return "corrupt_gzip"
-        if not inflater.eof:
-            return "truncated_stream"
-        members += 1
-        if members > 1:
-            return "unreadable_rest"
-        rest = inflater.unused_data
-    return None
 
 
 def record_boundaries(path: str) -> list[int]:
@@ -90,126 +66,113 @@ def split_ranges(path: str, target_bytes: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _record_type_name(record) -> str:  # noqa: ANN001 - FastWARC record
-    return str(record.record_type).rsplit(".", 1)[-1]
+_RECORD_TYPES = (
+    "warcinfo",
+    "response",
+    "resource",
+    "request",
+    "metadata",
+    "revisit",
+    "conversion",
+    "continuation",
+)
+
+
+class _Rows:
+    """WARC_RECORD columns being filled, emitted `batch_rows` at a time."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list] = {f.name: [] for f in WARC_RECORD}
+
+    def add(self, rid: str, url: str | None, date: str | None, source: str, fields: tuple) -> None:
+        """One row; `fields` is (content type, charset, payload)."""
+        for column, value in zip(self.cols.values(), (rid, url, date, source, *fields), strict=True):
+            column.append(value)
+
+    def take(self, at_least: int) -> pa.Table | None:
+        if len(self.cols["id"]) < max(at_least, 1):
+            return None
+        table = pa.Table.from_pydict(self.cols, schema=WARC_RECORD)
+        self.cols = {k: [] for k in self.cols}
+        return table
+
+
+def _http_fields(block: bytes, stats: ReaderStats) -> tuple[str | None, str | None, bytes] | None:
+    """(content type, charset, decoded body) of a stored HTTP response; None (counted) when it cannot decode."""
+    response = split_response(block)
+    if response is None:
+        return None, None, block
+    try:
+        return response.content_type, response.charset, decoded_body(response)
+    except BodyError as exc:
+        stats.errors[str(exc)] += 1  # the record is already counted as read
+        return None
 
 
 def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
-    """Yield WARC_RECORD batches from a WARC/WET byte range; count skipped records and errors in `stats`."""
-    from fastwarc.warc import ArchiveIterator
+    """Yield WARC_RECORD batches from a WARC/WET byte range; count skipped records and broken parts in `stats`.
 
+    A range in which nothing is a WARC record is one `no_warc_records` error.
+    """
     data = _read_range(unit)
     name = os.path.basename(unit.path)
-    rows: dict[str, list] = {f.name: [] for f in WARC_RECORD}
-    records = ArchiveIterator(io.BytesIO(data), quirks_mode=True, parse_http=True)
-    last_start = 0
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            break
-        except (OSError, ValueError) as exc:
-            stats.error(f"unreadable_stream:{type(exc).__name__}")
-            break
-        kind = _record_type_name(record)
+    rows = _Rows()
+    unreadable: list[str] = []  # broken parts seen before the first record
+    seen_record = False
+    for item in WarcFramer(ByteStream(data, data[:2] == GZIP_MAGIC)):
+        if isinstance(item, Broken):
+            if seen_record:
+                stats.error(item.reason)
+            else:
+                unreadable.append(item.reason)
+            continue
+        if not seen_record:
+            seen_record = True
+            for reason in unreadable:
+                stats.error(reason)
         stats.records += 1
-        last_start = record.stream_pos
+        headers = item.headers
+        kind = (_header(headers, "WARC-Type") or "").strip().lower()
+        kind = kind if kind in _RECORD_TYPES else "unknown"
         if kind not in KEPT_TYPES:
             stats.skip(f"skipped_{kind}")
             continue
-        try:
-            payload = record.reader.read()
-        except (OSError, ValueError) as exc:
-            stats.errors[f"unreadable_record:{type(exc).__name__}"] += 1  # this record is already counted
-            continue
-        headers = record.headers
-        source = f"{name}:{unit.start + record.stream_pos}"
-        rid = (headers.get("WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
-        rows["id"].append(rid or source)
-        rows["url"].append(headers.get("WARC-Target-URI"))
-        rows["warc_date"].append(headers.get("WARC-Date"))
-        rows["source"].append(source)
         if kind == "conversion":
-            rows["content_type"].append("text/plain")
-            rows["http_charset"].append("utf-8")
+            fields: tuple | None = ("text/plain", "utf-8", item.block)
         else:
-            rows["content_type"].append(
-                record.http_content_type if record.is_http else headers.get("Content-Type")
-            )
-            rows["http_charset"].append(record.http_charset if record.is_http else None)
-        rows["payload"].append(payload)
-        if len(rows["id"]) >= batch_rows:
-            yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
-            rows = {k: [] for k in rows}
-    if stats.records == 0 and not stats.errors and data.strip():
-        stats.error("no_warc_records")
-    elif stats.records and (reason := unread_tail(data, last_start)):
-        stats.errors[reason] += 1  # the broken part counts as one record that produced no row
-        stats.records += 1
-    if rows["id"]:
-        yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
+            fields = _http_fields(item.block, stats)
+            if fields is not None and fields[0] is None and not item.block.startswith(b"HTTP/"):
+                ctype = _header(headers, "Content-Type")
+                fields = (ctype.split(";")[0].strip() if ctype else None, None, item.block)
+        if fields is None:
+            continue
+        source = f"{name}:{unit.start + item.offset}"
+        rid = (_header(headers, "WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
+        url, date = _header(headers, "WARC-Target-URI"), _header(headers, "WARC-Date")
+        rows.add(rid or source, url, date, source, fields)
+        if (table := rows.take(batch_rows)) is not None:
+            yield table
+    if not seen_record and unreadable:
+        if all(r == "bad_version_line" for r in unreadable):
+            stats.error("no_warc_records")
+        else:
+            for reason in unreadable:
+                stats.error(reason)
+    if (table := rows.take(1)) is not None:
+        yield table
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
 _ARC_HEADER = re.compile(rb"(\S+) (\S+) (\d{14}) (\S*) (\d+)\r?\n")
 _ARC_NEXT = re.compile(rb"(?m)^[a-z][a-z0-9+.-]*://\S* \S+ \d{14} \S* \d+\r?$")
 
 
-def _inflate_all(data: bytes) -> tuple[bytes, str | None]:
-    """Decompress every gzip member of `data`; returns what could be read and why the rest could not."""
-    if data[:2] != GZIP_MAGIC:
-        return data, None
-    out, rest = [], data
-    while rest.strip(b"\r\n\x00"):
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            out.append(inflater.decompress(rest))
-        except zlib.error:
-            return b"".join(out), "corrupt_gzip"
-        if not inflater.eof:
-            return b"".join(out), "truncated_stream"
-        rest = inflater.unused_data
-    return b"".join(out), None
-
-
-def _dechunk(body: bytes) -> bytes:
-    """Undo HTTP chunked transfer encoding (lenient: stops at the first malformed chunk)."""
-    out, pos = [], 0
-    while True:
-        end = body.find(b"\n", pos)
-        if end < 0:
-            break
-        try:
-            size = int(body[pos:end].split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out.append(body[end + 1 : end + 1 + size])
-        pos = end + 1 + size + (2 if body[end + 1 + size : end + 3 + size] == b"\r\n" else 1)
-    return b"".join(out)
-
-
-def parse_http_response(block: bytes) -> tuple[str | None, str | None, bytes]:
-    """(content type, charset, decoded body) of a stored HTTP response; tolerant of `Name:value` headers."""
-    split = min((i for i in (block.find(b"\r\n\r\n"), block.find(b"\n\n")) if i >= 0), default=-1)
-    if split < 0 or not block.startswith(b"HTTP/"):
-        return None, None, block
-    head = block[:split].decode("latin-1")
-    body = block[split:].lstrip(b"\r\n")
-    headers = {}
-    for line in head.splitlines()[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    ctype = headers.get("content-type", "")
-    charset = (
-        ctype.lower().split("charset=", 1)[1].split(";")[0].strip() if "charset=" in ctype.lower() else None
-    )
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _dechunk(body)
-    if headers.get("content-encoding", "").lower() in ("gzip", "x-gzip", "deflate"):
-        with contextlib.suppress(zlib.error):  # undecodable bodies are kept as stored; extraction judges them
-            body = zlib.decompress(body, wbits=47)
-    return (ctype.split(";")[0].strip() or None), charset, body
+def _arc_date(date: str) -> str:
+    return f"{date[:4]}-{date[4:6]}-{date[6:8]}T{date[8:10]}:{date[10:12]}:{date[12:14]}Z"
 
 
 def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
@@ -217,46 +180,56 @@ def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Tab
 
     Our own tolerant parser: real Common Crawl ARC files carry record lengths that do not match their content,
     which stops warcio after the first record. A record whose header is not where its predecessor's length says
-    is found again by the next header line; the bytes skipped count as one error (`arc_resync`).
+    is found again by the next header line; the bytes skipped count as one error (`arc_resync`). A broken gzip
+    member is one error and reading goes on at the next member.
     """
-    data, tail_error = _inflate_all(_read_range(unit))
+    data = _read_range(unit)
+    stream = ByteStream(data, data[:2] == GZIP_MAGIC)
     name = os.path.basename(unit.path)
-    rows: dict[str, list] = {f.name: [] for f in WARC_RECORD}
+    rows = _Rows()
     pos = 0
-    while pos < len(data):
-        while pos < len(data) and data[pos : pos + 1] in (b"\n", b"\r"):
-            pos += 1
-        if pos >= len(data):
-            break
-        match = _ARC_HEADER.match(data, pos)
-        if match is None:
-            found = _ARC_NEXT.search(data, pos + 1)
-            stats.error("arc_resync" if found else "arc_unparseable_rest")
-            if not found:
+    while True:
+        stream.fill(pos + 1)
+        buf = stream.buf
+        rel = pos - stream.base
+        while rel < len(buf) and buf[rel] in b"\r\n":
+            rel += 1
+        pos = stream.base + rel
+        if not stream.fill(pos + 1):
+            if stream.damage is None:
                 break
-            pos = found.start()
+            stats.error(stream.damage)
+            if not stream.recover():
+                break
+            pos = stream.base
+            continue
+        stream.release(pos)
+        stream.fill(pos + 4096)
+        match = _ARC_HEADER.match(stream.buf, pos - stream.base)
+        if match is None or int(match.group(5)) > MAX_BLOCK_BYTES:
+            stream.fill(pos + MAX_BLOCK_BYTES)
+            found = _ARC_NEXT.search(stream.buf, pos - stream.base + 1)
+            reason = (
+                ("arc_resync" if found else "arc_unparseable_rest") if match is None else "record_too_large"
+            )
+            stats.error(reason)
+            pos = stream.base + found.start() if found else stream.end
             continue
         url, _ip, date, _mime, length = (g.decode("latin-1") for g in match.groups())
-        block = data[match.end() : match.end() + int(length)]
-        offset, pos = pos, match.end() + int(length)
+        block_start = stream.base + match.end()
+        stream.fill(block_start + int(length))
+        block = bytes(stream.buf[match.end() : match.end() + int(length)])
+        offset, pos = pos, block_start + int(length)
         stats.records += 1
         if url.startswith("filedesc://"):
             stats.skip("skipped_filedesc")
             continue
-        ctype, charset, body = parse_http_response(block)
-        rows["id"].append(f"{name}:{offset}")
-        rows["url"].append(url)
-        rows["warc_date"].append(
-            f"{date[:4]}-{date[4:6]}-{date[6:8]}T{date[8:10]}:{date[10:12]}:{date[12:14]}Z"
-        )
-        rows["source"].append(f"{name}:{offset}")
-        rows["content_type"].append(ctype)
-        rows["http_charset"].append(charset)
-        rows["payload"].append(body)
-        if len(rows["id"]) >= batch_rows:
-            yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
-            rows = {k: [] for k in rows}
-    if tail_error:
-        stats.error(tail_error)
-    if rows["id"]:
-        yield pa.Table.from_pydict(rows, schema=WARC_RECORD)
+        fields = _http_fields(block, stats)
+        if fields is None:
+            continue
+        source = f"{name}:{offset}"
+        rows.add(source, url, _arc_date(date), source, fields)
+        if (table := rows.take(batch_rows)) is not None:
+            yield table
+    if (table := rows.take(1)) is not None:
+        yield table

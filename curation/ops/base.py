@@ -74,6 +74,10 @@ class Op:
     def validate(self) -> None:
         """Check parameter values; raise ValueError with a message naming the parameter."""
 
+    def preflight(self) -> None:
+        """Check, in the driver before the run, that what `setup` loads is there (models, weights); raise
+        ValueError or OSError saying what is missing and how to point at a local copy."""
+
     def required_columns(self) -> tuple[str, ...]:
         """The input columns this configured op reads: `requires` with its parameters filled in."""
         return self._fill(self.requires)

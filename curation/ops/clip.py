@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.models import load_open_clip
+from curation.models import ensure_open_clip_weights, load_open_clip
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
 from curation.ops.image_codec import decode_image
 
@@ -64,6 +64,9 @@ class ClipScore(Filter):
     min_score: float | None = None
     write_embedding: bool = False
     max_pixels: int = 89_478_485
+
+    def preflight(self) -> None:
+        ensure_open_clip_weights(self.model, self.pretrained)
 
     def provided_columns(self) -> tuple[str, ...]:
         return ("clip_score", EMBEDDING) if self.write_embedding else ("clip_score",)

@@ -8,6 +8,14 @@ import re
 import pyarrow as pa
 
 from curation.ops.base import ERROR, Filter, register, set_column, with_drop
+from curation.ops.html_guard import (
+    DEPTH_CHECK_TAGS,
+    UNCLOSED_CHECK_TAGS,
+    TimeBudgetExceeded,
+    deeper_than,
+    time_budget,
+    unclosed_formatting,
+)
 
 ENGINES = ("resiliparse", "trafilatura")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
@@ -31,11 +39,9 @@ def decode_html(payload: bytes, header_charset: str | None) -> tuple[str, str]:
     return bytes_to_str(payload, detect_encoding(payload)), "detected"
 
 
-def _extract_resiliparse(html: str, comments: bool) -> str:
+def _extract_resiliparse(tree: object, comments: bool) -> str:
     from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(html)
     # alt_texts=False and post_meta=False (bylines, dates, tag lists) were chosen on the tuning half of the
     # visible gold and hold on its reporting half (benchmarks/RESULTS.md, "Extraction split by site")
     return extract_plain_text(tree, main_content=True, alt_texts=False, comments=comments, post_meta=False)
@@ -47,9 +53,6 @@ def _extract_trafilatura(html: str, comments: bool) -> str:
     return (
         trafilatura.extract(html, include_comments=comments, include_tables=True, favor_precision=False) or ""
     )
-
-
-_EXTRACTORS = {"resiliparse": _extract_resiliparse, "trafilatura": _extract_trafilatura}
 
 
 @register("html_extract")
@@ -65,6 +68,10 @@ class HtmlExtract(Filter):
     half; the held-out pages of issue 17 include them: +3.6 points).
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
+
+    Guards (a page over them is dropped, not extracted): `max_html_bytes`; `max_depth` (element nesting, checked
+    on pages of over 3,000 tags) and `max_unclosed_tags` (unclosed formatting tags, which make HTML parsing
+    quadratic; pages of over 20,000 tags); `max_seconds` per page (over it: an `extract_timeout` error).
     """
 
     requires = ("payload", "content_type", "http_charset")
@@ -74,10 +81,17 @@ class HtmlExtract(Filter):
     comments: bool = False
     min_chars: int = 1
     keep_payload: bool = False
+    max_html_bytes: int = 8 << 20
+    max_depth: int = 512
+    max_unclosed_tags: int = 2000
+    max_seconds: float = 10.0
 
     def validate(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
+        for name in ("max_html_bytes", "max_depth", "max_unclosed_tags", "max_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
 
     def _one(
         self, payload: bytes | None, ctype: str | None, charset: str | None
@@ -88,8 +102,23 @@ class HtmlExtract(Filter):
         if ctype in _TEXT_TYPES:
             text, used = decode_html(payload, charset)
         elif ctype in _HTML_TYPES or (not ctype and payload.lstrip()[:1] == b"<"):
+            if len(payload) > self.max_html_bytes:
+                return None, None, "html_too_large"
             html, used = decode_html(payload, charset)
-            text = _EXTRACTORS[self.engine](html, self.comments)
+            tags = html.count("<")
+            if tags > UNCLOSED_CHECK_TAGS and unclosed_formatting(html) > self.max_unclosed_tags:
+                return None, used, "html_too_many_unclosed_tags"
+            from resiliparse.parse.html import HTMLTree
+
+            tree = HTMLTree.parse(html)
+            if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
+                return None, used, "html_too_deep"
+            with time_budget(self.max_seconds):
+                text = (
+                    _extract_resiliparse(tree, self.comments)
+                    if self.engine == "resiliparse"
+                    else _extract_trafilatura(html, self.comments)
+                )
         else:
             return None, None, "unsupported_content_type"
         text = _BLANK_LINES.sub("\n", text).strip()
@@ -108,6 +137,8 @@ class HtmlExtract(Filter):
             try:
                 text, used, reason = self._one(payload, ctype, charset)
                 error = None
+            except TimeBudgetExceeded:
+                text, used, reason, error = None, None, None, "extract_timeout"
             except Exception as exc:  # a parser failure is this page's error, not the batch's
                 text, used, reason, error = None, None, None, f"{type(exc).__name__}"
             texts.append(text)

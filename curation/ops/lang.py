@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from curation.models import FASTTEXT_LID, load_fasttext
+from curation.models import FASTTEXT_LID, load_fasttext, resolve_fasttext
 from curation.ops.base import Filter, register, set_column, with_drop
 
 _LABEL = "__label__"
@@ -78,6 +78,10 @@ class LanguageId(Filter):
             raise ValueError("min_score must be within [0, 1]")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
+
+    def preflight(self) -> None:
+        if self.engine == "fasttext":
+            resolve_fasttext(self.model)
 
     def setup(self) -> None:
         self._detect = (

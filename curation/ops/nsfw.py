@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -102,6 +103,10 @@ class NsfwFilter(Filter):
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.backend == "clip_mlp" and not self.weights:
             raise ValueError("backend clip_mlp needs `weights` (an .npz of dense layers)")
+
+    def preflight(self) -> None:
+        if self.weights and not Path(self.weights).expanduser().is_file():
+            raise FileNotFoundError(f"weights {self.weights!r}: no such file")
 
     def setup(self) -> None:
         if self.backend == "clip_mlp":

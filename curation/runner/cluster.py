@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import ray
 
+from curation.lifeline import start_reaper
+
 # Start-up notices of Ray that tell a person running `curate` nothing: token authentication enabled on the local
 # cluster (Ray's default; the notice for a cluster *without* it still shows) and Ray Data's "Progress bars
 # disabled" (curate draws its own progress line per phase).
@@ -51,6 +53,8 @@ def start_ray(address: str | None, max_workers: int | None) -> Cluster:
     if not ray.is_initialized():
         # no address (and no RAY_ADDRESS): a Ray of our own, never a cluster someone else started on this machine
         address = address or os.environ.get("RAY_ADDRESS") or "local"
+        if address == "local":
+            start_reaper()  # this Ray's processes end with this driver, however it ends
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
+from curation.preflight import check_input_schemas, check_output, check_resume, check_steps
 from curation.recipe import Recipe, check_columns
 from curation.runner.accounting import StepStats, run_totals
 from curation.runner.cluster import start_ray
@@ -50,8 +51,9 @@ class RunResult:
     seconds: float
 
 
-def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) -> None:
+def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool, files: list[str]) -> None:
     plan_file = out / WORK / PLAN
+    check_output(out)
     if out.exists() and any(out.iterdir()):
         if overwrite:
             shutil.rmtree(out)
@@ -63,6 +65,7 @@ def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool) ->
                         f"{out} was produced by a different recipe (digest {previous} != {recipe.digest}); "
                         "resume needs the same recipe and input"
                     )
+                check_resume(json.loads(plan_file.read_text()), files, recipe.limit)
         else:
             raise OutputExists(
                 f"output {out} is not empty: pass --resume to continue it or --overwrite to replace it"
@@ -97,10 +100,13 @@ def run_recipe(
         recipe, input_paths=list(inputs or recipe.input_paths), limit=recipe.limit if limit is None else limit
     )
     files = expand_paths(recipe.input_paths)  # a missing input fails here, before anything starts
+    check_input_schemas(files, recipe.input_format)
+    check_steps(recipe)
     check_columns(recipe, files)
     out = Path(output or recipe.output_path)
-    _prepare_output(out, recipe, resume, overwrite)
-    atomic_write_json(out / WORK / PLAN, {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files})
+    _prepare_output(out, recipe, resume, overwrite, files)
+    plan = {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
+    atomic_write_json(out / WORK / PLAN, plan)
     cluster = start_ray(address, recipe.max_workers)
     progress = progress or Progress()
     source, rest = plan_phases(recipe, out, out / WORK, cluster, resume)

@@ -33,17 +33,17 @@ def trainer_drops(path, schema: str, rows: int, tokenizer: str, vision) -> Count
     """What the trainer's own data path drops when it reads every row of `path` once."""
     from training.config import SourceConfig
     from training.data.prompting import PromptEncoder
-    from training.data.samples import SampleBuilder
     from training.data.shards import Mixture
     from training.data.stream import BatchStream, StreamSpec, open_sources
     from training.model.lm import load_tokenizer
+    from training.stages import sample_builder
 
     encoder = PromptEncoder(load_tokenizer(tokenizer), vision.num_patches, MAX_LENGTH)
     spec = StreamSpec(
         [SourceConfig(path=str(path))], schema, seed=0, shuffle=False, rank=0, world=1, micro_batch=rows
     )
     stream = BatchStream(
-        spec, SampleBuilder(schema, encoder, vision.preprocess), collate=lambda s: {"n": len(s)}
+        spec, sample_builder(schema, encoder, vision.preprocess), collate=lambda s: {"n": len(s)}
     )
     batch = stream.batch(0, open_sources(spec), Mixture([1.0], seed=0))
     assert batch["n"] + sum(batch["drops"].values()) == rows

@@ -148,6 +148,9 @@ def train_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
+    # DeepSpeed JIT-builds its CPU all-reduce op on first use; a cache per virtualenv keeps checkouts with
+    # different venv paths from rebuilding (and waiting on) one shared build directory
+    env.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
     return env
 
 
@@ -183,10 +186,13 @@ def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int =
 
 
 def launch(workdir: Path, config: str, *overrides: str, ranks: int = 2, resume: bool = False, env=None):
-    """`train launch CONFIG --num-gpus RANKS [--resume] overrides...`; asserts success and returns the run."""
+    """`train launch CONFIG --num-gpus RANKS [--resume] overrides...` with a copy of the shipped CONFIG placed in
+    `workdir`, so that its relative paths (toy/, data/, runs/) resolve there."""
+    local = workdir / config
+    local.write_text((CONFIGS / config).read_text())
     args = [
         "launch",
-        str(CONFIGS / config),
+        str(local),
         "--num-gpus",
         str(ranks),
         *(["--resume"] if resume else []),

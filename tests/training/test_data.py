@@ -12,10 +12,10 @@ from curation.rows import CONVERSATION, SchemaMismatch
 from training.config import SourceConfig
 from training.data.collate import collate_sft
 from training.data.prompting import PromptEncoder
-from training.data.samples import SampleBuilder
 from training.data.shards import Mixture, ShardSource
 from training.data.stream import BatchStream, StreamSpec, make_loader
 from training.model.lm import load_tokenizer
+from training.stages.instruct import ConversationSamples
 
 from .conftest import COLORS, conversation_table, png
 
@@ -36,7 +36,7 @@ def ids_table(n: int, offset: int = 0) -> pa.Table:
 def builder(workdir):
     tokenizer = load_tokenizer(str(workdir / "toy" / "lm"))
     encoder = PromptEncoder(tokenizer, num_patches=4, max_length=128)
-    return SampleBuilder("conversation", encoder, transform=lambda image: image), tokenizer
+    return ConversationSamples(encoder, transform=lambda image: image), tokenizer
 
 
 def row_ids(batch: dict, tokenizer) -> list[str]:
@@ -131,9 +131,7 @@ def test_bad_rows_are_counted_not_fatal(tmp_path, builder):
 
     spec = StreamSpec([SourceConfig(path=str(out))], "conversation", 0, False, 0, 1, 7)
     batches = list(
-        BatchStream(
-            spec, SampleBuilder("conversation", build.encoder, transform), lambda s: collate_sft(s, 0), 0, 1
-        )
+        BatchStream(spec, ConversationSamples(build.encoder, transform), lambda s: collate_sft(s, 0), 0, 1)
     )
     assert batches[0]["samples"] == 4
     assert batches[0]["drops"] == {"image_count_mismatch": 2, "bad_image": 1}

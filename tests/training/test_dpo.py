@@ -9,13 +9,11 @@ import pytest
 import torch
 
 from curation.io.shards import write_table_shards
-from training.config import REF_COLUMNS
 from training.data.collate import collate_preference
 from training.data.prompting import IGNORE_INDEX, DropSample, PromptEncoder
-from training.data.samples import SampleBuilder
 from training.data.shards import ShardSource
 from training.model.lm import load_tokenizer
-from training.stages.dpo import dpo_losses
+from training.stages.dpo import REF_COLUMNS, PreferenceSamples, dpo_losses
 
 from .conftest import preference_table
 
@@ -41,9 +39,7 @@ def test_preference_batches_carry_precomputed_reference(workdir, tmp_path):
     write_table_shards(table, tmp_path / "prefs")
     source = ShardSource(tmp_path / "prefs", "preference", 0, False, REF_COLUMNS)
     tokenizer = load_tokenizer(str(workdir / "toy" / "lm"))
-    builder = SampleBuilder(
-        "preference", PromptEncoder(tokenizer, 4, 128), lambda image: torch.zeros(3, 8, 8), True
-    )
+    builder = PreferenceSamples(PromptEncoder(tokenizer, 4, 128), lambda image: torch.zeros(3, 8, 8), True)
     samples = [builder(source.row(0)), builder(source.row(1))]
     batch = collate_preference(samples, tokenizer.pad_token_id)
     assert batch["ref_logps"].tolist() == [[-1.0, -3.0], [-2.0, -4.0]]

@@ -85,7 +85,10 @@ def test_truncation_after_images_keeps_sample(tokenizer):
 def test_sft_loss_counts_only_assistant_tokens(tokenizer):
     """The loss used by stages 1-2 equals cross-entropy over exactly the assistant tokens."""
     from training.data.collate import pad_encoded
-    from training.stages.base import token_logps
+    from training.model.vlm import label_logps
+
+    def token_logps(logits, labels):  # the lm_head is the identity: hidden states are the logits
+        return label_logps(logits, torch.nn.Identity(), labels, chunk=4)
 
     enc = PromptEncoder(tokenizer, num_patches=4, max_length=512).encode(CONVERSATION, 1)
     batch = pad_encoded([enc], tokenizer.pad_token_id)

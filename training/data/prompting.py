@@ -7,13 +7,14 @@ embeddings go. Samples that cannot be trained on raise `DropSample` with a reaso
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedTokenizerBase
+from training.model.vlm import IGNORE_INDEX, IMAGE_TOKEN_ID
 
-from training.model.vlm import IMAGE_TOKEN_ID
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IMAGE_TAG = "<image>"
-IGNORE_INDEX = -100
 DROP_REASONS = (
     "bad_conversation",
     "image_count_mismatch",

@@ -18,6 +18,7 @@ from training.model.vlm import VLM
 
 EXPORT_META = "vlm.json"
 VISION_WEIGHTS = "vision/vision.safetensors"
+VISION_ARCHITECTURE = "vision/architecture"
 
 
 def resolve_model_config(cfg: ModelConfig) -> tuple[ModelConfig, Path | None]:
@@ -29,9 +30,11 @@ def resolve_model_config(cfg: ModelConfig) -> tuple[ModelConfig, Path | None]:
     if not meta_path.is_file():
         raise FileNotFoundError(f"model.init_from: {root} is not an exported model (no {EXPORT_META})")
     meta = json.loads(meta_path.read_text())
+    vision = VisionConfig(**meta["vision"])
+    vision = dataclasses.replace(vision, name=str(root / vision.name))  # stored relative to the export
     resolved = dataclasses.replace(
         cfg,
-        vision=VisionConfig(**meta["vision"]),
+        vision=vision,
         projector=ProjectorConfig(type=meta["projector_type"], checkpoint=str(root / "projector")),
         lm=LMConfig(name=str(root / "lm")),
     )
@@ -39,13 +42,21 @@ def resolve_model_config(cfg: ModelConfig) -> tuple[ModelConfig, Path | None]:
     return resolved, vision_weights if vision_weights.is_file() else None
 
 
-def build_vlm(cfg: ModelConfig, seed: int = 0) -> tuple[VLM, PreTrainedTokenizerBase]:
-    """Build the model (projector initialised from `seed` unless a checkpoint is given) and its tokenizer."""
+def build_vlm(
+    cfg: ModelConfig, seed: int = 0, ds_config: dict | None = None
+) -> tuple[VLM, PreTrainedTokenizerBase]:
+    """Build the model (random parts initialised from `seed`) and its tokenizer.
+
+    With a ZeRO-3 `ds_config` the LM is built inside `deepspeed.zero.Init` (transformers' DeepSpeed path):
+    each rank materialises one parameter at a time and keeps only its shard, so no rank ever holds the whole LM.
+    """
     cfg, vision_weights = resolve_model_config(cfg)
-    vision = build_vision_tower(cfg.vision)
-    if vision_weights is not None:
-        vision.load_state_dict(load_file(str(vision_weights)))
-    lm = load_lm(cfg.lm)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        vision = build_vision_tower(cfg.vision)
+        if vision_weights is not None:
+            vision.load_state_dict(load_file(str(vision_weights)))
+        lm = load_lm(cfg.lm, attn_implementation=cfg.attn_implementation, ds_config=ds_config)
     tokenizer = load_tokenizer(cfg.lm.name)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -6,6 +6,7 @@ or a local directory; the same loading code accepts both.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,11 @@ class VisionTower(nn.Module):
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         raise NotImplementedError
 
+    def save_architecture(self, out_dir: Path) -> None:
+        """Write what rebuilds this architecture and its preprocessing offline, without weights, to `out_dir`
+        (loadable as a local `name` of the same source)."""
+        raise NotImplementedError
+
 
 class OpenClipTower(VisionTower):
     """open_clip ViT; a directory holding `open_clip_config.json` (+ weights) is loaded as `local-dir:`."""
@@ -43,6 +49,10 @@ class OpenClipTower(VisionTower):
         if cfg.random_init:
             pretrained = None
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained)
+        self.architecture = {
+            "model_cfg": open_clip.get_model_config(name),
+            "preprocess_cfg": open_clip.get_model_preprocess_cfg(model),
+        }
         visual = model.visual
         if not hasattr(visual, "forward_intermediates") or not hasattr(visual, "transformer"):
             raise ValueError(f"open_clip model {cfg.name!r} has no ViT tower with intermediate outputs")
@@ -59,6 +69,10 @@ class OpenClipTower(VisionTower):
 
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         self.visual.set_grad_checkpointing(enabled)
+
+    def save_architecture(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "open_clip_config.json").write_text(json.dumps(self.architecture, indent=2))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         out = self.visual.forward_intermediates(
@@ -94,6 +108,7 @@ class HFVisionTower(VisionTower):
         vision_config = getattr(config, "vision_config", config)
         model_cls = kinds[kind]
         self.model = model_cls(vision_config) if cfg.random_init else model_cls.from_pretrained(cfg.name)
+        self.vision_config = vision_config
         self.prefix_tokens = 1 if kind == "clip" else 0
         blocks = vision_config.num_hidden_layers
         if not -blocks <= cfg.layer < blocks:
@@ -109,6 +124,10 @@ class HFVisionTower(VisionTower):
         self.image_size = vision_config.image_size
         self.num_patches = (vision_config.image_size // vision_config.patch_size) ** 2
         self.preprocess = HFImageTransform(AutoImageProcessor.from_pretrained(cfg.name))
+
+    def save_architecture(self, out_dir: Path) -> None:
+        self.vision_config.save_pretrained(str(out_dir))
+        self.preprocess.processor.save_pretrained(str(out_dir))
 
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         if enabled:

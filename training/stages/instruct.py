@@ -1,11 +1,26 @@
-"""Stage 2 (instruct): conversations; projector + LM (full or LoRA), optionally the vision tower."""
+"""Stage 2 (instruct): conversations (`conversation` schema); projector + LM (full, LoRA or QLoRA), optionally
+the vision tower; hands off the whole model in the export layout."""
 
 from __future__ import annotations
 
-from peft import LoraConfig, get_peft_model
-
+from training.data.prompting import PromptEncoder
+from training.data.samples import SFTSample, decode_images
+from training.model.vision import ImageTransform
 from training.model.vlm import VLM
 from training.stages.base import Stage
+
+
+class ConversationSamples:
+    """A conversation row -> its tokenised turns (assistant tokens labelled) and decoded images."""
+
+    def __init__(self, encoder: PromptEncoder, transform: ImageTransform) -> None:
+        self.encoder = encoder
+        self.transform = transform
+
+    def __call__(self, row: dict) -> SFTSample:
+        images = row.get("images") or []
+        encoded = self.encoder.encode(row.get("messages") or [], len(images))
+        return SFTSample(encoded, decode_images(images, self.transform))
 
 
 def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
@@ -16,6 +31,14 @@ def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
         p.requires_grad_(True)
     lrs = {"projector": t.projector_lr or t.lr}
     if t.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        if stage.cfg.model.lm.quantization != "none":
+            from peft import prepare_model_for_kbit_training
+
+            model.lm = prepare_model_for_kbit_training(
+                model.lm, use_gradient_checkpointing=t.gradient_checkpointing
+            )
         lora = LoraConfig(
             r=t.lora.r,
             lora_alpha=t.lora.alpha,
@@ -37,6 +60,9 @@ def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
 
 class InstructStage(Stage):
     """Projector + LM (full or LoRA), optionally the vision tower; SFT loss on assistant tokens."""
+
+    schema = "conversation"
+    samples = ConversationSamples
 
     def configure(self, model: VLM) -> dict[str, float]:
         return configure_trainable(self, model)

@@ -103,6 +103,7 @@ class InterleavedStage(Stage):
     """Projector + LM (full or LoRA), optionally the vision tower; next-token loss on the text tokens."""
 
     schema = "interleaved|pair|conversation"  # any of these contracts, source by source
+    supports_packing = False  # its own collate (images_cut); rows are padded
     stat_keys = ("loss_sum", "loss_tokens", "images_cut")
 
     def sample_builder(self, encoder: PromptEncoder, transform: ImageTransform) -> InterleavedSamples:

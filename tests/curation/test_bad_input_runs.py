@@ -1,0 +1,123 @@
+"""Issue 18, whole runs: good records of bad input reach the output, hostile pages cannot wedge a worker, resume
+refuses a different input, and a killed run leaves no process behind and writes nothing after the kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pytest
+
+from curation.cli import main
+from curation.ops.html import HtmlExtract
+from curation.recipe import load_recipe
+from curation.runner.run import run_recipe
+from tests.curation.warc_craft import jsonl
+
+
+def _write_recipe(path: Path, inputs: list[str], steps: list) -> str:
+    path.write_text(json.dumps({"name": "t", "input": {"paths": inputs}, "steps": steps}))
+    return str(path)
+
+
+def test_a_gzip_encoded_page_is_kept_not_dropped_by_language_id(ray_local, tmp_path):
+    recipe = _write_recipe(
+        tmp_path / "r.yaml",
+        ["data/warc/warcio_example.warc.gz"],
+        [{"html_extract": {}}, {"language_id": {"keep": ["en"]}}],
+    )
+    result = run_recipe(load_recipe(recipe), output=str(tmp_path / "out"))
+    assert result.stats["totals"]["identity_holds"]
+    assert result.manifest["total_rows"] == 1  # the example.com page, decoded from its Content-Encoding: gzip
+
+
+@pytest.mark.timeout(60)
+def test_hostile_html_is_counted_not_parsed():
+    hostile = {
+        "nested": b"<div>" * 1_000_000,
+        "unclosed": "".join(
+            ["<b>", "<i>", "<span>", "<a href=x>", "<font>"][i % 5] for i in range(350_000)
+        ).encode(),
+        "huge": b"<p>" + b"word " * (2 << 20),
+    }
+    good = b"<html><body><p>A page that reads normally.</p></body></html>"
+    batch = pa.table(
+        {
+            "payload": [*hostile.values(), good],
+            "content_type": ["text/html"] * 4,
+            "http_charset": ["utf-8"] * 4,
+        }
+    )
+    out = HtmlExtract(max_html_bytes=8 << 20).evaluate(batch)
+    assert out.column("_drop").to_pylist() == [
+        "html_too_deep",
+        "html_too_many_unclosed_tags",
+        "html_too_large",
+        None,
+    ]
+    assert out.column("text")[3].as_py() == "A page that reads normally."
+
+
+def test_resume_refuses_a_different_input_or_limit(ray_local, tmp_path, capsys):
+    docs, other = tmp_path / "docs.jsonl", tmp_path / "other.jsonl"
+    docs.write_bytes(jsonl(30))
+    other.write_bytes(jsonl(5))
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(docs)], [{"gopher_quality": {"tag_only": True}}])
+    out = tmp_path / "out"
+    run_recipe(load_recipe(recipe), output=str(out), limit=20)
+    assert main(["run", recipe, "--output", str(out), "--resume"]) == 2
+    assert "resume needs the same --limit: the run had 20, now None" in capsys.readouterr().err
+    assert (
+        main(["run", recipe, "--output", str(out), "--resume", "--limit", "20", "--input", str(other)]) == 2
+    )
+    assert "resume needs the same input" in capsys.readouterr().err
+    assert main(["run", recipe, "--output", str(out), "--resume", "--limit", "20"]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_killed_driver_leaves_no_process_and_no_later_write(tmp_path):
+    """SIGKILL `curate run` once its first unit is done: within seconds no process of the run is left, and no
+    file of the output changes after the kill."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        (src / f"part{i}.jsonl").write_bytes(jsonl(4000))
+    recipe = _write_recipe(
+        tmp_path / "r.yaml",
+        [f"{src}/*.jsonl"],
+        [{"gopher_repetition": {}}, {"gopher_quality": {}}, {"c4_quality": {}}],
+    )
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "curation.cli", "run", recipe, "--output", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    markers = out / "_work" / "p00_segment" / "units"
+    deadline = time.time() + 90
+    while time.time() < deadline and not (markers.exists() and any(markers.iterdir())):
+        assert driver.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    tree = psutil.Process(driver.pid).children(recursive=True)
+    assert any("lifeline" in " ".join(p.cmdline()) for p in tree)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    killed_at = time.time()
+    time.sleep(3)
+    survivors = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for proc in survivors:  # leave nothing behind even when the test fails
+        proc.kill()
+    assert not survivors, [p.pid for p in survivors]
+    late = [p for p in out.rglob("*") if p.is_file() and p.stat().st_mtime > killed_at]
+    assert not late, late
+    assert len(list(markers.iterdir())) < 8  # it was killed mid-run

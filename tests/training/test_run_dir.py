@@ -1,0 +1,152 @@
+"""Guarding finished work and reading runs: a non-empty output_dir needs --resume or --overwrite, paths resolve
+against the config file, replayed steps are logged once, and the run length follows epochs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curation.io.shards import write_table_shards
+from training.config import load_config
+from training.metrics import MetricsWriter, read_metrics
+from training.progress import total_steps
+
+from .conftest import CONFIGS, conversation_table, run_train
+
+
+def test_rerun_into_a_finished_run_is_refused_before_launch(tmp_path):
+    run = tmp_path / "runs" / "done"
+    (run / "checkpoints" / "step-00000012").mkdir(parents=True)
+    (run / "checkpoints" / "latest").write_text("step-00000012")
+    (run / "metrics.jsonl").write_text('{"step": 12, "split": "train"}\n')
+    data = tmp_path / "data"
+    write_table_shards(conversation_table(2), data)
+    args = ["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "2", f"output_dir={run}"]
+    args += [f"data.sources=[{{path: {data}}}]", "data.eval.sources=[]"]
+    proc = run_train(tmp_path, *args, timeout=180)
+    assert proc.returncode == 2
+    assert "is not empty (checkpoint step-00000012): pass --resume" in proc.stderr
+    assert (run / "checkpoints" / "step-00000012").is_dir() and (run / "metrics.jsonl").read_text()
+    proc = run_train(tmp_path, *args, "--resume", "--overwrite", timeout=180)
+    assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
+
+
+def test_overwrite_removes_only_the_runs_own_files(tmp_path):
+    from training.launch import prepare_output_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step-00000003").mkdir(parents=True)
+    (run / "tensorboard").mkdir()
+    (run / "metrics.jsonl").write_text("{}\n")
+    (run / "notes.txt").write_text("mine")
+    cfg = load_config(CONFIGS / "tiny_align.yaml", [f"output_dir={run}"])
+    prepare_output_dir(cfg, resume=False, overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+
+
+def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
+    folder = tmp_path / "recipes"
+    (folder / "models" / "lm").mkdir(parents=True)
+    (folder / "stage.yaml").write_text(
+        "stage: instruct\noutput_dir: ../runs/x\n"
+        "model: {lm: {name: models/lm}, vision: {name: ViT-L-14-336}, projector: {checkpoint: ../runs/a/handoff}}\n"
+        "data: {sources: [{path: data/conv}], eval: {sources: [{path: s3://bucket/eval}]}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(folder / "stage.yaml", ["data.eval.sources=[{path: here}]"])
+    assert cfg.output_dir == str(tmp_path / "runs" / "x")
+    assert cfg.model.lm.name == str(folder / "models" / "lm")  # a local folder next to the config
+    assert cfg.model.vision.name == "ViT-L-14-336"  # a registry name stays a name
+    assert cfg.model.projector.checkpoint == str(tmp_path / "runs" / "a" / "handoff")
+    assert cfg.data.sources[0].path == str(folder / "data" / "conv")
+    assert cfg.data.eval.sources[0].path == str(tmp_path / "here")  # overrides: the current directory
+
+
+def test_epochs_set_the_run_length():
+    assert total_steps(None, 1.0, rows=100, items_per_step=8) == 13
+    assert total_steps(5, 1.0, rows=100, items_per_step=8) == 5  # whichever ends first
+    assert total_steps(50, 0.5, rows=100, items_per_step=8) == 7
+    with pytest.raises(Exception, match="set max_steps, epochs or both"):
+        load_config(CONFIGS / "tiny_align.yaml", ["train.max_steps=null"])
+
+
+def test_resumed_metrics_hold_each_step_once(tmp_path):
+    """An interrupted run logged steps 1-5 but checkpointed at 3: the resumed run logs 4-5 again, once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    first = MetricsWriter(tmp_path, True, True)
+    for step in range(1, 6):
+        first.write(step, {"loss": float(step)})
+    first.close()
+    resumed = MetricsWriter(tmp_path, True, True, after_step=3)
+    for step in (4, 5, 6):
+        resumed.write(step, {"loss": 10.0 * step})
+    resumed.close()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {s: r["loss"] for s, r in read_metrics(tmp_path).items()} == {
+        1: 1,
+        2: 2,
+        3: 3,
+        4: 40,
+        5: 50,
+        6: 60,
+    }
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    scalars = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert scalars == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 40.0), (5, 50.0), (6, 60.0)]
+
+
+def test_summary_names_nonzero_drops_only(tmp_path):
+    from training.metrics import console_line
+    from training.progress import write_summary
+
+    assert console_line({"loss": 0.5, "dropped_bad_image": 0, "dropped_fully_masked": 2}) == (
+        "loss=0.5 dropped_fully_masked=2"
+    )
+    summary = {
+        "steps": 6,
+        "seconds": 75.0,
+        "epochs": 1.5,
+        "samples": 24,
+        "tokens": 1000,
+        "tokens_per_s": 13.3,
+        "final": {"loss": 1.25},
+        "dropped": {"bad_image": 0, "empty_text": 3},
+        "handoff": "runs/x/handoff",
+    }
+    text = write_summary(tmp_path, summary)
+    assert "finished 6 steps in 0:01:15 (1.50 epochs" in text and "{'empty_text': 3}" in text
+    assert json.loads(Path(tmp_path / "summary.json").read_text())["steps"] == 6
+
+
+def test_precision_choices_reach_deepspeed():
+    from training.engine import deepspeed_config
+
+    fp16 = deepspeed_config(load_config(CONFIGS / "tiny_align.yaml", ["deepspeed.precision=fp16"]))
+    assert fp16["fp16"]["enabled"] and not fp16["bf16"]["enabled"]
+    assert fp16["fp16"]["loss_scale"] == 0 and fp16["fp16"]["initial_scale_power"] == 16  # dynamic scaling
+    bf16 = deepspeed_config(load_config(CONFIGS / "tiny_align.yaml", ["deepspeed.precision=bf16"]))
+    assert bf16["bf16"]["enabled"] and not bf16["fp16"]["enabled"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.lm.quantization=nf4"], "a quantised base trains only through adapters"),
+        (
+            ["model.lm.quantization=nf4", "train.lora={r: 4}", "deepspeed.zero_stage=3"],
+            "ZeRO-3 does not partition",
+        ),
+        (["stage=captioning"], "stage: 'captioning' is not one of"),
+        (["stage=dpo", "train.packing=true"], "train.packing: stage 'dpo' does not pack samples"),
+    ],
+)
+def test_stage_and_quantisation_settings_are_checked(overrides, message):
+    from training.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(CONFIGS / "tiny_align.yaml", overrides)
