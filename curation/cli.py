@@ -48,8 +48,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     files = expand_paths(recipe.input_paths)
     check_input_schemas(files, recipe.input_format)
+    check_columns(recipe, files)  # structural, cheap: before any model is loaded
     check_steps(recipe)
-    check_columns(recipe, files)
     print(f"{args.recipe}: ok ({len(recipe.steps)} steps, {len(files)} input file(s))")
     for step in recipe.steps:
         print(f"  {step.name}: {step.params or '{}'}")

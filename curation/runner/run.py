@@ -101,8 +101,8 @@ def run_recipe(
     )
     files = expand_paths(recipe.input_paths)  # a missing input fails here, before anything starts
     check_input_schemas(files, recipe.input_format)
+    check_columns(recipe, files)  # structural, cheap: before any model is loaded
     check_steps(recipe)
-    check_columns(recipe, files)
     out = Path(output or recipe.output_path)
     _prepare_output(out, recipe, resume, overwrite, files)
     plan = {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
