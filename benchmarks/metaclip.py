@@ -85,15 +85,15 @@ def bare_loop(metadata: Path, captions: list[str]) -> tuple[float, float]:
 def worker_memory(metadata: Path) -> dict[str, float]:
     """RSS (MiB) of a fresh process before and after building the op for `metadata`."""
     code = (
-        "import resource, sys, time\n"
-        "def rss():\n"
-        "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024\n"
+        "import time\n"
+        "def rss(field='VmRSS'):\n"
+        "    return int(next(l for l in open('/proc/self/status') if l.startswith(field)).split()[1]) / 1024\n"
         "from curation.balance.matching import MetaclipMatch\n"
         "before = rss()\n"
         "started = time.process_time()\n"
         f"op = MetaclipMatch(metadata={str(metadata)!r}); op.setup()\n"
         "after, build = rss(), time.process_time() - started\n"
-        "print(before, after, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, build)\n"
+        "print(before, after, rss('VmHWM'), build)\n"  # ru_maxrss would include this parent's RSS
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     before, after, peak, build = map(float, out.stdout.split())
