@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from curation.bench.clipbench import datacomp_tasks
 from curation.bench.evaluate import Task
 from curation.bench.scales import SCALES, Scale, get_scale
 from curation.bench.strategies import KINDS, Strategy
@@ -113,7 +114,17 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
         if kind not in KINDS:
             raise BenchError(f"strategies[{i}] ({name}): unknown kind {kind!r}; valid: {', '.join(KINDS)}")
         strategies.append(Strategy(name, kind, params))
-    tasks = [Task(n, k, p) for n, k, p in _named(raw.get("tasks"), "tasks")]
+    tasks = []
+    for i, (name, kind, params) in enumerate(_named(raw.get("tasks"), "tasks")):
+        if kind == "datacomp":  # DataComp's 38-task suite, read through clip_benchmark from params["root"]
+            if not params.get("root"):
+                raise BenchError(f"tasks[{i}] ({name}): kind datacomp needs root (DataComp's evaluation data)")
+            tasks += [Task(n, k, p) for n, k, p in datacomp_tasks(str(base / params["root"]))]
+        else:
+            tasks.append(Task(name, kind, params))
+    names = [t.name for t in tasks]
+    if len(set(names)) < len(names):
+        raise BenchError(f"tasks: duplicate name {next(n for n in names if names.count(n) > 1)!r}")
     return BenchConfig(
         name=str(raw.get("name", Path(source).stem)),
         output=base / raw.get("output", f"out/bench/{Path(source).stem}"),

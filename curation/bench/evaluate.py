@@ -1,8 +1,10 @@
 """Zero-shot classification and image-text retrieval of a trained open_clip checkpoint on local data.
 
-Tasks: `zeroshot` over IDX files (`images` + `labels`, the MNIST format) or an image folder per class
-(`folder`), with class names and prompt templates; `retrieval` over a parquet of `image` (bytes) + `caption`
-pairs (image-to-text and text-to-image recall@1, and their mean). A task whose data is absent raises
+Tasks: `zeroshot` over IDX files (`images` + `labels`, the MNIST format), an image folder per class
+(`folder`) or a parquet of `image` (bytes) + integer `label` rows (`parquet`), with class names and prompt
+templates; `retrieval` over a parquet of `image` (bytes) + `caption`
+pairs (image-to-text and text-to-image recall@1, and their mean); `clip_benchmark`: one of that package's
+datasets on disk, evaluated by its own code (see `clipbench`). A task whose data is absent raises
 `TaskDataMissing` naming what is missing, so the benchmark records it as skipped and carries on.
 """
 
@@ -16,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from curation.bench import clipbench
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
@@ -26,7 +30,7 @@ class TaskDataMissing(FileNotFoundError):
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str  # zeroshot | retrieval
+    kind: str  # zeroshot | retrieval | clip_benchmark
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,6 +76,8 @@ def _classification_data(task: Task) -> tuple[list, np.ndarray]:
                     images.append(Image.open(f).convert("RGB"))
                     labels.append(label)
         return images, np.array(labels)
+    if "parquet" in p:
+        return _parquet_classification(task)
     from curation.bench.idx import read_idx
 
     images = read_idx(_need(p.get("images"), task.name, "images file"))
@@ -80,6 +86,20 @@ def _classification_data(task: Task) -> tuple[list, np.ndarray]:
     if limit:
         images, labels = images[:limit], labels[:limit]
     return _pil(images), labels
+
+
+def _parquet_classification(task: Task) -> tuple[list, np.ndarray]:
+    import io
+
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    p = task.params
+    cols = [p.get("image_column", "image"), p.get("label_column", "label")]
+    table = pq.read_table(_need(p["parquet"], task.name, "parquet"), columns=cols)
+    table = table.slice(int(p.get("offset", 0)), p.get("limit"))
+    images = [Image.open(io.BytesIO(b)).convert("RGB") for b in table.column(cols[0]).to_pylist()]
+    return images, np.array(table.column(cols[1]).to_pylist(), dtype=np.int64)
 
 
 def _retrieval_data(task: Task) -> tuple[list, list[str]]:
@@ -103,13 +123,19 @@ def check_task(task: Task) -> None:
             raise ValueError(f"task {task.name}: zeroshot needs classnames and templates")
         if "folder" in p:
             _need(p["folder"], task.name, "image folder")
+        elif "parquet" in p:
+            _need(p["parquet"], task.name, "parquet")
         else:
             _need(p.get("images"), task.name, "images file")
             _need(p.get("labels"), task.name, "labels file")
     elif task.kind == "retrieval":
         _need(p.get("path"), task.name, "pairs parquet")
+    elif task.kind == "clip_benchmark":
+        clipbench.check(task)
     else:
-        raise ValueError(f"task {task.name}: unknown kind {task.kind!r}; valid: zeroshot, retrieval")
+        raise ValueError(
+            f"task {task.name}: unknown kind {task.kind!r}; valid: zeroshot, retrieval, clip_benchmark"
+        )
 
 
 class Evaluator:
@@ -166,9 +192,13 @@ class Evaluator:
         return {"image_to_text_r1": i2t, "text_to_image_r1": t2i, "mean_r1": (i2t + t2i) / 2}
 
     def run(self, task: Task) -> dict[str, float]:
+        if task.kind == "clip_benchmark":
+            return clipbench.evaluate(self, task)
         return self.zeroshot(task) if task.kind == "zeroshot" else self.retrieval(task)
 
 
 def headline(task: Task, metrics: dict[str, float]) -> float:
-    """The one number a task contributes to the table's mean (DataComp: accuracy, or mean recall@1)."""
+    """The one number a task contributes to the table's mean (DataComp: its main metric, e.g. accuracy)."""
+    if task.kind == "clip_benchmark":
+        return clipbench.headline(task, metrics)
     return metrics["acc"] if task.kind == "zeroshot" else metrics["mean_r1"]
