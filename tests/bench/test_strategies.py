@@ -99,3 +99,50 @@ def test_export_writes_only_the_selected_rows_as_webdataset(pool, tmp_path):
             rows += t.to_pylist()
     assert [r["uid"] for r in rows] == ["u1", "u6", "u8"]
     assert [r["image"] for r in rows] == [bytes([1]) * 4, bytes([6]) * 4, bytes([8]) * 4]
+
+
+def test_metaclip_strategy_selects_the_balanced_rows(tmp_path, ray_local):
+    """MetaCLIP balancing scored once by the bench's scoring path (tag_only), then selected with `equals`."""
+    import json
+
+    from curation.bench.config import parse_bench
+    from curation.bench.run import prepare_pool
+
+    # a head entry (bag: 300 rows), a tail entry (coat: 12 rows), and captions that match nothing
+    captions = ["a photo of a bag"] * 300 + ["a coat on a chair"] * 12 + ["IMG_0001.JPG"] * 20
+    (tmp_path / "raw").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "uid": [f"u{i}" for i in range(len(captions))],
+                "caption": captions,
+                "image": [b"x"] * len(captions),
+            }
+        ),
+        tmp_path / "raw" / "part-00000.parquet",
+    )
+    (tmp_path / "meta.json").write_text(json.dumps(["bag", "coat", "shoe"]))
+    meta = str(tmp_path / "meta.json")
+    raw = {
+        "output": "out",
+        "pool": {
+            "path": str(tmp_path / "raw"),
+            "score": [
+                {"metaclip_match": {"metadata": meta}},
+                {"metaclip_balance": {"metadata": meta, "t": 30, "tag_only": True}},
+            ],
+        },
+        "strategies": [{"name": "metaclip", "kind": "equals", "column": "metaclip_keep", "values": [True]}],
+        "tasks": [{"name": "t", "kind": "zeroshot", "images": "i", "labels": "l"}],
+    }
+    cfg = parse_bench(raw, "b.yaml", tmp_path)
+    scored = prepare_pool(cfg, log=lambda _: None)
+    assert scored.num_rows == len(captions)  # tag_only: every row kept, the decision is a column
+    ids = select(cfg.strategies[0], scored, 0)
+    table = scored.read(["caption", "metaclip_keep"])
+    kept = np.flatnonzero(np.asarray(table.column("metaclip_keep").fill_null(False)))
+    assert ids.tolist() == kept.tolist()
+    chosen = [table.column("caption")[int(i)].as_py() for i in ids]
+    assert chosen.count("a coat on a chair") == 12  # a tail entry (count <= t) is kept whole
+    assert 10 <= chosen.count("a photo of a bag") <= 60  # a head entry keeps about t of its 300
+    assert "IMG_0001.JPG" not in chosen  # no match, not kept
