@@ -54,7 +54,9 @@ def datacomp_tasks(root: str) -> list[tuple[str, str, dict[str, Any]]]:
         elif name in _BY_RECALL:
             params["metric"] = "mean_per_class_recall"
         if name in DATACOMP_OWN_METRIC:
-            params["unsupported"] = f"its main metric {DATACOMP_OWN_METRIC[name]} needs DataComp's own evaluator"
+            params["unsupported"] = (
+                f"its main metric {DATACOMP_OWN_METRIC[name]} needs DataComp's own evaluator"
+            )
         out.append((name, "clip_benchmark", params))
     return out
 
@@ -123,7 +125,6 @@ def evaluate(evaluator: Evaluator, task: Task) -> dict[str, float]:
 
 def _classification(evaluator: Evaluator, loader: Any, classnames: list, templates: Any) -> dict[str, float]:
     """clip_benchmark's class heads and logits; top-k from those logits (its `accuracy()` fails on numpy 2)."""
-    import torch
     from clip_benchmark.metrics import zeroshot_classification as zsc
     from sklearn.metrics import balanced_accuracy_score
 

@@ -118,7 +118,9 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
     for i, (name, kind, params) in enumerate(_named(raw.get("tasks"), "tasks")):
         if kind == "datacomp":  # DataComp's 38-task suite, read through clip_benchmark from params["root"]
             if not params.get("root"):
-                raise BenchError(f"tasks[{i}] ({name}): kind datacomp needs root (DataComp's evaluation data)")
+                raise BenchError(
+                    f"tasks[{i}] ({name}): kind datacomp needs root (DataComp's evaluation data)"
+                )
             tasks += [Task(n, k, p) for n, k, p in datacomp_tasks(str(base / params["root"]))]
         else:
             tasks.append(Task(name, kind, params))

@@ -50,10 +50,10 @@ SCALES: dict[str, Scale] = {
         "tiny",
         TINY_MODEL,
         None,
-        samples_seen=6_144,
-        batch_size=64,
+        samples_seen=24_576,  # 192 steps: long enough that noisy pools leave the log(batch) plateau
+        batch_size=128,
         lr=2e-3,
-        warmup=10,
+        warmup=20,
         wd=0.1,
         checkpoints=1,
         precision="fp32",

@@ -59,9 +59,13 @@ def test_clip_benchmark_matches_our_zeroshot_and_retrieval(tmp_path, shared, eva
     images, labels = load_split(shared("fashion_mnist"), "t10k")
     images, labels = images[:200], labels[:200].astype(np.int64)
     cls_root = tmp_path / "wds_fashion"
+    samples = [
+        (f"s{i:04d}", {"png": _png(a), "cls": str(int(y)).encode()})
+        for i, (a, y) in enumerate(zip(images, labels, strict=True))
+    ]
     _write_wds(
         cls_root,
-        [(f"s{i:04d}", {"png": _png(a), "cls": str(int(y)).encode()}) for i, (a, y) in enumerate(zip(images, labels))],
+        samples,
         classnames="\n".join(CLASSNAMES),
         zeroshot_classification_templates="\n".join(t.replace("{}", "{c}") for t in TEMPLATES),
     )  # fmt: skip
@@ -69,9 +73,7 @@ def test_clip_benchmark_matches_our_zeroshot_and_retrieval(tmp_path, shared, eva
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(
-        pa.table({"image": [_png(a) for a in images], "label": labels}), tmp_path / "same.parquet"
-    )
+    pq.write_table(pa.table({"image": [_png(a) for a in images], "label": labels}), tmp_path / "same.parquet")
     task = Task("fashion_cb", "clip_benchmark", {"dataset": "wds/fashion", "root": str(cls_root)})
     check_task(task)
     got = evaluator.run(task)
@@ -82,11 +84,11 @@ def test_clip_benchmark_matches_our_zeroshot_and_retrieval(tmp_path, shared, eva
 
     captions = [f"a photo of a {CLASSNAMES[y]} number {i}" for i, y in enumerate(labels[:20])]
     ret_root = tmp_path / "wds_pairs"
-    _write_wds(
-        ret_root,
-        [(f"p{i:03d}", {"png": _png(a), "txt": c.encode()}) for i, (a, c) in enumerate(zip(images, captions))],
-        dataset_type="retrieval",
-    )  # fmt: skip
+    pairs = [
+        (f"p{i:03d}", {"png": _png(a), "txt": c.encode()})
+        for i, (a, c) in enumerate(zip(images[:20], captions, strict=True))
+    ]
+    _write_wds(ret_root, pairs, dataset_type="retrieval")  # fmt: skip
     pq.write_table(
         pa.table({"image": [_png(a) for a in images[:20]], "caption": captions}), tmp_path / "pairs.parquet"
     )
