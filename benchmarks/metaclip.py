@@ -108,30 +108,20 @@ def worker_memory(metadata: Path) -> dict[str, float]:
 
 def naive_check(metadata: Path, table: pa.Table) -> dict:
     """The op's matches against the literal check: every entry searched as `" entry "` in every spaced caption."""
-    import bisect
-    import itertools
-
+    sys.path.insert(0, str(REPO))
     from curation.balance.entries import load_list
-    from curation.balance.matching import MetaclipMatch, spacing
+    from curation.balance.matching import MetaclipMatch
+    from tests.balance.literal_check import literal_matches
 
     op = MetaclipMatch(metadata=str(metadata), column="TEXT")
     op.setup()
     matched = op.map(table).column("matched_entries").to_pylist()
-    spaced = [spacing(c) for c in table.column("TEXT").to_pylist()]
-    text = "\0".join(spaced)
-    starts = list(itertools.accumulate((len(s) + 1 for s in spaced), initial=0))
-    found: list[set[int]] = [set() for _ in spaced]
+    captions = table.column("TEXT").to_pylist()
     entries = load_list(metadata).entries
     started = time.perf_counter()
-    for entry_id, entry in enumerate(entries):
-        pattern = f" {entry} "
-        at = text.find(pattern)
-        while at != -1:
-            found[bisect.bisect_right(starts, at) - 1].add(entry_id)
-            at = text.find(pattern, at + 1)
-    equal = [sorted(f) for f in found] == matched
+    equal = literal_matches(captions, entries) == matched
     return {
-        "captions": len(spaced),
+        "captions": len(captions),
         "entries": len(entries),
         "equal": equal,
         "naive_s": time.perf_counter() - started,
