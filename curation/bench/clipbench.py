@@ -80,11 +80,24 @@ def check(task: Task) -> None:
     if str(p["dataset"]).startswith("wds/"):
         _need(str(root / p.get("split", "test") / "nshards.txt"), task.name, "shard count")
     try:
-        import clip_benchmark  # noqa: F401
+        from clip_benchmark.datasets.builder import build_dataset
     except ImportError:
         raise TaskDataMissing(
             f"task {task.name}: clip_benchmark is not installed (pip install 'mmcurate[bench]')"
         ) from None
+    if not str(p["dataset"]).startswith("wds/"):  # its other loaders find out only by opening the data
+        try:
+            build_dataset(
+                p["dataset"],
+                root=str(root),
+                split=p.get("split", "test"),
+                download=False,
+                task=p.get("task", CLASSIFICATION),
+            )
+        except Exception as exc:  # noqa: BLE001 - any loader's failure means the data is not usable here
+            raise TaskDataMissing(
+                f"task {task.name}: clip_benchmark cannot open {p['dataset']} at {root}: {exc}"
+            ) from None
 
 
 def evaluate(evaluator: Evaluator, task: Task) -> dict[str, float]:

@@ -68,7 +68,7 @@ def test_clip_benchmark_matches_our_zeroshot_and_retrieval(tmp_path, shared, eva
         samples,
         classnames="\n".join(CLASSNAMES),
         zeroshot_classification_templates="\n".join(t.replace("{}", "{c}") for t in TEMPLATES),
-    )  # fmt: skip
+    )
     ours = {"classnames": list(CLASSNAMES), "templates": TEMPLATES}
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -88,7 +88,7 @@ def test_clip_benchmark_matches_our_zeroshot_and_retrieval(tmp_path, shared, eva
         (f"p{i:03d}", {"png": _png(a), "txt": c.encode()})
         for i, (a, c) in enumerate(zip(images[:20], captions, strict=True))
     ]
-    _write_wds(ret_root, pairs, dataset_type="retrieval")  # fmt: skip
+    _write_wds(ret_root, pairs, dataset_type="retrieval")
     pq.write_table(
         pa.table({"image": [_png(a) for a in images[:20]], "caption": captions}), tmp_path / "pairs.parquet"
     )
@@ -116,3 +116,6 @@ def test_datacomp_suite_expands_to_38_tasks_each_skipped_with_its_reason(tmp_pat
     assert "wds_imagenet1k_test does not exist" in reasons["imagenet1k"]
     assert "shard count" in reasons["vtab/cifar100"]  # the folder is there, its shards are not
     assert "DataComp's own evaluator" in reasons["wilds/fmow"]
+    # clip_benchmark's own loaders (not `wds/`) are opened before training: absent data is a skip, not a crash
+    with pytest.raises(TaskDataMissing, match="cannot open cifar10"):
+        check_task(Task("c10", "clip_benchmark", {"dataset": "cifar10", "root": str(tmp_path)}))
