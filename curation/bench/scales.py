@@ -54,6 +54,7 @@ SCALES: dict[str, Scale] = {
         batch_size=128,
         lr=2e-3,
         warmup=20,
+        beta2=0.95,  # as DataComp's xlarge: steadier late training (chosen on the held-out validation split)
         wd=0.1,
         checkpoints=1,
         precision="fp32",
