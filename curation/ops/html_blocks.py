@@ -14,7 +14,7 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
@@ -162,33 +162,42 @@ _SENTENCE_END = re.compile(r"[.!?。！？…:\"'”»)]$")
 _WORD = re.compile(r"\w")
 
 
-@dataclass
 class Block:
     """One text block of a page: its text, linked characters, the tag that opened it and its context bits."""
 
-    tag: str
-    depth: int
-    ancestors: int  # ANCESTOR_TAGS bits
-    keywords: int  # KEYWORDS bits over all ancestors
-    near_keywords: int  # KEYWORDS bits of the 3 nearest ancestors with class/id
-    containers: tuple = ()  # [characters, linked characters] of the 3 nearest block elements around it
-    parts: list[str] = field(default_factory=list)
-    link_chars: int = 0
-    text: str = ""
+    __slots__ = ("tag", "depth", "ancestors", "keywords", "near", "containers", "parts", "link_chars", "text")
+
+    def __init__(self, tag: str, depth: int, ancestors: int, keywords: int, near: tuple, containers: tuple):
+        self.tag = tag
+        self.depth = depth
+        self.ancestors = ancestors  # ANCESTOR_TAGS bits
+        self.keywords = keywords  # KEYWORDS bits over all ancestors
+        self.near = near  # KEYWORDS bits of each of the 3 nearest ancestors with class/id keywords
+        self.containers = containers  # [characters, linked characters] of the 3 nearest block elements
+        self.parts: list[str] = []
+        self.link_chars = 0
+        self.text = ""
+
+    @property
+    def near_keywords(self) -> int:
+        """KEYWORDS bits of the 3 nearest ancestors with class/id keywords."""
+        out = 0
+        for bits in self.near:
+            out |= bits
+        return out
 
 
 _ATTR_BITS: dict[str, int] = {}  # class/id string -> KEYWORDS bits, shared across pages (bounded)
 
 
-def _keyword_bits(attrs: str, cache: dict[str, int]) -> int:
-    bits = cache.get(attrs)
-    if bits is None:
-        low = attrs.lower()
-        bits = 0
-        for kw, bit in _KEYWORD_BITS.items():
-            if kw in low:
-                bits |= bit
-        cache[attrs] = bits
+def _keyword_bits(attrs: str) -> int:
+    """KEYWORDS bits of a `class id` string (cached in _ATTR_BITS)."""
+    low = attrs.lower()
+    bits = 0
+    for kw, bit in _KEYWORD_BITS.items():
+        if kw in low:
+            bits |= bit
+    _ATTR_BITS[attrs] = bits
     return bits
 
 
@@ -215,12 +224,13 @@ def blocks(root) -> list[Block]:
     if len(cache) > 200_000:
         cache.clear()
     root_stat = [0, 0]
-    current = Block("body", 0, 0, 0, 0, (root_stat,))
+    current = Block("body", 0, 0, 0, (), (root_stat,))
 
-    def flush(tag: str, depth: int, anc: int, kw: int, near: int, chain: tuple) -> None:
+    def flush(tag: str, depth: int, anc: int, kw: int, near: tuple, chain: tuple) -> None:
+        """End the current block (kept if it has word characters) and open one with this context."""
         nonlocal current
         if current.parts:
-            text = _SPACE.sub(" ", "".join(current.parts)).strip()
+            text = " ".join("".join(current.parts).split())
             if text and _WORD.search(text):
                 current.text = text
                 out.append(current)
@@ -228,18 +238,19 @@ def blocks(root) -> list[Block]:
                 return
             current.parts, current.link_chars = [], 0
         current.tag, current.depth, current.ancestors, current.keywords = tag, depth, anc, kw
-        current.near_keywords, current.containers = near, chain
+        current.near, current.containers = near, chain
 
     def visit(
         el, p_tag: str, p_depth: int, p_anc: int, p_kw: int, p_near: tuple, p_link: bool, p_chain: tuple
-    ):
+    ) -> tuple[int, int]:
         """Walk `el`'s subtree; returns its (characters, linked characters)."""
         tag = el.tag
         cls, ident = el.get("class"), el.get("id")
-        near = p_near
-        kw = p_kw
+        near, kw = p_near, p_kw
         if cls or ident:
-            own = _keyword_bits(f"{cls} {ident}", cache)
+            own = cache.get(f"{cls} {ident}")
+            if own is None:
+                own = _keyword_bits(f"{cls} {ident}")
             if own:
                 kw |= own
                 near = (own, *p_near[:2])
@@ -247,10 +258,12 @@ def blocks(root) -> list[Block]:
         link = p_link or tag == "a"
         depth = p_depth + 1
         is_block = tag in BLOCK_TAGS
-        stat = [0, 0]
-        chain = (stat, *p_chain[:2]) if is_block else p_chain
         if is_block:
-            flush(tag, depth, anc, kw, _or(near), chain)
+            stat = [0, 0]
+            chain = (stat, *p_chain[:2])
+            flush(tag, depth, anc, kw, near, chain)
+        else:
+            chain = p_chain
         chars = links = 0
         text = el.text
         if text:
@@ -273,18 +286,11 @@ def blocks(root) -> list[Block]:
             links = chars
         if is_block:
             stat[0], stat[1] = chars, links
-            flush(p_tag, p_depth, p_anc, p_kw, _or(p_near), p_chain)
+            flush(p_tag, p_depth, p_anc, p_kw, p_near, p_chain)
         return chars, links
 
     root_stat[0], root_stat[1] = visit(root, "body", 0, 0, 0, (), False, (root_stat,))
-    flush("body", 0, 0, 0, 0, (root_stat,))
-    return out
-
-
-def _or(bits: tuple) -> int:
-    out = 0
-    for b in bits:
-        out |= b
+    flush("body", 0, 0, 0, (), (root_stat,))
     return out
 
 
