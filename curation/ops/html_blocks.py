@@ -163,26 +163,29 @@ _WORD = re.compile(r"\w")
 
 
 class Block:
-    """One text block of a page: its text, linked characters, the tag that opened it and its context bits."""
+    """One text block of a page: its text, linked characters, and the context of the element that opened it:
+    `ctx` = (tag, depth, ANCESTOR_TAGS bits, KEYWORDS bits over all ancestors, KEYWORDS bits of each of the 3
+    nearest ancestors with keywords, [characters, linked characters] of the 3 nearest block elements)."""
 
-    __slots__ = ("tag", "depth", "ancestors", "keywords", "near", "containers", "parts", "link_chars", "text")
+    __slots__ = ("ctx", "parts", "link_chars", "text")
 
-    def __init__(self, tag: str, depth: int, ancestors: int, keywords: int, near: tuple, containers: tuple):
-        self.tag = tag
-        self.depth = depth
-        self.ancestors = ancestors  # ANCESTOR_TAGS bits
-        self.keywords = keywords  # KEYWORDS bits over all ancestors
-        self.near = near  # KEYWORDS bits of each of the 3 nearest ancestors with class/id keywords
-        self.containers = containers  # [characters, linked characters] of the 3 nearest block elements
+    def __init__(self, ctx: tuple):
+        self.ctx = ctx
         self.parts: list[str] = []
         self.link_chars = 0
         self.text = ""
+
+    tag = property(lambda self: self.ctx[0])
+    depth = property(lambda self: self.ctx[1])
+    ancestors = property(lambda self: self.ctx[2])
+    keywords = property(lambda self: self.ctx[3])
+    containers = property(lambda self: self.ctx[5])
 
     @property
     def near_keywords(self) -> int:
         """KEYWORDS bits of the 3 nearest ancestors with class/id keywords."""
         out = 0
-        for bits in self.near:
+        for bits in self.ctx[4]:
             out |= bits
         return out
 
@@ -224,46 +227,44 @@ def blocks(root) -> list[Block]:
     if len(cache) > 200_000:
         cache.clear()
     root_stat = [0, 0]
-    current = Block("body", 0, 0, 0, (), (root_stat,))
+    root_ctx = ("body", 0, 0, 0, (), (root_stat,))
+    current = Block(root_ctx)
 
-    def flush(tag: str, depth: int, anc: int, kw: int, near: tuple, chain: tuple) -> None:
-        """End the current block (kept if it has word characters) and open one with this context."""
+    def flush(ctx: tuple) -> None:
+        """End the current block (kept if it has word characters) and open one with context `ctx`."""
         nonlocal current
-        if current.parts:
-            text = " ".join("".join(current.parts).split())
-            if text and _WORD.search(text):
-                current.text = text
-                out.append(current)
-                current = Block(tag, depth, anc, kw, near, chain)
-                return
-            current.parts, current.link_chars = [], 0
-        current.tag, current.depth, current.ancestors, current.keywords = tag, depth, anc, kw
-        current.near, current.containers = near, chain
+        text = " ".join("".join(current.parts).split())
+        if text and _WORD.search(text):
+            current.text = text
+            out.append(current)
+            current = Block(ctx)
+        else:
+            current.parts, current.link_chars, current.ctx = [], 0, ctx
 
-    def visit(
-        el, p_tag: str, p_depth: int, p_anc: int, p_kw: int, p_near: tuple, p_link: bool, p_chain: tuple
-    ) -> tuple[int, int]:
+    def visit(el, p_ctx: tuple, p_link: bool) -> tuple[int, int]:
         """Walk `el`'s subtree; returns its (characters, linked characters)."""
+        nonlocal current
         tag = el.tag
+        _, p_depth, p_anc, kw, near, chain = p_ctx
         cls, ident = el.get("class"), el.get("id")
-        near, kw = p_near, p_kw
         if cls or ident:
             own = cache.get(f"{cls} {ident}")
             if own is None:
                 own = _keyword_bits(f"{cls} {ident}")
             if own:
                 kw |= own
-                near = (own, *p_near[:2])
-        anc = p_anc | _ANCESTOR_BITS.get(tag, 0)
+                near = (own, *near[:2])
         link = p_link or tag == "a"
-        depth = p_depth + 1
         is_block = tag in BLOCK_TAGS
         if is_block:
             stat = [0, 0]
-            chain = (stat, *p_chain[:2])
-            flush(tag, depth, anc, kw, near, chain)
-        else:
-            chain = p_chain
+            chain = (stat, *chain[:2])
+        ctx = (tag, p_depth + 1, p_anc | _ANCESTOR_BITS.get(tag, 0), kw, near, chain)
+        if is_block:
+            if current.parts:
+                flush(ctx)
+            else:
+                current.ctx = ctx
         chars = links = 0
         text = el.text
         if text:
@@ -273,7 +274,7 @@ def blocks(root) -> list[Block]:
                 current.link_chars += chars
         for child in el:
             if child.tag.__class__ is str:
-                c, k = visit(child, tag, depth, anc, kw, near, link, chain)
+                c, k = visit(child, ctx, link)
                 chars += c
                 links += k
             tail = child.tail
@@ -286,11 +287,15 @@ def blocks(root) -> list[Block]:
             links = chars
         if is_block:
             stat[0], stat[1] = chars, links
-            flush(p_tag, p_depth, p_anc, p_kw, p_near, p_chain)
+            if current.parts:
+                flush(p_ctx)
+            else:
+                current.ctx = p_ctx
         return chars, links
 
-    root_stat[0], root_stat[1] = visit(root, "body", 0, 0, 0, (), False, (root_stat,))
-    flush("body", 0, 0, 0, (), (root_stat,))
+    root_stat[0], root_stat[1] = visit(root, root_ctx, False)
+    if current.parts:
+        flush(root_ctx)
     return out
 
 
