@@ -17,7 +17,9 @@ bits (the `phash_dedup` pigeonhole candidates, Hamming-checked) and/or when thei
 each resumable under the stage's work folder:
 1. `images`: one row per image (document `_order`, position, pHash, URL key), range-partitioned back onto the
    input files; node id = (input file index << 40) + rank in the file.
-2. `phash_edges` / `url_edges`, then `components`: the `phash_dedup` and `url_dedup` machinery.
+2. `phash_edges` / `url_edges`, then `components`: the `phash_dedup` machinery (pigeonhole chunks, Hamming check,
+   distributed connected components), with equal hashes and equal URLs linked as stars (edges linear in the
+   occurrences of a frequent image).
 3. `clusters`: the size of every cluster with more than one occurrence, per member.
 4. `labels`: per input file, the rule of every removed image (`frequent`: its cluster has more than
    `max_occurrences` occurrences; `in_document`: a later occurrence of a cluster within one document), with counts.
@@ -132,6 +134,18 @@ def _phash_buckets(batch: pa.Table, radius: int) -> pa.Table:
     )
 
 
+def _near_edges(part: pa.Table, index: int, radius: int) -> pa.Table:
+    """`hamming_edges` over one occurrence per distinct hash of each bucket, plus a star from every other
+    occurrence of a hash to that one: edges grow with the occurrences, not with their square (a logo on a
+    million pages is a million edges, not half a million squared)."""
+    df = pl.from_arrow(part).select("key", "node", "hash").unique()
+    reps = df.group_by("key", "hash").agg(rep=pl.col("node").min())
+    same = df.join(reps, on=["key", "hash"]).filter(pl.col("node") != pl.col("rep"))
+    near = hamming_edges(reps.select("key", node="rep", hash="hash").to_arrow(), index, radius)
+    stars = same.select(src="node", dst="rep").to_arrow().cast(EDGE_SCHEMA)
+    return pl.from_arrow(pa.concat_tables([near, stars])).unique().to_arrow().cast(EDGE_SCHEMA)
+
+
 def _url_buckets(batch: pa.Table) -> pa.Table:
     batch = batch.filter(pc.not_equal(batch.column("url_key"), pa.scalar(0, pa.uint64())))
     return pa.table({"key": batch.column("url_key"), "node": batch.column("node")})
@@ -244,7 +258,7 @@ class InterleavedImageDedup(Stage):
         edges = {"files": [], "rows": 0}
         for key, map_fn, reduce_fn, schema, fanout in (
             ("phash", functools.partial(_phash_buckets, radius=self.radius),
-             functools.partial(hamming_edges, radius=self.radius), HASH_BUCKET_SCHEMA, self.radius + 1),
+             functools.partial(_near_edges, radius=self.radius), HASH_BUCKET_SCHEMA, self.radius + 1),
             ("url", _url_buckets, star_edges, BUCKET_SCHEMA, 1),
         ):  # fmt: skip
             if key in self.by:
