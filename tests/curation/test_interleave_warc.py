@@ -57,7 +57,9 @@ def test_text_filter_keeps_image_places_and_image_filter_rules():
         [{"doc_id": "a", "texts": ["two words", "this one has five words", "x", "four words right here"],
           "images": [{"url": "i0", "text_index": 0}, {"url": "i1", "text_index": 2}, {"url": "i2", "text_index": 4}]}]
     )  # fmt: skip
-    out = InterleavedTextFilter().map(docs).to_pylist()[0]
+    node_rules = InterleavedTextFilter()
+    node_rules.setup()
+    out = node_rules.map(docs).to_pylist()[0]
     assert out["texts"] == ["this one has five words", "four words right here"]
     assert [i["text_index"] for i in out["images"]] == [0, 1, 2] and out["dropped_texts"] == 2
     imgs = [_jpeg(200, 200), _jpeg(100, 300), _jpeg(500, 200), b"junk"]
