@@ -107,8 +107,10 @@ class InterleavedImageFilter(Mapper):
 @register("interleaved_text_filter")
 @dataclasses.dataclass
 class InterleavedTextFilter(Mapper):
-    """Node-level text rules: remove the text nodes outside `min_words`-`max_words` words (OBELICS: 4-1,000) or
-    failing one of OBELICS's node-level ratio rules (module docstring; a cutoff set to null is not checked).
+    """Node-level text rules: remove text nodes outside 4-1,000 words or failing OBELICS's node ratio rules.
+
+    Words: `min_words`-`max_words` (OBELICS: 4-1,000); ratio rules and cutoffs in the module docstring (a cutoff
+    set to null is not checked).
 
     Images keep their place: an image that stood before a removed text now stands before the next kept one.
     Writes `dropped_texts` (text nodes removed from the document, added to any earlier count).
