@@ -14,8 +14,9 @@ measures; thresholds in `obelisc/configs/config_filter_web_documents.yaml`):
 - punctuation ratio: tokens that are one of `, ; : ? ! .` over the tokens (runs of word characters and
   apostrophes, and those marks); a text of fewer than `min_tokens` tokens scores 1.
 
-N-grams are counted with the Gopher rules' `TokenNgrams` (dense n-gram ids). The common-word ratio (a list built
-from OBELICS's own corpus) and the KenLM perplexity (model weights) are not implemented.
+N-grams are counted with a Counter (faster here than the Gopher rules' numpy `TokenNgrams` on paragraph-sized
+texts: 6x on the 2,072 real MMC4 sentences); the word lists reuse `badwords_filter`'s loader. The common-word ratio
+(a list built from OBELICS's own corpus) and the KenLM perplexity (model weights) are not implemented.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ import dataclasses
 import functools
 import math
 import re
+from collections import Counter
 from importlib import resources
 
-import numpy as np
-
 from curation.ops.badwords import load_word_list
-from curation.ops.gopher import TokenNgrams
 
 PUNCTUATION = frozenset(",;:?!.")
 _PUNCT_TOKENS = re.compile(r"[\w']+|[,;:?!.]")
@@ -56,17 +55,16 @@ def special_character_ratio(text: str) -> float:
 def character_repetition_ratio(text: str, n: int = 10) -> float:
     if len(text) < n:
         return 0.0
-    counts = np.bincount(TokenNgrams(list(text)).ids(n))
-    distinct = len(counts)
-    top = min(math.isqrt(distinct), int((counts > 1).sum()))
-    return float(np.sort(counts)[::-1][:top].sum() / counts.sum())
+    counts = sorted(Counter([text[i : i + n] for i in range(len(text) - n + 1)]).values(), reverse=True)
+    top = min(math.isqrt(len(counts)), sum(c > 1 for c in counts))
+    return sum(counts[:top]) / sum(counts)
 
 
 def word_repetition_ratio(tokens: list[str], n: int = 5) -> float:
     if len(tokens) < n:
         return 0.0
-    counts = np.bincount(TokenNgrams(tokens).ids(n))
-    return float(counts[counts > 1].sum() / counts.sum())
+    counts = Counter([tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]).values()
+    return sum(c for c in counts if c > 1) / sum(counts)
 
 
 def list_ratio(tokens: list[str], vocabulary: frozenset[str]) -> float:

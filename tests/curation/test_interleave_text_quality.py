@@ -1,12 +1,12 @@
-"""OBELICS's text ratio rules (issue 13): the measures against direct Counter-based definitions on real MMC4
-text, hand-checked values, and each rule of the document filter firing on a text made to fail it."""
+"""OBELICS's text ratio rules (issue 13): the measures against an independent count (the Gopher rules' n-gram ids)
+on real MMC4 text, hand-checked values, and each rule of the document filter firing on a text made to fail it."""
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections import Counter
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -24,21 +24,21 @@ from curation.io.interleaved import to_table
 from curation.io.mmc4 import read_mmc4
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
+from curation.ops.gopher import TokenNgrams
 
 MMC4 = ("mmc4", "docs_no_face_shard_151_v3.partial.jsonl.gz")
 
 
 def _char_rep(text: str, n: int) -> float:
-    counts = sorted(Counter(text[i : i + n] for i in range(len(text) - n + 1)).values(), reverse=True)
-    if not counts:
-        return 0.0
-    k = min(math.isqrt(len(counts)), sum(c > 1 for c in counts))
-    return sum(counts[:k]) / sum(counts)
+    """The definition over the Gopher rules' dense n-gram ids (an independent count)."""
+    counts = np.sort(np.bincount(TokenNgrams(list(text)).ids(n)))[::-1]
+    k = min(math.isqrt(len(counts)), int((counts > 1).sum()))
+    return float(counts[:k].sum() / counts.sum())
 
 
 def _word_rep(tokens: list[str], n: int) -> float:
-    counts = Counter(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)).values()
-    return sum(c for c in counts if c > 1) / sum(counts) if counts else 0.0
+    counts = np.bincount(TokenNgrams(tokens).ids(n))
+    return float(counts[counts > 1].sum() / counts.sum())
 
 
 def test_measures_by_hand():
