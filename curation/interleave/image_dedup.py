@@ -152,8 +152,9 @@ def _url_buckets(batch: pa.Table) -> pa.Table:
 
 
 def _cluster_sizes(part: pa.Table, _index: int) -> pa.Table:
-    """(node, root, size) for every member of every cluster of the star forest (`src` = node, `dst` = root)."""
-    df = pl.from_arrow(part)
+    """(node, root, size) for every member of every cluster of the star forest (`src` = node, `dst` = root; an
+    edge can come out of the components in more than one file, and all of a root's edges are in this partition)."""
+    df = pl.from_arrow(part).unique()
     sizes = df.group_by("dst").agg(size=pl.len() + 1)
     members = pl.concat([df.select(node="src", root="dst"), sizes.select(node="dst", root="dst")])
     return members.join(sizes, left_on="root", right_on="dst").select("node", "root", "size").to_arrow()

@@ -10,11 +10,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
+from curation.dedup.components import EDGE_SCHEMA
 from curation.interleave.document import split_images
 from curation.interleave.image_dedup import InterleavedImageDedup
 from curation.io.interleaved import to_table
@@ -25,6 +27,10 @@ from curation.stagekit.context import StageContext
 
 DEDUP = "interleaved_image_dedup"
 DOC_RULE = {"min_images": 1, "max_images": None, "min_words": None, "max_words": None, "lang": None}
+DOC_RULE |= dict.fromkeys(
+    ["max_character_repetition", "max_word_repetition", "max_special_characters", "min_stopwords"]
+    + ["max_flagged_words", "min_punctuation"]
+)  # the pages only hold images: the images rule alone
 
 
 def _photo(seed: int, side: int = 256, quality: int = 90) -> bytes:
@@ -158,3 +164,17 @@ def test_removed_images_take_their_matrix_rows():
     assert [i["url"] for i in out["images"]] == ["u0", "u2"]
     assert np.allclose(out["similarity_matrix"], [[0.1, 0.2], [0.5, 0.6]])
     assert out["dropped_images"] == [{"url": "u1", "reason": f"{DEDUP}:in_document"}]
+
+
+def test_cluster_sizes_count_each_member_once():
+    """The components can give the same (node, root) edge from several files: a member counts once."""
+    from curation.interleave.image_dedup import _cluster_sizes, removals
+
+    forest = pa.table({"src": [5, 5, 7, 9], "dst": [1, 1, 1, 2]}, schema=EDGE_SCHEMA)
+    members = pl.from_arrow(_cluster_sizes(forest, 0)).sort("node")
+    assert members.rows() == [(1, 1, 3), (2, 2, 2), (5, 1, 3), (7, 1, 3), (9, 2, 2)]
+    labelled = pl.DataFrame(
+        {ORDER: [0, 0, 0, 1], "idx": [0, 1, 2, 0], "root": [1, 2, 1, 2], "size": [3, 2, 3, 2]}
+    )
+    assert removals(labelled, 2, True).rows() == [(0, 0, "frequent"), (0, 2, "frequent")]
+    assert removals(labelled, None, True).rows() == [(0, 2, "in_document")]
