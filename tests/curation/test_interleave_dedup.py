@@ -178,3 +178,20 @@ def test_cluster_sizes_count_each_member_once():
     )
     assert removals(labelled, 2, True).rows() == [(0, 0, "frequent"), (0, 2, "frequent")]
     assert removals(labelled, None, True).rows() == [(0, 2, "in_document")]
+
+
+def test_tag_only_lists_rules_and_bad_parameters_are_refused(tmp_path):
+    from curation.interleave.image_dedup import REMOVED, _apply
+
+    pq.write_table(
+        pa.table({ORDER: [7], "idx": [1], "rule": ["frequent"]}, schema=REMOVED), tmp_path / "r.parquet"
+    )
+    batch = to_table([{"doc_id": "a", "texts": ["t"], "images": [{"url": "u0"}, {"url": "u1"}]}])
+    batch = batch.append_column(ORDER, pa.array([7], pa.int64()))
+    files = [(str(tmp_path / "r.parquet"), 7, 7)]
+    assert _apply(batch, files, DEDUP, True).column("image_duplicates").to_pylist() == [[None, "frequent"]]
+    out = _apply(batch, files, DEDUP, False).to_pylist()[0]
+    assert [i["url"] for i in out["images"]] == ["u0"]
+    for bad in ({"by": ["md5"]}, {"by": []}, {"radius": 40}, {"max_occurrences": 0}):
+        with pytest.raises(ValueError):
+            InterleavedImageDedup(**bad).validate()
