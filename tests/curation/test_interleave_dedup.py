@@ -3,6 +3,7 @@ by pHash and by URL; documents stay consistent and every document and image is a
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import shutil
@@ -17,10 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.dedup.components import EDGE_SCHEMA
+from curation.interleave.assign import assign
 from curation.interleave.document import split_images
 from curation.interleave.image_dedup import InterleavedImageDedup
 from curation.io.interleaved import to_table
-from curation.recipe import parse_recipe
+from curation.recipe import load_recipe, parse_recipe
 from curation.rows import ORDER
 from curation.runner.run import run_recipe
 from curation.stagekit.context import StageContext
@@ -195,3 +197,36 @@ def test_tag_only_lists_rules_and_bad_parameters_are_refused(tmp_path):
     for bad in ({"by": ["md5"]}, {"by": []}, {"radius": 40}, {"max_occurrences": 0}):
         with pytest.raises(ValueError):
             InterleavedImageDedup(**bad).validate()
+
+
+@pytest.mark.slow
+def test_real_mmc4_documents_with_injected_duplicates(ray_local, shared, tmp_path):
+    """`pipelines/mmc4.yaml` on the 107 real MMC4 documents (417 images, URLs only) with a copy of one document's
+    first image (and its matrix row) appended to it, and an ad image on 11 documents: exactly those 12 go, and
+    every document's assignment is the one of the unmodified document."""
+    with gzip.open(shared("mmc4", "docs_no_face_shard_151_v3.partial.jsonl.gz"), "rt") as fh:
+        originals = [json.loads(line) for line in fh]
+    docs = json.loads(json.dumps(originals))
+    docs[0]["image_info"].append(dict(docs[0]["image_info"][0]))
+    docs[0]["similarity_matrix"].append(list(docs[0]["similarity_matrix"][0]))
+    for doc in docs[1:12]:
+        doc["image_info"].append({"raw_url": "http://ads.example.com/banner.png", "matched_text_index": 0})
+        doc["similarity_matrix"].append([1.0] * len(doc["text_list"]))  # the ad would win its sentence
+    with gzip.open(tmp_path / "docs.jsonl.gz", "wt") as fh:
+        fh.write("".join(json.dumps(doc) + "\n" for doc in docs))
+    result = run_recipe(
+        load_recipe("pipelines/mmc4.yaml"),
+        output=str(tmp_path / "out"),
+        inputs=[str(tmp_path / "docs.jsonl.gz")],
+    )
+    assert result.stats["totals"]["identity_holds"]
+    kept, in_rejects, dropped = _accounting(tmp_path / "out")
+    assert dropped == {f"{DEDUP}:in_document": 1, f"{DEDUP}:frequent": 11} and (kept, in_rejects) == (417, 0)
+    out = {d["doc_id"]: d for d in pads.dataset(tmp_path / "out" / "data").to_table().to_pylist()}
+    assert len(out) == 107
+    for line, doc in enumerate(originals, start=1):
+        (got,) = [d for key, d in out.items() if key.endswith(f":{line}")]
+        expected = assign(np.asarray(doc["similarity_matrix"], np.float64)).tolist()
+        assert [(i["url"], i["text_index"]) for i in got["images"]] == list(
+            zip([i["raw_url"] for i in doc["image_info"]], expected, strict=True)
+        )
