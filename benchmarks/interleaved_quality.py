@@ -23,6 +23,7 @@ import pyarrow.dataset as pads
 from common import SHARED_DATA, machine
 
 from curation.interleave.extract import HtmlInterleave
+from curation.interleave.filters import RATIO_CUTOFFS as RATIOS
 from curation.interleave.filters import InterleavedDocFilter, InterleavedTextFilter
 from curation.interleave.text_quality import list_ratio, word_list, words
 from curation.io.mmc4 import read_mmc4
@@ -32,8 +33,6 @@ from curation.io.warc import read_warc
 
 WARC = SHARED_DATA / "warc" / "samples" / "ipwb_IAH-20080430204825-00000-blackbook.warc.gz"
 MMC4 = SHARED_DATA / "mmc4" / "docs_no_face_shard_151_v3.partial.jsonl.gz"
-RATIOS = ("max_character_repetition", "max_word_repetition", "max_special_characters", "min_stopwords",
-          "max_flagged_words", "min_punctuation")  # fmt: skip
 OFF = {"lang": None, "min_images": None, "max_images": None, "min_words": None, "max_words": None}
 
 

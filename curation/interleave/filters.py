@@ -31,7 +31,18 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+RATIO_CUTOFFS = (
+    "max_character_repetition", "max_word_repetition", "max_special_characters", "min_stopwords",
+    "max_flagged_words", "min_punctuation",
+)  # fmt: skip
+
+
 def _text_rules(op: InterleavedTextFilter | InterleavedDocFilter) -> TextRules:
+    """The op's ratio rules; a cutoff outside [0, 1] or a word-list file that does not exist is a ValueError."""
+    for name in RATIO_CUTOFFS:
+        value = getattr(op, name)
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"{name} is a ratio: it must be in [0, 1] (or null)")
     return TextRules(
         op.max_character_repetition,
         op.max_word_repetition,
@@ -133,6 +144,9 @@ class InterleavedTextFilter(Mapper):
     stopwords: str = "stopwords"
     flagged_words: str = "flagged"
 
+    def validate(self) -> None:
+        _text_rules(self)
+
     def setup(self) -> None:
         self._rules = _text_rules(self)
 
@@ -200,6 +214,9 @@ class InterleavedDocFilter(Filter):
     min_punctuation_tokens: int = 0
     stopwords: str = "stopwords"
     flagged_words: str = "flagged"
+
+    def validate(self) -> None:
+        _text_rules(self)
 
     def setup(self) -> None:
         self._model = load_fasttext(self.model) if self.lang is not None else None

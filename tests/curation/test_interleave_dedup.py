@@ -20,6 +20,7 @@ import pytest
 from curation.dedup.components import EDGE_SCHEMA
 from curation.interleave.assign import assign
 from curation.interleave.document import split_images
+from curation.interleave.filters import RATIO_CUTOFFS
 from curation.interleave.image_dedup import InterleavedImageDedup
 from curation.io.interleaved import to_table
 from curation.recipe import load_recipe, parse_recipe
@@ -29,10 +30,7 @@ from curation.stagekit.context import StageContext
 
 DEDUP = "interleaved_image_dedup"
 DOC_RULE = {"min_images": 1, "max_images": None, "min_words": None, "max_words": None, "lang": None}
-DOC_RULE |= dict.fromkeys(
-    ["max_character_repetition", "max_word_repetition", "max_special_characters", "min_stopwords"]
-    + ["max_flagged_words", "min_punctuation"]
-)  # the pages only hold images: the images rule alone
+DOC_RULE |= dict.fromkeys(RATIO_CUTOFFS)  # the pages only hold images: the images rule alone
 
 
 def _photo(seed: int, side: int = 256, quality: int = 90) -> bytes:

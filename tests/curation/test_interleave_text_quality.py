@@ -87,3 +87,11 @@ def test_each_document_rule_fires():
     row = out.to_pylist()[0]
     assert row["texts"] == [cases[None]] and row["dropped_texts"] == 6
     assert row["images"][0]["text_index"] == 0  # still before the text it stood before
+
+
+def test_bad_cutoffs_and_missing_word_lists_are_refused():
+    for bad in ({"min_stopwords": 35}, {"max_flagged_words": -0.1}, {"flagged_words": "/no/such/list.txt"}):
+        with pytest.raises(ValueError):
+            InterleavedDocFilter(**bad).validate()
+        with pytest.raises(ValueError):
+            InterleavedTextFilter(**bad).validate()
