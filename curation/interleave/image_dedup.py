@@ -70,7 +70,6 @@ IMAGE_ROWS = pa.schema(
         ("url_key", pa.uint64()),
     ]
 )
-NODES = pa.schema([*IMAGE_ROWS, ("node", pa.int64())])
 MEMBERS = pa.schema([("node", pa.int64()), ("root", pa.int64()), ("size", pa.int64())])
 REMOVED = pa.schema([(ORDER, pa.int64()), ("idx", pa.int32()), ("rule", pa.string())])
 
@@ -255,6 +254,7 @@ class InterleavedImageDedup(Stage):
             functools.partial(_image_rows, use_phash="phash" in self.by),
             partitioner=shuffle.range_partition(starts(bounds)),
         )  # fmt: skip
+        # partition i of a shuffle writes data/p{i:05d}.parquet (none when empty): input file i's images
         image_files = [str(work / "images" / "data" / f"p{i:05d}.parquet") for i in range(len(files))]
         edges = {"files": [], "rows": 0}
         for key, map_fn, reduce_fn, schema, fanout in (
