@@ -23,7 +23,6 @@ import argparse
 import io
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,9 @@ import pyarrow as pa
 import torch
 from PIL import Image
 
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchmark modules
+sys.path.insert(1, str(REPO))  # tests.cli_process
 
 from train_throughput import (  # noqa: E402
     PEAK_BF16_TFLOPS,
@@ -46,7 +47,8 @@ from train_throughput import (  # noqa: E402
     model_flops,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli_process import communicate_or_kill  # noqa: E402
+
 TINY_CLIP = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
@@ -297,12 +299,7 @@ def check_train(shape: dict, work: Path, tiny: bool, peak_tflops: float | None, 
         text=True,
         start_new_session=True,
     ) as proc:
-        try:
-            output, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+        output, _ = communicate_or_kill(proc, timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"train launch failed ({proc.returncode}): {output[-3000:]}")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

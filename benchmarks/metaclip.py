@@ -3,6 +3,7 @@
 
     python benchmarks/metaclip.py [--copies 40] [--balance-rows 1000000] [--repeat 3] [--out FILE]
     python benchmarks/metaclip.py --naive --out FILE   # matching vs a literal search of every entry (~1-2 min)
+    python benchmarks/metaclip.py --noise --repeat 2 --out FILE   # the bare loop alone in 1, then 2 processes
 
 - Entry lists: WordNet (`curate metadata build --wordnet`, 86,671 entries) and a 500K list built the same way
   from WordNet plus the alt texts' word n-grams (n = 1..10, as unigram / bigram / title files), cut at 500,000.
@@ -108,34 +109,46 @@ def worker_memory(metadata: Path) -> dict[str, float]:
 
 def naive_check(metadata: Path, table: pa.Table) -> dict:
     """The op's matches against the literal check: every entry searched as `" entry "` in every spaced caption."""
-    import bisect
-    import itertools
-
+    sys.path.insert(0, str(REPO))
     from curation.balance.entries import load_list
-    from curation.balance.matching import MetaclipMatch, spacing
+    from curation.balance.matching import MetaclipMatch
+    from tests.balance.literal_check import literal_matches
 
     op = MetaclipMatch(metadata=str(metadata), column="TEXT")
     op.setup()
     matched = op.map(table).column("matched_entries").to_pylist()
-    spaced = [spacing(c) for c in table.column("TEXT").to_pylist()]
-    text = "\0".join(spaced)
-    starts = list(itertools.accumulate((len(s) + 1 for s in spaced), initial=0))
-    found: list[set[int]] = [set() for _ in spaced]
+    captions = table.column("TEXT").to_pylist()
     entries = load_list(metadata).entries
     started = time.perf_counter()
-    for entry_id, entry in enumerate(entries):
-        pattern = f" {entry} "
-        at = text.find(pattern)
-        while at != -1:
-            found[bisect.bisect_right(starts, at) - 1].add(entry_id)
-            at = text.find(pattern, at + 1)
-    equal = [sorted(f) for f in found] == matched
+    equal = literal_matches(captions, entries) == matched
     return {
-        "captions": len(spaced),
+        "captions": len(captions),
         "entries": len(entries),
         "equal": equal,
         "naive_s": time.perf_counter() - started,
     }
+
+
+def _bare_rate(job: tuple[str, list[str]]) -> float:
+    metadata, captions = job
+    _, cpu = bare_loop(Path(metadata), captions)
+    return len(captions) / cpu
+
+
+def noise_floor(lists: dict[str, Path], captions: list[str], repeat: int) -> dict[str, list]:
+    """Captions per CPU-second of the bare loop alone in one process, then in two processes at once: how far the
+    same loop varies between trials on this machine (the margin a 0.9x target can be tested to)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    rates: dict[str, list] = {}
+    for name, metadata in lists.items():
+        for _ in range(repeat):
+            for processes in (1, 2):
+                with context.Pool(processes) as pool:
+                    got = pool.map(_bare_rate, [(str(metadata), captions)] * processes)
+                rates.setdefault(f"{name}_{processes}", []).extend(round(r) for r in got)
+    return rates
 
 
 def tree_cpu_seconds() -> float:
@@ -231,6 +244,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--naive", action="store_true", help="only check the matching against the literal search"
     )
+    parser.add_argument(
+        "--noise", action="store_true", help="only the bare loop, in one process and in two at once"
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "metaclip_results.json"))
     args = parser.parse_args(argv)
     if not ALT_TEXTS.exists() or not WORDNET.exists():
@@ -256,6 +272,10 @@ def main(argv: list[str] | None = None) -> dict:
             return save_results(args.out, results)
         lists = build_lists(tmp, captions)
         results["lists"] = {k: len(json.loads(v.read_text())) for k, v in lists.items()}
+        if args.noise:
+            results["noise_floor"] = noise_floor(lists, captions * args.copies, args.repeat)
+            print(results["noise_floor"])
+            return save_results(args.out, results)
         pool = tmp / "pool.parquet"
         pq.write_table(pa.concat_tables([table] * args.copies), pool, row_group_size=len(captions))
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)

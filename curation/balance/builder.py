@@ -14,6 +14,7 @@ from pathlib import Path
 
 from curation.balance.entries import MetadataError
 from curation.balance.wordnet import wordnet_entries
+from curation.io.atomic import atomic_path
 
 NUMBERS = tuple(str(i) for i in range(100))
 _FORBIDDEN = frozenset(string.punctuation)
@@ -80,8 +81,6 @@ def build_metadata(
 def write_metadata(entries: list[str], path: str | Path) -> Path:
     """Write `entries` as a JSON list of strings (MetaCLIP's `metadata.json`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     return path

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import ray
 
+from curation.io.atomic import atomic_path
 from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json
 from curation.stagekit import shuffle
@@ -32,20 +33,16 @@ def counts_path(folder: Path, names: list[str] | set[str]) -> Path:
 def save_counts(counts: Counts, path: Path) -> Path:
     """Write counts atomically in MetaCLIP's layout (npy for the single list "", npz keyed by language)."""
     if path.suffix == ".npy":
-        tmp = path.with_name(f".tmp-{path.name}")
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, counts[""].astype(np.uint64))
-        tmp.replace(path)
         return path
     return savez_atomic(path, {name: c.astype(np.uint64) for name, c in counts.items()})
 
 
 def savez_atomic(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     """`np.savez` to a temporary name, then renamed (a reader never sees half a file)."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    tmp.replace(path)
     return path
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.lifeline import exit_if_driver_gone
+from curation.io.atomic import atomic_path
 
 MANIFEST_NAME = "_manifest.json"
 ROW_GROUP_ROWS = 8192
@@ -37,25 +36,10 @@ def shard_name(index: int) -> str:
     return f"data/part-{index:05d}.parquet"
 
 
-def _temp_beside(path: Path) -> Path:
-    """A process-private temporary name next to `path` (its folder created), to `_publish` onto `path`.
-    A worker whose driver is gone exits here instead of writing."""
-    exit_if_driver_gone()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _publish(tmp: Path, path: Path) -> None:
-    """Rename a finished temporary file onto `path`, unless this worker's driver is gone (then it exits)."""
-    exit_if_driver_gone()
-    os.replace(tmp, path)
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file and rename."""
-    tmp = _temp_beside(path)
-    tmp.write_bytes(data)
-    _publish(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -64,9 +48,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def write_parquet_atomic(table: pa.Table, path: Path, row_group_rows: int = ROW_GROUP_ROWS) -> None:
     """Write one parquet file (zstd, bounded row groups) atomically."""
-    tmp = _temp_beside(path)
-    pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_rows)
-    _publish(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_rows)
 
 
 def file_sha256(path: Path) -> str:
@@ -96,13 +79,11 @@ def write_shard_stream(tables: Iterable[pa.Table], schema: pa.Schema, out_dir: P
     """
     rel = shard_name(index)
     path = Path(out_dir) / rel
-    tmp = _temp_beside(path)
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for group in rebatch(tables, ROW_GROUP_ROWS):
             writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
             rows += group.num_rows
-    os.replace(tmp, path)
     return _shard_info(rel, path, rows)
 
 

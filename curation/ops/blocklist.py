@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from curation.io.atomic import atomic_path
+
 REFINEDWEB_CATEGORIES = (
     "adult",
     "phishing",
@@ -121,10 +123,8 @@ def hashed_ut1(
             return tuple(HashedSet.of_hashes(saved[k], is_sorted_unique=True) for k in ("domains", "urls"))
     domains, urls = _read_hashed(source, categories, normalise_url)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, domains=domains._hashes, urls=urls._hashes)
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.savez(f, domains=domains._hashes, urls=urls._hashes)
     return domains, urls
 
 

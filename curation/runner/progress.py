@@ -31,17 +31,13 @@ class Progress:
         self.started = time.perf_counter()
         self.open = False  # a phase's line is showing
 
-    def start(self, label: str, total: int, unit: str = "units", done: int = 0) -> None:
-        """Begin the line of phase `label`: `total` `unit`s, `done` of them finished earlier (a resumed run)."""
+    def start(self, label: str, total: int, unit: str = "units", done: int = 0, rows: int = 0) -> None:
+        """Begin the line of phase `label`: `total` `unit`s, `done` of them finished earlier (a resumed run),
+        which wrote `rows` rows."""
         with self._lock:
-            self.label, self.unit, self.total, self.done, self.resumed, self.rows = (
-                label,
-                unit,
-                total,
-                done,
-                done,
-                0,
-            )
+            self.label, self.unit, self.total = label, unit, total
+            self.done = self.resumed = done
+            self.rows = rows
             self.started = time.perf_counter()
             self.open = True
         if self.live:

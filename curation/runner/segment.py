@@ -218,7 +218,16 @@ def run_segment(
     return all units' summaries in unit order. `progress` advances as units finish."""
     todo = [u for u in units if not unit_marker(spec.phase_dir, u["key"]).exists()]
     if progress is not None:
-        progress.start(Path(spec.phase_dir).name, len(units), "units", done=len(units) - len(todo))
+        finished = [
+            json.loads(unit_marker(spec.phase_dir, u["key"]).read_text()) for u in units if u not in todo
+        ]
+        progress.start(
+            Path(spec.phase_dir).name,
+            len(units),
+            "units",
+            done=len(finished),
+            rows=sum(f["rows"] for f in finished),
+        )
     if todo:
         with _without_backpressure():  # before the Dataset is made: it copies the context
             workers = max(1, min(max_workers, len(todo)))

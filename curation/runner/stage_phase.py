@@ -132,10 +132,12 @@ def run_stage(
     rows accounted for (kept, dropped or errored) as the marked blocks are written."""
     marker = phase_dir / SUCCESS
     rows_in = sum(rows for _, rows in files)
+    summary = json.loads(marker.read_text()) if marker.exists() else None
     if progress is not None:
-        progress.start(phase_dir.name, rows_in, "rows", done=rows_in if marker.exists() else 0)
-    if marker.exists():
-        return json.loads(marker.read_text())
+        kept = summary["stats"]["out"] if summary else 0
+        progress.start(phase_dir.name, rows_in, "rows", done=rows_in if summary else 0, rows=kept)
+    if summary is not None:
+        return summary
     started = time.perf_counter()
     for stale in (phase_dir / "blocks", phase_dir / "data", rejects_dir):  # left by an interrupted attempt
         if stale is not None and stale.exists():

@@ -13,6 +13,7 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
+from curation.io.atomic import atomic_path
 from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json, write_parquet_atomic
 from curation.stagekit.hashing import mix64
@@ -74,21 +76,18 @@ BATCH_ROWS = 4096  # rows a map function sees at once: memory per task is bounde
 def _write_each(tables: Iterator[Result], out: str) -> tuple[str | None, int, dict[str, int]]:
     """Write every non-empty table to one parquet file as it comes (memory: one table at a time)."""
     counters: Counter[str] = Counter()
-    rows, writer, tmp = 0, None, Path(out).with_name(f".{Path(out).name}.tmp")
-    for result in tables:
-        table, stats = _split(result)
-        counters.update(stats)
-        if table.num_rows:
-            if writer is None:
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-            writer.write_table(table)
-            rows += table.num_rows
-    if writer is None:
-        return None, 0, dict(counters)
-    writer.close()
-    tmp.replace(out)
-    return out, rows, dict(counters)
+    rows, writer = 0, None
+    with ExitStack() as files:  # closed in reverse: the writer, then the atomic file is published
+        for result in tables:
+            table, stats = _split(result)
+            counters.update(stats)
+            if table.num_rows:
+                if writer is None:
+                    tmp = files.enter_context(atomic_path(out))
+                    writer = files.enter_context(pq.ParquetWriter(tmp, table.schema, compression="zstd"))
+                writer.write_table(table)
+                rows += table.num_rows
+    return (out if writer is not None else None), rows, dict(counters)
 
 
 @ray.remote(num_cpus=1)

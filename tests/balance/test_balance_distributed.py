@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,25 +12,11 @@ import pytest
 
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
+from tests.cli_process import curate, run_on_two_nodes, sets
 
 from .conftest import metaclip_overrides, output_rows, single_process_counts, stage_file
 
 pytestmark = pytest.mark.slow
-
-
-def _curate(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "curation.cli", *args],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _sets(overrides: list[str]) -> list[str]:
-    return [a for o in overrides for a in ("--set", o)]
 
 
 def _check(out, reference_run, reference_matches) -> None:
@@ -44,27 +28,9 @@ def _check(out, reference_run, reference_matches) -> None:
 def test_two_node_cluster_counts_equal_a_single_process_count(
     reference_run, reference_matches, wordnet_metadata, pool, tmp_path
 ):
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        out = tmp_path / "cluster"
-        overrides = metaclip_overrides(wordnet_metadata, pool, t=20)
-        proc = _curate(
-            "run",
-            "pipelines/metaclip.yaml",
-            "--output",
-            str(out),
-            "--address",
-            cluster.address,
-            *_sets(overrides),
-        )
-        log, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, log
-    finally:
-        cluster.shutdown()
+    out = tmp_path / "cluster"
+    overrides = metaclip_overrides(wordnet_metadata, pool, t=20)
+    run_on_two_nodes("run", "pipelines/metaclip.yaml", "--output", str(out), *sets(overrides))
     _check(out, reference_run, reference_matches)
 
 
@@ -73,7 +39,7 @@ def test_resume_after_sigkill_inside_the_balance_stage(
 ):
     out = tmp_path / "killed"
     overrides = [*metaclip_overrides(wordnet_metadata, pool, t=20), "execution.max_workers=1"]
-    proc = _curate("run", "pipelines/metaclip.yaml", "--output", str(out), *_sets(overrides))
+    proc = curate("run", "pipelines/metaclip.yaml", "--output", str(out), *sets(overrides))
     work = out / "_work" / "p01_stage_metaclip_balance"
     deadline = time.time() + 300
     while time.time() < deadline and not list((work / "intermediate" / "counts").glob("f*.npz")):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 
@@ -12,6 +11,7 @@ import pytest
 from curation.balance.entries import load_list
 from curation.balance.matching import MetaclipMatch, spacing
 from curation.rows import ERROR
+from tests.balance.literal_check import literal_matches
 
 from .conftest import single_process_matches
 
@@ -55,22 +55,6 @@ def _naive_spans(caption: str, ids: dict[str, int]) -> list[int]:
     return sorted(found)
 
 
-def _naive_entries(captions: list[str], entries: tuple[str, ...]) -> list[list[int]]:
-    """Every entry searched (as `" entry "`, all occurrences) in the spaced captions: the literal check."""
-    spaced = [spacing(c) for c in captions]
-    assert not any("\0" in s for s in spaced)
-    text = "\0".join(spaced)
-    starts = list(itertools.accumulate((len(s) + 1 for s in spaced), initial=0))
-    found: list[set[int]] = [set() for _ in captions]
-    for entry_id, entry in enumerate(entries):
-        pattern = f" {entry} "
-        at = text.find(pattern)
-        while at != -1:
-            found[bisect.bisect_right(starts, at) - 1].add(entry_id)
-            at = text.find(pattern, at + 1)
-    return [sorted(f) for f in found]
-
-
 def test_matching_equals_a_naive_check_on_real_alt_texts(alt_texts, wordnet_metadata):
     captions = alt_texts.column("TEXT").to_pylist()
     entries = load_list(wordnet_metadata).entries
@@ -80,7 +64,7 @@ def test_matching_equals_a_naive_check_on_real_alt_texts(alt_texts, wordnet_meta
     assert matched == [_naive_spans(c, ids) for c in captions]  # every caption, every entry position
     # the literal check of every entry (a string search per entry) on a sample of the captions
     sample = slice(0, 10_000, 100)
-    assert matched[sample] == _naive_entries(captions[sample], entries)
+    assert matched[sample] == literal_matches(captions[sample], entries)
     assert sum(map(len, matched)) > 10_000  # a real workload: most captions match something
 
 

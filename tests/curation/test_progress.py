@@ -58,3 +58,10 @@ def test_curate_run_prints_a_line_per_phase(ray_local, tmp_path, capsys):
     assert [line.split(":")[0] for line in lines] == ["p00_segment", "p01_stage_url_dedup", "shards"]
     assert lines[0].startswith("p00_segment: 1/1 units, 5 rows out") and lines[0].endswith("done")
     assert lines[1].startswith("p01_stage_url_dedup: 5/5 rows")
+    # killed after its phases finished (no manifest yet): the resumed phases show what they had written
+    (tmp_path / "o" / "_manifest.json").unlink()
+    args = ["run", str(recipe), "--output", str(tmp_path / "o"), "--limit", "5", "--resume"]
+    assert main(args) == 0
+    resumed = capsys.readouterr().err.splitlines()
+    assert resumed[0].startswith("p00_segment: 1/1 units, 5 rows out")
+    assert resumed[1].startswith("p01_stage_url_dedup: 5/5 rows, 5 rows out")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
+from tests.cli_process import curate, run_on_two_nodes, sets
 
 from .conftest import DEMO_OVERRIDES
 
@@ -37,27 +36,13 @@ def _inputs(tmp_path: Path) -> Path:
     return src
 
 
-def _curate(*args: str, **kw) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "curation.cli", *args],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kw,
-    )
-
-
 def test_resume_after_sigkill_gives_the_uninterrupted_output(ray_local, tmp_path):
     src = _inputs(tmp_path)
     overrides = [*OVERRIDES, f"input.paths=['{src}/*.warc.gz']"]
     reference = run_recipe(load_recipe("pipelines/refinedweb.yaml", overrides), output=str(tmp_path / "ref"))
 
     out = tmp_path / "killed"
-    sets = [a for o in overrides for a in ("--set", o)]
-    proc = _curate("run", "pipelines/refinedweb.yaml", "--output", str(out), *sets)
+    proc = curate("run", "pipelines/refinedweb.yaml", "--output", str(out), *sets(overrides))
     units_dir = out / "_work" / "p00_segment" / "units"
     total_units = None
     deadline = time.time() + 300
@@ -88,24 +73,6 @@ def test_resume_after_sigkill_gives_the_uninterrupted_output(ray_local, tmp_path
 
 
 def test_two_node_cluster_gives_the_embedded_output(demo_run, tmp_path):
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        sets = [a for o in DEMO_OVERRIDES for a in ("--set", o)]
-        proc = _curate(
-            "run",
-            "pipelines/refinedweb.yaml",
-            "--output",
-            str(tmp_path / "cluster"),
-            "--address",
-            cluster.address,
-            *sets,
-        )
-        log, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, log
-    finally:
-        cluster.shutdown()
+    out = tmp_path / "cluster"
+    run_on_two_nodes("run", "pipelines/refinedweb.yaml", "--output", str(out), *sets(DEMO_OVERRIDES))
     assert _rows(tmp_path / "cluster") == _rows(demo_run.output)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from dedup_corpus import BUNDLED_DOCS, edit, read_texts
 
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
+from tests.cli_process import curate, run_on_two_nodes
 
 pytestmark = pytest.mark.slow
 STAGE = "p01_stage_minhash_dedup"
@@ -56,17 +55,6 @@ def _result(out: Path) -> list[tuple]:
     return list(zip(*(table.column(c).to_pylist() for c in cols), strict=True))
 
 
-def _curate(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "curation.cli", "run", *args],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 @pytest.fixture(scope="module")
 def reference(ray_local, tmp_path_factory):
     folder = tmp_path_factory.mktemp("minhash_det")
@@ -78,18 +66,8 @@ def reference(ray_local, tmp_path_factory):
 
 
 def test_two_node_cluster_gives_the_same_clusters(reference, tmp_path):
-    from ray.cluster_utils import Cluster
-
     recipe, expected = reference
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
-        proc = _curate(str(recipe), "--output", str(tmp_path / "cluster"), "--address", cluster.address)
-        log, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, log
-    finally:
-        cluster.shutdown()
+    run_on_two_nodes("run", str(recipe), "--output", str(tmp_path / "cluster"))
     assert _result(tmp_path / "cluster") == expected
 
 
@@ -97,7 +75,7 @@ def test_resume_after_sigkill_in_the_components_phase(reference, tmp_path):
     recipe, expected = reference
     out = tmp_path / "killed"
     first_round = out / "_work" / STAGE / "intermediate" / "components" / "r000_large" / "_SUCCESS.json"
-    proc = _curate(str(recipe), "--output", str(out))
+    proc = curate("run", str(recipe), "--output", str(out))
     deadline = time.time() + 400
     while not first_round.exists():
         assert proc.poll() is None, proc.stdout.read()

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli_process import communicate_or_kill
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -31,11 +32,7 @@ def test_pool_to_exported_model_generates(shared, tmp_path):
     with subprocess.Popen(
         cmd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     ) as proc:
-        try:
-            out, _ = proc.communicate(timeout=840)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
+        out, _ = communicate_or_kill(proc, 840)
     assert proc.returncode == 0, out[-8000:]
     for run in ("align", "instruct", "dpo"):
         assert f"{run}: 2 steps, trainer drops none" in out

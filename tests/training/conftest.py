@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from curation.io.shards import write_table_shards
 from curation.rows import CONVERSATION, PAIR, PREFERENCE
+from tests.cli_process import communicate_or_kill
 
 REPO = Path(__file__).resolve().parents[2]
 # like tests/conftest.py: MMCURATE_SHARED_DATA overrides the default <repo>/../shared/data
@@ -174,12 +174,7 @@ def run_train(workdir: Path, *args: str, env: dict | None = None, timeout: int =
     """
     before = shm_buffers()
     with start_train(workdir, *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+        stdout, stderr = communicate_or_kill(proc, timeout)
     leaked = shm_buffers() - before
     assert not leaked, f"the run left shared-memory buffers in /dev/shm: {sorted(leaked)}"
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
