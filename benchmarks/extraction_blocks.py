@@ -136,7 +136,7 @@ def fit(rows: list[dict], params: dict, weighting: str):
             continue
         w = r["w"][m]
         if weighting == "page":  # every page weighs the same, blocks by tokens inside it
-            w = w / w.sum() * 100 * r.get("page_weight", 1.0)
+            w = w / w.sum() * 100
         elif weighting == "sqrt":
             w = np.sqrt(w)
         xs.append(r["x"][m])
