@@ -157,7 +157,6 @@ _ANCESTOR_BITS = {t: 1 << i for i, t in enumerate(ANCESTOR_TAGS)}
 for _h in ("h1", "h2", "h3", "h4", "h5", "h6"):
     _ANCESTOR_BITS[_h] = _ANCESTOR_BITS["h"]
 _OWN = {"h2": "h23", "h3": "h23", "h4": "h456", "h5": "h456", "h6": "h456", "th": "td"}
-_SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?。！？…:\"'”»)]$")
 _WORD = re.compile(r"\w")
 
