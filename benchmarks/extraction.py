@@ -12,9 +12,9 @@ Scores, per engine, on the pages of the WARC that have gold:
 - speed: pages/s over all pages of the WARC (decoding included), by wall clock and by CPU time of this
   process (the CPU figure is the one to trust on a loaded machine).
 
-Engines: `resiliparse` and `trafilatura` run through the op's own code (`HtmlExtract._one`, so
+Engines: `resiliparse`, `trafilatura` and `blocks` (the learned block classifier) run through the op's own code (`HtmlExtract._one`, so
 `decode_html` charset sniffing and the engine functions of curation.ops.html); reference points
-`resiliparse_full` (main_content=False), `trafilatura_precision` (favor_precision=True), `trafilatura_fast`
+`resiliparse_full` (main_content=False), `trafilatura_defaults` (plain `trafilatura.extract`), `trafilatura_precision` (favor_precision=True), `trafilatura_fast`
 (fast=True: no fallback extractors), and `datatrove`
 (datatrove's Trafilatura extractor settings on datatrove's WarcReader decoding; only when datatrove is
 installed).
@@ -113,6 +113,15 @@ def _resiliparse_full(page: Page) -> str:
     return extract_plain_text(HTMLTree.parse(html), main_content=False, alt_texts=False, comments=False)
 
 
+def _trafilatura_defaults(page: Page) -> str:
+    """Plain `trafilatura.extract()` (its defaults: comments and tables kept), on the op's charset sniffing."""
+    import trafilatura
+
+    from curation.ops.html import decode_html
+
+    return trafilatura.extract(decode_html(page.payload, page.http_charset)[0]) or ""
+
+
 def _trafilatura_with(**options: bool) -> Callable[[Page], str]:
     """trafilatura with the op's settings plus `options`, on the op's charset sniffing."""
 
@@ -153,6 +162,8 @@ def build_engines(names: list[str]) -> dict[str, Callable[[Page], str]]:
     makers: dict[str, Callable[[], Callable[[Page], str]]] = {
         "resiliparse": lambda: _op_engine("resiliparse"),
         "trafilatura": lambda: _op_engine("trafilatura"),
+        "blocks": lambda: _op_engine("blocks"),
+        "trafilatura_defaults": lambda: _trafilatura_defaults,
         "resiliparse_full": lambda: _resiliparse_full,
         "trafilatura_precision": lambda: _trafilatura_with(favor_precision=True),
         "trafilatura_fast": lambda: _trafilatura_with(fast=True),

@@ -21,7 +21,10 @@ MATRIX = INTERLEAVED_ROW.field(SIMILARITY_MATRIX).type
 def split_images(
     batch: pa.Table, keep: list[list[bool]], reasons: list[list[str | None]], step: str
 ) -> pa.Table:
-    """Keep the images flagged in `keep` per row; move the others into `dropped_images` with `step:reason`."""
+    """Keep the images flagged in `keep` per row; move the others into `dropped_images` with `step:reason`.
+
+    A similarity matrix (rows: images) loses the rows of the removed images, so it stays images x texts.
+    """
     images = batch.column("images").to_pylist()
     dropped = (
         batch.column("dropped_images").to_pylist()
@@ -40,4 +43,17 @@ def split_images(
         ]
         dropped_out.append(gone)
     batch = set_column(batch, "images", pa.array(kept_out, IMAGES))
+    if SIMILARITY_MATRIX in batch.column_names:
+        batch = set_column(batch, SIMILARITY_MATRIX, pa.array(_kept_rows(batch, images, keep), MATRIX))
     return set_column(batch, "dropped_images", pa.array(dropped_out, DROPPED_IMAGES))
+
+
+def _kept_rows(batch: pa.Table, images: list, keep: list[list[bool]]) -> list:
+    """Each row's matrix without the rows of removed images (a matrix that does not match its images is left as
+    it is: `mmc4_assign` reports it)."""
+    out = []
+    for matrix, row, flags in zip(batch.column(SIMILARITY_MATRIX).to_pylist(), images, keep, strict=True):
+        if matrix is not None and len(matrix) == len(row or []) and not all(flags):
+            matrix = [m for m, ok in zip(matrix, flags, strict=True) if ok]
+        out.append(matrix)
+    return out

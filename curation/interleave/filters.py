@@ -1,8 +1,13 @@
 """OBELICS-style node- and document-level filters for interleaved documents (defaults: the published values).
 
-Thresholds are those of OBELICS's filtering configuration (Laurençon et al. 2023): image format jpg / jpeg / png
-/ webp, both sides 150-20,000 px, aspect ratio at most 2; text nodes of 4-1,000 words; documents with 1-30
-images, 10-2,000 words and a fastText language score of at least 0.8.
+Thresholds are those of OBELICS's filtering configuration (Laurençon et al. 2023; huggingface/OBELICS
+`obelisc/configs/config_filter_web_documents.yaml`): image format jpg / jpeg / png / webp, both sides 150-20,000
+px, aspect ratio at most 2; text nodes of 4-1,000 words; documents with 1-30 images, 10-2,000 words and a fastText
+language score of at least 0.8. Ratio rules (`text_quality`), node / document level: character 10-gram repetition
+at most 0.1 / 0.1, word 5-gram repetition at most 0.1 / 0.2, special characters at most 0.3 / 0.275, stop words
+at least 0.3 / 0.35, flagged words at most 0.01 / 0.01, punctuation at least 0.001 (texts of 12 or more tokens) /
+0.03. Not implemented: the common-word ratio (a word list built from OBELICS's corpus) and the KenLM perplexity
+(at most 1,500; needs model weights that cannot be downloaded here).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import pyarrow as pa
 
 from curation.interleave.document import IMAGES, split_images
+from curation.interleave.text_quality import TextRules, word_list
 from curation.models import FASTTEXT_LID, load_fasttext
 from curation.ops.base import Filter, Mapper, register
 from curation.ops.image_codec import open_image
@@ -23,6 +29,31 @@ _FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+RATIO_CUTOFFS = (
+    "max_character_repetition", "max_word_repetition", "max_special_characters", "min_stopwords",
+    "max_flagged_words", "min_punctuation",
+)  # fmt: skip
+
+
+def _text_rules(op: InterleavedTextFilter | InterleavedDocFilter) -> TextRules:
+    """The op's ratio rules; a cutoff outside [0, 1] or a word-list file that does not exist is a ValueError."""
+    for name in RATIO_CUTOFFS:
+        value = getattr(op, name)
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"{name} is a ratio: it must be in [0, 1] (or null)")
+    return TextRules(
+        op.max_character_repetition,
+        op.max_word_repetition,
+        op.max_special_characters,
+        op.min_stopwords,
+        op.max_flagged_words,
+        op.min_punctuation,
+        op.min_punctuation_tokens,
+        word_list(op.stopwords) if op.min_stopwords is not None else frozenset(),
+        word_list(op.flagged_words) if op.max_flagged_words is not None else frozenset(),
+    )
 
 
 @register("interleaved_image_filter")
@@ -87,10 +118,15 @@ class InterleavedImageFilter(Mapper):
 @register("interleaved_text_filter")
 @dataclasses.dataclass
 class InterleavedTextFilter(Mapper):
-    """Node-level text rule: remove text nodes outside `min_words`-`max_words` words (OBELICS: 4-1,000).
+    """Node-level text rules: remove text nodes outside 4-1,000 words or failing OBELICS's node ratio rules.
+
+    Words: `min_words`-`max_words` (OBELICS: 4-1,000); ratio rules and cutoffs in the module docstring (a cutoff
+    set to null is not checked).
 
     Images keep their place: an image that stood before a removed text now stands before the next kept one.
     Writes `dropped_texts` (text nodes removed from the document, added to any earlier count).
+    `stopwords` / `flagged_words`: `stopwords` (spaCy's English list), `flagged` (explicit adult terms),
+    `profanity` (better-profanity's broad list) or a file with one word per line (`text_quality.word_list`).
     """
 
     requires = ("texts", "images")
@@ -98,6 +134,24 @@ class InterleavedTextFilter(Mapper):
 
     min_words: int = 4
     max_words: int = 1_000
+    max_character_repetition: float | None = 0.1
+    max_word_repetition: float | None = 0.1
+    max_special_characters: float | None = 0.3
+    min_stopwords: float | None = 0.3
+    max_flagged_words: float | None = 0.01
+    min_punctuation: float | None = 0.001
+    min_punctuation_tokens: int = 12
+    stopwords: str = "stopwords"
+    flagged_words: str = "flagged"
+
+    def validate(self) -> None:
+        _text_rules(self)
+
+    def setup(self) -> None:
+        self._rules = _text_rules(self)
+
+    def _keep(self, text: str) -> bool:
+        return self.min_words <= _words(text) <= self.max_words and self._rules.failed(text) is None
 
     def map(self, batch: pa.Table) -> pa.Table:
         texts_out, images_out, dropped = [], [], []
@@ -110,7 +164,7 @@ class InterleavedTextFilter(Mapper):
             batch.column("texts").to_pylist(), batch.column("images").to_pylist(), before, strict=True
         ):
             texts = texts or []
-            kept = [self.min_words <= _words(t) <= self.max_words for t in texts]
+            kept = [self._keep(t) for t in texts]
             new_index, count = [], 0
             for ok in kept:  # new_index[k]: kept texts before text k
                 new_index.append(count)
@@ -130,12 +184,14 @@ class InterleavedTextFilter(Mapper):
 @register("interleaved_doc_filter")
 @dataclasses.dataclass
 class InterleavedDocFilter(Filter):
-    """Document-level rules: number of images, number of words, language of the whole text.
+    """Document-level rules: number of images, number of words, language and quality of the whole text.
 
     Rules `too_few_images` / `too_many_images` (OBELICS: 1-30), `too_few_words` / `too_many_words` (10-2,000,
-    whitespace words over all texts), `language` (top fastText language not in `lang`) and `low_lang_score`
-    (below `min_lang_score`, OBELICS 0.8). A bound or `lang` set to null is not checked. Writes `n_words` and,
-    with `lang`, `lang` / `lang_score` columns.
+    whitespace words over all texts), `language` (top fastText language not in `lang`), `low_lang_score`
+    (below `min_lang_score`, OBELICS 0.8), then OBELICS's document-level ratio rules on the texts joined by blank
+    lines (module docstring): `character_repetition`, `word_repetition`, `special_characters`, `stopwords`,
+    `flagged_words`, `punctuation`. A bound, cutoff or `lang` set to null is not checked. Writes `n_words` and,
+    with `lang`, `lang` / `lang_score` columns. Word lists as in `interleaved_text_filter`.
     """
 
     requires = ("texts", "images")
@@ -149,9 +205,22 @@ class InterleavedDocFilter(Filter):
     min_lang_score: float = 0.8
     model: str = FASTTEXT_LID
     max_chars: int = 20_000
+    max_character_repetition: float | None = 0.1
+    max_word_repetition: float | None = 0.2
+    max_special_characters: float | None = 0.275
+    min_stopwords: float | None = 0.35
+    max_flagged_words: float | None = 0.01
+    min_punctuation: float | None = 0.03
+    min_punctuation_tokens: int = 0
+    stopwords: str = "stopwords"
+    flagged_words: str = "flagged"
+
+    def validate(self) -> None:
+        _text_rules(self)
 
     def setup(self) -> None:
         self._model = load_fasttext(self.model) if self.lang is not None else None
+        self._rules = _text_rules(self)
 
     def _language(self, text: str) -> tuple[str, float]:
         labels, probs = self._model.predict(text[: self.max_chars].replace("\n", " "), k=1)
@@ -179,7 +248,10 @@ class InterleavedDocFilter(Filter):
             words.append(n_words)
             langs.append(lang)
             scores.append(score)
-            reasons.append(self._reason(len(images or []), n_words, lang, score))
+            reasons.append(
+                self._reason(len(images or []), n_words, lang, score)
+                or self._rules.failed("\n\n".join(t for t in texts or [] if t))
+            )
         batch = set_column(batch, "n_words", pa.array(words, pa.int32()))
         if self._model is not None:
             batch = set_column(batch, "lang", pa.array(langs, pa.string()))

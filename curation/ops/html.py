@@ -17,7 +17,7 @@ from curation.ops.html_guard import (
     unclosed_formatting,
 )
 
-ENGINES = ("resiliparse", "trafilatura")
+ENGINES = ("resiliparse", "trafilatura", "blocks")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
 _TEXT_TYPES = ("text/plain",)  # WET conversion records
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -61,16 +61,21 @@ class HtmlExtract(Filter):
     """Extract the main text of HTML pages into `text`; WET (text/plain) payloads pass through decoded.
 
     `engine`: `resiliparse` (default: 9-11x trafilatura's pages per CPU-second, token F1 0.94 against
-    0.96 on the article-extraction gold, see benchmarks/RESULTS.md) or `trafilatura` (best F1, slowest).
+    0.96 on the article-extraction gold, see benchmarks/RESULTS.md), `trafilatura` (best F1, slowest) or
+    `blocks`: a gradient-boosted block classifier over the lxml DOM (text/link length, punctuation, tag and
+    ancestor tags, class/id keywords, position, container and neighbour statistics; curation/ops/html_blocks.py),
+    shipped in the package and trained on the tuning half of the visible gold (benchmarks/extraction_blocks.py).
     `comments` (false): keep reader comment sections. A deliberate choice, not a tuned one: comments are
     user-generated, repeat across a site's pages, and FineWeb's extraction leaves them out too; benchmarks
     disagree on whether they are main content (the visible gold excludes them: -0.7 F1 points with them on the tuning
-    half; the held-out pages of issue 17 include them: +3.6 points).
+    half; the held-out pages of issue 17 include them: +3.6 points). With `blocks`, whose model learned the visible
+    gold's choice, `comments: true` also keeps the prose blocks (a sentence end, under half link text) inside
+    elements whose class/id names a comment section.
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
 
     Guards (a page over them is dropped, not extracted): `max_html_bytes`; `max_depth` (element nesting, checked
-    on pages of over 3,000 tags) and `max_unclosed_tags` (unclosed formatting tags, which make HTML parsing
+    on pages of over 3,000 tags; not with `blocks`, whose lxml parser caps nesting at 255 levels) and `max_unclosed_tags` (unclosed formatting tags, which make HTML parsing
     quadratic; pages of over 20,000 tags); `max_seconds` per page (over it: an `extract_timeout` error).
     """
 
@@ -108,17 +113,23 @@ class HtmlExtract(Filter):
             tags = html.count("<")
             if tags > UNCLOSED_CHECK_TAGS and unclosed_formatting(html) > self.max_unclosed_tags:
                 return None, used, "html_too_many_unclosed_tags"
-            from resiliparse.parse.html import HTMLTree
+            if self.engine == "blocks":  # lxml's parser caps nesting at 255 levels: no depth check needed
+                from curation.ops.html_blocks import extract_blocks
 
-            tree = HTMLTree.parse(html)
-            if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
-                return None, used, "html_too_deep"
-            with time_budget(self.max_seconds):
-                text = (
-                    _extract_resiliparse(tree, self.comments)
-                    if self.engine == "resiliparse"
-                    else _extract_trafilatura(html, self.comments)
-                )
+                with time_budget(self.max_seconds):
+                    text = extract_blocks(html, comments=self.comments)
+            else:
+                from resiliparse.parse.html import HTMLTree
+
+                tree = HTMLTree.parse(html)
+                if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
+                    return None, used, "html_too_deep"
+                with time_budget(self.max_seconds):
+                    text = (
+                        _extract_resiliparse(tree, self.comments)
+                        if self.engine == "resiliparse"
+                        else _extract_trafilatura(html, self.comments)
+                    )
         else:
             return None, None, "unsupported_content_type"
         text = _BLANK_LINES.sub("\n", text).strip()

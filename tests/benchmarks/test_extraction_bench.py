@@ -21,9 +21,11 @@ def test_extraction_benchmark_runs_on_a_few_pages(bench, shared, tmp_path):
     shared("extraction", "scrapinghub_aeb.jsonl.gz")
     ex = bench("extraction")
     out = tmp_path / "extraction.json"
-    payload = ex.main(["--quick", "--limit", "6", "--engines", "resiliparse,trafilatura", "--out", str(out)])
+    payload = ex.main(
+        ["--quick", "--limit", "6", "--engines", "resiliparse,trafilatura,blocks", "--out", str(out)]
+    )
     saved = json.loads(out.read_text())
-    assert saved["engines"].keys() == {"resiliparse", "trafilatura"}
+    assert saved["engines"].keys() == {"resiliparse", "trafilatura", "blocks"}
     for res in payload["engines"].values():
         assert res["pages"] == 6 and res["errors"] == 0
         aeb = res["scores"]["scrapinghub_aeb"]

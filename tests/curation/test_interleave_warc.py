@@ -21,6 +21,7 @@ from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
 from curation.io.warc import read_warc
 from curation.recipe import load_recipe, parse_recipe
+from curation.rows import ORDER
 from curation.runner.run import run_recipe
 
 BLACKBOOK = ("warc", "samples", "ipwb_IAH-20080430204825-00000-blackbook.warc.gz")
@@ -56,7 +57,9 @@ def test_text_filter_keeps_image_places_and_image_filter_rules():
         [{"doc_id": "a", "texts": ["two words", "this one has five words", "x", "four words right here"],
           "images": [{"url": "i0", "text_index": 0}, {"url": "i1", "text_index": 2}, {"url": "i2", "text_index": 4}]}]
     )  # fmt: skip
-    out = InterleavedTextFilter().map(docs).to_pylist()[0]
+    node_rules = InterleavedTextFilter()
+    node_rules.setup()
+    out = node_rules.map(docs).to_pylist()[0]
     assert out["texts"] == ["this one has five words", "four words right here"]
     assert [i["text_index"] for i in out["images"]] == [0, 1, 2] and out["dropped_texts"] == 2
     imgs = [_jpeg(200, 200), _jpeg(100, 300), _jpeg(500, 200), b"junk"]
@@ -118,7 +121,10 @@ def test_obelics_recipe_on_the_real_heritrix_crawl(ray_local, shared, tmp_path):
     """Item 2 of issue 13: documents whose images carry the bytes of the same WARC's responses; missing images
     counted by reason; filters counted per rule; accounting identity for documents and images."""
     warc = shared(*BLACKBOOK)
-    recipe = load_recipe("pipelines/obelics.yaml", ["steps[4].interleaved_doc_filter.min_images=0"])
+    recipe = load_recipe(
+        "pipelines/obelics.yaml",
+        ["steps[4].interleaved_doc_filter.min_images=0", "steps[6].interleaved_doc_filter.min_images=0"],
+    )
     result = run_recipe(recipe, output=str(tmp_path / "out"), inputs=[str(warc)])
     stats = result.stats
     assert stats["totals"]["identity_holds"]
@@ -146,6 +152,66 @@ def test_obelics_recipe_on_the_real_heritrix_crawl(ray_local, shared, tmp_path):
             )
     assert steps["interleaved_doc_filter"]["dropped"]  # filters count per rule
     assert all(r.startswith("interleaved_doc_filter:") for r in steps["interleaved_doc_filter"]["dropped"])
+    _image_dedup_matches_brute_force(tmp_path)
+
+
+def _image_dedup_matches_brute_force(tmp_path: Path) -> None:
+    """The image dedup stage (pHash within 5 bits or equal URL) on the crawl's documents as `attach_images` left
+    them (logos and rating stars on hundreds of pages), against union-find over every pair of images."""
+    import numpy as np
+    import ray
+
+    from curation.dedup.phash import image_phash
+    from curation.interleave.image_dedup import InterleavedImageDedup
+    from curation.stagekit.context import StageContext
+
+    (attached,) = (tmp_path / "out" / "_work").glob("p01_stage_attach_images")
+    files = sorted(str(p) for p in (attached / "blocks").glob("*.parquet"))
+    docs = pads.dataset(files).to_table(columns=[ORDER, "images"]).sort_by(ORDER).to_pylist()
+    nodes = [(d[ORDER], i, img) for d in docs for i, img in enumerate(d["images"])]
+    hashes = np.array([image_phash(img["bytes"]) for _, _, img in nodes], np.uint64)
+    urls = [normalize_url(img["url"]) for _, _, img in nodes]
+    parent = list(range(len(nodes)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    near = np.bitwise_count(hashes[:, None] ^ hashes[None, :]) <= 5
+    for a, b in zip(*np.nonzero(near | (np.array(urls)[:, None] == np.array(urls)[None, :])), strict=True):
+        parent[find(a)] = find(b)
+    roots = [find(a) for a in range(len(nodes))]
+    size, seen, expected = Counter(roots), set(), {}
+    for (order, i, _), root in zip(nodes, roots, strict=True):
+        if size[root] > 10:
+            expected[(order, i)] = "interleaved_image_dedup:frequent"
+        elif (order, root) in seen:
+            expected[(order, i)] = "interleaved_image_dedup:in_document"
+        seen.add((order, root))
+    ctx = StageContext(
+        work_dir=tmp_path / "dedup", seed=0, num_workers=2, resume=True, input_files=tuple(files)
+    )
+    out = pa.concat_tables(
+        ray.get(InterleavedImageDedup().run(ray.data.read_parquet(files), ctx).to_arrow_refs())
+    )
+    found = {}
+    for order, images, gone in zip(
+        *(out.column(c).to_pylist() for c in (ORDER, "images", "dropped_images")), strict=True
+    ):
+        before = {(o, i): img["url"] for o, i, img in nodes if o == order}
+        kept = iter(images)
+        for (o, i), url in sorted(before.items()):
+            if (o, i) not in expected:
+                assert next(kept)["url"] == url
+        found.update({k: v for k, v in expected.items() if k[0] == order})
+        assert [d["reason"] for d in gone if d["reason"].startswith("interleaved_image_dedup")] == [
+            expected[k] for k in sorted(before) if k in expected
+        ]
+    assert found == expected and Counter(expected.values()) == {
+        "interleaved_image_dedup:frequent": 775, "interleaved_image_dedup:in_document": 9,
+    }  # fmt: skip
 
 
 def _crawl(path: Path) -> None:
