@@ -105,7 +105,7 @@ def _cache_file(source: Path, categories: Iterable[str]) -> Path:
     """The cache entry of one UT1 source (path, size, mtime) and category selection."""
     stat = source.stat()
     key = xxhash.xxh3_64_hexdigest(
-        repr((str(source.resolve()), stat.st_size, stat.st_mtime_ns, sorted(categories)))
+        repr((str(source.resolve()), stat.st_size, stat.st_mtime_ns, sorted(categories))).encode()
     )
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mmcurate")
     return root / f"ut1-{key}.npz"
@@ -134,7 +134,7 @@ def _read_hashed(
     """Stream a UT1 source into hashed sets: only the 8-byte hashes are ever held."""
     found = {"domains": array("Q"), "urls": array("Q")}
     for kind, entry in iter_ut1(source, categories):
-        found[kind].append(xxhash.xxh3_64_intdigest(normalise_url(entry) if kind == "urls" else entry))
+        found[kind].append(xxhash.xxh3_64_intdigest(_utf8(normalise_url(entry) if kind == "urls" else entry)))
     if not found["domains"] and not found["urls"]:
         raise ValueError(
             f"UT1 blocklist {str(source)!r} has no domains/urls lists for categories {sorted(categories)}"
@@ -150,8 +150,13 @@ def _sorted_unique(hashes: np.ndarray) -> np.ndarray:
     return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
 
 
+def _utf8(key: str) -> bytes:
+    """UTF-8 bytes of a key (xxhash >= 4 hashes bytes only; a lone surrogate from a bad URL passes through)."""
+    return key.encode("utf-8", "surrogatepass")
+
+
 def _hash(keys: Iterable[str]) -> np.ndarray:
-    return np.fromiter((xxhash.xxh3_64_intdigest(k) for k in keys), dtype=np.uint64)
+    return np.fromiter((xxhash.xxh3_64_intdigest(_utf8(k)) for k in keys), dtype=np.uint64)
 
 
 class HashedSet:
