@@ -5,10 +5,13 @@ trafilatura eval: Apache-2.0), split by site as benchmarks/extraction_split.py d
 (curation/ops/html_blocks.py cuts the blocks): on gold-text pages a block is main text when >= half of its word
 trigrams (whole token sequence for blocks under 3 tokens) occur in the gold; on trafilatura-eval pages a block
 holding (or held in) a `with` snippet is main text, one with a `without` snippet is not, the rest are unlabelled.
-Hyper-parameters are chosen by 5-fold cross-validation grouped by site inside the tuning half, scored as the
-benchmark scores pages (mean of AEB/Readability macro token F1 and the snippet share); the chosen model is
-trained on the whole tuning half and written to curation/resources/html_blocks_model.json. Needs scikit-learn
-(training only; the engine runs on numpy).
+Hyper-parameters are chosen by 4-fold cross-validation grouped by site inside the tuning half, scored as the
+benchmark scores pages (mean of AEB/Readability macro token F1 and the snippet share). Stage 1 scores blocks
+from their features; stage 2 rescores them from the out-of-fold stage-1 P in their page context
+(html_blocks.context_features) next to the same features, its CV nested (inner folds by site inside each outer
+training part). Stage 2 ships when its CV score beats stage 1 alone. The chosen models are trained on the whole
+tuning half (stage 2 on out-of-fold stage-1 P) and written to curation/resources/html_blocks_model.json. Needs
+scikit-learn (training only; the engine runs on numpy).
 
     cd benchmarks && ../.venv/bin/python extraction_blocks.py [--limit N] [--no-write]
 """
@@ -16,7 +19,6 @@ trained on the whole tuning half and written to curation/resources/html_blocks_m
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import pickle
 from pathlib import Path
@@ -27,7 +29,15 @@ from extraction import Page, load_gold, prf, read_pages, snippet_score, token_pr
 from extraction_split import part, site
 
 from curation.ops.html import decode_html
-from curation.ops.html_blocks import MODEL_RESOURCE, blocks, features, parse, select
+from curation.ops.html_blocks import (
+    MODEL_RESOURCE,
+    BlockModel,
+    blocks,
+    context_features,
+    features,
+    parse,
+    select,
+)
 
 MODEL_PATH = REPO / "curation" / "resources" / MODEL_RESOURCE
 
@@ -82,6 +92,7 @@ def page_table(pages: list[Page], gold: dict) -> list[dict]:
                 "site": site(p),
                 "dataset": gold[p.record_id]["dataset"],
                 "texts": texts,
+                "blocks": page_blocks,
                 "x": features(page_blocks) if page_blocks else None,
                 "y": labels,
                 "w": weights,
@@ -124,12 +135,13 @@ def score_pages(rows: list[dict], probas: list[np.ndarray | None], gold: dict, t
     return {**summarise(scores), "empty": empty}
 
 
-def fit(rows: list[dict], params: dict, weighting: str):
+def fit(rows: list[dict], params: dict, weighting: str, key: str = "x"):
+    """A HistGradientBoostingClassifier on the labelled blocks of `rows`, features `r[key]`."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     xs, ys, ws = [], [], []
     for r in rows:
-        if r["x"] is None:
+        if r[key] is None:
             continue
         m = r["y"] >= 0
         if not m.any():
@@ -139,7 +151,7 @@ def fit(rows: list[dict], params: dict, weighting: str):
             w = w / w.sum() * 100
         elif weighting == "sqrt":
             w = np.sqrt(w)
-        xs.append(r["x"][m])
+        xs.append(r[key][m])
         ys.append(r["y"][m])
         ws.append(w)
     model = HistGradientBoostingClassifier(random_state=0, early_stopping=False, **params)
@@ -147,11 +159,34 @@ def fit(rows: list[dict], params: dict, weighting: str):
     return model
 
 
-def predict(model, rows: list[dict]) -> list[np.ndarray | None]:
-    return [model.predict_proba(r["x"])[:, 1] if r["x"] is not None else None for r in rows]
+def predict(model, rows: list[dict], key: str = "x") -> list[np.ndarray | None]:
+    return [model.predict_proba(r[key])[:, 1] if r[key] is not None else None for r in rows]
 
 
-def export(model, threshold: float) -> dict:
+def site_folds(rows: list[dict], folds: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row indices of `folds` folds grouped by site."""
+    from sklearn.model_selection import GroupKFold
+
+    return list(GroupKFold(n_splits=folds).split(rows, groups=[r["site"] for r in rows]))
+
+
+def out_of_fold(rows: list[dict], params: dict, weighting: str) -> list[np.ndarray | None]:
+    """Stage-1 P of every block, each page scored by a model trained on the other folds (by site)."""
+    probas: list = [None] * len(rows)
+    for train, test in site_folds(rows):
+        model = fit([rows[i] for i in train], params, weighting)
+        for i, pr in zip(test, predict(model, [rows[i] for i in test]), strict=True):
+            probas[i] = pr
+    return probas
+
+
+def set_stage2_rows(rows: list[dict], probas: list[np.ndarray | None]) -> None:
+    """r["x2"]: the stage-2 rows (context of the stage-1 P `probas`, then the stage-1 features)."""
+    for r, pr in zip(rows, probas, strict=True):
+        r["x2"] = None if pr is None else np.hstack([context_features(pr, r["blocks"]), r["x"]])
+
+
+def export_trees(model, threshold: float) -> dict:
     """The fitted HistGradientBoostingClassifier as flat per-tree arrays (curation.ops.html_blocks.TreeEnsemble)."""
     trees = []
     depth = 0
@@ -169,14 +204,23 @@ def export(model, threshold: float) -> dict:
             }
         )
     return {
-        "format": "mmcurate html_blocks tree ensemble v1",
-        "trained_on": "tuning half (by site) of the visible gold: scrapinghub AEB (MIT), Mozilla Readability and "
-        "trafilatura eval (Apache-2.0); benchmarks/extraction_blocks.py",
         "baseline": float(np.ravel(model._baseline_prediction)[0]),
         "threshold": threshold,
         "max_depth": depth,
         "n_features": int(model.n_features_in_),
         "trees": trees,
+    }
+
+
+def export(stage1, threshold1: float, stage2, threshold: float) -> dict:
+    """The shipped model file (curation.ops.html_blocks.BlockModel); `stage2` None ships stage 1 alone."""
+    return {
+        "format": BlockModel.FORMAT,
+        "trained_on": "tuning half (by site) of the visible gold: scrapinghub AEB (MIT), Mozilla Readability and "
+        "trafilatura eval (Apache-2.0); benchmarks/extraction_blocks.py",
+        "threshold": threshold,
+        "stage1": export_trees(stage1, threshold1),
+        "stage2": export_trees(stage2, threshold) if stage2 is not None else None,
     }
 
 
@@ -187,32 +231,57 @@ GRID = (
     {"max_iter": 80, "max_depth": 8},
 )
 FIXED = {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
+# stage 2: small (<= 60 trees of depth <= 4: ~0.2 ms per page)
+GRID2 = (
+    {"max_iter": 60, "max_depth": 4, "max_leaf_nodes": 15},
+    {"max_iter": 30, "max_depth": 3, "max_leaf_nodes": 8},
+)
+FIXED2 = {"learning_rate": 0.1, "min_samples_leaf": 20}
 # blocks weighted by tokens, each page summing to the same: beat plain token weights in a first tuning-half CV
 # (100 trees of 15 leaves: F1 .905 vs .909, snippets .916 vs .895)
-WEIGHTINGS = ("page",)
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+WEIGHTING = "page"
+THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7)
 
 
-def cross_validate(rows: list[dict], gold: dict, folds: int = 4) -> tuple[dict, str, float, list]:
-    """The (params, weighting, threshold) with the best mean CV score, folds grouped by site."""
-    from sklearn.model_selection import GroupKFold
-
-    sites = [r["site"] for r in rows]
-    splits = list(GroupKFold(n_splits=folds).split(rows, groups=sites))
+def best_threshold(rows: list[dict], probas: list, gold: dict, label: str) -> tuple[float, float, dict]:
+    """(score, threshold, summary) of the best threshold for `probas`, each printed."""
     results = []
-    for shape, weighting in itertools.product(GRID, WEIGHTINGS):
+    for t in THRESHOLDS:
+        s = score_pages(rows, probas, gold, t)
+        results.append((s["score"], t, s))
+        print(f"cv {label} t={t}: F1 {s['f1']:.4f} snippets {s['snippets']:.4f}", flush=True)
+    return max(results, key=lambda r: r[0])
+
+
+def cross_validate(rows: list[dict], gold: dict) -> tuple[dict, float, float]:
+    """Stage 1 alone: the (params, threshold) with the best mean CV score (folds by site), and that score."""
+    best = (-1.0, {}, 0.0)
+    for shape in GRID:
         params = {**shape, **FIXED}
-        probas: list = [None] * len(rows)
-        for train, test in splits:
-            model = fit([rows[i] for i in train], params, weighting)
-            for i, pr in zip(test, predict(model, [rows[i] for i in test]), strict=True):
-                probas[i] = pr
-        for t in THRESHOLDS:
-            s = score_pages(rows, probas, gold, t)
-            results.append((s["score"], params, weighting, t, s))
-            print(f"cv {params} {weighting} t={t}: F1 {s['f1']:.4f} snippets {s['snippets']:.4f}", flush=True)
-    best = max(results, key=lambda r: r[0])
-    return best[1], best[2], best[3], results
+        score, t, _ = best_threshold(rows, out_of_fold(rows, params, WEIGHTING), gold, f"stage 1 {params}")
+        best = max(best, (score, params, t), key=lambda r: r[0])
+    return best[1], best[2], best[0]
+
+
+def cross_validate_stage2(rows: list[dict], gold: dict, params1: dict) -> tuple[dict, float, float]:
+    """Stage 2 over stage 1 `params1`: per outer fold (by site), stage 2 learns from out-of-fold stage-1 P of
+    the training folds (inner folds by site) and scores the test fold over stage 1 trained on all training
+    folds, as the shipped pair is trained. Returns the best (params, threshold) and its mean CV score."""
+    probas: dict[int, list] = {i: [None] * len(rows) for i in range(len(GRID2))}
+    for train, test in site_folds(rows):
+        train_rows, test_rows = [rows[i] for i in train], [rows[i] for i in test]
+        set_stage2_rows(train_rows, out_of_fold(train_rows, params1, WEIGHTING))
+        set_stage2_rows(test_rows, predict(fit(train_rows, params1, WEIGHTING), test_rows))
+        for g, shape in enumerate(GRID2):
+            model = fit(train_rows, {**shape, **FIXED2}, WEIGHTING, "x2")
+            for i, pr in zip(test, predict(model, test_rows, "x2"), strict=True):
+                probas[g][i] = pr
+    best = (-1.0, {}, 0.0)
+    for g, shape in enumerate(GRID2):
+        params = {**shape, **FIXED2}
+        score, t, _ = best_threshold(rows, probas[g], gold, f"stage 2 {params}")
+        best = max(best, (score, params, t), key=lambda r: r[0])
+    return best[1], best[2], best[0]
 
 
 def main() -> None:
@@ -223,11 +292,11 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="do not overwrite the shipped model")
     args = ap.parse_args()
     gold = load_gold()
-    pages = [p for p in read_pages(pick_warc(False, None), args.limit) if p.record_id in gold]
     if args.rows:
         with open(args.rows, "rb") as fh:
             rows = pickle.load(fh)
     else:
+        pages = [p for p in read_pages(pick_warc(False, None), args.limit) if p.record_id in gold]
         rows = page_table(pages, gold)
     if args.cache:
         with open(args.cache, "wb") as fh:
@@ -235,14 +304,26 @@ def main() -> None:
     tuning = [r for r in rows if r["part"] == "tuning"]
     reporting = [r for r in rows if r["part"] == "reporting"]
     print(f"tuning {len(tuning)} pages, reporting {len(reporting)}")
-    params, weighting, threshold, _ = cross_validate(tuning, gold)
-    print("chosen on tuning CV:", params, weighting, threshold)
-    model = fit(tuning, params, weighting)
+    params1, threshold1, score1 = cross_validate(tuning, gold)
+    params2, threshold2, score2 = cross_validate_stage2(tuning, gold, params1)
+    print(
+        f"chosen on tuning CV: stage 1 {params1} t={threshold1} (score {score1:.4f}); "
+        f"stage 2 {params2} t={threshold2} (score {score2:.4f})"
+    )
+    stage1 = fit(tuning, params1, WEIGHTING)
+    stage2 = None
+    threshold = threshold1
+    if score2 > score1:
+        set_stage2_rows(tuning, out_of_fold(tuning, params1, WEIGHTING))
+        stage2, threshold = fit(tuning, params2, WEIGHTING, "x2"), threshold2
+    payload = export(stage1, threshold1, stage2, threshold)
+    model = BlockModel.from_json(payload)
     for name, part_rows in (("tuning (in-sample)", tuning), ("reporting", reporting)):
-        s = score_pages(part_rows, predict(model, part_rows), gold, threshold)
+        probas = [model.proba(r["blocks"]) if r["blocks"] else None for r in part_rows]
+        s = score_pages(part_rows, probas, gold, threshold)
         print(f"{name}: F1 {s['f1']:.4f} snippets {s['snippets']:.4f} empty {s['empty']}")
     if not args.no_write:
-        Path(MODEL_PATH).write_text(json.dumps(export(model, threshold), separators=(",", ":")) + "\n")
+        Path(MODEL_PATH).write_text(json.dumps(payload, separators=(",", ":")) + "\n")
         print("wrote", MODEL_PATH)
 
 

@@ -3,9 +3,12 @@
 One pass over the lxml tree cuts the page into blocks (text between block-level tag boundaries) and records
 per block what the boilerplate literature finds telling: text and link length, punctuation, the block's tag and
 ancestor tags, class/id keywords of its ancestors (comment, nav, footer, share, ...), depth, relative position
-and its neighbours. A gradient-boosted tree ensemble (trained offline by benchmarks/extraction_blocks.py on the
-tuning half of the visible gold, shipped as JSON in curation/resources) keeps the blocks it scores >= its
-threshold. Pure numpy at run time: no learning library is needed to extract.
+and its neighbours. A gradient-boosted tree ensemble scores each block (stage 1); a second, small one rescores
+it from stage 1's scores in its page context, as main text is contiguous (stage 2: its neighbours' scores, the
+score share of its enclosing elements, its place relative to the confidently main blocks). Both are trained
+offline by benchmarks/extraction_blocks.py on the tuning half of the visible gold and shipped as JSON in
+curation/resources; the blocks scored >= its threshold are kept. Pure numpy at run time: no learning library is
+needed to extract.
 """
 
 from __future__ import annotations
@@ -405,6 +408,81 @@ def _window(values: np.ndarray, radius: int) -> np.ndarray:
     return c[hi] - c[lo]
 
 
+CONFIDENT_P = 0.5  # stage-1 P from which a block counts as confidently main text for the context features
+
+
+def _container_keys(page_blocks: list[Block]) -> np.ndarray:
+    """(blocks, 3): identities of each block's 3 nearest enclosing block elements (the outermost one repeated
+    where a block has fewer). Blocks of one element share its statistics object and are contiguous."""
+    out: list[int] = []
+    for b in page_blocks:
+        chain = b.ctx[5]
+        out.extend(map(id, chain if len(chain) == 3 else (chain + (chain[-1],) * 2)[:3]))
+    return np.array(out).reshape(-1, 3)
+
+
+N_CONTEXT = 24
+
+
+def context_features(p: np.ndarray, page_blocks: list[Block]) -> np.ndarray:
+    """Stage-2 rows: each block's stage-1 P in its page context (main text is contiguous): its own P, its
+    neighbours' at +-1 and +-2 (-1 past the page's ends), mean P of the 3, 7 and 21-block windows around it,
+    character-weighted mean P of the 5 and 21-block windows and of its 3 nearest enclosing block elements, whether
+    it lies between the first and last confidently main blocks (P >= CONFIDENT_P), the blocks to the nearest one
+    before and after it, the characters between it and that span (page share), page-level P statistics (max,
+    mean, character-weighted mean, confident character share, log confident blocks), P relative to the page's
+    max, and log characters."""
+    k = len(p)
+    out = np.empty((k, N_CONTEXT))
+    chars = np.fromiter((len(b.text) for b in page_blocks), np.float64, k)
+    pc = p * chars
+    total = max(1.0, chars.sum())
+    idx = np.arange(k)
+    out[:, 0] = p
+    out[:, 1:5] = -1.0
+    out[1:, 1], out[2:, 2], out[:-1, 3], out[:-2, 4] = p[:-1], p[:-2], p[1:], p[2:]
+    cum_p, cum_pc, cum_c = (np.concatenate([[0.0], np.cumsum(v)]) for v in (p, pc, chars))
+    for col, radius, weighted in ((5, 1, False), (6, 3, False), (7, 10, False), (8, 2, True), (9, 10, True)):
+        lo, hi = np.maximum(0, idx - radius), np.minimum(k, idx + radius + 1)
+        if weighted:
+            out[:, col] = (cum_pc[hi] - cum_pc[lo]) / np.maximum(1.0, cum_c[hi] - cum_c[lo])
+        else:
+            out[:, col] = (cum_p[hi] - cum_p[lo]) / (hi - lo)
+    keys = _container_keys(page_blocks)
+    for level in range(3):
+        key = keys[:, level]
+        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        share = np.add.reduceat(pc, starts) / np.maximum(1.0, np.add.reduceat(chars, starts))
+        out[:, 10 + level] = np.repeat(share, np.diff(np.append(starts, k)))
+    confident = p >= CONFIDENT_P
+    conf = np.flatnonzero(confident)
+    if len(conf):
+        first, last = conf[0], conf[-1]
+        prev_conf = np.maximum.accumulate(np.where(confident, idx, -1))
+        next_conf = np.minimum.accumulate(np.where(confident, idx, k)[::-1])[::-1]
+        before = cum_c[:-1]
+        out[:, 13] = (idx >= first) & (idx <= last)
+        out[:, 14] = np.log1p(np.where(prev_conf >= 0, idx - prev_conf, k))
+        out[:, 15] = np.log1p(np.where(next_conf < k, next_conf - idx, k))
+        gap = np.where(
+            idx < first, before[first] - before - chars, np.where(idx > last, before - cum_c[last + 1], 0)
+        )
+        out[:, 16] = gap / total
+    else:
+        out[:, 13] = 0.0
+        out[:, 14:16] = math.log1p(k)
+        out[:, 16] = 1.0
+    p_max = p.max()
+    out[:, 17] = p_max
+    out[:, 18] = p.mean()
+    out[:, 19] = pc.sum() / total
+    out[:, 20] = chars[confident].sum() / total
+    out[:, 21] = math.log1p(len(conf))
+    out[:, 22] = p / max(1e-9, p_max)
+    out[:, 23] = np.log1p(chars)
+    return out
+
+
 @dataclass(frozen=True)
 class TreeEnsemble:
     """Binary gradient-boosted trees as flat node arrays (all trees end to end): x[feature] <= threshold goes
@@ -469,14 +547,45 @@ def select(proba: np.ndarray, threshold: float) -> np.ndarray:
     return keep
 
 
+@dataclass(frozen=True)
+class BlockModel:
+    """Stage 1 scores each block from its features; stage 2 (when present) rescores it from stage 1's P in its
+    page context (context_features) next to the same features. A block is kept when its last P >= `threshold`."""
+
+    stage1: TreeEnsemble
+    stage2: TreeEnsemble | None
+    threshold: float
+
+    FORMAT = "mmcurate html_blocks stacked tree ensembles v2"
+
+    @classmethod
+    def from_json(cls, payload: dict) -> BlockModel:
+        if payload.get("format") != cls.FORMAT:
+            raise ValueError(f"not a {cls.FORMAT!r} model: {payload.get('format')!r}")
+        stage2 = payload.get("stage2")
+        return cls(
+            stage1=TreeEnsemble.from_json(payload["stage1"]),
+            stage2=TreeEnsemble.from_json(stage2) if stage2 else None,
+            threshold=float(payload["threshold"]),
+        )
+
+    def proba(self, page_blocks: list[Block]) -> np.ndarray:
+        """P(main text) per block of a page."""
+        x = features(page_blocks)
+        p = self.stage1.proba(x)
+        if self.stage2 is None:
+            return p
+        return self.stage2.proba(np.hstack([context_features(p, page_blocks), x]))
+
+
 @functools.lru_cache(maxsize=1)
-def shipped_model() -> TreeEnsemble:
+def shipped_model() -> BlockModel:
     """The model in curation/resources (loaded once per process)."""
     text = resources.files("curation.resources").joinpath(MODEL_RESOURCE).read_text()
-    return TreeEnsemble.from_json(json.loads(text))
+    return BlockModel.from_json(json.loads(text))
 
 
-def extract_blocks(html: str, model: TreeEnsemble | None = None, comments: bool = False) -> str:
+def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = False) -> str:
     """Main text of `html`: the blocks the model keeps, one per line ('' when the page has no text).
 
     `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...) that are
@@ -489,7 +598,7 @@ def extract_blocks(html: str, model: TreeEnsemble | None = None, comments: bool 
     if not page:
         return ""
     model = model or shipped_model()
-    keep = select(model.proba(features(page)), model.threshold_p)
+    keep = select(model.proba(page), model.threshold)
     if comments:
         bit = 1 << list(KEYWORDS).index("comment")
         for i, b in enumerate(page):

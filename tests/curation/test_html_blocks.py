@@ -8,11 +8,13 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from curation.ops.html import HtmlExtract
-from curation.ops.html_blocks import blocks, features, parse, shipped_model
+from curation.ops.html_blocks import N_CONTEXT, blocks, context_features, features, parse, shipped_model
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
 N_PAGES = 40
@@ -56,9 +58,35 @@ def test_shipped_model_scores_real_page_blocks():
     record_id, payload = _demo_pages(1)[0]
     page = blocks(parse(payload.decode("utf-8", "replace")))
     x = features(page)
-    assert x.shape == (len(page), model.n_features)
-    p = model.proba(x)
-    assert ((p >= 0) & (p <= 1)).all() and 0 < (p >= model.threshold_p).sum() < len(page)
+    assert x.shape == (len(page), model.stage1.n_features)
+    stage1 = model.stage1.proba(x)
+    assert model.stage2 is not None
+    assert model.stage2.n_features == context_features(stage1, page).shape[1] + x.shape[1]
+    p = model.proba(page)
+    assert ((p >= 0) & (p <= 1)).all() and 0 < (p >= model.threshold).sum() < len(page)
+
+
+def test_context_features_place_blocks_in_their_page():
+    html = (
+        "<html><body><div><p>First paragraph of prose.</p><p>Second paragraph of prose.</p></div>"
+        "<ul><li>Home</li><li>About</li></ul><p>Closing words.</p><footer>Copyright</footer></body></html>"
+    )
+    page = blocks(parse(html))
+    assert [b.text for b in page][:2] == ["First paragraph of prose.", "Second paragraph of prose."]
+    p = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.05])
+    x = context_features(p, page)
+    assert x.shape == (6, N_CONTEXT)
+    assert x[:, 0].tolist() == p.tolist()
+    assert x[1, 1] == 0.9 and x[1, 3] == 0.1 and x[0, 1] == -1.0  # neighbours' P, padded at the page start
+    # the two paragraphs share their div's character-weighted P, the two list items their list's
+    chars = np.array([len(b.text) for b in page[:2]])
+    assert x[0, 11] == x[1, 11] == pytest.approx((p[:2] * chars).sum() / chars.sum())
+    assert x[2, 11] == x[3, 11] != x[0, 11]
+    # between the first and last confident blocks (P >= 0.5): the paragraphs and the list; the characters
+    # between a block and that span: the closing words' for the footer
+    assert x[:, 13].tolist() == [1, 1, 1, 1, 0, 0]
+    assert x[5, 16] == pytest.approx(len("Closing words.") / sum(len(b.text) for b in page))
+    assert (x[:5, 16] == 0).all()
 
 
 def test_blocks_engine_keeps_main_text_of_real_pages(shared):
