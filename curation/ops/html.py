@@ -63,7 +63,8 @@ class HtmlExtract(Filter):
     `engine`: `resiliparse` (default: 9-11x trafilatura's pages per CPU-second, token F1 0.94 against
     0.96 on the article-extraction gold, see benchmarks/RESULTS.md), `trafilatura` (best F1, slowest) or
     `blocks`: a gradient-boosted block classifier over the lxml DOM (text/link length, punctuation, tag and
-    ancestor tags, class/id keywords, position, container and neighbour statistics; curation/ops/html_blocks.py),
+    ancestor tags, class/id keywords, position, container and neighbour statistics; curation/ops/html_blocks.py)
+    and a second stage that rescores each block from the first stage's scores around it in the page, both
     shipped in the package and trained on the tuning half of the visible gold (benchmarks/extraction_blocks.py).
     `comments` (false): keep reader comment sections. A deliberate choice, not a tuned one: comments are
     user-generated, repeat across a site's pages, and FineWeb's extraction leaves them out too; benchmarks
