@@ -14,8 +14,10 @@ needed to extract.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
+import operator
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -408,17 +410,21 @@ def _window(values: np.ndarray, radius: int) -> np.ndarray:
     return c[hi] - c[lo]
 
 
+_CTX = operator.attrgetter("ctx")
+_CHAIN = operator.itemgetter(5)  # of a Block's ctx: its 3 nearest block elements' statistics
+_TEXT = operator.attrgetter("text")
 CONFIDENT_P = 0.5  # stage-1 P from which a block counts as confidently main text for the context features
 
 
 def _container_keys(page_blocks: list[Block]) -> np.ndarray:
     """(blocks, 3): identities of each block's 3 nearest enclosing block elements (the outermost one repeated
     where a block has fewer). Blocks of one element share its statistics object and are contiguous."""
-    out: list[int] = []
-    for b in page_blocks:
-        chain = b.ctx[5]
-        out.extend(map(id, chain if len(chain) == 3 else (chain + (chain[-1],) * 2)[:3]))
-    return np.array(out).reshape(-1, 3)
+    chains = list(map(_CHAIN, map(_CTX, page_blocks)))
+    for i in np.flatnonzero(np.fromiter(map(len, chains), np.intp, len(chains)) < 3):
+        chains[i] = (chains[i] + (chains[i][-1],) * 2)[:3]
+    return np.fromiter(map(id, itertools.chain.from_iterable(chains)), np.int64, 3 * len(chains)).reshape(
+        -1, 3
+    )
 
 
 N_CONTEXT = 24
@@ -434,7 +440,7 @@ def context_features(p: np.ndarray, page_blocks: list[Block]) -> np.ndarray:
     max, and log characters."""
     k = len(p)
     out = np.empty((k, N_CONTEXT))
-    chars = np.fromiter((len(b.text) for b in page_blocks), np.float64, k)
+    chars = np.fromiter(map(len, map(_TEXT, page_blocks)), np.float64, k)
     pc = p * chars
     total = max(1.0, chars.sum())
     idx = np.arange(k)
