@@ -48,7 +48,7 @@ def _trigrams(toks: list[str]) -> set[tuple[str, ...]]:
 
 
 # gold-text blocks whose trigram share in the gold lies in this range stay unlabelled (label noise: a block half
-# in the gold is neither); +0.3 points of tuning-CV score over labelling them at 0.5 (see benchmarks/RESULTS.md)
+# in the gold is neither): +0.2 points of tuning-CV score for stage 1 alone, +0.3 with stage 2 (benchmarks/RESULTS.md)
 AMBIGUOUS = (0.3, 0.7)
 
 
@@ -241,7 +241,7 @@ PARAMS1 = {
     "min_samples_leaf": 20,
 }
 # stage 2: small, ~90 tree steps per block (stage 1: 750); 60 x 4 scored +0.4 points higher in a CV probe but
-# costs ~0.6 ms per page more than these (see benchmarks/RESULTS.md)
+# takes about twice the tree time (see benchmarks/RESULTS.md)
 GRID2 = (
     {"max_iter": 30, "max_depth": 3, "max_leaf_nodes": 8},
     {"max_iter": 20, "max_depth": 4, "max_leaf_nodes": 15},
