@@ -1,5 +1,6 @@
-"""Builds the one compiled module, curation/ops/_html_walk (Cython over lxml's C API); everything else is in
-pyproject.toml. Where it cannot be built, the install goes on and html_blocks uses its Python walk."""
+"""Builds the two compiled modules of the `blocks` extraction engine: curation/ops/_html_walk (Cython over
+lxml's C API) and curation/ops/_tree_scores; everything else is in pyproject.toml. Where they cannot be
+built, the install goes on and html_blocks uses its Python walk and numpy tree evaluation."""
 
 import lxml
 from Cython.Build import cythonize
@@ -11,4 +12,5 @@ walk = Extension(
     include_dirs=lxml.get_include(),
     optional=True,
 )
-setup(ext_modules=cythonize([walk], language_level=3, quiet=True))
+scores = Extension("curation.ops._tree_scores", ["curation/ops/_tree_scores.pyx"], optional=True)
+setup(ext_modules=cythonize([walk, scores], language_level=3, quiet=True))

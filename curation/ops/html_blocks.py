@@ -500,12 +500,22 @@ class TreeEnsemble:
             n_features=int(payload["n_features"]),
         )
 
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        """P(main text) per row of `x`."""
+    def proba(self, x: np.ndarray, compiled: bool = True) -> np.ndarray:
+        """P(main text) per row of `x` (`compiled`: through `_tree_scores` where it was built)."""
         if x.shape[1] != self.n_features:
             raise ValueError(f"model expects {self.n_features} features, got {x.shape[1]}")
-        n_trees, n_inner = self.feature.shape
         x = np.ascontiguousarray(x, dtype=np.float64)
+        scores = _compiled_scores() if compiled else None
+        if scores is not None:
+            raw = np.empty(len(x))
+            scores(x, self.feature, self.threshold, self.value, self.max_depth, raw)
+        else:
+            raw = self._raw_numpy(x)
+        return 1.0 / (1.0 + np.exp(-(self.baseline + raw)))
+
+    def _raw_numpy(self, x: np.ndarray) -> np.ndarray:
+        """Sum of leaf values per row, all trees and rows at once, `max_depth` array steps."""
+        n_trees, n_inner = self.feature.shape
         flat_feature, flat_threshold = self.feature.ravel(), self.threshold.ravel()
         tree_base = np.arange(n_trees, dtype=np.intp) * n_inner
         row_base = np.arange(len(x), dtype=np.intp)[:, None] * x.shape[1]
@@ -516,8 +526,17 @@ class TreeEnsemble:
             go_left = flat_x.take(row_base + flat_feature.take(node)) <= flat_threshold.take(node)
             slot = 2 * slot + 2 - go_left
         leaf = slot - n_inner + np.arange(n_trees, dtype=np.intp) * (n_inner + 1)
-        raw = self.baseline + self.value.ravel().take(leaf).sum(axis=1)
-        return 1.0 / (1.0 + np.exp(-raw))
+        return self.value.ravel().take(leaf).sum(axis=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_scores():
+    """`_tree_scores.raw_scores` (built at install), or None where it was not built."""
+    try:
+        from curation.ops._tree_scores import raw_scores
+    except ImportError:
+        return None
+    return raw_scores
 
 
 def select(proba: np.ndarray, threshold: float) -> np.ndarray:

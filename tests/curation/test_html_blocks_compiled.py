@@ -1,11 +1,13 @@
-"""The compiled html_blocks walk returns exactly what the Python walk returns, on real pages and on cases
-built to hit its edges (entities in attributes, multi-byte text, links around blocks, valueless attributes)."""
+"""The `blocks` engine's compiled parts equal their Python twins: the walk returns exactly what the Python walk
+returns, on real pages and on cases built to hit its edges (entities in attributes, multi-byte text, links
+around blocks, valueless attributes); the tree scores equal the numpy evaluation."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -30,17 +32,17 @@ EDGE_PAGES = [
 ]
 
 
-def _compiled():
-    walker = html_blocks._compiled_walk()
-    if walker is None:
+def _built(compiled, module: str):
+    """`compiled`, failing where a C compiler is here but `module` was not built, else skipping."""
+    if compiled is None:
         if shutil.which("cc") or shutil.which("gcc"):
-            pytest.fail(
-                "curation/ops/_html_walk is not built although a C compiler is here: pip install -e ."
-            )
-        pytest.skip(
-            "no C compiler here, so the compiled walk was not built (html_blocks uses the Python walk)"
-        )
-    return walker
+            pytest.fail(f"curation/ops/{module} is not built although a C compiler is here: pip install -e .")
+        pytest.skip(f"no C compiler here, so {module} was not built (html_blocks uses its Python twin)")
+    return compiled
+
+
+def _compiled():
+    return _built(html_blocks._compiled_walk(), "_html_walk")
 
 
 def _demo_pages(n: int) -> list[str]:
@@ -76,3 +78,13 @@ def test_compiled_walk_equals_python_walk_on_real_pages():
         python, result = _both(html, compiled)
         assert result == python
         assert python[0], "a real page with no blocks"
+
+
+def test_compiled_tree_scores_equal_numpy_evaluation():
+    _built(html_blocks._compiled_scores(), "_tree_scores")
+    model = html_blocks.shipped_model()
+    for html in _demo_pages(20):
+        x = html_blocks.features(html_blocks.blocks(html_blocks.parse(html)))
+        compiled, numpy = model.proba(x), model.proba(x, compiled=False)
+        np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
+        assert (compiled >= model.threshold_p).tolist() == (numpy >= model.threshold_p).tolist()
