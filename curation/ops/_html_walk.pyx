@@ -51,8 +51,8 @@ cdef class _Walk:
     cdef char* buf  # the page's text, UTF-8
     cdef Py_ssize_t size, capacity, chars, linked
     cdef list marks, spans  # marks: (bytes, linked characters, context); spans: [characters, linked characters]
-    cdef dict names  # element name pointer -> (tag, is block, ANCESTOR_TAGS bit, is link)
-    cdef frozenset block_tags
+    cdef dict names  # element name pointer -> (tag, is block, ANCESTOR_TAGS bit, is link, is skipped)
+    cdef frozenset block_tags, skip_tags
     cdef dict ancestor_bits, cache
     cdef object keyword_bits
 
@@ -80,7 +80,9 @@ cdef class _Walk:
         info = self.names.get(<size_t>c_name)
         if info is None:
             tag = _text(c_name)
-            info = (tag, tag in self.block_tags, self.ancestor_bits.get(tag, 0), tag == "a")
+            info = (
+                tag, tag in self.block_tags, self.ancestor_bits.get(tag, 0), tag == "a", tag in self.skip_tags
+            )
             self.names[<size_t>c_name] = info
         return info
 
@@ -95,6 +97,8 @@ cdef class _Walk:
         cdef Py_ssize_t points
         cdef long long own
         info = self.name(<const char*>el.name)
+        if info[4]:  # left out with everything inside; its tail is the parent's text
+            return 0
         tag = info[0]
         c.tag = <PyObject*>tag
         c.depth += 1
@@ -133,14 +137,17 @@ cdef class _Walk:
         return 0
 
 
-def walk(_Element root, *, frozenset block_tags, dict ancestor_bits, dict cache, keyword_bits, word):
+def walk(
+    _Element root, *, frozenset block_tags, frozenset skip_tags, dict ancestor_bits, dict cache, keyword_bits, word
+):
     """(texts, tags, NUMBERS of all blocks flat) of `root`'s subtree, as html_blocks.walk returns them."""
     cdef _Walk w = _Walk()
     cdef Context top
     cdef Py_ssize_t start = 0, start_linked = 0, end, end_linked
     w.buf, w.size, w.capacity, w.chars, w.linked = NULL, 0, 0, 0, 0
     w.marks, w.spans, w.names = [], [], {}
-    w.block_tags, w.ancestor_bits, w.cache, w.keyword_bits = block_tags, ancestor_bits, cache, keyword_bits
+    w.block_tags, w.skip_tags, w.ancestor_bits = block_tags, skip_tags, ancestor_bits
+    w.cache, w.keyword_bits = cache, keyword_bits
     body = "body"
     top.tag = <PyObject*>body
     top.depth = top.ancestors = top.keywords = top.near0 = top.near1 = top.near2 = 0

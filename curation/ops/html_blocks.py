@@ -254,6 +254,8 @@ def walk(root) -> WalkResult:
     def visit(el, p_ctx: tuple, p_near: tuple, link: bool) -> None:
         nonlocal chars, linked
         tag = el.tag
+        if tag in SKIP_TAGS:  # left out with everything inside; its tail is the parent's text
+            return
         _, p_depth, p_anc, kw, near_bits, chain = p_ctx
         near = p_near
         cls, ident = el.get("class"), el.get("id")
@@ -331,6 +333,7 @@ def _compiled_walk():
     return functools.partial(
         _html_walk.walk,
         block_tags=BLOCK_TAGS,
+        skip_tags=SKIP_TAGS,
         ancestor_bits=_ANCESTOR_BITS,
         cache=_ATTR_BITS,
         keyword_bits=_keyword_bits,
@@ -341,9 +344,6 @@ def _compiled_walk():
 def blocks(root, walker=None) -> PageBlocks:
     """The page's text blocks in document order (blocks with no word characters left out). `walker`: the
     walk to use (default: the compiled one where it was built, else `walk`)."""
-    import lxml.etree
-
-    lxml.etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
     if len(_ATTR_BITS) > 200_000:
         _ATTR_BITS.clear()
     texts, tags, numbers = (walker or _WALK)(root)

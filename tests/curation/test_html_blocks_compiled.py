@@ -28,6 +28,7 @@ EDGE_PAGES = [
     "<div>" * 300 + "deep" + "</div>" * 300,
     "<p>   </p><p>\u00a0</p><p>...</p><p>_</p>",
     "<html><body></body></html>",
+    "<a href='#'>in link<svg><text>svg text</text></svg> tail of svg in link</a><noscript><p>gone</p></noscript>x",
     "<script>var x = 1;</script><style>p{}</style><p>after skipped tags<!-- a comment --> still here</p>",
 ]
 
