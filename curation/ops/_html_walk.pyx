@@ -1,8 +1,8 @@
 # cython: language_level=3
-"""The walk of curation.ops.html_blocks over lxml's C nodes: the same result as its Python `walk` (see its
-docstring), without a Python object per node, per text node or per attribute lookup: text goes into one UTF-8
-buffer (characters counted as code points), each node's context lives in a C struct, and Python objects are
-made only for class/id values, block boundaries and the blocks themselves. Built at install; html_blocks
+"""The walk of curation.ops.html_blocks over lxml's C nodes: the same (text, marks) as its Python `walk` (see
+its docstring), without a Python object per node, per text node or per attribute lookup: text goes into one
+UTF-8 buffer (characters counted as code points), each node's context lives in a C struct, and Python objects
+are made only for class/id values and block boundaries. Built at install; html_blocks
 falls back to the Python walk where it is not."""
 
 from cpython.ref cimport PyObject
@@ -50,7 +50,7 @@ cdef struct Context:
 cdef class _Walk:
     cdef char* buf  # the page's text, UTF-8
     cdef Py_ssize_t size, capacity, chars, linked
-    cdef list marks, spans  # marks: (bytes, linked characters, context); spans: [characters, linked characters]
+    cdef list marks, spans  # marks: (characters, linked characters, context); spans: [characters, linked characters]
     cdef dict names  # element name pointer -> (tag, is block, ANCESTOR_TAGS bit, is link, is skipped)
     cdef frozenset block_tags, skip_tags
     cdef dict ancestor_bits, cache
@@ -119,7 +119,7 @@ cdef class _Walk:
             span = [self.chars, self.linked]
             self.spans.append(span)
             c.span2, c.span1, c.span0 = c.span1, c.span0, len(self.spans) - 1
-            self.marks.append((self.size, self.linked, self.context(&c)))
+            self.marks.append((self.chars, self.linked, self.context(&c)))
         child = el.children
         while child is not NULL:
             if child.type == tree.XML_ELEMENT_NODE:
@@ -133,17 +133,14 @@ cdef class _Walk:
             child = child.next
         if span is not None:
             span[0], span[1] = self.chars - span[0], self.linked - span[1]
-            self.marks.append((self.size, self.linked, self.context(parent)))
+            self.marks.append((self.chars, self.linked, self.context(parent)))
         return 0
 
 
-def walk(
-    _Element root, *, frozenset block_tags, frozenset skip_tags, dict ancestor_bits, dict cache, keyword_bits, word
-):
-    """(texts, tags, NUMBERS of all blocks flat) of `root`'s subtree, as html_blocks.walk returns them."""
+def walk(_Element root, *, frozenset block_tags, frozenset skip_tags, dict ancestor_bits, dict cache, keyword_bits):
+    """(text, marks) of `root`'s subtree, as html_blocks.walk returns them."""
     cdef _Walk w = _Walk()
     cdef Context top
-    cdef Py_ssize_t start = 0, start_linked = 0, end, end_linked
     w.buf, w.size, w.capacity, w.chars, w.linked = NULL, 0, 0, 0, 0
     w.marks, w.spans, w.names = [], [], {}
     w.block_tags, w.skip_tags, w.ancestor_bits = block_tags, skip_tags, ancestor_bits
@@ -156,20 +153,5 @@ def walk(
     w.spans.append(root_span)
     w.visit(root._c_node, &top, False)
     root_span[0], root_span[1] = w.chars, w.linked
-    root_ctx = w.context(&top)
-    w.marks.append((w.size, w.linked, root_ctx))
-    texts, tags, numbers = [], [], []
-    ctx = root_ctx
-    for end, end_linked, next_ctx in w.marks:
-        if end > start:
-            text = " ".join(PyUnicode_DecodeUTF8(w.buf + start, end - start, NULL).split())
-            if text and word.search(text):
-                tag, depth, ancestors, keywords, near, chain = ctx
-                texts.append(text)
-                tags.append(tag)
-                numbers += (end_linked - start_linked, depth, ancestors, keywords, near)
-                for span in chain:
-                    numbers += span
-                numbers += (0, 0) * (3 - len(chain))
-        start, start_linked, ctx = end, end_linked, next_ctx
-    return texts, tags, numbers
+    w.marks.append((w.chars, w.linked, w.context(&top)))
+    return PyUnicode_DecodeUTF8(w.buf, w.size, NULL), w.marks

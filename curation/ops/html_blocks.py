@@ -231,24 +231,23 @@ def parse(html: str):
         return None
 
 
-WalkResult = tuple[list[str], list[str], list[int]]  # texts, tags, NUMBERS of all blocks flat
+Marks = list[tuple[int, int, tuple]]  # (characters, linked characters, context) at each block boundary
 
 
-def walk(root) -> WalkResult:
-    """The page's blocks in one pass over `root` in document order.
+def walk(root) -> tuple[str, Marks]:
+    """The page's text and its block marks, in one pass over `root` in document order.
 
-    Text is collected and each block boundary (a block element's start and end) is marked with the characters
-    and linked characters so far and the context the next block opens with; a block is the text between two
-    marks, kept when it has a word character. A block element's [characters, linked characters] (its span,
-    shared by the contexts below it) are the differences of the same counts at its end and start. Context:
-    (tag, depth, ANCESTOR_TAGS bits, KEYWORDS bits, KEYWORDS bits of the 3 nearest ancestors with keywords,
-    spans of the 3 nearest block elements). The compiled twin `_html_walk.walk` returns the same.
+    Each block boundary (a block element's start and end, and the page's end) is marked with the characters
+    and linked characters so far and the context the next block opens with (the page's own context last). A
+    block element's span, [characters, linked characters] (the differences of those counts at its end and
+    start), is shared by the contexts below it. Context: (tag, depth, ANCESTOR_TAGS bits, KEYWORDS bits,
+    KEYWORDS bits of the 3 nearest ancestors with keywords, spans of the 3 nearest block elements). The
+    compiled twin `_html_walk.walk` returns the same.
     """
     cache = _ATTR_BITS
     pieces: list[str] = []
     add = pieces.append
-    marks: list[tuple[int, int, int, tuple]] = []  # (pieces, characters, linked characters, context)
-    spans: list[list[int]] = []
+    marks: Marks = []
     chars = linked = 0
 
     def visit(el, p_ctx: tuple, p_near: tuple, link: bool) -> None:
@@ -275,11 +274,10 @@ def walk(root) -> WalkResult:
         span = None
         if tag in BLOCK_TAGS:
             span = [chars, linked]
-            spans.append(span)
             chain = (span, *chain[:2])
         ctx = (tag, p_depth + 1, p_anc | _ANCESTOR_BITS.get(tag, 0), kw, near_bits, chain)
         if span is not None:
-            marks.append((len(pieces), chars, linked, ctx))
+            marks.append((chars, linked, ctx))
         text = el.text
         if text:
             add(text)
@@ -297,31 +295,36 @@ def walk(root) -> WalkResult:
                     linked += len(tail)
         if span is not None:
             span[0], span[1] = chars - span[0], linked - span[1]
-            marks.append((len(pieces), chars, linked, p_ctx))
+            marks.append((chars, linked, p_ctx))
 
     root_span = [0, 0]
     root_ctx = ("body", 0, 0, 0, 0, (root_span,))
     visit(root, root_ctx, (), False)
     root_span[0], root_span[1] = chars, linked
-    marks.append((len(pieces), chars, linked, root_ctx))
+    marks.append((chars, linked, root_ctx))
+    return "".join(pieces), marks
+
+
+def _cut(text: str, marks: Marks) -> PageBlocks:
+    """The blocks between consecutive marks that have a word character, whitespace collapsed."""
     texts: list[str] = []
     tags: list[str] = []
     numbers: list[int] = []
     start = start_linked = 0
-    ctx = root_ctx
-    for end, _, end_linked, next_ctx in marks:
+    ctx = marks[-1][2]
+    for end, end_linked, next_ctx in marks:
         if end > start:
-            text = " ".join("".join(pieces[start:end]).split())
-            if text and _WORD.search(text):
+            block = " ".join(text[start:end].split())
+            if block and _WORD.search(block):
                 tag, depth, anc, kw, near_bits, chain = ctx
-                texts.append(text)
+                texts.append(block)
                 tags.append(tag)
                 numbers += (end_linked - start_linked, depth, anc, kw, near_bits)
                 for span in chain:
                     numbers += span
                 numbers += (0, 0) * (3 - len(chain))
         start, start_linked, ctx = end, end_linked, next_ctx
-    return texts, tags, numbers
+    return PageBlocks(texts, tags, np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS)))
 
 
 def _compiled_walk():
@@ -337,7 +340,6 @@ def _compiled_walk():
         ancestor_bits=_ANCESTOR_BITS,
         cache=_ATTR_BITS,
         keyword_bits=_keyword_bits,
-        word=_WORD,
     )
 
 
@@ -346,8 +348,7 @@ def blocks(root, walker=None) -> PageBlocks:
     walk to use (default: the compiled one where it was built, else `walk`)."""
     if len(_ATTR_BITS) > 200_000:
         _ATTR_BITS.clear()
-    texts, tags, numbers = (walker or _WALK)(root)
-    return PageBlocks(texts, tags, np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS)))
+    return _cut(*(walker or _WALK)(root))
 
 
 _WALK = _compiled_walk() or walk
