@@ -328,10 +328,12 @@ def _cut(text: str, marks: Marks) -> PageBlocks:
 
 
 def _compiled_walk():
-    """The compiled walk (`curation.ops._html_walk`, built at install), or None where it was not built."""
+    """The compiled walk (`curation.ops._html_walk`, built at install), or None where it was not built or was
+    built against an lxml whose element layout differs from the one installed (Cython refuses that import with
+    a ValueError)."""
     try:
         from curation.ops import _html_walk
-    except ImportError:
+    except (ImportError, ValueError):
         return None
     return functools.partial(
         _html_walk.walk,
