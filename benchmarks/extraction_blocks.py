@@ -90,8 +90,8 @@ def page_table(pages: list[Page], gold: dict) -> list[dict]:
     for p in pages:
         html, _ = decode_html(p.payload, p.http_charset)
         root = parse(html)
-        page_blocks = blocks(root) if root is not None else []
-        texts = [b.text for b in page_blocks]
+        page_blocks = blocks(root) if root is not None else None
+        texts = page_blocks.texts if page_blocks is not None else []
         labels, weights = block_labels(texts, gold[p.record_id])
         rows.append(
             {
@@ -101,7 +101,7 @@ def page_table(pages: list[Page], gold: dict) -> list[dict]:
                 "dataset": gold[p.record_id]["dataset"],
                 "texts": texts,
                 "blocks": page_blocks,
-                "x": features(page_blocks) if page_blocks else None,
+                "x": features(page_blocks) if texts else None,
                 "y": labels,
                 "w": weights,
             }

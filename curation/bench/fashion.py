@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.bench.idx import read_idx
+from curation.io.atomic import atomic_path
 
 CLASSNAMES = (
     "t-shirt",
@@ -142,7 +143,6 @@ def _caption(rng: np.random.Generator, label: int) -> str:
 
 
 def _write(path: Path, rows: list[tuple]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.table(
         {
             "uid": [r[0] for r in rows],
@@ -154,6 +154,5 @@ def _write(path: Path, rows: list[tuple]) -> None:
         },
         schema=POOL_SCHEMA,
     )
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp, row_group_size=8192)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=8192)

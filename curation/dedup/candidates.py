@@ -1,8 +1,9 @@
 """Candidate edges from bucket keys: rows (`key`, `node`) hash-partitioned on `key`, edges (`src` > `dst`) out.
 
 MinHash bands link every member of a bucket to the bucket's smallest node (a star: the bucket stays connected
-with n-1 edges instead of n^2/2). Pigeonhole chunks of perceptual hashes yield every pair of a bucket whose
-Hamming distance is within the radius (buckets of a chunk are not cliques, so each pair is checked).
+with n-1 edges instead of n^2/2). Pigeonhole chunks of perceptual hashes connect every pair of a bucket whose
+Hamming distance is within the radius (buckets of a chunk are not cliques, so pairs are checked): rows with the
+same hash as a star, the distinct hashes pairwise.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ def star_edges(part: pa.Table, _index: int = 0) -> pa.Table:
 
 
 def hamming_edges(part: pa.Table, _index: int, radius: int) -> pa.Table:
-    """Every pair of a bucket whose `hash` values differ in at most `radius` bits."""
-    df = pl.from_arrow(part).select("key", "node", "hash").unique().sort("key", "node")
-    keys, nodes = df["key"].to_numpy(), df["node"].to_numpy()
-    hashes = df["hash"].to_numpy().astype(np.uint64)
+    """Edges that connect every pair of a bucket whose `hash` values differ in at most `radius` bits: each row
+    to the smallest node with the same hash (a star, so n copies of one image cost n-1 edges, not n^2/2), and
+    the smallest nodes of the bucket's distinct hashes pairwise where within the radius."""
+    df = pl.from_arrow(part).select("key", "node", "hash").unique()
+    df = df.with_columns(first=pl.col("node").min().over("key", "hash"))
+    stars = df.filter(pl.col("node") != pl.col("first")).select(src=pl.col("node"), dst=pl.col("first"))
+    distinct = df.filter(pl.col("node") == pl.col("first")).sort("key", "node")
+    keys, nodes = distinct["key"].to_numpy(), distinct["node"].to_numpy()
+    hashes = distinct["hash"].to_numpy().astype(np.uint64)
     bounds = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1], [True])))
     src, dst = [], []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
@@ -48,10 +54,10 @@ def hamming_edges(part: pa.Table, _index: int, radius: int) -> pa.Table:
             i, j = np.nonzero((dist <= radius) & (nodes[a:b, None] > nodes[None, lo:hi]))
             src.append(nodes[a + i])
             dst.append(nodes[lo + j])
-    out = pl.DataFrame(
+    pairs = pl.DataFrame(
         {
             "src": np.concatenate(src) if src else np.zeros(0, np.int64),
             "dst": np.concatenate(dst) if dst else np.zeros(0, np.int64),
         }
     )
-    return out.unique().to_arrow().cast(EDGE_SCHEMA)
+    return pl.concat([stars.cast(pairs.schema), pairs]).unique().to_arrow().cast(EDGE_SCHEMA)

@@ -1,6 +1,7 @@
 """Main text by a learned block classifier: the page's DOM cut into text blocks, each scored by a small shipped model.
 
-One pass over the lxml tree cuts the page into blocks (text between block-level tag boundaries) and records
+One pass over the lxml tree (compiled from curation/ops/_html_walk.pyx at install, with `walk` here as its
+Python twin and fallback) cuts the page into blocks (text between block-level tag boundaries) and records
 per block what the boilerplate literature finds telling: text and link length, punctuation, the block's tag and
 ancestor tags, class/id keywords of its ancestors (comment, nav, footer, share, ...), depth, relative position
 and its neighbours. A gradient-boosted tree ensemble scores each block (stage 1); a second, small one rescores
@@ -14,10 +15,8 @@ needed to extract.
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import math
-import operator
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -166,44 +165,58 @@ _SENTENCE_END = re.compile(r"[.!?。！？…:\"'”»)]$")
 _WORD = re.compile(r"\w")
 
 
-class Block:
-    """One text block of a page: its text, linked characters, and the context of the element that opened it:
-    `ctx` = (tag, depth, ANCESTOR_TAGS bits, KEYWORDS bits over all ancestors, KEYWORDS bits of each of the 3
-    nearest ancestors with keywords, [characters, linked characters] of the 3 nearest block elements)."""
+NUMBERS = (
+    "link_chars",
+    "depth",
+    "ancestors",  # ANCESTOR_TAGS bits
+    "keywords",  # KEYWORDS bits over all ancestors
+    "near_keywords",  # KEYWORDS bits of the 3 nearest ancestors with keywords
+    "container1_chars",  # characters and linked characters of the 3 nearest block elements (0 where fewer)
+    "container1_links",
+    "container2_chars",
+    "container2_links",
+    "container3_chars",
+    "container3_links",
+)
 
-    __slots__ = ("ctx", "parts", "link_chars", "text")
 
-    def __init__(self, ctx: tuple):
-        self.ctx = ctx
-        self.parts: list[str] = []
-        self.link_chars = 0
-        self.text = ""
+@dataclass(frozen=True)
+class PageBlocks:
+    """A page's text blocks in document order: each block's text, the tag of the element that opened it, and
+    its NUMBERS (link characters and that element's context) as one int row."""
 
-    tag = property(lambda self: self.ctx[0])
-    depth = property(lambda self: self.ctx[1])
-    ancestors = property(lambda self: self.ctx[2])
-    keywords = property(lambda self: self.ctx[3])
-    containers = property(lambda self: self.ctx[5])
+    texts: list[str]
+    tags: list[str]
+    numbers: np.ndarray  # (blocks, len(NUMBERS)) int64
 
-    @property
-    def near_keywords(self) -> int:
-        """KEYWORDS bits of the 3 nearest ancestors with class/id keywords."""
-        out = 0
-        for bits in self.ctx[4]:
-            out |= bits
-        return out
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.numbers[:, NUMBERS.index(name)]
 
 
 _ATTR_BITS: dict[str, int] = {}  # class/id string -> KEYWORDS bits, shared across pages (bounded)
 
 
-def _keyword_bits(attrs: str) -> int:
-    """KEYWORDS bits of a `class id` string (cached in _ATTR_BITS)."""
-    low = attrs.lower()
-    bits = 0
+@functools.lru_cache(maxsize=1)
+def _keyword_automaton():
+    """Aho-Corasick automaton over every keyword, each keyword's value its group's bit."""
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
     for kw, bit in _KEYWORD_BITS.items():
-        if kw in low:
-            bits |= bit
+        automaton.add_word(kw, bit)
+    automaton.make_automaton()
+    return automaton
+
+
+def _keyword_bits(attrs: str) -> int:
+    """KEYWORDS bits of a `class id` string: a group's bit is set when any of its keywords is a substring
+    (cached in _ATTR_BITS)."""
+    bits = 0
+    for _, bit in _keyword_automaton().iter(attrs.lower()):
+        bits |= bit
     _ATTR_BITS[attrs] = bits
     return bits
 
@@ -221,88 +234,129 @@ def parse(html: str):
         return None
 
 
-def blocks(root) -> list[Block]:
-    """The page's text blocks in document order (blocks with no word characters left out)."""
-    import lxml.etree
+Marks = list[tuple[int, int, tuple]]  # (characters, linked characters, context) at each block boundary
 
-    lxml.etree.strip_elements(root, *SKIP_TAGS, with_tail=False)
-    out: list[Block] = []
+
+def walk(root) -> tuple[str, Marks]:
+    """The page's text and its block marks, in one pass over `root` in document order.
+
+    Each block boundary (a block element's start and end, and the page's end) is marked with the characters
+    and linked characters so far and the context the next block opens with (the page's own context last). A
+    block element's span, [characters, linked characters] (the differences of those counts at its end and
+    start), is shared by the contexts below it. Context: (tag, depth, ANCESTOR_TAGS bits, KEYWORDS bits,
+    KEYWORDS bits of the 3 nearest ancestors with keywords, spans of the 3 nearest block elements). The
+    compiled twin `_html_walk.walk` returns the same.
+    """
     cache = _ATTR_BITS
-    if len(cache) > 200_000:
-        cache.clear()
-    root_stat = [0, 0]
-    root_ctx = ("body", 0, 0, 0, (), (root_stat,))
-    current = Block(root_ctx)
+    pieces: list[str] = []
+    add = pieces.append
+    marks: Marks = []
+    chars = linked = 0
 
-    def flush(ctx: tuple) -> None:
-        """End the current block (kept if it has word characters) and open one with context `ctx`."""
-        nonlocal current
-        text = " ".join("".join(current.parts).split())
-        if text and _WORD.search(text):
-            current.text = text
-            out.append(current)
-            current = Block(ctx)
-        else:
-            current.parts, current.link_chars, current.ctx = [], 0, ctx
-
-    def visit(el, p_ctx: tuple, p_link: bool) -> tuple[int, int]:
-        """Walk `el`'s subtree; returns its (characters, linked characters)."""
-        nonlocal current
+    def visit(el, p_ctx: tuple, p_near: tuple, link: bool) -> None:
+        nonlocal chars, linked
         tag = el.tag
-        _, p_depth, p_anc, kw, near, chain = p_ctx
+        if tag in SKIP_TAGS:  # left out with everything inside; its tail is the parent's text
+            return
+        _, p_depth, p_anc, kw, near_bits, chain = p_ctx
+        near = p_near
         cls, ident = el.get("class"), el.get("id")
         if cls or ident:
-            own = cache.get(f"{cls} {ident}")
+            key = f"{cls} {ident}"
+            own = cache.get(key)
             if own is None:
-                own = _keyword_bits(f"{cls} {ident}")
+                own = _keyword_bits(key)
             if own:
                 kw |= own
                 near = (own, *near[:2])
-        link = p_link or tag == "a"
-        is_block = tag in BLOCK_TAGS
-        if is_block:
-            stat = [0, 0]
-            chain = (stat, *chain[:2])
-        ctx = (tag, p_depth + 1, p_anc | _ANCESTOR_BITS.get(tag, 0), kw, near, chain)
-        if is_block:
-            if current.parts:
-                flush(ctx)
-            else:
-                current.ctx = ctx
-        chars = links = 0
+                near_bits = 0
+                for bits in near:
+                    near_bits |= bits
+        if tag == "a":
+            link = True
+        span = None
+        if tag in BLOCK_TAGS:
+            span = [chars, linked]
+            chain = (span, *chain[:2])
+        ctx = (tag, p_depth + 1, p_anc | _ANCESTOR_BITS.get(tag, 0), kw, near_bits, chain)
+        if span is not None:
+            marks.append((chars, linked, ctx))
         text = el.text
         if text:
-            current.parts.append(text)
-            chars = len(text)
+            add(text)
+            chars += len(text)
             if link:
-                current.link_chars += chars
+                linked += len(text)
         for child in el:
             if child.tag.__class__ is str:
-                c, k = visit(child, ctx, link)
-                chars += c
-                links += k
+                visit(child, ctx, near, link)
             tail = child.tail
             if tail:
-                current.parts.append(tail)
+                add(tail)
                 chars += len(tail)
                 if link:
-                    current.link_chars += len(tail)
-        if link:
-            links = chars
-        if is_block:
-            stat[0], stat[1] = chars, links
-            if current.parts:
-                flush(p_ctx)
-            else:
-                current.ctx = p_ctx
-        return chars, links
+                    linked += len(tail)
+        if span is not None:
+            span[0], span[1] = chars - span[0], linked - span[1]
+            marks.append((chars, linked, p_ctx))
 
-    root_stat[0], root_stat[1] = visit(root, root_ctx, False)
-    if current.parts:
-        flush(root_ctx)
-    return out
+    root_span = [0, 0]
+    root_ctx = ("body", 0, 0, 0, 0, (root_span,))
+    visit(root, root_ctx, (), False)
+    root_span[0], root_span[1] = chars, linked
+    marks.append((chars, linked, root_ctx))
+    return "".join(pieces), marks
 
 
+def _cut(text: str, marks: Marks) -> PageBlocks:
+    """The blocks between consecutive marks that have a word character, whitespace collapsed."""
+    texts: list[str] = []
+    tags: list[str] = []
+    numbers: list[int] = []
+    start = start_linked = 0
+    ctx = marks[-1][2]
+    for end, end_linked, next_ctx in marks:
+        if end > start:
+            block = " ".join(text[start:end].split())
+            if block and _WORD.search(block):
+                tag, depth, anc, kw, near_bits, chain = ctx
+                texts.append(block)
+                tags.append(tag)
+                numbers += (end_linked - start_linked, depth, anc, kw, near_bits)
+                for span in chain:
+                    numbers += span
+                numbers += (0, 0) * (3 - len(chain))
+        start, start_linked, ctx = end, end_linked, next_ctx
+    return PageBlocks(texts, tags, np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS)))
+
+
+def _compiled_walk():
+    """The compiled walk (`curation.ops._html_walk`, built at install), or None where it was not built or was
+    built against an lxml whose element layout differs from the one installed (Cython refuses that import with
+    a ValueError)."""
+    try:
+        from curation.ops import _html_walk
+    except (ImportError, ValueError):
+        return None
+    return functools.partial(
+        _html_walk.walk,
+        block_tags=BLOCK_TAGS,
+        skip_tags=SKIP_TAGS,
+        ancestor_bits=_ANCESTOR_BITS,
+        cache=_ATTR_BITS,
+        keyword_bits=_keyword_bits,
+    )
+
+
+def blocks(root, walker=None) -> PageBlocks:
+    """The page's text blocks in document order (blocks with no word characters left out). `walker`: the
+    walk to use (default: the compiled one where it was built, else `walk`)."""
+    if len(_ATTR_BITS) > 200_000:
+        _ATTR_BITS.clear()
+    return _cut(*(walker or _WALK)(root))
+
+
+_WALK = _compiled_walk() or walk
 N_KEYWORDS = len(KEYWORDS)
 
 
@@ -316,10 +370,10 @@ _PUNCT_TABLE = _code_table(".,;:!?。、，．！？")
 _END_TABLE = _code_table(".!?。！？…:\"'”»)")
 
 
-def _text_stats(page_blocks: list[Block]) -> np.ndarray:
+def _text_stats(page: PageBlocks) -> np.ndarray:
     """Per block: log chars, log words, link density, punctuation per word, ends a sentence, digit share,
     mean word length, starts upper-case, depth (vectorised over the page's code points)."""
-    texts = [b.text for b in page_blocks]
+    texts = page.texts
     n = np.array([len(t) for t in texts], dtype=np.float64)
     starts = np.concatenate([[0], np.cumsum(n[:-1] + 1)]).astype(np.intp)
     codes = np.minimum(np.frombuffer("\n".join(texts).encode("utf-32-le"), dtype=np.uint32), 0xFFFF)
@@ -328,7 +382,7 @@ def _text_stats(page_blocks: list[Block]) -> np.ndarray:
     punct = per_block(_PUNCT_TABLE[codes])
     digits = per_block((codes >= 48) & (codes <= 57))
     ends = _END_TABLE[codes[starts + n.astype(np.intp) - 1]]
-    links = np.array([b.link_chars for b in page_blocks], dtype=np.float64)
+    links = page.column("link_chars").astype(np.float64)
     return np.column_stack(
         [
             np.log1p(n),
@@ -339,7 +393,7 @@ def _text_stats(page_blocks: list[Block]) -> np.ndarray:
             digits / n,
             (n - words + 1) / words,
             [t[0].isupper() for t in texts],
-            [b.depth for b in page_blocks],
+            page.column("depth"),
         ]
     ).astype(np.float64)
 
@@ -348,17 +402,17 @@ _OWN_INDEX = {t: i for i, t in enumerate(OWN_TAGS)}
 NEIGHBOUR_COLS = (0, 2, 3, 4)  # log chars, link density, punctuation, sentence end
 
 
-def _bits(values: list[int], n: int) -> np.ndarray:
-    return (np.array(values, dtype=np.int64)[:, None] >> np.arange(n)[None, :] & 1).astype(np.float64)
+def _bits(values: np.ndarray, n: int) -> np.ndarray:
+    return (values[:, None] >> np.arange(n)[None, :] & 1).astype(np.float64)
 
 
-def features(page_blocks: list[Block]) -> np.ndarray:
+def features(page_blocks: PageBlocks) -> np.ndarray:
     """One row per block: its own features, tag and class/id bits, page-relative position and size, and its
     neighbours' basics."""
     own = _text_stats(page_blocks)
     k = len(own)
     tags = np.zeros((k, len(OWN_TAGS)))
-    tags[np.arange(k), [_OWN_INDEX.get(_OWN.get(b.tag, b.tag), len(OWN_TAGS) - 1) for b in page_blocks]] = 1.0
+    tags[np.arange(k), [_OWN_INDEX.get(_OWN.get(t, t), len(OWN_TAGS) - 1) for t in page_blocks.tags]] = 1.0
     chars = np.expm1(own[:, 0])
     total = chars.sum()
     before = np.cumsum(chars) - chars
@@ -376,12 +430,9 @@ def features(page_blocks: list[Block]) -> np.ndarray:
             np.log1p(_window(chars, 2)),
         ]
     )
-    containers = np.array(
-        [[v for stat in (b.containers + ([0, 0],) * 3)[:3] for v in stat] for b in page_blocks],
-        dtype=np.float64,
-    )
+    containers = page_blocks.numbers[:, NUMBERS.index("container1_chars") :].astype(np.float64)
     cont_chars, cont_links = containers[:, 0::2], containers[:, 1::2]
-    context = np.hstack(
+    enclosing = np.hstack(
         [np.log1p(cont_chars), cont_chars / max(1.0, total), cont_links / np.maximum(1.0, cont_chars)]
     )
     base = own[:, NEIGHBOUR_COLS]
@@ -392,11 +443,11 @@ def features(page_blocks: list[Block]) -> np.ndarray:
         [
             own,
             tags,
-            _bits([b.ancestors for b in page_blocks], len(ANCESTOR_TAGS)),
-            _bits([b.keywords for b in page_blocks], N_KEYWORDS),
-            _bits([b.near_keywords for b in page_blocks], N_KEYWORDS),
+            _bits(page_blocks.column("ancestors"), len(ANCESTOR_TAGS)),
+            _bits(page_blocks.column("keywords"), N_KEYWORDS),
+            _bits(page_blocks.column("near_keywords"), N_KEYWORDS),
             page,
-            context,
+            enclosing,
             prev,
             nxt,
         ]
@@ -410,27 +461,26 @@ def _window(values: np.ndarray, radius: int) -> np.ndarray:
     return c[hi] - c[lo]
 
 
-_CTX = operator.attrgetter("ctx")
-_CHAIN = operator.itemgetter(5)  # of a Block's ctx: its 3 nearest block elements' statistics
-_TEXT = operator.attrgetter("text")
 CONFIDENT_P = 0.5  # stage-1 P from which a block counts as confidently main text for the context features
 
 
-def _container_keys(page_blocks: list[Block]) -> np.ndarray:
-    """(blocks, 3): identities of each block's 3 nearest enclosing block elements (the outermost one repeated
-    where a block has fewer). Blocks of one element share its statistics object and are contiguous."""
-    chains = list(map(_CHAIN, map(_CTX, page_blocks)))
-    for i in np.flatnonzero(np.fromiter(map(len, chains), np.intp, len(chains)) < 3):
-        chains[i] = (chains[i] + (chains[i][-1],) * 2)[:3]
-    return np.fromiter(map(id, itertools.chain.from_iterable(chains)), np.int64, 3 * len(chains)).reshape(
-        -1, 3
-    )
+def _container_runs(page_blocks: PageBlocks, level: int) -> np.ndarray:
+    """Start index of each run of consecutive blocks in one `level`-th nearest enclosing block element (0 =
+    the nearest; the outermost a block has where it has fewer). An element is known by its [characters,
+    linked characters]: adjacent elements with equal counts count as one."""
+    spans = page_blocks.numbers[:, NUMBERS.index("container1_chars") :]
+    chars, links = spans[:, 2 * level], spans[:, 2 * level + 1]
+    for outer in range(level - 1, -1, -1):  # fewer enclosing elements: the outermost one it has
+        missing = chars == 0
+        chars = np.where(missing, spans[:, 2 * outer], chars)
+        links = np.where(missing, spans[:, 2 * outer + 1], links)
+    return np.flatnonzero(np.concatenate([[True], (chars[1:] != chars[:-1]) | (links[1:] != links[:-1])]))
 
 
 N_CONTEXT = 24
 
 
-def context_features(p: np.ndarray, page_blocks: list[Block]) -> np.ndarray:
+def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
     """Stage-2 rows: each block's stage-1 P in its page context (main text is contiguous): its own P, its
     neighbours' at +-1 and +-2 (-1 past the page's ends), mean P of the 3, 7 and 21-block windows around it,
     character-weighted mean P of the 5 and 21-block windows and of its 3 nearest enclosing block elements, whether
@@ -440,7 +490,7 @@ def context_features(p: np.ndarray, page_blocks: list[Block]) -> np.ndarray:
     max, and log characters."""
     k = len(p)
     out = np.empty((k, N_CONTEXT))
-    chars = np.fromiter(map(len, map(_TEXT, page_blocks)), np.float64, k)
+    chars = np.fromiter(map(len, page_blocks.texts), np.float64, k)
     pc = p * chars
     total = max(1.0, chars.sum())
     idx = np.arange(k)
@@ -454,10 +504,8 @@ def context_features(p: np.ndarray, page_blocks: list[Block]) -> np.ndarray:
             out[:, col] = (cum_pc[hi] - cum_pc[lo]) / np.maximum(1.0, cum_c[hi] - cum_c[lo])
         else:
             out[:, col] = (cum_p[hi] - cum_p[lo]) / (hi - lo)
-    keys = _container_keys(page_blocks)
     for level in range(3):
-        key = keys[:, level]
-        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        starts = _container_runs(page_blocks, level)
         share = np.add.reduceat(pc, starts) / np.maximum(1.0, np.add.reduceat(chars, starts))
         out[:, 10 + level] = np.repeat(share, np.diff(np.append(starts, k)))
     confident = p >= CONFIDENT_P
@@ -491,15 +539,14 @@ def context_features(p: np.ndarray, page_blocks: list[Block]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TreeEnsemble:
-    """Binary gradient-boosted trees as flat node arrays (all trees end to end): x[feature] <= threshold goes
-    left; a leaf points to itself, so `max_depth` steps reach every leaf; the leaf values add up to a logit."""
+    """Binary gradient-boosted trees, each laid out as a complete tree of depth `max_depth` (x[feature] <=
+    threshold goes left; node i's children are 2i+1 and 2i+2), so evaluation is `max_depth` array steps for all
+    trees and rows at once; a leaf above the full depth becomes a node whose whole subtree carries its value.
+    The leaf values add up to a logit."""
 
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    value: np.ndarray
-    roots: np.ndarray  # index of each tree's root node
+    feature: np.ndarray  # (trees, 2**max_depth - 1) internal nodes
+    threshold: np.ndarray  # (trees, 2**max_depth - 1)
+    value: np.ndarray  # (trees, 2**max_depth) leaves
     baseline: float
     threshold_p: float
     max_depth: int
@@ -507,41 +554,71 @@ class TreeEnsemble:
 
     @classmethod
     def from_json(cls, payload: dict) -> TreeEnsemble:
-        feature, threshold, left, right, value, roots = [], [], [], [], [], []
-        for tree in payload["trees"]:
-            offset = len(feature)
-            roots.append(offset)
-            for i, is_leaf in enumerate(tree["leaf"]):
-                feature.append(0 if is_leaf else tree["feature"][i])
-                threshold.append(0.0 if is_leaf else tree["threshold"][i])
-                left.append(offset + i if is_leaf else offset + tree["left"][i])
-                right.append(offset + i if is_leaf else offset + tree["right"][i])
-                value.append(tree["value"][i] if is_leaf else 0.0)
+        depth = int(payload["max_depth"])
+        n_inner, n_trees = 2**depth - 1, len(payload["trees"])
+        feature = np.zeros((n_trees, n_inner), dtype=np.intp)
+        threshold = np.full((n_trees, n_inner), np.inf)
+        value = np.zeros((n_trees, 2**depth))
+        for t, tree in enumerate(payload["trees"]):
+
+            def place(node: int, slot: int, level: int, tree: dict = tree, t: int = t) -> None:
+                """Put `tree`'s `node` at complete-layout `slot` of `level`."""
+                if tree["leaf"][node]:
+                    first = (slot + 1) * 2 ** (depth - level) - 2**depth  # leftmost leaf under `slot`
+                    value[t, first : first + 2 ** (depth - level)] = tree["value"][node]
+                    return
+                feature[t, slot], threshold[t, slot] = tree["feature"][node], tree["threshold"][node]
+                place(tree["left"][node], 2 * slot + 1, level + 1)
+                place(tree["right"][node], 2 * slot + 2, level + 1)
+
+            place(0, 0, 0)
         return cls(
-            feature=np.array(feature, dtype=np.intp),
-            threshold=np.array(threshold, dtype=np.float64),
-            left=np.array(left, dtype=np.intp),
-            right=np.array(right, dtype=np.intp),
-            value=np.array(value, dtype=np.float64),
-            roots=np.array(roots, dtype=np.intp),
+            feature=feature,
+            threshold=threshold,
+            value=value,
             baseline=float(payload["baseline"]),
             threshold_p=float(payload["threshold"]),
-            max_depth=int(payload["max_depth"]),
+            max_depth=depth,
             n_features=int(payload["n_features"]),
         )
 
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        """P(main text) per row of `x`."""
+    def proba(self, x: np.ndarray, compiled: bool = True) -> np.ndarray:
+        """P(main text) per row of `x` (`compiled`: through `_tree_scores` where it was built)."""
         if x.shape[1] != self.n_features:
             raise ValueError(f"model expects {self.n_features} features, got {x.shape[1]}")
-        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        row_start = (np.arange(len(x), dtype=np.intp) * x.shape[1])[:, None]
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        scores = _compiled_scores() if compiled else None
+        if scores is not None:
+            raw = np.empty(len(x))
+            scores(x, self.feature, self.threshold, self.value, self.max_depth, raw)
+        else:
+            raw = self._raw_numpy(x)
+        return 1.0 / (1.0 + np.exp(-(self.baseline + raw)))
+
+    def _raw_numpy(self, x: np.ndarray) -> np.ndarray:
+        """Sum of leaf values per row, all trees and rows at once, `max_depth` array steps."""
+        n_trees, n_inner = self.feature.shape
+        flat_feature, flat_threshold = self.feature.ravel(), self.threshold.ravel()
+        tree_base = np.arange(n_trees, dtype=np.intp) * n_inner
+        row_base = np.arange(len(x), dtype=np.intp)[:, None] * x.shape[1]
+        slot = np.zeros((len(x), n_trees), dtype=np.intp)
+        flat_x = x.ravel()
         for _ in range(self.max_depth):
-            go_left = flat.take(row_start + self.feature.take(node)) <= self.threshold.take(node)
-            node = np.where(go_left, self.left.take(node), self.right.take(node))
-        raw = self.baseline + self.value.take(node).sum(axis=1)
-        return 1.0 / (1.0 + np.exp(-raw))
+            node = tree_base + slot
+            go_left = flat_x.take(row_base + flat_feature.take(node)) <= flat_threshold.take(node)
+            slot = 2 * slot + 2 - go_left
+        leaf = slot - n_inner + np.arange(n_trees, dtype=np.intp) * (n_inner + 1)
+        return self.value.ravel().take(leaf).sum(axis=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_scores():
+    """`_tree_scores.raw_scores` (built at install), or None where it was not built."""
+    try:
+        from curation.ops._tree_scores import raw_scores
+    except ImportError:
+        return None
+    return raw_scores
 
 
 def select(proba: np.ndarray, threshold: float) -> np.ndarray:
@@ -575,7 +652,7 @@ class BlockModel:
             threshold=float(payload["threshold"]),
         )
 
-    def proba(self, page_blocks: list[Block]) -> np.ndarray:
+    def proba(self, page_blocks: PageBlocks) -> np.ndarray:
         """P(main text) per block of a page."""
         x = features(page_blocks)
         p = self.stage1.proba(x)
@@ -607,7 +684,9 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     keep = select(model.proba(page), model.threshold)
     if comments:
         bit = 1 << list(KEYWORDS).index("comment")
-        for i, b in enumerate(page):
-            if b.keywords & bit and b.link_chars < 0.5 * len(b.text) and _SENTENCE_END.search(b.text):
+        in_comments = page.column("keywords") & bit
+        for i in np.flatnonzero(in_comments & ~keep):
+            text = page.texts[i]
+            if page.column("link_chars")[i] < 0.5 * len(text) and _SENTENCE_END.search(text):
                 keep[i] = True
-    return "\n".join(b.text for b, k in zip(page, keep, strict=True) if k)
+    return "\n".join(t for t, k in zip(page.texts, keep, strict=True) if k)

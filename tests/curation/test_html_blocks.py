@@ -72,20 +72,20 @@ def test_context_features_place_blocks_in_their_page():
         "<ul><li>Home</li><li>About</li></ul><p>Closing words.</p><footer>Copyright</footer></body></html>"
     )
     page = blocks(parse(html))
-    assert [b.text for b in page][:2] == ["First paragraph of prose.", "Second paragraph of prose."]
+    assert page.texts[:2] == ["First paragraph of prose.", "Second paragraph of prose."]
     p = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.05])
     x = context_features(p, page)
     assert x.shape == (6, N_CONTEXT)
     assert x[:, 0].tolist() == p.tolist()
     assert x[1, 1] == 0.9 and x[1, 3] == 0.1 and x[0, 1] == -1.0  # neighbours' P, padded at the page start
     # the two paragraphs share their div's character-weighted P, the two list items their list's
-    chars = np.array([len(b.text) for b in page[:2]])
+    chars = np.array([len(t) for t in page.texts[:2]])
     assert x[0, 11] == x[1, 11] == pytest.approx((p[:2] * chars).sum() / chars.sum())
     assert x[2, 11] == x[3, 11] != x[0, 11]
     # between the first and last confident blocks (P >= 0.5): the paragraphs and the list; the characters
     # between a block and that span: the closing words' for the footer
     assert x[:, 13].tolist() == [1, 1, 1, 1, 0, 0]
-    assert x[5, 16] == pytest.approx(len("Closing words.") / sum(len(b.text) for b in page))
+    assert x[5, 16] == pytest.approx(len("Closing words.") / sum(map(len, page.texts)))
     assert (x[:5, 16] == 0).all()
 
 
@@ -100,7 +100,7 @@ def test_blocks_engine_keeps_main_text_of_real_pages(shared):
     assert all(texts), "an empty extraction on a page with gold text"
     f1 = [_f1(text, gold[rid]) for text, (rid, _) in zip(texts, pages, strict=True)]
     everything = [
-        _f1("\n".join(b.text for b in blocks(parse(payload.decode("utf-8", "replace")))), gold[rid])
+        _f1("\n".join(blocks(parse(payload.decode("utf-8", "replace"))).texts), gold[rid])
         for rid, payload in pages
     ]
     assert sum(f1) / len(f1) > 0.85

@@ -78,6 +78,33 @@ def test_pigeonhole_finds_every_pair_within_the_radius():
     assert found == truth and len(truth) >= 9
 
 
+def test_copies_of_one_image_are_a_star_not_a_clique():
+    """5,000 rows with one hash in one bucket give 4,999 edges (all pairs: 12.5M), and the same components as
+    all pairs within the radius would."""
+    rng = np.random.default_rng(1)
+    value = np.uint64(rng.integers(0, 2**63))
+    near = value ^ np.uint64(0b111)  # 3 bits away
+    far = value ^ np.uint64((1 << 64) - 1)  # 64 bits away
+    hashes = np.array([value] * 5_000 + [near, near, far], dtype=np.uint64)
+    rows = pa.table({"key": np.zeros(len(hashes), np.uint64), "node": np.arange(len(hashes)), "hash": hashes})
+    edges = hamming_edges(rows, 0, 8).to_pydict()
+    pairs = list(zip(edges["src"], edges["dst"], strict=True))
+    assert (
+        len(pairs) == 4_999 + 1 + 1
+    )  # copies to node 0, the second `near` to the first, the first to node 0
+    assert all(s > d for s, d in pairs)
+    parent = list(range(len(hashes)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for s, d in pairs:
+        parent[find(s)] = find(d)
+    assert {find(i) for i in range(5_002)} == {find(0)} and find(5_002) != find(0)
+
+
 def test_near_duplicate_photos_form_one_cluster(ray_local, photos, tmp_path):
     names = [n for n, _ in photos] + ["broken", "missing"]
     images = [d for _, d in photos] + [b"\x89PNG broken", None]

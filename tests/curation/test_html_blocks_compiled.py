@@ -1,0 +1,91 @@
+"""The `blocks` engine's compiled parts equal their Python twins: the walk returns exactly what the Python walk
+returns, on real pages and on cases built to hit its edges (entities in attributes, multi-byte text, links
+around blocks, valueless attributes); the tree scores equal the numpy evaluation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from curation.ops import html_blocks
+from curation.ops.html import decode_html
+
+DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
+EDGE_PAGES = [
+    "<html><body><p>plain</p></body></html>",
+    "<div class='a&amp;b comment' id='x&lt;y'>entities in attributes. <a href='#'>link</a></div>",
+    "<div class id=''>valueless class, empty id. Text.</div><p class=''>more</p>",
+    "<p>caf\u00e9 \u00fcber na\u00efve \u2014 \U0001f600 emoji, \u4e2d\u6587\u6587\u672c.</p><li>\u0928\u092e\u0938\u094d\u0924\u0947</li>",
+    "<a href='/'><div>block inside a link</div> tail in link</a> tail after link<p>next</p>",
+    "text before any element<br>after br<hr>after hr",
+    "<table><tr><td class='nav menu'>one</td><td id='main-content'>two <b>bold</b> end.</td></tr></table>",
+    "<div class='post'><div class='share'><div class='comment'><div class='meta'><p>four deep</p></div></div></div></div>",
+    "<ul>" + "".join(f"<li><a href='/{i}'>item {i}</a></li>" for i in range(30)) + "</ul>",
+    "<div>" * 300 + "deep" + "</div>" * 300,
+    "<p>   </p><p>\u00a0</p><p>...</p><p>_</p>",
+    "<html><body></body></html>",
+    "<a href='#'>in link<svg><text>svg text</text></svg> tail of svg in link</a><noscript><p>gone</p></noscript>x",
+    "<script>var x = 1;</script><style>p{}</style><p>after skipped tags<!-- a comment --> still here</p>",
+]
+
+
+def _built(compiled, module: str):
+    """`compiled`, failing where a C compiler is here but `module` was not built, else skipping."""
+    if compiled is None:
+        if shutil.which("cc") or shutil.which("gcc"):
+            pytest.fail(f"curation/ops/{module} is not built although a C compiler is here: pip install -e .")
+        pytest.skip(f"no C compiler here, so {module} was not built (html_blocks uses its Python twin)")
+    return compiled
+
+
+def _compiled():
+    return _built(html_blocks._compiled_walk(), "_html_walk")
+
+
+def _demo_pages(n: int) -> list[str]:
+    out = []
+    for record in ArchiveIterator(str(DEMO_WARC), record_types=WarcRecordType.response, parse_http=True):
+        out.append(decode_html(record.reader.read(), None)[0])
+        if len(out) == n:
+            break
+    return out
+
+
+def _both(html: str, compiled) -> tuple:
+    results = []
+    for walker in (html_blocks.walk, compiled):
+        root = html_blocks.parse(html)
+        assert root is not None
+        page = html_blocks.blocks(root, walker=walker)
+        results.append((page.texts, page.tags, page.numbers.tolist()))
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("html", EDGE_PAGES, ids=range(len(EDGE_PAGES)))
+def test_compiled_walk_equals_python_walk_on_edge_cases(html):
+    python, compiled = _both(html, _compiled())
+    assert compiled == python
+
+
+def test_compiled_walk_equals_python_walk_on_real_pages():
+    compiled = _compiled()
+    pages = _demo_pages(60)
+    assert len(pages) == 60
+    for html in pages:
+        python, result = _both(html, compiled)
+        assert result == python
+        assert python[0], "a real page with no blocks"
+
+
+def test_compiled_tree_scores_equal_numpy_evaluation():
+    _built(html_blocks._compiled_scores(), "_tree_scores")
+    model = html_blocks.shipped_model()
+    for html in _demo_pages(20):
+        x = html_blocks.features(html_blocks.blocks(html_blocks.parse(html)))
+        compiled, numpy = model.proba(x), model.proba(x, compiled=False)
+        np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
+        assert (compiled >= model.threshold_p).tolist() == (numpy >= model.threshold_p).tolist()
