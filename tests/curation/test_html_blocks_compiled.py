@@ -85,7 +85,10 @@ def test_compiled_tree_scores_equal_numpy_evaluation():
     _built(html_blocks._compiled_scores(), "_tree_scores")
     model = html_blocks.shipped_model()
     for html in _demo_pages(20):
-        x = html_blocks.features(html_blocks.blocks(html_blocks.parse(html)))
-        compiled, numpy = model.proba(x), model.proba(x, compiled=False)
-        np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
-        assert (compiled >= model.threshold_p).tolist() == (numpy >= model.threshold_p).tolist()
+        page = html_blocks.blocks(html_blocks.parse(html))
+        x = html_blocks.features(page)
+        x2 = np.hstack([html_blocks.context_features(model.stage1.proba(x), page), x])
+        for ensemble, rows in ((model.stage1, x), (model.stage2, x2)):
+            compiled, numpy = ensemble.proba(rows), ensemble.proba(rows, compiled=False)
+            np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
+            assert (compiled >= ensemble.threshold_p).tolist() == (numpy >= ensemble.threshold_p).tolist()
