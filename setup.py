@@ -1,6 +1,7 @@
 """Builds the two compiled modules of the `blocks` extraction engine: curation/ops/_html_walk (Cython over
 lxml's C API) and curation/ops/_tree_scores; everything else is in pyproject.toml. Where they cannot be
-built, the install goes on and html_blocks uses its Python walk and numpy tree evaluation."""
+built, the install goes on and the engine uses the Python walk (html_walk) and numpy tree evaluation
+(tree_ensemble)."""
 
 import lxml
 from Cython.Build import cythonize

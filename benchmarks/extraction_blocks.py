@@ -2,14 +2,14 @@
 
 Pages: warc/visible_pages.warc.gz with the gold of ../shared/data/extraction (AEB: MIT, Readability and
 trafilatura eval: Apache-2.0), split by site as benchmarks/extraction_split.py does. Labels per block
-(curation/ops/html_blocks.py cuts the blocks): on gold-text pages a block is main text when over 70 % of its word
+(curation/ops/html_walk.py cuts the blocks): on gold-text pages a block is main text when over 70 % of its word
 trigrams (whole token sequence for blocks under 3 tokens) occur in the gold, boilerplate under 30 %, unlabelled
 in between; on trafilatura-eval pages a block holding (or held in) a `with` snippet is main text, one with a
 `without` snippet is not, the rest are unlabelled.
 Hyper-parameters are chosen by 4-fold cross-validation grouped by site inside the tuning half, scored as the
 benchmark scores pages (mean of AEB/Readability macro token F1 and the snippet share). Stage 1 scores blocks
 from their features; stage 2 rescores them from the out-of-fold stage-1 P in their page context
-(html_blocks.context_features) next to the same features, its CV nested (inner folds by site inside each outer
+(block_features.context_features) next to the same features, its CV nested (inner folds by site inside each outer
 training part). Stage 2 ships when its CV score beats stage 1 alone. The chosen models are trained on the whole
 tuning half (stage 2 on out-of-fold stage-1 P) and written to curation/resources/html_blocks_model.json. Needs
 scikit-learn (training only; the engine runs on numpy).
@@ -29,16 +29,10 @@ from common import REPO, pick_warc
 from extraction import Page, load_gold, prf, read_pages, snippet_score, token_prf, tokens
 from extraction_split import part, site
 
+from curation.ops.block_features import context_features, features
 from curation.ops.html import decode_html
-from curation.ops.html_blocks import (
-    MODEL_RESOURCE,
-    BlockModel,
-    blocks,
-    context_features,
-    features,
-    parse,
-    select,
-)
+from curation.ops.html_blocks import MODEL_RESOURCE, BlockModel, select
+from curation.ops.html_walk import blocks, parse
 
 MODEL_PATH = REPO / "curation" / "resources" / MODEL_RESOURCE
 
@@ -195,7 +189,7 @@ def set_stage2_rows(rows: list[dict], probas: list[np.ndarray | None]) -> None:
 
 
 def export_trees(model, threshold: float) -> dict:
-    """The fitted HistGradientBoostingClassifier as flat per-tree arrays (curation.ops.html_blocks.TreeEnsemble)."""
+    """The fitted HistGradientBoostingClassifier as flat per-tree arrays (curation.ops.tree_ensemble.TreeEnsemble)."""
     trees = []
     depth = 0
     for (predictor,) in model._predictors:
@@ -240,11 +234,12 @@ PARAMS1 = {
     "max_leaf_nodes": 31,
     "min_samples_leaf": 20,
 }
-# stage 2: small, ~90 tree steps per block (stage 1: 750); 60 x 4 scored +0.4 points higher in a CV probe but
-# takes about twice the tree time (see benchmarks/RESULTS.md)
+# stage 2: small (stage 1: 750 tree steps per block); with the compiled tree scores (curation/ops/_tree_scores)
+# 60 x 4 costs ~0.1 ms per page more than 20 x 4
 GRID2 = (
     {"max_iter": 30, "max_depth": 3, "max_leaf_nodes": 8},
     {"max_iter": 20, "max_depth": 4, "max_leaf_nodes": 15},
+    {"max_iter": 60, "max_depth": 4, "max_leaf_nodes": 15},
 )
 FIXED2 = {"learning_rate": 0.1, "min_samples_leaf": 20}
 # blocks weighted by tokens, each page summing to the same: beat plain token weights in a first tuning-half CV

@@ -15,8 +15,10 @@ from extraction import load_gold, read_pages
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
+from curation.ops.block_features import context_features, features
 from curation.ops.html import decode_html
-from curation.ops.html_blocks import blocks, context_features, features, parse, shipped_model
+from curation.ops.html_blocks import shipped_model
+from curation.ops.html_walk import blocks, parse
 
 
 def main(repeat: int = 2) -> None:

@@ -1,8 +1,8 @@
 # cython: language_level=3
-"""The walk of curation.ops.html_blocks over lxml's C nodes: the same (text, marks) as its Python `walk` (see
+"""The walk of curation.ops.html_walk over lxml's C nodes: the same (text, marks) as its Python `walk` (see
 its docstring), without a Python object per node, per text node or per attribute lookup: text goes into one
 UTF-8 buffer (characters counted as code points), each node's context lives in a C struct, and Python objects
-are made only for class/id values and block boundaries. Built at install; html_blocks
+are made only for class/id values and block boundaries. Built at install; html_walk
 falls back to the Python walk where it is not."""
 
 from cpython.ref cimport PyObject
@@ -138,7 +138,7 @@ cdef class _Walk:
 
 
 def walk(_Element root, *, frozenset block_tags, frozenset skip_tags, dict ancestor_bits, dict cache, keyword_bits):
-    """(text, marks) of `root`'s subtree, as html_blocks.walk returns them."""
+    """(text, marks) of `root`'s subtree, as html_walk.walk returns them."""
     cdef _Walk w = _Walk()
     cdef Context top
     w.buf, w.size, w.capacity, w.chars, w.linked = NULL, 0, 0, 0, 0

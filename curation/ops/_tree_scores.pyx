@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Raw scores of curation.ops.html_blocks.TreeEnsemble in C: per row, every tree walked from its root
+"""Raw scores of curation.ops.tree_ensemble.TreeEnsemble in C: per row, every tree walked from its root
 `depth` levels down its complete layout, the leaf values summed in tree order (built at install; the
 ensemble falls back to its numpy evaluation where it is not)."""
 

@@ -13,8 +13,10 @@ import pyarrow as pa
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from curation.ops.block_features import N_CONTEXT, context_features, features
 from curation.ops.html import HtmlExtract
-from curation.ops.html_blocks import N_CONTEXT, blocks, context_features, features, parse, shipped_model
+from curation.ops.html_blocks import shipped_model
+from curation.ops.html_walk import blocks, parse
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
 N_PAGES = 40

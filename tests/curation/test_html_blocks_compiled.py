@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from curation.ops import html_blocks
+from curation.ops import block_features, html_blocks, html_walk, tree_ensemble
 from curation.ops.html import decode_html
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
@@ -43,7 +43,7 @@ def _built(compiled, module: str):
 
 
 def _compiled():
-    return _built(html_blocks._compiled_walk(), "_html_walk")
+    return _built(html_walk._compiled_walk(), "_html_walk")
 
 
 def _demo_pages(n: int) -> list[str]:
@@ -57,10 +57,10 @@ def _demo_pages(n: int) -> list[str]:
 
 def _both(html: str, compiled) -> tuple:
     results = []
-    for walker in (html_blocks.walk, compiled):
-        root = html_blocks.parse(html)
+    for walker in (html_walk.walk, compiled):
+        root = html_walk.parse(html)
         assert root is not None
-        page = html_blocks.blocks(root, walker=walker)
+        page = html_walk.blocks(root, walker=walker)
         results.append((page.texts, page.tags, page.numbers.tolist()))
     return results[0], results[1]
 
@@ -82,12 +82,12 @@ def test_compiled_walk_equals_python_walk_on_real_pages():
 
 
 def test_compiled_tree_scores_equal_numpy_evaluation():
-    _built(html_blocks._compiled_scores(), "_tree_scores")
+    _built(tree_ensemble._compiled_scores(), "_tree_scores")
     model = html_blocks.shipped_model()
     for html in _demo_pages(20):
-        page = html_blocks.blocks(html_blocks.parse(html))
-        x = html_blocks.features(page)
-        x2 = np.hstack([html_blocks.context_features(model.stage1.proba(x), page), x])
+        page = html_walk.blocks(html_walk.parse(html))
+        x = block_features.features(page)
+        x2 = np.hstack([block_features.context_features(model.stage1.proba(x), page), x])
         for ensemble, rows in ((model.stage1, x), (model.stage2, x2)):
             compiled, numpy = ensemble.proba(rows), ensemble.proba(rows, compiled=False)
             np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)

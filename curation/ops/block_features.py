@@ -1,0 +1,210 @@
+"""Feature rows of a page's text blocks: stage 1 (each block's own text, tag and context, page-relative position
+and size, neighbours) and stage 2 (stage 1's P in the block's page context) of the `blocks` engine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, NUMBERS, PageBlocks
+
+OWN_TAGS = [
+    "p",
+    "div",
+    "li",
+    "h1",
+    "h23",
+    "h456",
+    "td",
+    "span",
+    "pre",
+    "blockquote",
+    "dd",
+    "figcaption",
+    "a",
+    "other",
+]
+# tags that share a column of the block's own tag
+_OWN_GROUP = {"h2": "h23", "h3": "h23", "h4": "h456", "h5": "h456", "h6": "h456", "th": "td"}
+
+N_KEYWORDS = len(KEYWORDS)
+
+
+def _code_table(chars: str) -> np.ndarray:
+    table = np.zeros(0x10000, dtype=bool)  # Basic Multilingual Plane; other code points map to the last slot
+    table[[ord(c) for c in chars]] = True
+    return table
+
+
+_PUNCT_TABLE = _code_table(".,;:!?。、，．！？")
+_END_TABLE = _code_table(".!?。！？…:\"'”»)")
+
+
+def _text_stats(page: PageBlocks) -> np.ndarray:
+    """Per block: log chars, log words, link density, punctuation per word, ends a sentence, digit share,
+    mean word length, starts upper-case, depth (vectorised over the page's code points)."""
+    texts = page.texts
+    n = np.array([len(t) for t in texts], dtype=np.float64)
+    starts = np.concatenate([[0], np.cumsum(n[:-1] + 1)]).astype(np.intp)
+    codes = np.minimum(np.frombuffer("\n".join(texts).encode("utf-32-le"), dtype=np.uint32), 0xFFFF)
+    per_block = lambda mask: np.add.reduceat(mask.astype(np.float64), starts)  # noqa: E731
+    words = per_block(codes == 32) + 1.0
+    punct = per_block(_PUNCT_TABLE[codes])
+    digits = per_block((codes >= 48) & (codes <= 57))
+    ends = _END_TABLE[codes[starts + n.astype(np.intp) - 1]]
+    links = page.column("link_chars").astype(np.float64)
+    return np.column_stack(
+        [
+            np.log1p(n),
+            np.log1p(words),
+            np.minimum(1.0, links / n),
+            punct / words,
+            ends,
+            digits / n,
+            (n - words + 1) / words,
+            [t[0].isupper() for t in texts],
+            page.column("depth"),
+        ]
+    ).astype(np.float64)
+
+
+_OWN_INDEX = {t: i for i, t in enumerate(OWN_TAGS)}
+NEIGHBOUR_COLS = (0, 2, 3, 4)  # log chars, link density, punctuation, sentence end
+
+
+def _bits(values: np.ndarray, n: int) -> np.ndarray:
+    return (values[:, None] >> np.arange(n)[None, :] & 1).astype(np.float64)
+
+
+def features(page_blocks: PageBlocks) -> np.ndarray:
+    """One row per block: its own features, tag and class/id bits, page-relative position and size, and its
+    neighbours' basics."""
+    own = _text_stats(page_blocks)
+    k = len(own)
+    tags = np.zeros((k, len(OWN_TAGS)))
+    tags[
+        np.arange(k), [_OWN_INDEX.get(_OWN_GROUP.get(t, t), len(OWN_TAGS) - 1) for t in page_blocks.tags]
+    ] = 1.0
+    chars = np.expm1(own[:, 0])
+    total = chars.sum()
+    before = np.cumsum(chars) - chars
+    depth = own[:, 8]
+    page = np.column_stack(
+        [
+            np.arange(k) / max(1, k - 1),
+            before / max(1.0, total),
+            chars / max(1.0, total),
+            np.full(k, math.log1p(total)),
+            np.full(k, math.log1p(k)),
+            depth - np.median(depth),
+            # link density and characters of the 5-block window around each block
+            _window(chars * own[:, 2], 2) / np.maximum(1.0, _window(chars, 2)),
+            np.log1p(_window(chars, 2)),
+        ]
+    )
+    containers = page_blocks.numbers[:, NUMBERS.index("container1_chars") :].astype(np.float64)
+    cont_chars, cont_links = containers[:, 0::2], containers[:, 1::2]
+    enclosing = np.hstack(
+        [np.log1p(cont_chars), cont_chars / max(1.0, total), cont_links / np.maximum(1.0, cont_chars)]
+    )
+    base = own[:, NEIGHBOUR_COLS]
+    pad = np.full((1, base.shape[1]), -1.0)
+    prev = np.vstack([pad, base[:-1]])
+    nxt = np.vstack([base[1:], pad])
+    return np.hstack(
+        [
+            own,
+            tags,
+            _bits(page_blocks.column("ancestors"), len(ANCESTOR_TAGS)),
+            _bits(page_blocks.column("keywords"), N_KEYWORDS),
+            _bits(page_blocks.column("near_keywords"), N_KEYWORDS),
+            page,
+            enclosing,
+            prev,
+            nxt,
+        ]
+    )
+
+
+def _window(values: np.ndarray, radius: int) -> np.ndarray:
+    c = np.concatenate([[0.0], np.cumsum(values)])
+    idx = np.arange(len(values))
+    lo, hi = np.maximum(0, idx - radius), np.minimum(len(values), idx + radius + 1)
+    return c[hi] - c[lo]
+
+
+CONFIDENT_P = 0.5  # stage-1 P from which a block counts as confidently main text for the context features
+
+
+def _container_runs(page_blocks: PageBlocks, level: int) -> np.ndarray:
+    """Start index of each run of consecutive blocks in one `level`-th nearest enclosing block element (0 =
+    the nearest; the outermost a block has where it has fewer). An element is known by its [characters,
+    linked characters]: adjacent elements with equal counts count as one."""
+    spans = page_blocks.numbers[:, NUMBERS.index("container1_chars") :]
+    chars, links = spans[:, 2 * level], spans[:, 2 * level + 1]
+    for outer in range(level - 1, -1, -1):  # fewer enclosing elements: the outermost one it has
+        missing = chars == 0
+        chars = np.where(missing, spans[:, 2 * outer], chars)
+        links = np.where(missing, spans[:, 2 * outer + 1], links)
+    return np.flatnonzero(np.concatenate([[True], (chars[1:] != chars[:-1]) | (links[1:] != links[:-1])]))
+
+
+N_CONTEXT = 24
+
+
+def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
+    """Stage-2 rows: each block's stage-1 P in its page context (main text is contiguous): its own P, its
+    neighbours' at +-1 and +-2 (-1 past the page's ends), mean P of the 3, 7 and 21-block windows around it,
+    character-weighted mean P of the 5 and 21-block windows and of its 3 nearest enclosing block elements, whether
+    it lies between the first and last confidently main blocks (P >= CONFIDENT_P), the blocks to the nearest one
+    before and after it, the characters between it and that span (page share), page-level P statistics (max,
+    mean, character-weighted mean, confident character share, log confident blocks), P relative to the page's
+    max, and log characters."""
+    k = len(p)
+    out = np.empty((k, N_CONTEXT))
+    chars = np.fromiter(map(len, page_blocks.texts), np.float64, k)
+    pc = p * chars
+    total = max(1.0, chars.sum())
+    idx = np.arange(k)
+    out[:, 0] = p
+    out[:, 1:5] = -1.0
+    out[1:, 1], out[2:, 2], out[:-1, 3], out[:-2, 4] = p[:-1], p[:-2], p[1:], p[2:]
+    cum_p, cum_pc, cum_c = (np.concatenate([[0.0], np.cumsum(v)]) for v in (p, pc, chars))
+    for col, radius, weighted in ((5, 1, False), (6, 3, False), (7, 10, False), (8, 2, True), (9, 10, True)):
+        lo, hi = np.maximum(0, idx - radius), np.minimum(k, idx + radius + 1)
+        if weighted:
+            out[:, col] = (cum_pc[hi] - cum_pc[lo]) / np.maximum(1.0, cum_c[hi] - cum_c[lo])
+        else:
+            out[:, col] = (cum_p[hi] - cum_p[lo]) / (hi - lo)
+    for level in range(3):
+        starts = _container_runs(page_blocks, level)
+        share = np.add.reduceat(pc, starts) / np.maximum(1.0, np.add.reduceat(chars, starts))
+        out[:, 10 + level] = np.repeat(share, np.diff(np.append(starts, k)))
+    confident = p >= CONFIDENT_P
+    conf = np.flatnonzero(confident)
+    if len(conf):
+        first, last = conf[0], conf[-1]
+        prev_conf = np.maximum.accumulate(np.where(confident, idx, -1))
+        next_conf = np.minimum.accumulate(np.where(confident, idx, k)[::-1])[::-1]
+        before = cum_c[:-1]
+        out[:, 13] = (idx >= first) & (idx <= last)
+        out[:, 14] = np.log1p(np.where(prev_conf >= 0, idx - prev_conf, k))
+        out[:, 15] = np.log1p(np.where(next_conf < k, next_conf - idx, k))
+        gap = np.where(
+            idx < first, before[first] - before - chars, np.where(idx > last, before - cum_c[last + 1], 0)
+        )
+        out[:, 16] = gap / total
+    else:
+        out[:, 13] = 0.0
+        out[:, 14:16] = math.log1p(k)
+        out[:, 16] = 1.0
+    p_max = p.max()
+    out[:, 17] = p_max
+    out[:, 18] = p.mean()
+    out[:, 19] = pc.sum() / total
+    out[:, 20] = chars[confident].sum() / total
+    out[:, 21] = math.log1p(len(conf))
+    out[:, 22] = p / max(1e-9, p_max)
+    out[:, 23] = np.log1p(chars)
+    return out

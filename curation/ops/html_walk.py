@@ -1,0 +1,330 @@
+"""HTML page -> text blocks with their context, for the `blocks` extraction engine (curation.ops.html_blocks).
+
+One pass over the lxml tree (compiled from curation/ops/_html_walk.pyx at install, with `walk` here as its
+Python twin and fallback) cuts the page into blocks (text between block-level tag boundaries) and records per
+block the context of the element that opened it: tag, depth, ancestor tags, class/id keyword groups of its
+ancestors (comment, nav, footer, share, ...) and the sizes of its enclosing block elements.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+BLOCK_TAGS = frozenset(
+    [
+        "p",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "td",
+        "th",
+        "tr",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "caption",
+        "article",
+        "section",
+        "main",
+        "header",
+        "footer",
+        "nav",
+        "aside",
+        "blockquote",
+        "pre",
+        "form",
+        "figure",
+        "figcaption",
+        "address",
+        "center",
+        "details",
+        "summary",
+        "hr",
+        "br",
+        "body",
+        "fieldset",
+        "legend",
+        "menu",
+        "noscript",
+    ]
+)
+SKIP_TAGS = frozenset(
+    [
+        "script",
+        "style",
+        "template",
+        "svg",
+        "iframe",
+        "head",
+        "select",
+        "option",
+        "button",
+        "input",
+        "textarea",
+        "canvas",
+        "object",
+        "embed",
+        "map",
+        "video",
+        "audio",
+        "math",
+        "noscript",
+        "title",
+        "meta",
+        "link",
+    ]
+)
+# tags whose presence among the ancestors is a feature
+ANCESTOR_TAGS = [
+    "a",
+    "li",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "article",
+    "main",
+    "form",
+    "table",
+    "blockquote",
+    "figure",
+    "h",
+    "p",
+    "dl",
+    "section",
+]
+# class/id keyword groups; a substring hit in an ancestor's `class` or `id` sets the group's bit
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "comment": ("comment", "disqus", "repl", "respond", "discussion"),
+    "nav": ("nav", "menu", "breadcrumb", "pagination", "pager", "toolbar", "skip"),
+    "footer": ("footer", "copyright", "legal", "impressum", "imprint", "bottom"),
+    "header": ("header", "masthead", "topbar", "banner", "logo", "brand"),
+    "sidebar": ("sidebar", "side-bar", "aside", "widget", "rail", "column-right", "col-right"),
+    "share": ("share", "social", "sharing", "facebook", "twitter", "print", "email", "whatsapp"),
+    "related": ("related", "recommend", "more-", "popular", "trending", "teaser", "read-more", "readmore"),
+    "ad": ("advert", "sponsor", "promo", "banner-ad", "ad-", "-ad", "ads", "dfp", "outbrain", "taboola"),
+    "consent": ("cookie", "consent", "gdpr", "privacy", "modal", "popup", "overlay", "dialog"),
+    "subscribe": ("newsletter", "subscribe", "signup", "sign-up", "login", "register", "paywall", "search"),
+    "tags": ("tag", "categor", "topic", "keyword", "label"),
+    "meta": ("author", "byline", "meta", "date", "time", "published", "posted", "info", "dateline"),
+    "caption": ("caption", "credit", "figure", "image", "photo", "gallery", "media", "video", "slide"),
+    "content": ("article", "content", "post", "entry", "story", "body", "text", "main", "prose", "blog"),
+    "title": ("title", "headline", "heading", "h1"),
+    "lead": ("lead", "intro", "summary", "teaser-text", "standfirst", "excerpt", "description", "subtitle"),
+    "hidden": ("hidden", "hide", "visually", "sr-only", "screen-reader", "offscreen", "d-none"),
+    "list": ("list", "item", "card", "grid", "tile"),
+}
+_KEYWORD_BITS = {kw: 1 << i for i, group in enumerate(KEYWORDS.values()) for kw in group}
+_ANCESTOR_BITS = {t: 1 << i for i, t in enumerate(ANCESTOR_TAGS)}
+for _h in ("h1", "h2", "h3", "h4", "h5", "h6"):
+    _ANCESTOR_BITS[_h] = _ANCESTOR_BITS["h"]
+_WORD = re.compile(r"\w")
+
+
+NUMBERS = (
+    "link_chars",
+    "depth",
+    "ancestors",  # ANCESTOR_TAGS bits
+    "keywords",  # KEYWORDS bits over all ancestors
+    "near_keywords",  # KEYWORDS bits of the 3 nearest ancestors with keywords
+    "container1_chars",  # characters and linked characters of the 3 nearest block elements (0 where fewer)
+    "container1_links",
+    "container2_chars",
+    "container2_links",
+    "container3_chars",
+    "container3_links",
+)
+
+
+@dataclass(frozen=True)
+class PageBlocks:
+    """A page's text blocks in document order: each block's text, the tag of the element that opened it, and
+    its NUMBERS (link characters and that element's context) as one int row."""
+
+    texts: list[str]
+    tags: list[str]
+    numbers: np.ndarray  # (blocks, len(NUMBERS)) int64
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.numbers[:, NUMBERS.index(name)]
+
+
+_ATTR_BITS: dict[str, int] = {}  # class/id string -> KEYWORDS bits, shared across pages (bounded)
+
+
+@functools.lru_cache(maxsize=1)
+def _keyword_automaton():
+    """Aho-Corasick automaton over every keyword, each keyword's value its group's bit."""
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for kw, bit in _KEYWORD_BITS.items():
+        automaton.add_word(kw, bit)
+    automaton.make_automaton()
+    return automaton
+
+
+def _keyword_bits(attrs: str) -> int:
+    """KEYWORDS bits of a `class id` string: a group's bit is set when any of its keywords is a substring
+    (cached in _ATTR_BITS)."""
+    bits = 0
+    for _, bit in _keyword_automaton().iter(attrs.lower()):
+        bits |= bit
+    _ATTR_BITS[attrs] = bits
+    return bits
+
+
+def parse(html: str):
+    """lxml tree of `html` (comments and processing instructions removed), or None when it has no elements."""
+    import lxml.etree
+
+    parser = lxml.etree.HTMLParser(
+        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
+    )
+    try:
+        return lxml.etree.fromstring(html.encode("utf-8", "replace"), parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+
+
+Marks = list[tuple[int, int, tuple]]  # (characters, linked characters, context) at each block boundary
+
+
+def walk(root) -> tuple[str, Marks]:
+    """The page's text and its block marks, in one pass over `root` in document order.
+
+    Each block boundary (a block element's start and end, and the page's end) is marked with the characters
+    and linked characters so far and the context the next block opens with (the page's own context last). A
+    block element's span, [characters, linked characters] (the differences of those counts at its end and
+    start), is shared by the contexts below it. Context: (tag, depth, ANCESTOR_TAGS bits, KEYWORDS bits,
+    KEYWORDS bits of the 3 nearest ancestors with keywords, spans of the 3 nearest block elements). The
+    compiled twin `_html_walk.walk` returns the same.
+    """
+    cache = _ATTR_BITS
+    pieces: list[str] = []
+    add = pieces.append
+    marks: Marks = []
+    chars = linked = 0
+
+    def visit(el, p_ctx: tuple, p_near: tuple, link: bool) -> None:
+        nonlocal chars, linked
+        tag = el.tag
+        if tag in SKIP_TAGS:  # left out with everything inside; its tail is the parent's text
+            return
+        _, p_depth, p_anc, kw, near_bits, chain = p_ctx
+        near = p_near
+        cls, ident = el.get("class"), el.get("id")
+        if cls or ident:
+            key = f"{cls} {ident}"
+            own = cache.get(key)
+            if own is None:
+                own = _keyword_bits(key)
+            if own:
+                kw |= own
+                near = (own, *near[:2])
+                near_bits = 0
+                for bits in near:
+                    near_bits |= bits
+        if tag == "a":
+            link = True
+        span = None
+        if tag in BLOCK_TAGS:
+            span = [chars, linked]
+            chain = (span, *chain[:2])
+        ctx = (tag, p_depth + 1, p_anc | _ANCESTOR_BITS.get(tag, 0), kw, near_bits, chain)
+        if span is not None:
+            marks.append((chars, linked, ctx))
+        text = el.text
+        if text:
+            add(text)
+            chars += len(text)
+            if link:
+                linked += len(text)
+        for child in el:
+            if child.tag.__class__ is str:
+                visit(child, ctx, near, link)
+            tail = child.tail
+            if tail:
+                add(tail)
+                chars += len(tail)
+                if link:
+                    linked += len(tail)
+        if span is not None:
+            span[0], span[1] = chars - span[0], linked - span[1]
+            marks.append((chars, linked, p_ctx))
+
+    root_span = [0, 0]
+    root_ctx = ("body", 0, 0, 0, 0, (root_span,))
+    visit(root, root_ctx, (), False)
+    root_span[0], root_span[1] = chars, linked
+    marks.append((chars, linked, root_ctx))
+    return "".join(pieces), marks
+
+
+def _cut(text: str, marks: Marks) -> PageBlocks:
+    """The blocks between consecutive marks that have a word character, whitespace collapsed."""
+    texts: list[str] = []
+    tags: list[str] = []
+    numbers: list[int] = []
+    start = start_linked = 0
+    ctx = marks[-1][2]
+    for end, end_linked, next_ctx in marks:
+        if end > start:
+            block = " ".join(text[start:end].split())
+            if block and _WORD.search(block):
+                tag, depth, anc, kw, near_bits, chain = ctx
+                texts.append(block)
+                tags.append(tag)
+                numbers += (end_linked - start_linked, depth, anc, kw, near_bits)
+                for span in chain:
+                    numbers += span
+                numbers += (0, 0) * (3 - len(chain))
+        start, start_linked, ctx = end, end_linked, next_ctx
+    return PageBlocks(texts, tags, np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS)))
+
+
+def _compiled_walk():
+    """The compiled walk (`curation.ops._html_walk`, built at install), or None where it was not built or was
+    built against an lxml whose element layout differs from the one installed (Cython refuses that import with
+    a ValueError)."""
+    try:
+        from curation.ops import _html_walk
+    except (ImportError, ValueError):
+        return None
+    return functools.partial(
+        _html_walk.walk,
+        block_tags=BLOCK_TAGS,
+        skip_tags=SKIP_TAGS,
+        ancestor_bits=_ANCESTOR_BITS,
+        cache=_ATTR_BITS,
+        keyword_bits=_keyword_bits,
+    )
+
+
+def blocks(root, walker=None) -> PageBlocks:
+    """The page's text blocks in document order (blocks with no word characters left out). `walker`: the
+    walk to use (default: the compiled one where it was built, else `walk`)."""
+    if len(_ATTR_BITS) > 200_000:
+        _ATTR_BITS.clear()
+    return _cut(*(walker or _WALK)(root))
+
+
+_WALK = _compiled_walk() or walk
