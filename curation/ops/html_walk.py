@@ -252,21 +252,18 @@ def walk(root) -> tuple[str, Marks]:
         ctx = (tag, p_depth + 1, p_anc | _ANCESTOR_BITS.get(tag, 0), kw, near_bits, chain)
         if span is not None:
             marks.append((chars, linked, ctx))
-        text = el.text
-        if text:
-            add(text)
-            chars += len(text)
-            if link:
-                linked += len(text)
-        for child in el:
+        piece = el.text  # then each child's tail, after the child
+        for child in (*el, None):
+            if piece:
+                add(piece)
+                chars += len(piece)
+                if link:
+                    linked += len(piece)
+            if child is None:
+                break
             if child.tag.__class__ is str:
                 visit(child, ctx, near, link)
-            tail = child.tail
-            if tail:
-                add(tail)
-                chars += len(tail)
-                if link:
-                    linked += len(tail)
+            piece = child.tail
         if span is not None:
             span[0], span[1] = chars - span[0], linked - span[1]
             marks.append((chars, linked, p_ctx))
