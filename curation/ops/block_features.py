@@ -170,13 +170,10 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
     out[:, 0] = p
     out[:, 1:5] = -1.0
     out[1:, 1], out[2:, 2], out[:-1, 3], out[:-2, 4] = p[:-1], p[:-2], p[1:], p[2:]
-    cum_p, cum_pc, cum_c = (np.concatenate([[0.0], np.cumsum(v)]) for v in (p, pc, chars))
-    for col, radius, weighted in ((5, 1, False), (6, 3, False), (7, 10, False), (8, 2, True), (9, 10, True)):
-        lo, hi = np.maximum(0, idx - radius), np.minimum(k, idx + radius + 1)
-        if weighted:
-            out[:, col] = (cum_pc[hi] - cum_pc[lo]) / np.maximum(1.0, cum_c[hi] - cum_c[lo])
-        else:
-            out[:, col] = (cum_p[hi] - cum_p[lo]) / (hi - lo)
+    for col, radius in ((5, 1), (6, 3), (7, 10)):
+        out[:, col] = _window(p, radius) / _window(np.ones(k), radius)
+    for col, radius in ((8, 2), (9, 10)):
+        out[:, col] = _window(pc, radius) / np.maximum(1.0, _window(chars, radius))
     for level in range(3):
         starts = _container_runs(page_blocks, level)
         share = np.add.reduceat(pc, starts) / np.maximum(1.0, np.add.reduceat(chars, starts))
@@ -187,12 +184,14 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
         first, last = conf[0], conf[-1]
         prev_conf = np.maximum.accumulate(np.where(confident, idx, -1))
         next_conf = np.minimum.accumulate(np.where(confident, idx, k)[::-1])[::-1]
-        before = cum_c[:-1]
+        before = np.cumsum(chars) - chars  # characters before each block
         out[:, 13] = (idx >= first) & (idx <= last)
         out[:, 14] = np.log1p(np.where(prev_conf >= 0, idx - prev_conf, k))
         out[:, 15] = np.log1p(np.where(next_conf < k, next_conf - idx, k))
         gap = np.where(
-            idx < first, before[first] - before - chars, np.where(idx > last, before - cum_c[last + 1], 0)
+            idx < first,
+            before[first] - before - chars,
+            np.where(idx > last, before - (before[last] + chars[last]), 0),
         )
         out[:, 16] = gap / total
     else:
