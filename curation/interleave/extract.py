@@ -20,6 +20,7 @@ from curation.interleave.document import DROPPED_IMAGES, IMAGES
 from curation.io.interleaved import image
 from curation.ops.base import Filter, register
 from curation.ops.html import decode_html
+from curation.ops.html_walk import BLOCK_TAGS
 from curation.rows import ERROR, set_column, with_drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -43,55 +44,6 @@ SKIP = frozenset(
         "map",
         "audio",
         "video",
-    ]
-)
-BLOCKS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "br",
-        "center",
-        "dd",
-        "details",
-        "dir",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "html",
-        "li",
-        "main",
-        "menu",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "ul",
-        "caption",
     ]
 )
 _SPACE = re.compile(r"\s+")
@@ -157,7 +109,7 @@ class _Walker:
             if tag == "img":
                 self.add_image(node)
             elif tag not in SKIP:
-                block = tag in BLOCKS
+                block = tag in BLOCK_TAGS
                 if block:
                     self.flush()
                 self.add_text(node.text)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# block-level tags: a block boundary here and in interleaved documents (curation.interleave.extract)
 BLOCK_TAGS = frozenset(
     [
         "p",
