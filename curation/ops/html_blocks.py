@@ -67,11 +67,21 @@ class BlockModel:
         return self.stage2.proba(np.hstack([context_features(p, page_blocks), x]))
 
 
-@functools.lru_cache(maxsize=1)
-def shipped_model() -> BlockModel:
-    """The model in curation/resources (loaded once per process)."""
-    text = resources.files("curation.resources").joinpath(MODEL_RESOURCE).read_text()
+@functools.lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> BlockModel:
+    """The model in the JSON file `path` (as benchmarks/extraction_blocks.py writes it), or the shipped one in
+    curation/resources when None; each loaded once per process."""
+    if path is None:
+        text = resources.files("curation.resources").joinpath(MODEL_RESOURCE).read_text()
+    else:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     return BlockModel.from_json(json.loads(text))
+
+
+def shipped_model() -> BlockModel:
+    """The model in curation/resources."""
+    return load_model(None)
 
 
 def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = False) -> str:
