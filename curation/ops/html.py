@@ -74,8 +74,8 @@ class HtmlExtract(Filter):
     disagree on whether they are main content (the visible gold excludes them: -0.7 F1 points with them on the tuning
     half; the held-out pages of issue 17 include them: +3.6 points). With `blocks`, whose model learned the visible
     gold's choice, `comments: true` also keeps the prose blocks (a sentence end, under half link text) inside
-    elements whose class/id names a comment section. `blocks_model`: a model JSON written by
-    benchmarks/extraction_blocks.py (e.g. one trained on your own gold) instead of the shipped one.
+    elements whose class/id names a comment section. `blocks_model`: another model file of the
+    shipped one's format (benchmarks/extraction_blocks.py writes them) instead of the shipped one.
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
 
