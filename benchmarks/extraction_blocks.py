@@ -33,7 +33,7 @@ from common import REPO, pick_warc
 from extraction import Page, load_gold, prf, read_pages, snippet_score, token_prf, tokens
 from extraction_split import part, site
 
-from curation.ops.block_features import context_features, features
+from curation.ops.block_features import features, stage2_rows
 from curation.ops.html import decode_html
 from curation.ops.html_blocks import MODEL_RESOURCE, BlockModel, select
 from curation.ops.html_walk import blocks, parse
@@ -189,7 +189,7 @@ def out_of_fold(rows: list[dict], params: dict, weighting: str) -> list[np.ndarr
 def set_stage2_rows(rows: list[dict], probas: list[np.ndarray | None]) -> None:
     """r["x2"]: the stage-2 rows (context of the stage-1 P `probas`, then the stage-1 features)."""
     for r, pr in zip(rows, probas, strict=True):
-        r["x2"] = None if pr is None else np.hstack([context_features(pr, r["blocks"]), r["x"]])
+        r["x2"] = None if pr is None else stage2_rows(pr, r["blocks"], r["x"])
 
 
 def export_trees(model, threshold: float) -> dict:

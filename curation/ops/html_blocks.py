@@ -19,7 +19,7 @@ from importlib import resources
 
 import numpy as np
 
-from curation.ops.block_features import context_features, features
+from curation.ops.block_features import features, stage2_rows
 from curation.ops.html_walk import KEYWORDS, PageBlocks, blocks, parse
 from curation.ops.tree_ensemble import TreeEnsemble
 
@@ -64,7 +64,7 @@ class BlockModel:
         p = self.stage1.proba(x)
         if self.stage2 is None:
             return p
-        return self.stage2.proba(np.hstack([context_features(p, page_blocks), x]))
+        return self.stage2.proba(stage2_rows(p, page_blocks, x))
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,7 +1,7 @@
 """The `blocks` engine's compiled parts equal their Python twins: the walk and the cut into blocks return exactly
 what the Python walk and cut return, on real pages and on cases built to hit their edges (entities in attributes,
 multi-byte text, links around blocks, valueless attributes, Unicode whitespace and word characters); the tree
-scores equal the numpy evaluation."""
+scores and the stage-2 rows equal their numpy twins to rounding."""
 
 from __future__ import annotations
 
@@ -125,8 +125,33 @@ def test_compiled_tree_scores_equal_numpy_evaluation():
     for html in _demo_pages(20):
         page = html_walk.blocks(html_walk.parse(html))
         x = block_features.features(page)
-        x2 = np.hstack([block_features.context_features(model.stage1.proba(x), page), x])
+        x2 = block_features.stage2_rows(model.stage1.proba(x), page, x)
         for ensemble, rows in ((model.stage1, x), (model.stage2, x2)):
             compiled, numpy = ensemble.proba(rows), ensemble.proba(rows, compiled=False)
             np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
             assert (compiled >= ensemble.threshold_p).tolist() == (numpy >= ensemble.threshold_p).tolist()
+
+
+def test_compiled_stage2_rows_equal_numpy_twin():
+    """Real pages with their stage-1 P, and P made to hit the edges (no confident block, every block confident),
+    and tiny pages (one block, no enclosing block element, nested elements)."""
+    _built(block_features._compiled_stage2_rows(), "_block_context")
+    model = html_blocks.shipped_model()
+    pages = [html_walk.blocks(html_walk.parse(html)) for html in _demo_pages(40)]
+    pages += [
+        html_walk.blocks(html_walk.parse(html))
+        for html in (
+            "<p>one block only.</p>",
+            "plain text, no block element",
+            "<div><p>a</p><p>b</p></div><p>c</p>",
+        )
+    ]
+    for page in pages:
+        assert len(page)
+        x = block_features.features(page)
+        p = model.stage1.proba(x)
+        for probas in (p, 0.4 * p, np.maximum(p, 0.9)):
+            compiled = block_features.stage2_rows(probas, page, x)
+            numpy = block_features.stage2_rows(probas, page, x, compiled=False)
+            assert compiled.shape == numpy.shape == (len(page), block_features.N_CONTEXT + x.shape[1])
+            np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
