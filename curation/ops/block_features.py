@@ -227,5 +227,7 @@ def stage2_rows(p: np.ndarray, page_blocks: PageBlocks, x: np.ndarray, compiled:
     if compiled and _STAGE2_ROWS is not None:
         chars = np.fromiter(map(len, page_blocks.texts), np.float64, len(p))
         span_column = NUMBERS.index("container1_chars")
-        return _STAGE2_ROWS(p, chars, page_blocks.numbers, span_column, x, N_CONTEXT, CONFIDENT_P)
+        numbers = np.ascontiguousarray(page_blocks.numbers, dtype=np.int64)
+        p, x = np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64)
+        return _STAGE2_ROWS(p, chars, numbers, span_column, x, N_CONTEXT, CONFIDENT_P)
     return np.hstack([context_features(p, page_blocks), x])
