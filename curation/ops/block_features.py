@@ -3,8 +3,6 @@ and size, neighbours) and stage 2 (stage 1's P in the block's page context) of t
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, NUMBERS, PageBlocks
@@ -31,6 +29,18 @@ _OWN_GROUP = {"h2": "h23", "h3": "h23", "h4": "h456", "h5": "h456", "h6": "h456"
 N_KEYWORDS = len(KEYWORDS)
 
 
+def _compiled_rows():
+    """`curation.ops._block_rows` (built at install: `stage1_rows`, `stage2_rows`), or None where it was not."""
+    try:
+        from curation.ops import _block_rows
+    except ImportError:
+        return None
+    return _block_rows
+
+
+_ROWS = _compiled_rows()
+
+
 def _code_table(chars: str) -> np.ndarray:
     table = np.zeros(0x10000, dtype=bool)  # Basic Multilingual Plane; other code points map to the last slot
     table[[ord(c) for c in chars]] = True
@@ -42,8 +52,8 @@ _END_TABLE = _code_table(".!?。！？…:\"'”»)")
 
 
 def _text_stats(page: PageBlocks) -> np.ndarray:
-    """Per block: log chars, log words, link density, punctuation per word, ends a sentence, digit share,
-    mean word length, starts upper-case, depth (vectorised over the page's code points)."""
+    """Per block: characters, words, link density, punctuation per word, ends a sentence, digit share, mean word
+    length, starts upper-case, depth (vectorised over the page's code points)."""
     texts = page.texts
     n = np.array([len(t) for t in texts], dtype=np.float64)
     starts = np.concatenate([[0], np.cumsum(n[:-1] + 1)]).astype(np.intp)
@@ -56,8 +66,8 @@ def _text_stats(page: PageBlocks) -> np.ndarray:
     links = page.column("link_chars").astype(np.float64)
     return np.column_stack(
         [
-            np.log1p(n),
-            np.log1p(words),
+            n,
+            words,
             np.minimum(1.0, links / n),
             punct / words,
             ends,
@@ -70,24 +80,64 @@ def _text_stats(page: PageBlocks) -> np.ndarray:
 
 
 _OWN_INDEX = {t: i for i, t in enumerate(OWN_TAGS)}
-NEIGHBOUR_COLS = (0, 2, 3, 4)  # log chars, link density, punctuation, sentence end
+NEIGHBOUR_COLS = (0, 2, 3, 4)  # characters, link density, punctuation, sentence end
 
 
 def _bits(values: np.ndarray, n: int) -> np.ndarray:
     return (values[:, None] >> np.arange(n)[None, :] & 1).astype(np.float64)
 
 
-def features(page_blocks: PageBlocks) -> np.ndarray:
+_PAGE = 9 + len(OWN_TAGS) + len(ANCESTOR_TAGS) + 2 * N_KEYWORDS  # first page column of a stage-1 row
+# counts that enter as log1p: the block's characters and words, the page's characters and blocks, the window's and
+# the 3 enclosing elements' characters, the neighbours' characters
+LOG_COLUMNS = [
+    0,
+    1,
+    _PAGE + 3,
+    _PAGE + 4,
+    _PAGE + 7,
+    _PAGE + 8,
+    _PAGE + 9,
+    _PAGE + 10,
+    _PAGE + 17,
+    _PAGE + 21,
+]
+
+
+def features(page_blocks: PageBlocks, compiled: bool = True) -> np.ndarray:
     """One row per block: its own features, tag and class/id bits, page-relative position and size, and its
-    neighbours' basics."""
+    neighbours' basics. The counts and ratios come from the compiled rows where they were built, else from the
+    numpy twin (the same bits); numpy takes the logarithms of LOG_COLUMNS in both cases, so the rows are the
+    same bits either way."""
+    if compiled and _ROWS is not None:
+        numbers = np.ascontiguousarray(page_blocks.numbers, dtype=np.int64)
+        rows = _ROWS.stage1_rows(
+            page_blocks.texts,
+            page_blocks.tags,
+            numbers,
+            _OWN_INDEX,
+            _OWN_GROUP,
+            len(OWN_TAGS),
+            len(ANCESTOR_TAGS),
+            N_KEYWORDS,
+        )
+    else:
+        rows = _stage1_counts(page_blocks)
+    counts = rows[:, LOG_COLUMNS]
+    rows[:, LOG_COLUMNS] = np.log1p(counts, out=counts, where=counts >= 0)  # a missing neighbour stays -1
+    return rows
+
+
+def _stage1_counts(page_blocks: PageBlocks) -> np.ndarray:
+    """`features` before the logarithms (the numpy twin of `_block_rows.stage1_rows`)."""
     own = _text_stats(page_blocks)
     k = len(own)
     tags = np.zeros((k, len(OWN_TAGS)))
     tags[
         np.arange(k), [_OWN_INDEX.get(_OWN_GROUP.get(t, t), len(OWN_TAGS) - 1) for t in page_blocks.tags]
     ] = 1.0
-    chars = np.expm1(own[:, 0])
-    total = chars.sum()
+    chars = own[:, 0]
+    total = chars.sum()  # whole numbers: exact in any order
     before = np.cumsum(chars) - chars
     depth = own[:, 8]
     page = np.column_stack(
@@ -95,18 +145,19 @@ def features(page_blocks: PageBlocks) -> np.ndarray:
             np.arange(k) / max(1, k - 1),
             before / max(1.0, total),
             chars / max(1.0, total),
-            np.full(k, math.log1p(total)),
-            np.full(k, math.log1p(k)),
+            np.full(k, total),
+            np.full(k, float(k)),
             depth - np.median(depth),
             # link density and characters of the 5-block window around each block
-            _window(chars * own[:, 2], 2) / np.maximum(1.0, _window(chars, 2)),
-            np.log1p(_window(chars, 2)),
+            _window(np.minimum(page_blocks.column("link_chars"), chars), 2)
+            / np.maximum(1.0, _window(chars, 2)),
+            _window(chars, 2),
         ]
     )
     containers = page_blocks.numbers[:, NUMBERS.index("container1_chars") :].astype(np.float64)
     cont_chars, cont_links = containers[:, 0::2], containers[:, 1::2]
     enclosing = np.hstack(
-        [np.log1p(cont_chars), cont_chars / max(1.0, total), cont_links / np.maximum(1.0, cont_chars)]
+        [cont_chars, cont_chars / max(1.0, total), cont_links / np.maximum(1.0, cont_chars)]
     )
     base = own[:, NEIGHBOUR_COLS]
     pad = np.full((1, base.shape[1]), -1.0)
@@ -151,6 +202,12 @@ def _container_runs(page_blocks: PageBlocks, level: int) -> np.ndarray:
 
 
 N_CONTEXT = 24
+CONTEXT_LOG_COLUMNS = [
+    14,
+    15,
+    21,
+    23,
+]  # blocks to the nearest confident one, confident blocks, characters: log1p
 
 
 def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
@@ -160,12 +217,13 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
     it lies between the first and last confidently main blocks (P >= CONFIDENT_P), the blocks to the nearest one
     before and after it, the characters between it and that span (page share), page-level P statistics (max,
     mean, character-weighted mean, confident character share, log confident blocks), P relative to the page's
-    max, and log characters."""
+    max, and log characters. Sums are running sums (cumsum), so the compiled twin gives the same bits."""
     k = len(p)
     out = np.empty((k, N_CONTEXT))
     chars = np.fromiter(map(len, page_blocks.texts), np.float64, k)
     pc = p * chars
     total = max(1.0, chars.sum())
+    cum_p, cum_pc, cum_chars = (np.concatenate([[0.0], np.cumsum(v)]) for v in (p, pc, chars))
     idx = np.arange(k)
     out[:, 0] = p
     out[:, 1:5] = -1.0
@@ -176,7 +234,8 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
         out[:, col] = _window(pc, radius) / np.maximum(1.0, _window(chars, radius))
     for level in range(3):
         starts = _container_runs(page_blocks, level)
-        share = np.add.reduceat(pc, starts) / np.maximum(1.0, np.add.reduceat(chars, starts))
+        ends = np.append(starts[1:], k)
+        share = (cum_pc[ends] - cum_pc[starts]) / np.maximum(1.0, cum_chars[ends] - cum_chars[starts])
         out[:, 10 + level] = np.repeat(share, np.diff(np.append(starts, k)))
     confident = p >= CONFIDENT_P
     conf = np.flatnonzero(confident)
@@ -186,8 +245,8 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
         next_conf = np.minimum.accumulate(np.where(confident, idx, k)[::-1])[::-1]
         before = np.cumsum(chars) - chars  # characters before each block
         out[:, 13] = (idx >= first) & (idx <= last)
-        out[:, 14] = np.log1p(np.where(prev_conf >= 0, idx - prev_conf, k))
-        out[:, 15] = np.log1p(np.where(next_conf < k, next_conf - idx, k))
+        out[:, 14] = np.where(prev_conf >= 0, idx - prev_conf, k)
+        out[:, 15] = np.where(next_conf < k, next_conf - idx, k)
         gap = np.where(
             idx < first,
             before[first] - before - chars,
@@ -196,38 +255,29 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
         out[:, 16] = gap / total
     else:
         out[:, 13] = 0.0
-        out[:, 14:16] = math.log1p(k)
+        out[:, 14:16] = k
         out[:, 16] = 1.0
     p_max = p.max()
     out[:, 17] = p_max
-    out[:, 18] = p.mean()
-    out[:, 19] = pc.sum() / total
+    out[:, 18] = cum_p[k] / k
+    out[:, 19] = cum_pc[k] / total
     out[:, 20] = chars[confident].sum() / total
-    out[:, 21] = math.log1p(len(conf))
+    out[:, 21] = len(conf)
     out[:, 22] = p / max(1e-9, p_max)
-    out[:, 23] = np.log1p(chars)
+    out[:, 23] = chars
+    out[:, CONTEXT_LOG_COLUMNS] = np.log1p(out[:, CONTEXT_LOG_COLUMNS])
     return out
-
-
-def _compiled_stage2_rows():
-    """`_block_context.stage2_rows` (built at install), or None where it was not built."""
-    try:
-        from curation.ops._block_context import stage2_rows
-    except ImportError:
-        return None
-    return stage2_rows
-
-
-_STAGE2_ROWS = _compiled_stage2_rows()
 
 
 def stage2_rows(p: np.ndarray, page_blocks: PageBlocks, x: np.ndarray, compiled: bool = True) -> np.ndarray:
     """Stage-2 input rows: context_features(p, page_blocks) next to the stage-1 rows `x` (compiled where built,
-    equal to the numpy twin to rounding)."""
-    if compiled and _STAGE2_ROWS is not None:
+    the same bits as the numpy twin)."""
+    if compiled and _ROWS is not None:
         chars = np.fromiter(map(len, page_blocks.texts), np.float64, len(p))
         span_column = NUMBERS.index("container1_chars")
         numbers = np.ascontiguousarray(page_blocks.numbers, dtype=np.int64)
         p, x = np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64)
-        return _STAGE2_ROWS(p, chars, numbers, span_column, x, N_CONTEXT, CONFIDENT_P)
+        rows = _ROWS.stage2_rows(p, chars, numbers, span_column, x, N_CONTEXT, CONFIDENT_P)
+        rows[:, CONTEXT_LOG_COLUMNS] = np.log1p(rows[:, CONTEXT_LOG_COLUMNS])
+        return rows
     return np.hstack([context_features(p, page_blocks), x])

@@ -1,7 +1,7 @@
 """The `blocks` engine's compiled parts equal their Python twins: the walk and the cut into blocks return exactly
 what the Python walk and cut return, on real pages and on cases built to hit their edges (entities in attributes,
 multi-byte text, links around blocks, valueless attributes, Unicode whitespace and word characters); the tree
-scores and the stage-2 rows equal their numpy twins to rounding."""
+scores equal the numpy evaluation to rounding, the feature rows equal their numpy twins bit for bit."""
 
 from __future__ import annotations
 
@@ -132,29 +132,44 @@ def test_compiled_tree_scores_equal_numpy_evaluation():
             assert (compiled >= ensemble.threshold_p).tolist() == (numpy >= ensemble.threshold_p).tolist()
 
 
-def test_compiled_stage2_rows_equal_numpy_twin():
-    """Real pages with their stage-1 P, and P made to hit the edges (no confident block, every block confident),
-    and tiny pages (one block, no enclosing block element, nested elements)."""
-    _built(block_features._compiled_stage2_rows(), "_block_context")
+ROW_EDGE_PAGES = [
+    "<p>one block only.</p>",
+    "plain text, no block element",
+    "<div><p>a</p><p>b</p></div><p>c</p>",
+    "<p>\u00c9t\u00e9 2024: 12,5 % \u2014 fin.</p><p>\u01c5ungla \u2167 \U0001d400 astral \U0001f600</p>"
+    "<li>\u3002\uff01\uff1f\u2026\u00bb\u201d)</li><td><a href='/'>all link</a></td><p>x<a href='/'>yy</a></p>",
+]
+
+
+def _row_pages() -> list[html_walk.PageBlocks]:
+    pages = [html_walk.blocks(html_walk.parse(html)) for html in _demo_pages(40) + ROW_EDGE_PAGES]
+    assert all(len(page) for page in pages)
+    return pages
+
+
+def test_compiled_stage1_rows_equal_numpy_twin_bit_for_bit():
+    """Real pages and pages made to hit the edges (one block, no block element, Unicode upper case and
+    punctuation, astral characters, linked text)."""
+    _built(block_features._compiled_rows(), "_block_rows")
+    for page in _row_pages():
+        compiled, numpy = block_features.features(page), block_features.features(page, compiled=False)
+        assert compiled.shape == numpy.shape
+        np.testing.assert_array_equal(compiled, numpy)
+
+
+def test_compiled_stage2_rows_equal_numpy_twin_bit_for_bit():
+    """The same pages with their stage-1 P, and P made to hit the edges (no confident block, every block
+    confident)."""
+    _built(block_features._compiled_rows(), "_block_rows")
     model = html_blocks.shipped_model()
-    pages = [html_walk.blocks(html_walk.parse(html)) for html in _demo_pages(40)]
-    pages += [
-        html_walk.blocks(html_walk.parse(html))
-        for html in (
-            "<p>one block only.</p>",
-            "plain text, no block element",
-            "<div><p>a</p><p>b</p></div><p>c</p>",
-        )
-    ]
-    for page in pages:
-        assert len(page)
+    for page in _row_pages():
         x = block_features.features(page)
         p = model.stage1.proba(x)
         for probas in (p, 0.4 * p, np.maximum(p, 0.9)):
             compiled = block_features.stage2_rows(probas, page, x)
             numpy = block_features.stage2_rows(probas, page, x, compiled=False)
             assert compiled.shape == numpy.shape == (len(page), block_features.N_CONTEXT + x.shape[1])
-            np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
+            np.testing.assert_array_equal(compiled, numpy)
     # strided inputs (as scikit-learn's predict_proba(x)[:, 1] gives them in training) are taken too
     strided = np.column_stack([1 - p, p])[:, 1]
     assert not strided.flags.c_contiguous
