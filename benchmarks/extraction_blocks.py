@@ -14,7 +14,7 @@ training part). Stage 2 ships when its CV score beats stage 1 alone. The chosen 
 tuning half (stage 2 on out-of-fold stage-1 P) and written to curation/resources/html_blocks_model.json. Needs
 scikit-learn (training only; the engine runs on numpy).
 
-    cd benchmarks && ../.venv/bin/python extraction_blocks.py [--limit N] [--no-write]
+    cd benchmarks && ../.venv/bin/python extraction_blocks.py [--limit N] [--no-write] [--cv-only]
 """
 
 from __future__ import annotations
@@ -292,6 +292,9 @@ def main() -> None:
     ap.add_argument("--rows", help="read the page table from this pickle (written by --cache) instead")
     ap.add_argument("--cache", help="also pickle the page table (blocks, features, labels) here")
     ap.add_argument("--no-write", action="store_true", help="do not overwrite the shipped model")
+    ap.add_argument(
+        "--cv-only", action="store_true", help="stop after the tuning-half CV (no model, no half scored)"
+    )
     args = ap.parse_args()
     gold = load_gold()
     if args.rows:
@@ -311,6 +314,8 @@ def main() -> None:
         f"chosen on tuning CV: stage 1 t={threshold1} (score {score1:.4f}); "
         f"stage 2 {params2} t={threshold2} (score {score2:.4f})"
     )
+    if args.cv_only:
+        return
     stage1 = fit(tuning, PARAMS1, WEIGHTING)
     stage2 = None
     threshold = threshold1
