@@ -9,13 +9,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-import numpy as np
 from common import pick_warc
 from extraction import load_gold, read_pages
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
-from curation.ops.block_features import context_features, features
+from curation.ops.block_features import features, stage2_rows
 from curation.ops.html import decode_html
 from curation.ops.html_blocks import shipped_model
 from curation.ops.html_walk import blocks, parse
@@ -42,13 +41,7 @@ def main(repeat: int = 2) -> None:
             if page:
                 x = timed("features", features, page)
                 p = timed("stage-1 trees", model.stage1.proba, x)
-                x2 = timed(
-                    "context features",
-                    lambda p, page, x: np.hstack([context_features(p, page), x]),
-                    p,
-                    page,
-                    x,
-                )
+                x2 = timed("stage-2 rows", stage2_rows, p, page, x)
                 timed("stage-2 trees", model.stage2.proba, x2)
             timed(
                 "resiliparse main_content", lambda h: extract_plain_text(HTMLTree.parse(h), **options), html

@@ -2,11 +2,18 @@
 """The walk of curation.ops.html_walk over lxml's C nodes: the same (text, marks) as its Python `walk` (see
 its docstring), without a Python object per node, per text node or per attribute lookup: text goes into one
 UTF-8 buffer (characters counted as code points), each node's context lives in a C struct, and Python objects
-are made only for class/id values and block boundaries. Built at install; html_walk
-falls back to the Python walk where it is not."""
+are made only for class/id values and block boundaries. `cut` is html_walk's `_cut` with whitespace-only
+spans skipped in C. Built at install; html_walk falls back to its Python twins where it is not."""
 
 from cpython.ref cimport PyObject
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport (
+    Py_UNICODE_ISALNUM,
+    Py_UNICODE_ISSPACE,
+    PyUnicode_DATA,
+    PyUnicode_DecodeUTF8,
+    PyUnicode_KIND,
+    PyUnicode_READ,
+)
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy, strcmp, strlen
 from lxml.includes cimport tree
@@ -155,3 +162,41 @@ def walk(_Element root, *, frozenset block_tags, frozenset skip_tags, dict ances
     root_span[0], root_span[1] = w.chars, w.linked
     w.marks.append((w.chars, w.linked, w.context(&top)))
     return PyUnicode_DecodeUTF8(w.buf, w.size, NULL), w.marks
+
+
+def cut(str text, list marks):
+    """(texts, tags, numbers) of the blocks between consecutive marks, as html_walk._cut makes them: one scan of
+    each span in C tells whether it has a word character (re's `\\w`: alphanumeric or `_`) and whether its
+    whitespace is already collapsed (then the span is the block as it is)."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void* data = PyUnicode_DATA(text)
+    cdef Py_ssize_t start = 0, start_linked = 0, end, end_linked, i
+    cdef Py_UCS4 ch
+    cdef bint word, collapsed, space
+    cdef tuple mark, ctx = marks[len(marks) - 1][2], chain
+    cdef list texts = [], tags = [], numbers = []
+    for mark in marks:
+        end, end_linked = mark[0], mark[1]
+        if end > start:
+            word, collapsed, space = False, True, True  # `space`: the previous character was whitespace
+            for i in range(start, end):
+                ch = PyUnicode_READ(kind, data, i)
+                if Py_UNICODE_ISSPACE(ch):
+                    if space or ch != 32:
+                        collapsed = False
+                    space = True
+                else:
+                    if not word and (ch == 95 or Py_UNICODE_ISALNUM(ch)):
+                        word = True
+                    space = False
+            if word:
+                texts.append(text[start:end] if collapsed and not space else " ".join(text[start:end].split()))
+                tags.append(ctx[0])
+                numbers.extend((end_linked - start_linked, ctx[1], ctx[2], ctx[3], ctx[4]))
+                chain = ctx[5]
+                for span in chain:
+                    numbers.extend(span)
+                for i in range(3 - len(chain)):
+                    numbers.extend((0, 0))
+        start, start_linked, ctx = end, end_linked, mark[2]
+    return texts, tags, numbers

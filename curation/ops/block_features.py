@@ -207,3 +207,27 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
     out[:, 22] = p / max(1e-9, p_max)
     out[:, 23] = np.log1p(chars)
     return out
+
+
+def _compiled_stage2_rows():
+    """`_block_context.stage2_rows` (built at install), or None where it was not built."""
+    try:
+        from curation.ops._block_context import stage2_rows
+    except ImportError:
+        return None
+    return stage2_rows
+
+
+_STAGE2_ROWS = _compiled_stage2_rows()
+
+
+def stage2_rows(p: np.ndarray, page_blocks: PageBlocks, x: np.ndarray, compiled: bool = True) -> np.ndarray:
+    """Stage-2 input rows: context_features(p, page_blocks) next to the stage-1 rows `x` (compiled where built,
+    equal to the numpy twin to rounding)."""
+    if compiled and _STAGE2_ROWS is not None:
+        chars = np.fromiter(map(len, page_blocks.texts), np.float64, len(p))
+        span_column = NUMBERS.index("container1_chars")
+        numbers = np.ascontiguousarray(page_blocks.numbers, dtype=np.int64)
+        p, x = np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(x, dtype=np.float64)
+        return _STAGE2_ROWS(p, chars, numbers, span_column, x, N_CONTEXT, CONFIDENT_P)
+    return np.hstack([context_features(p, page_blocks), x])

@@ -4,8 +4,8 @@ The page is parsed and cut into blocks with their context (curation.ops.html_wal
 row (curation.ops.block_features: text and link length, punctuation, its tag and ancestor tags, class/id keywords
 of its ancestors, depth, position, enclosing elements, neighbours). A gradient-boosted tree ensemble scores each
 block (stage 1); a second, small one rescores it from stage 1's scores in its page context, as main text is
-contiguous (stage 2). Both are trained offline by benchmarks/extraction_blocks.py on the tuning half of the
-visible gold and shipped as JSON in curation/resources, and evaluated without a learning library
+contiguous (stage 2). Both are trained offline by benchmarks/extraction_blocks.py on the visible gold (settings
+chosen on its tuning half) and shipped as JSON in curation/resources, and evaluated without a learning library
 (curation.ops.tree_ensemble); the blocks whose last score is >= the model's threshold are kept.
 """
 
@@ -19,7 +19,7 @@ from importlib import resources
 
 import numpy as np
 
-from curation.ops.block_features import context_features, features
+from curation.ops.block_features import features, stage2_rows
 from curation.ops.html_walk import KEYWORDS, PageBlocks, blocks, parse
 from curation.ops.tree_ensemble import TreeEnsemble
 
@@ -64,14 +64,24 @@ class BlockModel:
         p = self.stage1.proba(x)
         if self.stage2 is None:
             return p
-        return self.stage2.proba(np.hstack([context_features(p, page_blocks), x]))
+        return self.stage2.proba(stage2_rows(p, page_blocks, x))
 
 
-@functools.lru_cache(maxsize=1)
-def shipped_model() -> BlockModel:
-    """The model in curation/resources (loaded once per process)."""
-    text = resources.files("curation.resources").joinpath(MODEL_RESOURCE).read_text()
+@functools.lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> BlockModel:
+    """The model in the JSON file `path` (as benchmarks/extraction_blocks.py writes it), or the shipped one in
+    curation/resources when None; each loaded once per process."""
+    if path is None:
+        text = resources.files("curation.resources").joinpath(MODEL_RESOURCE).read_text()
+    else:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     return BlockModel.from_json(json.loads(text))
+
+
+def shipped_model() -> BlockModel:
+    """The model in curation/resources."""
+    return load_model(None)
 
 
 def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = False) -> str:

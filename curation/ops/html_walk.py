@@ -317,12 +317,27 @@ def _compiled_walk():
     )
 
 
-def blocks(root, walker=None) -> PageBlocks:
-    """The page's text blocks in document order (blocks with no word characters left out). `walker`: the
-    walk to use (default: the compiled one where it was built, else `walk`)."""
+def _compiled_cut():
+    """The compiled `_cut` (`curation.ops._html_walk.cut`), or None where it was not built."""
+    try:
+        from curation.ops import _html_walk
+    except (ImportError, ValueError):
+        return None
+
+    def cut(text: str, marks: Marks) -> PageBlocks:
+        texts, tags, numbers = _html_walk.cut(text, marks)
+        return PageBlocks(texts, tags, np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS)))
+
+    return cut
+
+
+def blocks(root, walker=None, cutter=None) -> PageBlocks:
+    """The page's text blocks in document order (blocks with no word characters left out). `walker` and
+    `cutter`: the walk and cut to use (default: the compiled ones where they were built, else `walk`, `_cut`)."""
     if len(_ATTR_BITS) > 200_000:
         _ATTR_BITS.clear()
-    return _cut(*(walker or _WALK)(root))
+    return (cutter or _CUT)(*(walker or _WALK)(root))
 
 
 _WALK = _compiled_walk() or walk
+_CUT = _compiled_cut() or _cut

@@ -6,6 +6,7 @@ import gzip
 import json
 import re
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from curation.ops.block_features import N_CONTEXT, context_features, features
 from curation.ops.html import HtmlExtract
-from curation.ops.html_blocks import shipped_model
+from curation.ops.html_blocks import MODEL_RESOURCE, shipped_model
 from curation.ops.html_walk import blocks, parse
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
@@ -120,3 +121,22 @@ def test_comments_option_keeps_comment_sections():
     assert "committee met on Tuesday" in without and "committee met on Tuesday" in with_
     assert COMMENT in with_
     assert set(without.splitlines()) <= set(with_.splitlines())
+
+
+def test_blocks_model_option_loads_a_model_file(tmp_path):
+    """`blocks_model` runs the op with another model file (here the shipped one with a stricter threshold), and
+    bad settings are refused before a run (`validate`, `preflight`)."""
+    payload = json.loads(resources.files("curation.resources").joinpath(MODEL_RESOURCE).read_text())
+    payload["threshold"] = 0.95
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps(payload))
+    payloads = [body for _, body in _demo_pages(8)]
+    shipped, stricter = _extract(payloads), _extract(payloads, blocks_model=str(strict))
+    assert sum(map(len, stricter)) < 0.95 * sum(map(len, shipped))
+    with pytest.raises(ValueError, match="needs engine: blocks"):
+        HtmlExtract(engine="resiliparse", blocks_model=str(strict)).validate()
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        HtmlExtract(engine="blocks", blocks_model=str(tmp_path / "missing.json")).preflight()
+    (tmp_path / "other.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        HtmlExtract(engine="blocks", blocks_model=str(tmp_path / "other.json")).preflight()

@@ -1,6 +1,7 @@
-"""The `blocks` engine's compiled parts equal their Python twins: the walk returns exactly what the Python walk
-returns, on real pages and on cases built to hit its edges (entities in attributes, multi-byte text, links
-around blocks, valueless attributes); the tree scores equal the numpy evaluation."""
+"""The `blocks` engine's compiled parts equal their Python twins: the walk and the cut into blocks return exactly
+what the Python walk and cut return, on real pages and on cases built to hit their edges (entities in attributes,
+multi-byte text, links around blocks, valueless attributes, Unicode whitespace and word characters); the tree
+scores and the stage-2 rows equal their numpy twins to rounding."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ EDGE_PAGES = [
     "<html><body></body></html>",
     "<a href='#'>in link<svg><text>svg text</text></svg> tail of svg in link</a><noscript><p>gone</p></noscript>x",
     "<script>var x = 1;</script><style>p{}</style><p>after skipped tags<!-- a comment --> still here</p>",
+    "<p>a\u00a0\u00a0b\u3000c\u2003 d\t\te</p><p> lead and trail </p><p>x\u200by</p><p>one space only.</p>",
+    "<p>\u0661\u0662</p><p>\u2460</p><p>\u00b7\u2014</p><p>\u3000</p><p>\u1680\u2028\u0085</p><p>a  b</p>",
 ]
 
 
@@ -46,6 +49,10 @@ def _compiled():
     return _built(html_walk._compiled_walk(), "_html_walk")
 
 
+def _compiled_cut():
+    return _built(html_walk._compiled_cut(), "_html_walk")
+
+
 def _demo_pages(n: int) -> list[str]:
     out = []
     for record in ArchiveIterator(str(DEMO_WARC), record_types=WarcRecordType.response, parse_http=True):
@@ -55,30 +62,61 @@ def _demo_pages(n: int) -> list[str]:
     return out
 
 
-def _both(html: str, compiled) -> tuple:
+def _rows(page: html_walk.PageBlocks) -> tuple:
+    return page.texts, page.tags, page.numbers.tolist()
+
+
+def _both(html: str, compiled, cut) -> tuple:
+    """The blocks by the Python walk and cut, and by the compiled ones."""
     results = []
-    for walker in (html_walk.walk, compiled):
+    for walker, cutter in ((html_walk.walk, html_walk._cut), (compiled, cut)):
         root = html_walk.parse(html)
         assert root is not None
-        page = html_walk.blocks(root, walker=walker)
-        results.append((page.texts, page.tags, page.numbers.tolist()))
+        results.append(_rows(html_walk.blocks(root, walker=walker, cutter=cutter)))
     return results[0], results[1]
 
 
 @pytest.mark.parametrize("html", EDGE_PAGES, ids=range(len(EDGE_PAGES)))
 def test_compiled_walk_equals_python_walk_on_edge_cases(html):
-    python, compiled = _both(html, _compiled())
+    python, compiled = _both(html, _compiled(), _compiled_cut())
     assert compiled == python
 
 
 def test_compiled_walk_equals_python_walk_on_real_pages():
-    compiled = _compiled()
+    compiled, cut = _compiled(), _compiled_cut()
     pages = _demo_pages(60)
     assert len(pages) == 60
     for html in pages:
-        python, result = _both(html, compiled)
+        python, result = _both(html, compiled, cut)
         assert result == python
         assert python[0], "a real page with no blocks"
+
+
+def test_compiled_cut_equals_python_cut_on_the_same_marks():
+    """Each whitespace character alone and in runs, word and non-word characters, spans with nothing in them."""
+    cut = _compiled_cut()
+    pieces = [
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\u00a0",
+        "\u3000",
+        "\u2028",
+        "\u200b",
+        "a",
+        "_",
+        "\u0661",
+        "\u00b7",
+        "-",
+        "x y",
+    ]
+    text = "".join(pieces * 3)
+    ctx = ("p", 1, 0, 0, 0, ([len(text), 2],))
+    marks = [(end, min(end, 2), ctx) for end in range(0, len(text) + 1)]  # every 1-character span
+    marks += [(end, 2, ctx) for end in range(0, len(text) + 1, 5)]  # back to the start: 5-character spans
+    for chosen in (marks[: len(text) + 1], marks[len(text) + 1 :], marks):
+        assert _rows(cut(text, chosen)) == _rows(html_walk._cut(text, chosen))
 
 
 def test_compiled_tree_scores_equal_numpy_evaluation():
@@ -87,8 +125,44 @@ def test_compiled_tree_scores_equal_numpy_evaluation():
     for html in _demo_pages(20):
         page = html_walk.blocks(html_walk.parse(html))
         x = block_features.features(page)
-        x2 = np.hstack([block_features.context_features(model.stage1.proba(x), page), x])
+        x2 = block_features.stage2_rows(model.stage1.proba(x), page, x)
         for ensemble, rows in ((model.stage1, x), (model.stage2, x2)):
             compiled, numpy = ensemble.proba(rows), ensemble.proba(rows, compiled=False)
             np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
             assert (compiled >= ensemble.threshold_p).tolist() == (numpy >= ensemble.threshold_p).tolist()
+
+
+def test_compiled_stage2_rows_equal_numpy_twin():
+    """Real pages with their stage-1 P, and P made to hit the edges (no confident block, every block confident),
+    and tiny pages (one block, no enclosing block element, nested elements)."""
+    _built(block_features._compiled_stage2_rows(), "_block_context")
+    model = html_blocks.shipped_model()
+    pages = [html_walk.blocks(html_walk.parse(html)) for html in _demo_pages(40)]
+    pages += [
+        html_walk.blocks(html_walk.parse(html))
+        for html in (
+            "<p>one block only.</p>",
+            "plain text, no block element",
+            "<div><p>a</p><p>b</p></div><p>c</p>",
+        )
+    ]
+    for page in pages:
+        assert len(page)
+        x = block_features.features(page)
+        p = model.stage1.proba(x)
+        for probas in (p, 0.4 * p, np.maximum(p, 0.9)):
+            compiled = block_features.stage2_rows(probas, page, x)
+            numpy = block_features.stage2_rows(probas, page, x, compiled=False)
+            assert compiled.shape == numpy.shape == (len(page), block_features.N_CONTEXT + x.shape[1])
+            np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
+    # strided inputs (as scikit-learn's predict_proba(x)[:, 1] gives them in training) are taken too
+    strided = np.column_stack([1 - p, p])[:, 1]
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(
+        block_features.stage2_rows(strided, page, x), block_features.stage2_rows(p, page, x)
+    )
+    # strided inputs (as scikit-learn's predict_proba(x)[:, 1] gives them in training) are taken too
+    strided = np.column_stack([1 - p, p])[:, 1]
+    np.testing.assert_array_equal(
+        block_features.stage2_rows(strided, page, x), block_features.stage2_rows(p, page, x)
+    )
