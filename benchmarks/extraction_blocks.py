@@ -18,7 +18,7 @@ halves get a held-out figure, and on both halves: that model is written to
 curation/resources/html_blocks_model.json (more gold pages, and out-of-fold F1 grows with them: benchmarks/
 RESULTS.md). Needs scikit-learn (training only; the engine runs on numpy).
 
-    cd benchmarks && ../.venv/bin/python extraction_blocks.py [--limit N] [--no-write] [--halves DIR]
+    cd benchmarks && ../.venv/bin/python extraction_blocks.py [--limit N] [--no-write] [--halves DIR] [--cv-only]
 """
 
 from __future__ import annotations
@@ -308,6 +308,9 @@ def main() -> None:
     ap.add_argument("--cache", help="also pickle the page table (blocks, features, labels) here")
     ap.add_argument("--no-write", action="store_true", help="do not overwrite the shipped model")
     ap.add_argument("--halves", help="also write the models trained on each half alone to this folder")
+    ap.add_argument(
+        "--cv-only", action="store_true", help="stop after the tuning-half CV (no model, no half scored)"
+    )
     args = ap.parse_args()
     gold = load_gold()
     if args.rows:
@@ -327,6 +330,8 @@ def main() -> None:
         f"chosen on tuning CV: stage 1 t={threshold1} (score {score1:.4f}); "
         f"stage 2 {params2} t={threshold2} (score {score2:.4f})"
     )
+    if args.cv_only:
+        return
     if score2 <= score1:
         params2, threshold2 = None, threshold1
     halves = {"tuning": tuning, "reporting": reporting}
