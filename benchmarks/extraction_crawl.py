@@ -38,7 +38,8 @@ def crawl_pages() -> list[Page]:
         ):
             for row in table.select(["payload", "content_type", "http_charset"]).to_pylist():
                 if "html" in (row["content_type"] or "").lower() and row["payload"]:
-                    pages.append((path.name, row["payload"], row["content_type"], row["http_charset"]))
+                    archive = "_".join(path.name.split(".")[0].split("_")[:2])  # e.g. copycat_cc2008
+                    pages.append((archive, row["payload"], row["content_type"], row["http_charset"]))
     return pages
 
 

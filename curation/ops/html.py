@@ -66,8 +66,8 @@ class HtmlExtract(Filter):
     ancestor tags, class/id keywords, position, container and neighbour statistics; curation/ops/html_blocks.py)
     and a second stage that rescores each block from the first stage's scores around it in the page, both
     shipped in the package and trained on the visible gold, its settings chosen on the tuning half only
-    (benchmarks/extraction_blocks.py); ~5x trafilatura's pages per CPU-second with its compiled walk; each half
-    of the visible gold scored by a model trained on the other: F1 0.928 / 0.932 (trafilatura 0.946 / 0.943,
+    (benchmarks/extraction_blocks.py); ~6x trafilatura's pages per CPU-second with its compiled parts; each half
+    of the visible gold scored by a model trained on the other: F1 0.926 / 0.931 (trafilatura 0.946 / 0.943,
     resiliparse 0.933 / 0.937) and the best snippet score of the three.
     `comments` (false): keep reader comment sections. A deliberate choice, not a tuned one: comments are
     user-generated, repeat across a site's pages, and FineWeb's extraction leaves them out too; benchmarks
