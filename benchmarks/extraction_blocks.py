@@ -107,6 +107,14 @@ def page_table(pages: list[Page], gold: dict) -> list[dict]:
     return rows
 
 
+def load_rows(gold: dict, cached: str | None = None, limit: int | None = None) -> list[dict]:
+    """The page table of the visible gold pages, or the one pickled at `cached` (by --cache)."""
+    if cached:
+        with open(cached, "rb") as fh:
+            return pickle.load(fh)
+    return page_table([p for p in read_pages(pick_warc(False, None), limit) if p.record_id in gold], gold)
+
+
 def page_score(text: str, gold: dict) -> float:
     """F1 on gold-text pages, share of snippets handled right on trafilatura-eval pages."""
     if "gold_text" in gold:
@@ -313,12 +321,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     gold = load_gold()
-    if args.rows:
-        with open(args.rows, "rb") as fh:
-            rows = pickle.load(fh)
-    else:
-        pages = [p for p in read_pages(pick_warc(False, None), args.limit) if p.record_id in gold]
-        rows = page_table(pages, gold)
+    rows = load_rows(gold, args.rows, args.limit)
     if args.cache:
         with open(args.cache, "wb") as fh:
             pickle.dump(rows, fh)

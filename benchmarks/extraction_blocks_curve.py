@@ -10,12 +10,10 @@ decides), scored out of fold on the whole tuning half. The reporting half is not
 from __future__ import annotations
 
 import argparse
-import pickle
 import zlib
 
 import extraction_blocks as eb
-from common import pick_warc
-from extraction import load_gold, read_pages
+from extraction import load_gold
 
 STAGE2 = {"max_iter": 60, "max_depth": 4, "max_leaf_nodes": 15, **eb.FIXED2}
 THRESHOLD = 0.6
@@ -44,11 +42,7 @@ def main() -> None:
     ap.add_argument("--cache", help="the page table pickle extraction_blocks.py --cache wrote")
     args = ap.parse_args()
     gold = load_gold()
-    if args.cache:
-        with open(args.cache, "rb") as fh:
-            rows = pickle.load(fh)
-    else:
-        rows = eb.page_table([p for p in read_pages(pick_warc(False, None)) if p.record_id in gold], gold)
+    rows = eb.load_rows(gold, args.cache)
     tuning = [r for r in rows if r["part"] == "tuning"]
     print("| share of each fold's training sites | seed | F1 | snippets | score |")
     print("|---|---|---|---|---|")
