@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -74,8 +75,7 @@ def load_model(path: str | None = None) -> BlockModel:
     if path is None:
         text = resources.files("curation.resources").joinpath(MODEL_RESOURCE).read_text()
     else:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = Path(path).expanduser().read_text(encoding="utf-8")
     return BlockModel.from_json(json.loads(text))
 
 
