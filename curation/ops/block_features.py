@@ -107,8 +107,8 @@ LOG_COLUMNS = [
 def features(page_blocks: PageBlocks, compiled: bool = True) -> np.ndarray:
     """One row per block: its own features, tag and class/id bits, page-relative position and size, and its
     neighbours' basics. The counts and ratios come from the compiled rows where they were built, else from the
-    numpy twin (the same bits); numpy takes the logarithms of LOG_COLUMNS in both cases, so the rows are the
-    same bits either way."""
+    numpy twin; numpy takes the logarithms of LOG_COLUMNS in both cases, so the rows are the same bits either
+    way."""
     if compiled and _ROWS is not None:
         numbers = np.ascontiguousarray(page_blocks.numbers, dtype=np.int64)
         rows = _ROWS.stage1_rows(
