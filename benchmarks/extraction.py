@@ -90,11 +90,12 @@ class Page:
     http_charset: str | None
 
 
-def _op_engine(engine: str) -> Callable[[Page], str]:
-    """The html_extract op's own per-page path (charset sniffing, engine, blank-line clean-up)."""
+def op_engine(engine: str, **options: bool | str | None) -> Callable[[Page], str]:
+    """The html_extract op's own per-page path (charset sniffing, engine, blank-line clean-up), with `options`
+    as the op's other parameters."""
     from curation.ops.html import HtmlExtract
 
-    op = HtmlExtract(engine=engine)
+    op = HtmlExtract(engine=engine, **options)
 
     def run(page: Page) -> str:
         text, _, _ = op._one(page.payload, page.content_type, page.http_charset)
@@ -160,9 +161,9 @@ def _datatrove_engine() -> Callable[[Page], str]:
 def build_engines(names: list[str]) -> dict[str, Callable[[Page], str]]:
     """Engine name -> page extractor. Unknown names are an error; `datatrove` needs datatrove installed."""
     makers: dict[str, Callable[[], Callable[[Page], str]]] = {
-        "resiliparse": lambda: _op_engine("resiliparse"),
-        "trafilatura": lambda: _op_engine("trafilatura"),
-        "blocks": lambda: _op_engine("blocks"),
+        "resiliparse": lambda: op_engine("resiliparse"),
+        "trafilatura": lambda: op_engine("trafilatura"),
+        "blocks": lambda: op_engine("blocks"),
         "trafilatura_defaults": lambda: _trafilatura_defaults,
         "resiliparse_full": lambda: _resiliparse_full,
         "trafilatura_precision": lambda: _trafilatura_with(favor_precision=True),

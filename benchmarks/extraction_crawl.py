@@ -4,8 +4,8 @@ trafilatura and output length, per archive.
 The HTML responses of ../shared/data/warc/samples (Common Crawl 2008/2009 ARC, ClueWeb09/12, Dolma's and
 resiliparse's Common Crawl samples, Internet Archive captures; pywb's GPL sample left out) are old and mostly
 not articles (home pages, listings, forums), unlike the visible gold. Agreement is token F1 against plain
-`trafilatura.extract()`'s output, over the pages where that output is not empty; it is a proxy that says where
-engines differ (shorter or longer output), not which one is right.
+`trafilatura.extract()`'s output (`trafilatura_defaults`), over the pages where that output is not empty; it is
+a proxy that says where engines differ (shorter or longer output), not which one is right.
 
     .venv/bin/python benchmarks/extraction_crawl.py
 """
@@ -13,57 +13,41 @@ engines differ (shorter or longer output), not which one is right.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 
 import numpy as np
 from common import SHARED_DATA
-from extraction import prf, token_prf
+from extraction import Page, build_engines, prf, token_prf
+from extraction_split import resiliparse_with
 
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
 from curation.io.warc import read_arc, read_warc
-from curation.ops.html import HtmlExtract, decode_html
 
-Page = tuple[str, bytes, str | None, str | None]  # archive, payload, content type, HTTP charset
+ENGINES = ["blocks", "resiliparse", "trafilatura", "trafilatura_defaults"]  # the names of extraction.py
 
 
-def crawl_pages() -> list[Page]:
-    """HTML responses of the sample archives (WAT/WET and the GPL pywb sample left out)."""
+def crawl_pages() -> list[tuple[str, Page]]:
+    """(archive, page) for the HTML responses of the sample archives (WAT/WET and pywb's GPL sample left out)."""
     pages = []
     paths = sorted((SHARED_DATA / "warc" / "samples").iterdir())
     for index, path in enumerate(p for p in paths if not any(s in p.name for s in (".wat", ".wet", "pywb"))):
         fmt = "arc" if ".arc" in path.name else "warc"
+        archive = "_".join(path.name.split(".")[0].split("_")[:2])  # e.g. copycat_cc2008
         for table in (read_arc if fmt == "arc" else read_warc)(
             Unit(index, str(path), fmt), ReaderStats(), 512
         ):
-            for row in table.select(["payload", "content_type", "http_charset"]).to_pylist():
+            for row in table.select(["url", "payload", "content_type", "http_charset"]).to_pylist():
                 if "html" in (row["content_type"] or "").lower() and row["payload"]:
-                    archive = "_".join(path.name.split(".")[0].split("_")[:2])  # e.g. copycat_cc2008
-                    pages.append((archive, row["payload"], row["content_type"], row["http_charset"]))
+                    page = Page(f"{archive}:{len(pages)}", *row.values())
+                    pages.append((archive, page))
     return pages
-
-
-def engines() -> dict[str, Callable[[Page], str]]:
-    import trafilatura
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
-
-    ops = {name: HtmlExtract(engine=name) for name in ("blocks", "resiliparse", "trafilatura")}
-    run = {
-        f"html_extract {name} (op)": (lambda page, op=op: op._one(*page[1:])[0] or "")
-        for name, op in ops.items()
-    }
-    run["plain resiliparse (main_content)"] = lambda page: extract_plain_text(
-        HTMLTree.parse(decode_html(page[1], page[3])[0]), main_content=True
-    )
-    run["plain trafilatura"] = lambda page: trafilatura.extract(decode_html(page[1], page[3])[0]) or ""
-    return run
 
 
 def main() -> None:
     pages = crawl_pages()
-    outputs = {name: [fn(page) for page in pages] for name, fn in engines().items()}
-    reference = outputs["plain trafilatura"]
+    engines = {**build_engines(ENGINES), "resiliparse_main_content": resiliparse_with()}
+    outputs = {name: [fn(page) for _, page in pages] for name, fn in engines.items()}
+    reference = outputs["trafilatura_defaults"]
     scored = [i for i, text in enumerate(reference) if text.strip()]
     print(f"{len(pages)} HTML pages, {len(scored)} where plain trafilatura returns text")
     print(

@@ -16,8 +16,8 @@ import argparse
 
 import numpy as np
 from common import pick_warc
-from extraction import load_gold, prf, read_pages, token_prf
-from extraction_split import op_engine, part, trafilatura_with
+from extraction import load_gold, op_engine, prf, read_pages, token_prf
+from extraction_split import cross_fitted_blocks, part, trafilatura_with
 
 DATASETS = ("scrapinghub_aeb", "mozilla_readability")
 DRAWS = 2000
@@ -42,14 +42,8 @@ def main() -> None:
         for p in read_pages(pick_warc(False, None))
         if p.record_id in gold and "gold_text" in gold[p.record_id]
     ]
-    other = {"tuning": "reporting", "reporting": "tuning"}
     engines = {
-        "blocks (model of the other half)": {
-            name: op_engine(
-                "blocks", blocks_model=f"{args.blocks_models}/html_blocks_model_{other[name]}.json"
-            )
-            for name in other
-        },
+        "blocks (model of the other half)": cross_fitted_blocks(args.blocks_models),
         "resiliparse (op)": op_engine("resiliparse"),
         "plain trafilatura": trafilatura_with(),
     }

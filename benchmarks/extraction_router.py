@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 from common import pick_warc
-from extraction import load_gold, prf, read_pages, snippet_score, token_prf
-from extraction_split import op_engine, part
+from extraction import load_gold, op_engine, prf, read_pages, snippet_score, token_prf
+from extraction_split import part
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import xxhash
 from common import pick_warc
-from extraction import Page, evaluate, load_gold, read_pages
+from extraction import Page, evaluate, load_gold, op_engine, read_pages
 
 from curation.ops.html import decode_html
 
@@ -57,11 +57,17 @@ def trafilatura_with(**options: bool) -> Callable[[Page], str]:
     return run
 
 
-def op_engine(engine: str, **options: bool | str | None) -> Callable[[Page], str]:
-    from curation.ops.html import HtmlExtract
+PARTS = ("tuning", "reporting")
 
-    op = HtmlExtract(engine=engine, **options)
-    return lambda page: op._one(page.payload, page.content_type, page.http_charset)[0] or ""
+
+def cross_fitted_blocks(models: str, **options: bool) -> dict[str, Callable[[Page], str]]:
+    """Per part, the `blocks` op with the model trained on the other part (the files `extraction_blocks.py
+    --halves` wrote into the folder `models`)."""
+    other = {"tuning": "reporting", "reporting": "tuning"}
+    return {
+        name: op_engine("blocks", blocks_model=f"{models}/html_blocks_model_{other[name]}.json", **options)
+        for name in PARTS
+    }
 
 
 def summary(result: dict) -> dict[str, float]:
@@ -86,7 +92,7 @@ def main() -> None:
     args = ap.parse_args()
     gold = load_gold()
     pages = [p for p in read_pages(pick_warc(False, None), args.limit) if p.record_id in gold]
-    parts = {name: [p for p in pages if part(p) == name] for name in ("tuning", "reporting")}
+    parts = {name: [p for p in pages if part(p) == name] for name in PARTS}
     print({k: (len(v), len({site(p) for p in v})) for k, v in parts.items()}, "(pages, sites)")
 
     # choose the resiliparse options on the tuning part only
@@ -100,20 +106,13 @@ def main() -> None:
     chosen = dict(zip(RESILIPARSE_OPTIONS, best, strict=True))
     print("chosen on tuning:", chosen)
 
-    other = {"tuning": "reporting", "reporting": "tuning"}
-
-    def blocks(**options: bool) -> dict[str, Callable[[Page], str]]:
-        """Per part: the op with the model trained on the other part, or the shipped one (in-sample)."""
-        return {
-            name: op_engine(
-                "blocks",
-                blocks_model=f"{args.blocks_models}/html_blocks_model_{other[name]}.json"
-                if args.blocks_models
-                else None,
-                **options,
-            )
-            for name in parts
-        }
+    def blocks(**options: bool) -> dict[str, Callable[[Page], str]] | Callable[[Page], str]:
+        """The op with the model trained on the other part, or the shipped one (in-sample on both parts)."""
+        return (
+            cross_fitted_blocks(args.blocks_models, **options)
+            if args.blocks_models
+            else op_engine("blocks", **options)
+        )
 
     label = "model trained on the other part" if args.blocks_models else "shipped model, in-sample"
     engines: dict[str, Callable[[Page], str] | dict[str, Callable[[Page], str]]] = {

@@ -140,6 +140,7 @@ def _stage1_counts(page_blocks: PageBlocks) -> np.ndarray:
     total = chars.sum()  # whole numbers: exact in any order
     before = np.cumsum(chars) - chars
     depth = own[:, 8]
+    window_chars = _window(_cumulative(chars), 2)
     page = np.column_stack(
         [
             np.arange(k) / max(1, k - 1),
@@ -149,9 +150,9 @@ def _stage1_counts(page_blocks: PageBlocks) -> np.ndarray:
             np.full(k, float(k)),
             depth - np.median(depth),
             # link density and characters of the 5-block window around each block
-            _window(np.minimum(page_blocks.column("link_chars"), chars), 2)
-            / np.maximum(1.0, _window(chars, 2)),
-            _window(chars, 2),
+            _window(_cumulative(np.minimum(page_blocks.column("link_chars"), chars)), 2)
+            / np.maximum(1.0, window_chars),
+            window_chars,
         ]
     )
     containers = page_blocks.numbers[:, NUMBERS.index("container1_chars") :].astype(np.float64)
@@ -178,11 +179,17 @@ def _stage1_counts(page_blocks: PageBlocks) -> np.ndarray:
     )
 
 
-def _window(values: np.ndarray, radius: int) -> np.ndarray:
-    c = np.concatenate([[0.0], np.cumsum(values)])
-    idx = np.arange(len(values))
-    lo, hi = np.maximum(0, idx - radius), np.minimum(len(values), idx + radius + 1)
-    return c[hi] - c[lo]
+def _cumulative(values: np.ndarray) -> np.ndarray:
+    """Running sums of `values` after a leading 0: the sum of values[a:b] is c[b] - c[a]."""
+    return np.concatenate([[0.0], np.cumsum(values)])
+
+
+def _window(cum: np.ndarray, radius: int) -> np.ndarray:
+    """Per position, the sum of the values within `radius` of it, from their running sums `cum` (_cumulative)."""
+    n = len(cum) - 1
+    idx = np.arange(n)
+    lo, hi = np.maximum(0, idx - radius), np.minimum(n, idx + radius + 1)
+    return cum[hi] - cum[lo]
 
 
 CONFIDENT_P = 0.5  # stage-1 P from which a block counts as confidently main text for the context features
@@ -223,15 +230,15 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
     chars = np.fromiter(map(len, page_blocks.texts), np.float64, k)
     pc = p * chars
     total = max(1.0, chars.sum())
-    cum_p, cum_pc, cum_chars = (np.concatenate([[0.0], np.cumsum(v)]) for v in (p, pc, chars))
+    cum_p, cum_pc, cum_chars = _cumulative(p), _cumulative(pc), _cumulative(chars)
     idx = np.arange(k)
     out[:, 0] = p
     out[:, 1:5] = -1.0
     out[1:, 1], out[2:, 2], out[:-1, 3], out[:-2, 4] = p[:-1], p[:-2], p[1:], p[2:]
     for col, radius in ((5, 1), (6, 3), (7, 10)):
-        out[:, col] = _window(p, radius) / _window(np.ones(k), radius)
+        out[:, col] = _window(cum_p, radius) / _window(np.arange(k + 1.0), radius)
     for col, radius in ((8, 2), (9, 10)):
-        out[:, col] = _window(pc, radius) / np.maximum(1.0, _window(chars, radius))
+        out[:, col] = _window(cum_pc, radius) / np.maximum(1.0, _window(cum_chars, radius))
     for level in range(3):
         starts = _container_runs(page_blocks, level)
         ends = np.append(starts[1:], k)
