@@ -200,7 +200,7 @@ def set_stage2_rows(rows: list[dict], probas: list[np.ndarray | None]) -> None:
         r["x2"] = None if pr is None else stage2_rows(pr, r["blocks"], r["x"])
 
 
-def export_trees(model, threshold: float) -> dict:
+def export_trees(model) -> dict:
     """The fitted HistGradientBoostingClassifier as flat per-tree arrays (curation.ops.tree_ensemble.TreeEnsemble)."""
     trees = []
     depth = 0
@@ -219,22 +219,21 @@ def export_trees(model, threshold: float) -> dict:
         )
     return {
         "baseline": float(np.ravel(model._baseline_prediction)[0]),
-        "threshold": threshold,
         "max_depth": depth,
         "n_features": int(model.n_features_in_),
         "trees": trees,
     }
 
 
-def export(stage1, threshold1: float, stage2, threshold: float, trained_on: str) -> dict:
+def export(stage1, stage2, threshold: float, trained_on: str) -> dict:
     """The model file (curation.ops.html_blocks.BlockModel); `stage2` None ships stage 1 alone."""
     return {
         "format": BlockModel.FORMAT,
         "trained_on": f"{trained_on} of the visible gold (split by site): scrapinghub AEB (MIT), Mozilla "
         "Readability and trafilatura eval (Apache-2.0); benchmarks/extraction_blocks.py",
         "threshold": threshold,
-        "stage1": export_trees(stage1, threshold1),
-        "stage2": export_trees(stage2, threshold) if stage2 is not None else None,
+        "stage1": export_trees(stage1),
+        "stage2": export_trees(stage2) if stage2 is not None else None,
     }
 
 
@@ -244,9 +243,9 @@ def train(
     """The model file of stage 1 (and stage 2 with `params2`, on out-of-fold stage-1 P) trained on `rows`."""
     stage1 = fit(rows, PARAMS1, WEIGHTING)
     if params2 is None:
-        return export(stage1, threshold1, None, threshold1, trained_on)
+        return export(stage1, None, threshold1, trained_on)
     set_stage2_rows(rows, out_of_fold(rows, PARAMS1, WEIGHTING))
-    return export(stage1, threshold1, fit(rows, params2, WEIGHTING, "x2"), threshold2, trained_on)
+    return export(stage1, fit(rows, params2, WEIGHTING, "x2"), threshold2, trained_on)
 
 
 # stage 1: 150 trees of depth <= 5 won a first tuning-half CV against 100 x 6 and 80 x 8 (equal inference cost)

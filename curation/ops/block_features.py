@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curation.ops.compiled import compiled_module
 from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, NUMBERS, PageBlocks
 
 OWN_TAGS = [
@@ -31,11 +32,7 @@ N_KEYWORDS = len(KEYWORDS)
 
 def _compiled_rows():
     """`curation.ops._block_rows` (built at install: `stage1_rows`, `stage2_rows`), or None where it was not."""
-    try:
-        from curation.ops import _block_rows
-    except ImportError:
-        return None
-    return _block_rows
+    return compiled_module("_block_rows")
 
 
 _ROWS = _compiled_rows()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curation.ops.compiled import compiled_module
+
 # block-level tags: a block boundary here and in interleaved documents (curation.interleave.extract)
 BLOCK_TAGS = frozenset(
     [
@@ -303,9 +305,8 @@ def _compiled_walk():
     """The compiled walk (`curation.ops._html_walk`, built at install), or None where it was not built or was
     built against an lxml whose element layout differs from the one installed (Cython refuses that import with
     a ValueError)."""
-    try:
-        from curation.ops import _html_walk
-    except (ImportError, ValueError):
+    _html_walk = compiled_module("_html_walk")
+    if _html_walk is None:
         return None
     return functools.partial(
         _html_walk.walk,
@@ -319,9 +320,8 @@ def _compiled_walk():
 
 def _compiled_cut():
     """The compiled `_cut` (`curation.ops._html_walk.cut`), or None where it was not built."""
-    try:
-        from curation.ops import _html_walk
-    except (ImportError, ValueError):
+    _html_walk = compiled_module("_html_walk")
+    if _html_walk is None:
         return None
 
     def cut(text: str, marks: Marks) -> PageBlocks:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curation.ops.compiled import compiled_module
+
 
 @dataclass(frozen=True)
 class TreeEnsemble:
@@ -20,7 +22,6 @@ class TreeEnsemble:
     threshold: np.ndarray  # (trees, 2**max_depth - 1)
     value: np.ndarray  # (trees, 2**max_depth) leaves
     baseline: float
-    threshold_p: float
     max_depth: int
     n_features: int
 
@@ -49,7 +50,6 @@ class TreeEnsemble:
             threshold=threshold,
             value=value,
             baseline=float(payload["baseline"]),
-            threshold_p=float(payload["threshold"]),
             max_depth=depth,
             n_features=int(payload["n_features"]),
         )
@@ -86,8 +86,5 @@ class TreeEnsemble:
 @functools.lru_cache(maxsize=1)
 def _compiled_scores():
     """`_tree_scores.raw_scores` (built at install), or None where it was not built."""
-    try:
-        from curation.ops._tree_scores import raw_scores
-    except ImportError:
-        return None
-    return raw_scores
+    module = compiled_module("_tree_scores")
+    return module.raw_scores if module is not None else None

@@ -129,7 +129,7 @@ def test_compiled_tree_scores_equal_numpy_evaluation():
         for ensemble, rows in ((model.stage1, x), (model.stage2, x2)):
             compiled, numpy = ensemble.proba(rows), ensemble.proba(rows, compiled=False)
             np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-12)
-            assert (compiled >= ensemble.threshold_p).tolist() == (numpy >= ensemble.threshold_p).tolist()
+            assert (compiled >= model.threshold).tolist() == (numpy >= model.threshold).tolist()
 
 
 ROW_EDGE_PAGES = [
