@@ -302,9 +302,7 @@ def _cut(text: str, marks: Marks) -> PageBlocks:
 
 
 def _compiled_walk():
-    """The compiled walk (`curation.ops._html_walk`, built at install), or None where it was not built or was
-    built against an lxml whose element layout differs from the one installed (Cython refuses that import with
-    a ValueError)."""
+    """The compiled walk (`curation.ops._html_walk`), or None where it cannot be imported (curation.ops.compiled)."""
     _html_walk = compiled_module("_html_walk")
     if _html_walk is None:
         return None
