@@ -14,8 +14,8 @@ from cpython.unicode cimport (
     PyUnicode_KIND,
     PyUnicode_READ,
 )
-from libc.stdlib cimport free, realloc
-from libc.string cimport memcpy, strcmp, strlen
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, strcmp, strlen, strstr
 from lxml.includes cimport tree
 from lxml.includes.etreepublic cimport _Element, import_lxml__etree
 
@@ -47,6 +47,37 @@ cdef object _attribute(tree.xmlNode* node, const char* name):
     return None
 
 
+cdef char* _flat(tree.xmlAttr* attr):
+    """The attribute's value without ASCII whitespace, ASCII letters lower-cased, NUL-terminated, as html_walk's
+    `_flat` makes it (the caller frees it; NULL when out of memory)."""
+    cdef tree.xmlNode* part = attr.children
+    cdef Py_ssize_t n = 0
+    cdef const char* s
+    cdef char* out
+    cdef char ch
+    while part is not NULL:
+        if part.content is not NULL:
+            n += strlen(<const char*>part.content)
+        part = part.next
+    out = <char*>malloc(n + 1)
+    if out is NULL:
+        return NULL
+    n = 0
+    part = attr.children
+    while part is not NULL:
+        if part.content is not NULL:
+            s = <const char*>part.content
+            while s[0]:
+                ch = s[0]
+                if not (ch == 32 or 9 <= ch <= 13):
+                    out[n] = ch + 32 if 65 <= ch <= 90 else ch
+                    n += 1
+                s += 1
+        part = part.next
+    out[n] = 0
+    return out
+
+
 cdef struct Context:
     PyObject* tag  # borrowed from _Walk.names
     Py_ssize_t depth
@@ -58,8 +89,9 @@ cdef class _Walk:
     cdef char* buf  # the page's text, UTF-8
     cdef Py_ssize_t size, capacity, chars, linked
     cdef list marks, spans  # marks: (characters, linked characters, context); spans: [characters, linked characters]
-    cdef dict names  # element name pointer -> (tag, is block, ANCESTOR_TAGS bit, is link, is skipped)
-    cdef frozenset block_tags, skip_tags
+    cdef dict names  # element name pointer -> (tag, is block, ANCESTOR_TAGS bit, is link, is skipped, may hide)
+    cdef frozenset block_tags, skip_tags, never_hidden
+    cdef tuple hiding_styles
     cdef dict ancestor_bits, cache
     cdef object keyword_bits
 
@@ -88,10 +120,47 @@ cdef class _Walk:
         if info is None:
             tag = _text(c_name)
             info = (
-                tag, tag in self.block_tags, self.ancestor_bits.get(tag, 0), tag == "a", tag in self.skip_tags
+                tag,
+                tag in self.block_tags,
+                self.ancestor_bits.get(tag, 0),
+                tag == "a",
+                tag in self.skip_tags,
+                tag not in self.never_hidden,
             )
             self.names[<size_t>c_name] = info
         return info
+
+    cdef int hidden(self, tree.xmlNode* el) except -1:
+        """html_walk.hidden in C: the first `hidden`, `aria-hidden` and `style` attribute (as lxml's `get` finds
+        them)."""
+        cdef tree.xmlAttr* attr = el.properties
+        cdef const char* name
+        cdef char* flat
+        cdef bint seen_aria = False, seen_style = False, hides
+        while attr is not NULL:
+            if attr.ns is NULL:
+                name = <const char*>attr.name
+                if strcmp(name, "hidden") == 0:
+                    return True
+                if (strcmp(name, "aria-hidden") == 0 and not seen_aria) or (
+                    strcmp(name, "style") == 0 and not seen_style
+                ):
+                    flat = _flat(attr)
+                    if flat is NULL:
+                        raise MemoryError()
+                    if name[0] == 97:  # "aria-hidden"
+                        seen_aria, hides = True, strcmp(flat, "true") == 0
+                    else:
+                        seen_style, hides = True, False
+                        for pattern in self.hiding_styles:
+                            if strstr(flat, <const char*>pattern) is not NULL:
+                                hides = True
+                                break
+                    free(flat)
+                    if hides:
+                        return True
+            attr = attr.next
+        return False
 
     cdef tuple context(self, Context* c):
         chain = tuple([self.spans[i] for i in (c.span0, c.span1, c.span2) if i >= 0])
@@ -104,8 +173,8 @@ cdef class _Walk:
         cdef Py_ssize_t points
         cdef long long own
         info = self.name(<const char*>el.name)
-        if info[4]:  # left out with everything inside; its tail is the parent's text
-            return 0
+        if info[4] or (info[5] and el.properties is not NULL and self.hidden(el)):  # left out with everything
+            return 0  # inside; its tail is the parent's text
         tag = info[0]
         c.tag = <PyObject*>tag
         c.depth += 1
@@ -144,13 +213,24 @@ cdef class _Walk:
         return 0
 
 
-def walk(_Element root, *, frozenset block_tags, frozenset skip_tags, dict ancestor_bits, dict cache, keyword_bits):
+def walk(
+    _Element root,
+    *,
+    frozenset block_tags,
+    frozenset skip_tags,
+    frozenset never_hidden,
+    tuple hiding_styles,
+    dict ancestor_bits,
+    dict cache,
+    keyword_bits,
+):
     """(text, marks) of `root`'s subtree, as html_walk.walk returns them."""
     cdef _Walk w = _Walk()
     cdef Context top
     w.buf, w.size, w.capacity, w.chars, w.linked = NULL, 0, 0, 0, 0
     w.marks, w.spans, w.names = [], [], {}
     w.block_tags, w.skip_tags, w.ancestor_bits = block_tags, skip_tags, ancestor_bits
+    w.never_hidden, w.hiding_styles = never_hidden, hiding_styles
     w.cache, w.keyword_bits = cache, keyword_bits
     body = "body"
     top.tag = <PyObject*>body

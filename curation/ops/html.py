@@ -62,12 +62,13 @@ class HtmlExtract(Filter):
 
     `engine`: `resiliparse` (default: 9-11x trafilatura's pages per CPU-second, token F1 0.94 against
     0.96 on the article-extraction gold, see benchmarks/RESULTS.md), `trafilatura` (best F1, slowest) or
-    `blocks`: a gradient-boosted block classifier over the lxml DOM (text/link length, punctuation, tag and
-    ancestor tags, class/id keywords, position, container and neighbour statistics; curation/ops/html_blocks.py)
+    `blocks`: a gradient-boosted block classifier over the lxml DOM without the elements a browser does not
+    render (features: text/link length, punctuation, tag and ancestor tags, class/id keywords, position,
+    container and neighbour statistics; curation/ops/html_blocks.py)
     and a second stage that rescores each block from the first stage's scores around it in the page, both
     shipped in the package and trained on the visible gold, its settings chosen on the tuning half only
-    (benchmarks/extraction_blocks.py); ~6x trafilatura's pages per CPU-second with its compiled parts; each half
-    of the visible gold scored by a model trained on the other: F1 0.926 / 0.931 (trafilatura 0.946 / 0.943,
+    (benchmarks/extraction_blocks.py); 5-6x trafilatura's pages per CPU-second with its compiled parts; each half
+    of the visible gold scored by a model trained on the other: F1 0.930 / 0.939 (trafilatura 0.946 / 0.943,
     resiliparse 0.933 / 0.937) and the best snippet score of the three.
     `comments` (false): keep reader comment sections. A deliberate choice, not a tuned one: comments are
     user-generated, repeat across a site's pages, and FineWeb's extraction leaves them out too; benchmarks

@@ -3,7 +3,8 @@
 One pass over the lxml tree (compiled from curation/ops/_html_walk.pyx at install, with `walk` here as its
 Python twin and fallback) cuts the page into blocks (text between block-level tag boundaries) and records per
 block the context of the element that opened it: tag, depth, ancestor tags, class/id keyword groups of its
-ancestors (comment, nav, footer, share, ...) and the sizes of its enclosing block elements.
+ancestors (comment, nav, footer, share, ...) and the sizes of its enclosing block elements. Scripts, styles,
+forms and the like (SKIP_TAGS) and elements a browser does not render (`hidden`) are left out.
 """
 
 from __future__ import annotations
@@ -92,6 +93,29 @@ SKIP_TAGS = frozenset(
         "link",
     ]
 )
+# An element a browser does not render is left out like SKIP_TAGS: one with a `hidden` attribute, `aria-hidden="true"`
+# or a style holding one of HIDING_STYLES (ASCII whitespace and case ignored); never `html` or `body`, which pages
+# hide until their scripts run. Such text is not what a reader sees (schema.org copies of the article, menus kept
+# for scripts); resiliparse's main-content extraction leaves it out too.
+HIDING_STYLES = (b"display:none", b"visibility:hidden")
+NEVER_HIDDEN = frozenset(["html", "body"])
+
+
+def _flat(value: str) -> bytes:
+    """`value` as UTF-8 without ASCII whitespace, ASCII letters lower-cased."""
+    return b"".join(value.encode("utf-8").split()).lower()
+
+
+def hidden(el) -> bool:
+    """Whether the lxml element `el` is not rendered (its tag aside; see HIDING_STYLES)."""
+    if el.get("hidden") is not None:
+        return True
+    aria, style = el.get("aria-hidden"), el.get("style")
+    if aria is not None and _flat(aria) == b"true":
+        return True
+    return style is not None and any(pattern in _flat(style) for pattern in HIDING_STYLES)
+
+
 # tags whose presence among the ancestors is a feature
 ANCESTOR_TAGS = [
     "a",
@@ -230,8 +254,10 @@ def walk(root) -> tuple[str, Marks]:
     def visit(el, p_ctx: tuple, p_near: tuple, link: bool) -> None:
         nonlocal chars, linked
         tag = el.tag
-        if tag in SKIP_TAGS:  # left out with everything inside; its tail is the parent's text
-            return
+        if tag in SKIP_TAGS or (
+            tag not in NEVER_HIDDEN and hidden(el)
+        ):  # left out with everything inside; its
+            return  # tail is the parent's text
         _, p_depth, p_anc, kw, near_bits, chain = p_ctx
         near = p_near
         cls, ident = el.get("class"), el.get("id")
@@ -310,6 +336,8 @@ def _compiled_walk():
         _html_walk.walk,
         block_tags=BLOCK_TAGS,
         skip_tags=SKIP_TAGS,
+        never_hidden=NEVER_HIDDEN,
+        hiding_styles=HIDING_STYLES,
         ancestor_bits=_ANCESTOR_BITS,
         cache=_ATTR_BITS,
         keyword_bits=_keyword_bits,

@@ -140,3 +140,19 @@ def test_blocks_model_option_loads_a_model_file(tmp_path):
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="cannot be loaded"):
         HtmlExtract(engine="blocks", blocks_model=str(tmp_path / "other.json")).preflight()
+
+
+def test_hidden_elements_are_left_out_but_never_the_page():
+    """Text a browser does not render (a `hidden` attribute, aria-hidden, display:none / visibility:hidden in
+    any case and spacing) is not a block, its tail is; a hidden `html` or `body` (pages that show themselves by
+    script) still gives the page's text."""
+    page = blocks(
+        parse(
+            "<p>one.</p><div style='Display : None'><p>styled</p></div>after the div "
+            "<span hidden>attribute</span><i aria-hidden='true'>aria</i><b aria-hidden='false'>shown</b>"
+            "<div style='color: red; visibility:hidden'>invisible</div><div style='display:block'>block</div>"
+        )
+    )
+    assert page.texts == ["one.", "after the div shown", "block"]
+    hidden_page = blocks(parse("<html style='display:none'><body hidden><p>the whole page</p></body></html>"))
+    assert hidden_page.texts == ["the whole page"]

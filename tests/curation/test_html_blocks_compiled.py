@@ -34,6 +34,12 @@ EDGE_PAGES = [
     "<script>var x = 1;</script><style>p{}</style><p>after skipped tags<!-- a comment --> still here</p>",
     "<p>a\u00a0\u00a0b\u3000c\u2003 d\t\te</p><p> lead and trail </p><p>x\u200by</p><p>one space only.</p>",
     "<p>\u0661\u0662</p><p>\u2460</p><p>\u00b7\u2014</p><p>\u3000</p><p>\u1680\u2028\u0085</p><p>a  b</p>",
+    # hidden elements: styles in any case and spacing, entities, non-ASCII look-alikes, repeated attributes
+    "<p>a</p><div STYLE=' Display :\tNONE ;color:red'><p>upper</p></div>tail<div style='visibility:hidden'>v</div>",
+    "<span hidden>attr</span><i aria-hidden=' TRUE '>aria</i><b aria-hidden='false'>shown</b><p hidden=''>e</p>",
+    "<html style='display:none'><body hidden><p>page hidden until its scripts run</p></body></html>",
+    "<div style='display&#58;none'>entity</div><div style='displ\u00e4y:none'>umlaut</div><p>\u212aelvin</p>",
+    "<div style='display:none' style=''>repeated</div><div aria-hidden='true' aria-hidden='false'>again</div>x",
 ]
 
 
