@@ -173,8 +173,9 @@ cdef class _Walk:
         cdef Py_ssize_t points
         cdef long long own
         info = self.name(<const char*>el.name)
-        if info[4] or (info[5] and el.properties is not NULL and self.hidden(el)):  # left out with everything
-            return 0  # inside; its tail is the parent's text
+        # left out with everything inside; its tail is the parent's text
+        if info[4] or (info[5] and el.properties is not NULL and self.hidden(el)):
+            return 0
         tag = info[0]
         c.tag = <PyObject*>tag
         c.depth += 1

@@ -254,10 +254,9 @@ def walk(root) -> tuple[str, Marks]:
     def visit(el, p_ctx: tuple, p_near: tuple, link: bool) -> None:
         nonlocal chars, linked
         tag = el.tag
-        if tag in SKIP_TAGS or (
-            tag not in NEVER_HIDDEN and hidden(el)
-        ):  # left out with everything inside; its
-            return  # tail is the parent's text
+        # left out with everything inside; its tail is the parent's text
+        if tag in SKIP_TAGS or (tag not in NEVER_HIDDEN and hidden(el)):
+            return
         _, p_depth, p_anc, kw, near_bits, chain = p_ctx
         near = p_near
         cls, ident = el.get("class"), el.get("id")
