@@ -20,32 +20,10 @@ from curation.interleave.document import DROPPED_IMAGES, IMAGES
 from curation.io.interleaved import image
 from curation.ops.base import Filter, register
 from curation.ops.html import decode_html
-from curation.ops.html_walk import BLOCK_TAGS
+from curation.ops.html_walk import BLOCK_TAGS, SKIP_TAGS
 from curation.rows import ERROR, set_column, with_drop
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-SKIP = frozenset(
-    [
-        "head",
-        "script",
-        "style",
-        "noscript",
-        "template",
-        "iframe",
-        "svg",
-        "math",
-        "object",
-        "embed",
-        "select",
-        "option",
-        "textarea",
-        "button",
-        "canvas",
-        "map",
-        "audio",
-        "video",
-    ]
-)
 _SPACE = re.compile(r"\s+")
 RESOURCE = "payload"  # image responses keep their bytes here until `attach_images` consumes them
 
@@ -108,7 +86,7 @@ class _Walker:
             tag = tag.lower()
             if tag == "img":
                 self.add_image(node)
-            elif tag not in SKIP:
+            elif tag not in SKIP_TAGS:
                 block = tag in BLOCK_TAGS
                 if block:
                     self.flush()
