@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 from common import pick_warc
 from extraction import load_gold, op_engine, read_pages
-from extraction_blocks import page_score
+from extraction_blocks import page_score, summarise
 from extraction_split import cross_fitted_blocks, part
 
 DATASETS = ("scrapinghub_aeb", "mozilla_readability", "trafilatura_eval")
@@ -25,8 +25,8 @@ SHARES = (0.3, 0.5, 0.7, 0.85)
 
 
 def summary(dataset: list[str], scores: np.ndarray) -> str:
-    by = {d: float(np.mean([s for g, s in zip(dataset, scores, strict=True) if g == d])) for d in DATASETS}
-    return f"F1 {(by[DATASETS[0]] + by[DATASETS[1]]) / 2:.4f} snippets {by[DATASETS[2]]:.4f}"
+    s = summarise({d: [v for g, v in zip(dataset, scores, strict=True) if g == d] for d in DATASETS})
+    return f"F1 {s['f1']:.4f} snippets {s['snippets']:.4f}"
 
 
 def main() -> None:
