@@ -5,7 +5,10 @@ reporting half (out of sample, from the folder `extraction_blocks.py --halves DI
 `resiliparse` op. Printed, as the other tables score (F1 = mean of AEB and Readability macro token F1; snippets):
 each engine, the per-page oracle (the better of the two on every page: the most any router could reach), and
 the rule "take `resiliparse` when `blocks` returns under a share of its characters" at a few shares, with the share
-of pages it routes. The rule needs both engines on every page. Nothing here is read on the reporting half.
+of pages it routes; that rule needs both engines on every page. Then the same rule only where `blocks` returns at
+most a number of characters, as `html_extract`'s `blocks_fallback_chars` / `blocks_fallback_share` run it (the
+second engine only on those pages): the grid its defaults were chosen from (best score, the mean of F1 and
+snippets). `blocks` here runs without that fallback. Nothing here is read on the reporting half.
 
     cd benchmarks && ../.venv/bin/python extraction_blocks_router.py --blocks-models DIR
 """
@@ -22,11 +25,13 @@ from extraction_split import cross_fitted_blocks, part
 
 DATASETS = ("scrapinghub_aeb", "mozilla_readability", "trafilatura_eval")
 SHARES = (0.3, 0.5, 0.7, 0.85)
+FALLBACK_CHARS = (600, 800, 1000, 1200, 1500, 2000)
+FALLBACK_SHARES = (0.5, 0.6, 0.7)
 
 
 def summary(dataset: list[str], scores: np.ndarray) -> str:
     s = summarise({d: [v for g, v in zip(dataset, scores, strict=True) if g == d] for d in DATASETS})
-    return f"F1 {s['f1']:.4f} snippets {s['snippets']:.4f}"
+    return f"F1 {s['f1']:.4f} snippets {s['snippets']:.4f} score {s['score']:.4f}"
 
 
 def main() -> None:
@@ -34,8 +39,9 @@ def main() -> None:
     ap.add_argument("--blocks-models", required=True, help="the folder extraction_blocks.py --halves wrote")
     args = ap.parse_args()
     gold = load_gold()
-    blocks, resiliparse = cross_fitted_blocks(args.blocks_models)["tuning"], op_engine("resiliparse")
-    dataset, scores, ratio = [], [], []
+    blocks = cross_fitted_blocks(args.blocks_models, blocks_fallback_share=0)["tuning"]
+    resiliparse = op_engine("resiliparse")
+    dataset, scores, ratio, length = [], [], [], []
     for p in read_pages(pick_warc(False, None)):
         if p.record_id not in gold or part(p) != "tuning":
             continue
@@ -43,7 +49,8 @@ def main() -> None:
         dataset.append(gold[p.record_id]["dataset"])
         scores.append([page_score(t, gold[p.record_id]) for t in texts])
         ratio.append(len(texts[0]) / max(1, len(texts[1])))
-    s, r = np.array(scores), np.array(ratio)
+        length.append(len(texts[0]))
+    s, r, n = np.array(scores), np.array(ratio), np.array(length)
     print(f"{len(s)} tuning-half pages")
     print("blocks      ", summary(dataset, s[:, 0]))
     print("resiliparse ", summary(dataset, s[:, 1]))
@@ -54,6 +61,14 @@ def main() -> None:
             f"resiliparse when blocks < {share} of its length ({routed.mean():.1%} of pages):",
             summary(dataset, np.where(routed, s[:, 1], s[:, 0])),
         )
+    for chars in FALLBACK_CHARS:
+        for share in FALLBACK_SHARES:
+            routed = (n <= chars) & (r < share)
+            print(
+                f"fallback at <= {chars} characters and < {share} ({(n <= chars).mean():.1%} of pages run both,"
+                f" {routed.mean():.1%} routed):",
+                summary(dataset, np.where(routed, s[:, 1], s[:, 0])),
+            )
 
 
 if __name__ == "__main__":

@@ -240,14 +240,14 @@ def context_features(p: np.ndarray, page_blocks: PageBlocks) -> np.ndarray:
         starts = _container_runs(page_blocks, level)
         ends = np.append(starts[1:], k)
         share = (cum_pc[ends] - cum_pc[starts]) / np.maximum(1.0, cum_chars[ends] - cum_chars[starts])
-        out[:, 10 + level] = np.repeat(share, np.diff(np.append(starts, k)))
+        out[:, 10 + level] = np.repeat(share, ends - starts)
     confident = p >= CONFIDENT_P
     conf = np.flatnonzero(confident)
     if len(conf):
         first, last = conf[0], conf[-1]
         prev_conf = np.maximum.accumulate(np.where(confident, idx, -1))
         next_conf = np.minimum.accumulate(np.where(confident, idx, k)[::-1])[::-1]
-        before = np.cumsum(chars) - chars  # characters before each block
+        before = cum_chars[:-1]  # characters before each block
         out[:, 13] = (idx >= first) & (idx <= last)
         out[:, 14] = np.where(prev_conf >= 0, idx - prev_conf, k)
         out[:, 15] = np.where(next_conf < k, next_conf - idx, k)

@@ -131,7 +131,8 @@ def test_blocks_model_option_loads_a_model_file(tmp_path):
     strict = tmp_path / "strict.json"
     strict.write_text(json.dumps(payload))
     payloads = [body for _, body in _demo_pages(8)]
-    shipped, stricter = _extract(payloads), _extract(payloads, blocks_model=str(strict))
+    shipped = _extract(payloads, blocks_fallback_share=0)
+    stricter = _extract(payloads, blocks_model=str(strict), blocks_fallback_share=0)
     assert sum(map(len, stricter)) < 0.95 * sum(map(len, shipped))
     with pytest.raises(ValueError, match="needs engine: blocks"):
         HtmlExtract(engine="resiliparse", blocks_model=str(strict)).validate()
@@ -140,6 +141,32 @@ def test_blocks_model_option_loads_a_model_file(tmp_path):
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="cannot be loaded"):
         HtmlExtract(engine="blocks", blocks_model=str(tmp_path / "other.json")).preflight()
+
+
+def test_blocks_falls_back_to_resiliparse_where_it_keeps_little():
+    """Where `blocks` keeps at most `blocks_fallback_chars` characters and under `blocks_fallback_share` of what the
+    `resiliparse` engine keeps, the page's text is resiliparse's; elsewhere, and with the share 0, `blocks`' own."""
+    payloads = [body for _, body in _demo_pages(200)]
+    table = pa.table(
+        {
+            "payload": payloads,
+            "content_type": ["text/html"] * len(payloads),
+            "http_charset": [None] * len(payloads),
+        }
+    )
+    other = HtmlExtract(engine="resiliparse").evaluate(table).column("text").to_pylist()
+    alone = _extract(payloads, blocks_fallback_share=0)
+    expected = [
+        r if len(a) <= 1200 and len(a) < 0.6 * len(r) else a for a, r in zip(alone, other, strict=True)
+    ]
+    texts = _extract(payloads)
+    assert texts == expected
+    assert 0 < sum(t != a for t, a in zip(texts, alone, strict=True)) < 0.1 * len(payloads)
+    every_short_page = _extract(payloads, blocks_fallback_chars=10**9, blocks_fallback_share=1.0)
+    assert every_short_page == [r if len(a) < len(r) else a for a, r in zip(alone, other, strict=True)]
+    for bad in ({"blocks_fallback_chars": -1}, {"blocks_fallback_share": 1.5}):
+        with pytest.raises(ValueError, match="blocks_fallback"):
+            HtmlExtract(engine="blocks", **bad).validate()
 
 
 def test_hidden_elements_are_left_out_but_never_the_page():
