@@ -80,14 +80,15 @@ class HtmlExtract(Filter):
     shipped one's format (benchmarks/extraction_blocks.py writes them) instead of the shipped one.
     `blocks_fallback_chars` (1200), `blocks_fallback_share` (0.6): where `blocks` keeps at most that many
     characters and under that share of what the `resiliparse` engine keeps, the page's text is `resiliparse`'s (the
-    model missed an article of a layout it did not learn; chosen on the tuning half, ~10 % of article pages pay for
+    model missed an article of a layout it did not learn; chosen on the tuning half, ~12 % of article pages pay for
     the second extraction); `blocks_fallback_share: 0` turns it off.
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
 
     Guards (a page over them is dropped, not extracted): `max_html_bytes`; `max_depth` (element nesting, checked
-    on pages of over 3,000 tags; not with `blocks`, whose lxml parser caps nesting at 255 levels) and `max_unclosed_tags` (unclosed formatting tags, which make HTML parsing
-    quadratic; pages of over 20,000 tags); `max_seconds` per page (over it: an `extract_timeout` error).
+    on pages of over 3,000 tags; with `blocks`, whose lxml parser caps nesting at 255 levels, a deeper page keeps
+    `blocks`' text instead of the fallback) and `max_unclosed_tags` (unclosed formatting tags, which make HTML
+    parsing quadratic; pages of over 20,000 tags); `max_seconds` per page (over it: an `extract_timeout` error).
     """
 
     requires = ("payload", "content_type", "http_charset")
