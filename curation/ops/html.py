@@ -150,8 +150,10 @@ class HtmlExtract(Filter):
             else:
                 from resiliparse.parse.html import HTMLTree
 
-                tree = HTMLTree.parse(html)
-                if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
+                # trafilatura parses with lxml itself: resiliparse's tree only for the depth check
+                checked = tags > DEPTH_CHECK_TAGS
+                tree = HTMLTree.parse(html) if checked or self.engine == "resiliparse" else None
+                if checked and deeper_than(tree, self.max_depth):
                     return None, used, "html_too_deep"
                 with time_budget(self.max_seconds):
                     text = (
