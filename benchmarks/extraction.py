@@ -98,7 +98,7 @@ def op_engine(engine: str, **options: bool | str | None) -> Callable[[Page], str
     op = HtmlExtract(engine=engine, **options)
 
     def run(page: Page) -> str:
-        text, _, _ = op._one(page.payload, page.content_type, page.http_charset)
+        text, *_ = op._one(page.payload, page.content_type, page.http_charset)
         return text or ""
 
     return run

@@ -81,7 +81,9 @@ class HtmlExtract(Filter):
     `blocks_fallback_chars` (1200), `blocks_fallback_share` (0.6): where `blocks` keeps at most that many
     characters and under that share of what the `resiliparse` engine keeps, the page's text is `resiliparse`'s (the
     model missed an article of a layout it did not learn; chosen on the tuning half, ~12 % of article pages pay for
-    the second extraction); `blocks_fallback_share: 0` turns it off.
+    the second extraction); `blocks_fallback_share: 0` turns it off. `engine_column`: a column to write, per row,
+    the engine whose text it holds (with `blocks`: `blocks`, or `resiliparse` where it fell back; null where no
+    HTML was extracted, as for WET records).
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
 
@@ -92,13 +94,14 @@ class HtmlExtract(Filter):
     """
 
     requires = ("payload", "content_type", "http_charset")
-    provides = ("text", "charset")
+    provides = ("text", "charset", "{engine_column}")
 
     engine: str = "resiliparse"
     comments: bool = False
     blocks_model: str | None = None
     blocks_fallback_chars: int = 1200
     blocks_fallback_share: float = 0.6
+    engine_column: str | None = None
     min_chars: int = 1
     keep_payload: bool = False
     max_html_bytes: int = 8 << 20
@@ -116,6 +119,10 @@ class HtmlExtract(Filter):
                 "blocks_fallback_chars must be >= 0 and blocks_fallback_share in [0, 1], got "
                 f"{self.blocks_fallback_chars!r} and {self.blocks_fallback_share!r}"
             )
+        if self.engine_column in ("text", "charset", "payload", "content_type", "http_charset"):
+            raise ValueError(
+                f"engine_column {self.engine_column!r} would overwrite a column the op reads or writes"
+            )
         for name in ("max_html_bytes", "max_depth", "max_unclosed_tags", "max_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -131,22 +138,24 @@ class HtmlExtract(Filter):
 
     def _one(
         self, payload: bytes | None, ctype: str | None, charset: str | None
-    ) -> tuple[str | None, str | None, str | None]:
+    ) -> tuple[str | None, str | None, str | None, str | None]:
+        """(text, charset used, engine whose text it is, drop reason) of one record."""
         ctype = (ctype or "").split(";")[0].strip().lower()
+        engine = None
         if payload is None:
-            return None, None, "no_payload"
+            return None, None, None, "no_payload"
         if ctype in _TEXT_TYPES:
             text, used = decode_html(payload, charset)
         elif ctype in _HTML_TYPES or (not ctype and payload.lstrip()[:1] == b"<"):
             if len(payload) > self.max_html_bytes:
-                return None, None, "html_too_large"
+                return None, None, None, "html_too_large"
             html, used = decode_html(payload, charset)
             tags = html.count("<")
             if tags > UNCLOSED_CHECK_TAGS and unclosed_formatting(html) > self.max_unclosed_tags:
-                return None, used, "html_too_many_unclosed_tags"
+                return None, used, None, "html_too_many_unclosed_tags"
             if self.engine == "blocks":
                 with time_budget(self.max_seconds):
-                    text = self._extract_blocks(html, tags)
+                    text, engine = self._extract_blocks(html, tags)
             else:
                 from resiliparse.parse.html import HTMLTree
 
@@ -154,7 +163,8 @@ class HtmlExtract(Filter):
                 checked = tags > DEPTH_CHECK_TAGS
                 tree = HTMLTree.parse(html) if checked or self.engine == "resiliparse" else None
                 if checked and deeper_than(tree, self.max_depth):
-                    return None, used, "html_too_deep"
+                    return None, used, None, "html_too_deep"
+                engine = self.engine
                 with time_budget(self.max_seconds):
                     text = (
                         _extract_resiliparse(tree, self.comments)
@@ -162,14 +172,12 @@ class HtmlExtract(Filter):
                         else _extract_trafilatura(html, self.comments)
                     )
         else:
-            return None, None, "unsupported_content_type"
+            return None, None, None, "unsupported_content_type"
         text = _BLANK_LINES.sub("\n", text).strip()
-        if len(text) < self.min_chars:
-            return text, used, "empty_text"
-        return text, used, None
+        return text, used, engine, "empty_text" if len(text) < self.min_chars else None
 
-    def _extract_blocks(self, html: str, tags: int) -> str:
-        """`blocks`' text, or resiliparse's where `blocks` keeps at most `blocks_fallback_chars` characters and
+    def _extract_blocks(self, html: str, tags: int) -> tuple[str, str]:
+        """(text, engine): `blocks`' text, or resiliparse's where `blocks` keeps at most `blocks_fallback_chars` characters and
         under `blocks_fallback_share` of what resiliparse keeps (the model missed the page's main text)."""
         from resiliparse.parse.html import HTMLTree
 
@@ -180,15 +188,19 @@ class HtmlExtract(Filter):
             "\n", extract_blocks(html, load_model(self.blocks_model), self.comments)
         ).strip()
         if len(text) > self.blocks_fallback_chars or not self.blocks_fallback_share:
-            return text
+            return text, "blocks"
         tree = HTMLTree.parse(html)
         if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
-            return text
+            return text, "blocks"
         other = _BLANK_LINES.sub("\n", _extract_resiliparse(tree, self.comments)).strip()
-        return other if len(text) < self.blocks_fallback_share * len(other) else text
+        return (
+            (other, "resiliparse")
+            if len(text) < self.blocks_fallback_share * len(other)
+            else (text, "blocks")
+        )
 
     def evaluate(self, batch: pa.Table) -> pa.Table:
-        texts, charsets, reasons, errors = [], [], [], []
+        texts, charsets, engines, reasons, errors = [], [], [], [], []
         for payload, ctype, charset in zip(
             batch.column("payload").to_pylist(),
             batch.column("content_type").to_pylist(),
@@ -196,18 +208,21 @@ class HtmlExtract(Filter):
             strict=True,
         ):
             try:
-                text, used, reason = self._one(payload, ctype, charset)
+                text, used, engine, reason = self._one(payload, ctype, charset)
                 error = None
             except TimeBudgetExceeded:
-                text, used, reason, error = None, None, None, "extract_timeout"
+                text, used, engine, reason, error = None, None, None, None, "extract_timeout"
             except Exception as exc:  # a parser failure is this page's error, not the batch's
-                text, used, reason, error = None, None, None, f"{type(exc).__name__}"
+                text, used, engine, reason, error = None, None, None, None, f"{type(exc).__name__}"
             texts.append(text)
             charsets.append(used)
+            engines.append(engine)
             reasons.append(reason)
             errors.append(error)
         batch = set_column(batch, "text", pa.array(texts, type=pa.string()))
         batch = set_column(batch, "charset", pa.array(charsets, type=pa.string()))
+        if self.engine_column:
+            batch = set_column(batch, self.engine_column, pa.array(engines, type=pa.string()))
         if not self.keep_payload:
             batch = batch.drop_columns(["payload"])
         if any(errors):

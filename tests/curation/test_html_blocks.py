@@ -145,7 +145,8 @@ def test_blocks_model_option_loads_a_model_file(tmp_path):
 
 def test_blocks_falls_back_to_resiliparse_where_it_keeps_little():
     """Where `blocks` keeps at most `blocks_fallback_chars` characters and under `blocks_fallback_share` of what the
-    `resiliparse` engine keeps, the page's text is resiliparse's; elsewhere, and with the share 0, `blocks`' own."""
+    `resiliparse` engine keeps, the page's text is resiliparse's; elsewhere, and with the share 0, `blocks`' own.
+    `engine_column` says which it is."""
     payloads = [body for _, body in _demo_pages(152)]  # all of them
     other = _extract(payloads, engine="resiliparse")
     alone = _extract(payloads, blocks_fallback_share=0)
@@ -155,10 +156,23 @@ def test_blocks_falls_back_to_resiliparse_where_it_keeps_little():
     texts = _extract(payloads)
     assert texts == expected
     assert 0 < sum(t != a for t, a in zip(texts, alone, strict=True)) < 0.1 * len(payloads)
+    op = HtmlExtract(engine="blocks", engine_column="text_engine")
+    assert op.provided_columns() == ("text", "charset", "text_engine")
+    assert HtmlExtract(engine="blocks").provided_columns() == ("text", "charset")
+    table = pa.table({"payload": payloads, "content_type": ["text/html"] * 152, "http_charset": [None] * 152})
+    out = op.evaluate(table)
+    assert out.column("text").to_pylist() == texts
+    assert out.column("text_engine").to_pylist() == [
+        "resiliparse" if t != a else "blocks" for t, a in zip(texts, alone, strict=True)
+    ]
     every_short_page = _extract(payloads, blocks_fallback_chars=10**9, blocks_fallback_share=1.0)
     assert every_short_page == [r if len(a) < len(r) else a for a, r in zip(alone, other, strict=True)]
-    for bad in ({"blocks_fallback_chars": -1}, {"blocks_fallback_share": 1.5}):
-        with pytest.raises(ValueError, match="blocks_fallback"):
+    wet = pa.table(
+        {"payload": [b"A WET record's text."], "content_type": ["text/plain"], "http_charset": ["utf-8"]}
+    )
+    assert op.evaluate(wet).column("text_engine").to_pylist() == [None]  # no HTML extracted
+    for bad in ({"blocks_fallback_chars": -1}, {"blocks_fallback_share": 1.5}, {"engine_column": "text"}):
+        with pytest.raises(ValueError, match="blocks_fallback|engine_column"):
             HtmlExtract(engine="blocks", **bad).validate()
 
 
