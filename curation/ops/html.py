@@ -177,8 +177,8 @@ class HtmlExtract(Filter):
         return text, used, engine, "empty_text" if len(text) < self.min_chars else None
 
     def _extract_blocks(self, html: str, tags: int) -> tuple[str, str]:
-        """(text, engine): `blocks`' text, or resiliparse's where `blocks` keeps at most `blocks_fallback_chars` characters and
-        under `blocks_fallback_share` of what resiliparse keeps (the model missed the page's main text)."""
+        """(text, engine): `blocks`' text, or resiliparse's where `blocks` keeps at most `blocks_fallback_chars`
+        characters and under `blocks_fallback_share` of what resiliparse keeps (the model missed the main text)."""
         from resiliparse.parse.html import HTMLTree
 
         from curation.ops.html_blocks import extract_blocks, load_model
