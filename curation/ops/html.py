@@ -23,6 +23,11 @@ _TEXT_TYPES = ("text/plain",)  # WET conversion records
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
+def _tidy(text: str) -> str:
+    """Runs of blank lines as one line break, no leading or trailing whitespace."""
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
 def decode_html(payload: bytes, header_charset: str | None) -> tuple[str, str]:
     """Decode page bytes: the HTTP charset when Python knows it, else `<meta charset>`, else detection."""
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
@@ -119,7 +124,7 @@ class HtmlExtract(Filter):
                 "blocks_fallback_chars must be >= 0 and blocks_fallback_share in [0, 1], got "
                 f"{self.blocks_fallback_chars!r} and {self.blocks_fallback_share!r}"
             )
-        if self.engine_column in ("text", "charset", "payload", "content_type", "http_charset"):
+        if self.engine_column in (*self.requires, "text", "charset"):
             raise ValueError(
                 f"engine_column {self.engine_column!r} would overwrite a column the op reads or writes"
             )
@@ -146,6 +151,7 @@ class HtmlExtract(Filter):
             return None, None, None, "no_payload"
         if ctype in _TEXT_TYPES:
             text, used = decode_html(payload, charset)
+            text = _tidy(text)
         elif ctype in _HTML_TYPES or (not ctype and payload.lstrip()[:1] == b"<"):
             if len(payload) > self.max_html_bytes:
                 return None, None, None, "html_too_large"
@@ -166,14 +172,13 @@ class HtmlExtract(Filter):
                     return None, used, None, "html_too_deep"
                 engine = self.engine
                 with time_budget(self.max_seconds):
-                    text = (
+                    text = _tidy(
                         _extract_resiliparse(tree, self.comments)
                         if self.engine == "resiliparse"
                         else _extract_trafilatura(html, self.comments)
                     )
         else:
             return None, None, None, "unsupported_content_type"
-        text = _BLANK_LINES.sub("\n", text).strip()
         return text, used, engine, "empty_text" if len(text) < self.min_chars else None
 
     def _extract_blocks(self, html: str, tags: int) -> tuple[str, str]:
@@ -184,15 +189,13 @@ class HtmlExtract(Filter):
         from curation.ops.html_blocks import extract_blocks, load_model
 
         # lxml's parser caps nesting at 255 levels: no depth check before `blocks`
-        text = _BLANK_LINES.sub(
-            "\n", extract_blocks(html, load_model(self.blocks_model), self.comments)
-        ).strip()
+        text = _tidy(extract_blocks(html, load_model(self.blocks_model), self.comments))
         if len(text) > self.blocks_fallback_chars or not self.blocks_fallback_share:
             return text, "blocks"
         tree = HTMLTree.parse(html)
         if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
             return text, "blocks"
-        other = _BLANK_LINES.sub("\n", _extract_resiliparse(tree, self.comments)).strip()
+        other = _tidy(_extract_resiliparse(tree, self.comments))
         return (
             (other, "resiliparse")
             if len(text) < self.blocks_fallback_share * len(other)
