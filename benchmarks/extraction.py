@@ -13,7 +13,8 @@ Scores, per engine, on the pages of the WARC that have gold:
   process (the CPU figure is the one to trust on a loaded machine).
 
 Engines: `resiliparse`, `trafilatura` and `blocks` (the learned block classifier) run through the op's own code (`HtmlExtract._one`, so
-`decode_html` charset sniffing and the engine functions of curation.ops.html); reference points
+`decode_html` charset sniffing and the engine functions of curation.ops.html; `resiliparse_no_fallback` is the
+`resiliparse` engine without its fallback to `blocks`); reference points
 `resiliparse_full` (main_content=False), `trafilatura_defaults` (plain `trafilatura.extract`), `trafilatura_precision` (favor_precision=True), `trafilatura_fast`
 (fast=True: no fallback extractors), and `datatrove`
 (datatrove's Trafilatura extractor settings on datatrove's WarcReader decoding; only when datatrove is
@@ -162,6 +163,7 @@ def build_engines(names: list[str]) -> dict[str, Callable[[Page], str]]:
     """Engine name -> page extractor. Unknown names are an error; `datatrove` needs datatrove installed."""
     makers: dict[str, Callable[[], Callable[[Page], str]]] = {
         "resiliparse": lambda: op_engine("resiliparse"),
+        "resiliparse_no_fallback": lambda: op_engine("resiliparse", resiliparse_fallback_chars=None),
         "trafilatura": lambda: op_engine("trafilatura"),
         "blocks": lambda: op_engine("blocks"),
         "trafilatura_defaults": lambda: _trafilatura_defaults,

@@ -8,7 +8,10 @@ the rule "take `resiliparse` when `blocks` returns under a share of its characte
 of pages it routes; that rule needs both engines on every page. Then the same rule only where `blocks` returns at
 most a number of characters, as `html_extract`'s `blocks_fallback_chars` / `blocks_fallback_share` run it (the
 second engine only on those pages): the grid its defaults were chosen from (best score, the mean of F1 and
-snippets). `blocks` here runs without that fallback. Nothing here is read on the reporting half.
+snippets). `blocks` here runs without that fallback. Last, the other direction, as the `resiliparse` engine's
+`resiliparse_fallback_chars` runs it: `blocks`' text where `resiliparse` keeps at most a number of characters and
+`blocks` keeps more (`blocks` only on those pages); its default is the best score of that grid. Nothing here is
+read on the reporting half.
 
     cd benchmarks && ../.venv/bin/python extraction_blocks_router.py --blocks-models DIR
 """
@@ -21,12 +24,13 @@ import numpy as np
 from common import pick_warc
 from extraction import load_gold, op_engine, read_pages
 from extraction_blocks import page_score, summarise
-from extraction_split import cross_fitted_blocks, part
+from extraction_split import cross_fitted, part
 
 DATASETS = ("scrapinghub_aeb", "mozilla_readability", "trafilatura_eval")
 SHARES = (0.3, 0.5, 0.7, 0.85)
 FALLBACK_CHARS = (600, 800, 1000, 1200, 1500, 2000)
 FALLBACK_SHARES = (0.5, 0.6, 0.7)
+RESILIPARSE_FALLBACK_CHARS = (0, 100, 200, 300, 500, 800, 1200)
 
 
 def summary(dataset: list[str], scores: np.ndarray) -> str:
@@ -39,9 +43,9 @@ def main() -> None:
     ap.add_argument("--blocks-models", required=True, help="the folder extraction_blocks.py --halves wrote")
     args = ap.parse_args()
     gold = load_gold()
-    blocks = cross_fitted_blocks(args.blocks_models, blocks_fallback_share=0)["tuning"]
-    resiliparse = op_engine("resiliparse")
-    dataset, scores, ratio, length = [], [], [], []
+    blocks = cross_fitted(args.blocks_models, blocks_fallback_share=0)["tuning"]
+    resiliparse = op_engine("resiliparse", resiliparse_fallback_chars=None)
+    dataset, scores, ratio, length, other_length = [], [], [], [], []
     for p in read_pages(pick_warc(False, None)):
         if p.record_id not in gold or part(p) != "tuning":
             continue
@@ -50,7 +54,8 @@ def main() -> None:
         scores.append([page_score(t, gold[p.record_id]) for t in texts])
         ratio.append(len(texts[0]) / max(1, len(texts[1])))
         length.append(len(texts[0]))
-    s, r, n = np.array(scores), np.array(ratio), np.array(length)
+        other_length.append(len(texts[1]))
+    s, r, n, m = np.array(scores), np.array(ratio), np.array(length), np.array(other_length)
     print(f"{len(s)} tuning-half pages")
     print("blocks      ", summary(dataset, s[:, 0]))
     print("resiliparse ", summary(dataset, s[:, 1]))
@@ -69,6 +74,13 @@ def main() -> None:
                 f" {routed.mean():.1%} routed):",
                 summary(dataset, np.where(routed, s[:, 1], s[:, 0])),
             )
+    for chars in RESILIPARSE_FALLBACK_CHARS:
+        routed = (m <= chars) & (n > m)
+        print(
+            f"resiliparse, blocks where it keeps <= {chars} characters and blocks more ({(m <= chars).mean():.1%}"
+            f" of pages run both, {routed.mean():.1%} routed):",
+            summary(dataset, np.where(routed, s[:, 0], s[:, 1])),
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,13 @@ from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
 from curation.io.warc import read_arc, read_warc
 
-ENGINES = ["blocks", "resiliparse", "trafilatura", "trafilatura_defaults"]  # the names of extraction.py
+ENGINES = [
+    "blocks",
+    "resiliparse",
+    "resiliparse_no_fallback",
+    "trafilatura",
+    "trafilatura_defaults",
+]  # the names of extraction.py
 
 
 def crawl_pages() -> list[tuple[str, Page]]:

@@ -16,8 +16,8 @@ import argparse
 
 import numpy as np
 from common import pick_warc
-from extraction import load_gold, op_engine, prf, read_pages, token_prf
-from extraction_split import cross_fitted_blocks, part, trafilatura_with
+from extraction import load_gold, prf, read_pages, token_prf
+from extraction_split import cross_fitted, part, trafilatura_with
 
 DATASETS = ("scrapinghub_aeb", "mozilla_readability")
 DRAWS = 2000
@@ -43,8 +43,10 @@ def main() -> None:
         if p.record_id in gold and "gold_text" in gold[p.record_id]
     ]
     engines = {
-        "blocks (model of the other half)": cross_fitted_blocks(args.blocks_models),
-        "resiliparse (op)": op_engine("resiliparse"),
+        "blocks (model of the other half)": cross_fitted(args.blocks_models),
+        "resiliparse (op, its fallback with the model of the other half)": cross_fitted(
+            args.blocks_models, "resiliparse"
+        ),
         "plain trafilatura": trafilatura_with(),
     }
     groups = sorted({(gold[p.record_id]["dataset"], part(p)) for p in pages})

@@ -26,7 +26,7 @@ def page_rows() -> tuple[list[dict], dict[str, float]]:
     """Per page: part, dataset, lengths and the score of each engine; and CPU seconds per page per pass."""
     gold = load_gold()
     pages = [p for p in read_pages(pick_warc(False, None)) if p.record_id in gold]
-    res, traf = op_engine("resiliparse"), op_engine("trafilatura")
+    res, traf = op_engine("resiliparse", resiliparse_fallback_chars=None), op_engine("trafilatura")
     cost = {"resiliparse": 0.0, "full": 0.0, "trafilatura": 0.0}
     rows = []
     for p in pages:

@@ -60,12 +60,12 @@ def trafilatura_with(**options: bool) -> Callable[[Page], str]:
 PARTS = ("tuning", "reporting")
 
 
-def cross_fitted_blocks(models: str, **options: bool) -> dict[str, Callable[[Page], str]]:
-    """Per part, the `blocks` op with the model trained on the other part (the files `extraction_blocks.py
-    --halves` wrote into the folder `models`)."""
+def cross_fitted(models: str, engine: str = "blocks", **options: bool) -> dict[str, Callable[[Page], str]]:
+    """Per part, the op's `engine` (`blocks`, or `resiliparse` for its fallback to `blocks`) with the `blocks`
+    model trained on the other part (the files `extraction_blocks.py --halves` wrote into the folder `models`)."""
     other = {"tuning": "reporting", "reporting": "tuning"}
     return {
-        name: op_engine("blocks", blocks_model=f"{models}/html_blocks_model_{other[name]}.json", **options)
+        name: op_engine(engine, blocks_model=f"{models}/html_blocks_model_{other[name]}.json", **options)
         for name in PARTS
     }
 
@@ -106,19 +106,22 @@ def main() -> None:
     chosen = dict(zip(RESILIPARSE_OPTIONS, best, strict=True))
     print("chosen on tuning:", chosen)
 
-    def blocks(**options: bool) -> dict[str, Callable[[Page], str]] | Callable[[Page], str]:
-        """The op with the model trained on the other part, or the shipped one (in-sample on both parts)."""
+    def with_model(engine: str, **options: bool) -> dict[str, Callable[[Page], str]] | Callable[[Page], str]:
+        """The op with the `blocks` model trained on the other part, or the shipped one (in-sample on both)."""
         return (
-            cross_fitted_blocks(args.blocks_models, **options)
+            cross_fitted(args.blocks_models, engine, **options)
             if args.blocks_models
-            else op_engine("blocks", **options)
+            else op_engine(engine, **options)
         )
 
     label = "model trained on the other part" if args.blocks_models else "shipped model, in-sample"
     engines: dict[str, Callable[[Page], str] | dict[str, Callable[[Page], str]]] = {
-        f"html_extract blocks (op; {label})": blocks(),
-        f"html_extract blocks, comments: true (op; {label})": blocks(comments=True),
-        "html_extract resiliparse (op)": op_engine("resiliparse"),
+        f"html_extract blocks (op; {label})": with_model("blocks"),
+        f"html_extract blocks, comments: true (op; {label})": with_model("blocks", comments=True),
+        f"html_extract resiliparse (op; fallback {label})": with_model("resiliparse"),
+        "html_extract resiliparse, no fallback (op)": op_engine(
+            "resiliparse", resiliparse_fallback_chars=None
+        ),
         "html_extract trafilatura (op)": op_engine("trafilatura"),
         "resiliparse chosen options": resiliparse_with(**chosen),
         "resiliparse defaults (main_content)": resiliparse_with(),

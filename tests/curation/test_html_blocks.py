@@ -135,7 +135,7 @@ def test_blocks_model_option_loads_a_model_file(tmp_path):
     stricter = _extract(payloads, blocks_model=str(strict), blocks_fallback_share=0)
     assert sum(map(len, stricter)) < 0.95 * sum(map(len, shipped))
     with pytest.raises(ValueError, match="needs engine: blocks"):
-        HtmlExtract(engine="resiliparse", blocks_model=str(strict)).validate()
+        HtmlExtract(engine="trafilatura", blocks_model=str(strict)).validate()
     with pytest.raises(ValueError, match="cannot be loaded"):
         HtmlExtract(engine="blocks", blocks_model=str(tmp_path / "missing.json")).preflight()
     (tmp_path / "other.json").write_text('{"format": "something else"}')
@@ -148,7 +148,7 @@ def test_blocks_falls_back_to_resiliparse_where_it_keeps_little():
     `resiliparse` engine keeps, the page's text is resiliparse's; elsewhere, and with the share 0, `blocks`' own.
     `engine_column` says which it is."""
     payloads = [body for _, body in _demo_pages(152)]  # all of them
-    other = _extract(payloads, engine="resiliparse")
+    other = _extract(payloads, engine="resiliparse", resiliparse_fallback_chars=None)
     alone = _extract(payloads, blocks_fallback_share=0)
     expected = [
         r if len(a) <= 1200 and len(a) < 0.6 * len(r) else a for a, r in zip(alone, other, strict=True)
@@ -174,6 +174,42 @@ def test_blocks_falls_back_to_resiliparse_where_it_keeps_little():
     for bad in ({"blocks_fallback_chars": -1}, {"blocks_fallback_share": 1.5}, {"engine_column": "text"}):
         with pytest.raises(ValueError, match="blocks_fallback|engine_column"):
             HtmlExtract(engine="blocks", **bad).validate()
+
+
+def test_resiliparse_falls_back_to_blocks_where_it_keeps_little():
+    """With `engine: resiliparse`, where resiliparse keeps at most `resiliparse_fallback_chars` characters (500)
+    and `blocks` keeps more, the page's text is `blocks`'; elsewhere, and with the setting null, resiliparse's.
+    A page both leave empty is still dropped as `empty_text`."""
+    payloads = [body for _, body in _demo_pages(152)]
+    alone = _extract(payloads, engine="resiliparse", resiliparse_fallback_chars=None)
+    other = _extract(payloads, blocks_fallback_share=0)
+    texts = _extract(payloads, engine="resiliparse")
+    assert texts == [b if len(r) <= 500 and len(b) > len(r) else r for r, b in zip(alone, other, strict=True)]
+    assert 0 < sum(t != r for t, r in zip(texts, alone, strict=True)) < 0.1 * len(payloads)
+    assert "" in alone and "" not in texts  # resiliparse kept nothing of a page with text
+    only_empty = _extract(payloads, engine="resiliparse", resiliparse_fallback_chars=0)
+    assert only_empty == [r or b for r, b in zip(alone, other, strict=True)]
+    op = HtmlExtract(engine="resiliparse", engine_column="text_engine")
+    table = pa.table({"payload": payloads, "content_type": ["text/html"] * 152, "http_charset": [None] * 152})
+    assert op.evaluate(table).column("text_engine").to_pylist() == [
+        "blocks" if t != r else "resiliparse" for t, r in zip(texts, alone, strict=True)
+    ]
+    blank = pa.table(
+        {
+            "payload": [b"<html><body><div> </div></body></html>"],
+            "content_type": ["text/html"],
+            "http_charset": [None],
+        }
+    )
+    assert op.evaluate(blank).column("_drop").to_pylist() == ["empty_text"]
+    for bad in (
+        {"resiliparse_fallback_chars": -1},
+        {"resiliparse_fallback_chars": None, "blocks_model": "model.json"},
+        {"engine": "trafilatura", "blocks_model": "model.json"},
+    ):
+        with pytest.raises(ValueError, match="resiliparse_fallback_chars|blocks_model"):
+            HtmlExtract(**{"engine": "resiliparse", **bad}).validate()
+    HtmlExtract(engine="resiliparse", blocks_model="model.json").validate()  # the fallback's model
 
 
 def test_hidden_elements_are_left_out_but_never_the_page():
