@@ -4,8 +4,9 @@ The visible pages (warc/visible_pages.warc.gz with the gold of ../shared/data/ex
 (the URL's host without `www.`; a hash decides the part), so no site is in both parts. Options are chosen on
 the tuning part only (mean of AEB and Readability macro token F1, the trafilatura snippet share); both parts
 are reported, with pages per CPU-second over each part. The shipped `blocks` model is trained on both parts, so
-its rows here are in-sample; with `--blocks-models DIR` (the folder `extraction_blocks.py --halves DIR` wrote)
-each part is scored by the model trained on the other part instead.
+its rows here (and those of the `resiliparse` op's fallback to it) are in-sample; with `--blocks-models DIR` (the
+folder `extraction_blocks.py --halves DIR` wrote) each part is scored by the model trained on the other part
+instead.
 
     .venv/bin/python benchmarks/extraction_split.py [--limit N] [--blocks-models DIR]
 """
