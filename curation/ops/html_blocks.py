@@ -84,11 +84,24 @@ def shipped_model() -> BlockModel:
     return load_model(None)
 
 
+def in_comment_section(page: PageBlocks) -> np.ndarray:
+    """Per block, whether an ancestor's class/id names a comment section. Where every block of the page has such
+    an ancestor (a `comments-open` body class, as WordPress writes), only the 3 nearest ancestors with keywords
+    count, and where every block has one of those too, no block is in one."""
+    bit = 1 << list(KEYWORDS).index("comment")
+    for column in ("keywords", "near_keywords"):
+        flagged = (page.column(column) & bit).astype(bool)
+        if not flagged.all():
+            return flagged
+    return np.zeros(len(page), dtype=bool)
+
+
 def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = False) -> str:
     """Main text of `html`: the blocks the model keeps, one per line ('' when the page has no text).
 
-    `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...) that are
-    prose (a sentence end, not link-dense), which the model itself was trained to leave out.
+    `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...;
+    `in_comment_section`) that are prose (a sentence end, not link-dense), which the model itself was trained to
+    leave out.
     """
     root = parse(html)
     if root is None:
@@ -99,9 +112,7 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     model = model or shipped_model()
     keep = select(model.proba(page), model.threshold)
     if comments:
-        bit = 1 << list(KEYWORDS).index("comment")
-        in_comments = page.column("keywords") & bit
-        for i in np.flatnonzero(in_comments & ~keep):
+        for i in np.flatnonzero(in_comment_section(page) & ~keep):
             text = page.texts[i]
             if page.column("link_chars")[i] < 0.5 * len(text) and _SENTENCE_END.search(text):
                 keep[i] = True

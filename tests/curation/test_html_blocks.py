@@ -16,7 +16,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from curation.ops.block_features import N_CONTEXT, context_features, features
 from curation.ops.html import HtmlExtract
-from curation.ops.html_blocks import MODEL_RESOURCE, shipped_model
+from curation.ops.html_blocks import MODEL_RESOURCE, in_comment_section, shipped_model
 from curation.ops.html_walk import blocks, parse
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
@@ -210,6 +210,31 @@ def test_resiliparse_falls_back_to_blocks_where_it_keeps_little():
         with pytest.raises(ValueError, match="resiliparse_fallback_chars|blocks_model"):
             HtmlExtract(**{"engine": "resiliparse", **bad}).validate()
     HtmlExtract(engine="resiliparse", blocks_model="model.json").validate()  # the fallback's model
+
+
+def test_comment_sections_under_a_comments_open_body_class():
+    """`comments: true` adds the prose of comment sections. A comment keyword on the body (WordPress's
+    `comments-open`) is on every block, so there the nearest keyworded ancestors decide; where they are the same
+    for every block too, no block is in a comment section."""
+    article = (  # the nesting of WordPress's default themes
+        "<div id='page' class='site'><div id='content' class='site-content'>"
+        "<div id='primary' class='content-area'><main id='main' class='site-main'><article class='post'>"
+        "<div class='entry-content'><p>The article's first paragraph.</p><p>Its second one.</p></div></article>"
+    )
+    sidebar = (
+        "</main></div><aside id='secondary' class='widget-area'><section class='widget'><p>A sidebar.</p>"
+    )
+    comments = (
+        "</section></aside><div id='comments' class='comments-area'><ol class='comment-list'>"
+        "<li class='comment'><p>A reader's comment.</p></li></ol></div></div></div>"
+    )
+    for body in ("<body>", "<body class='single comments-open'>"):
+        page = blocks(parse(f"{body}{article}{sidebar}{comments}</body>"))
+        assert in_comment_section(page).tolist() == [False, False, False, True]
+    everywhere = blocks(
+        parse("<body class='comments-open'><div class='comment'><p>a.</p><p>b.</p></div></body>")
+    )
+    assert in_comment_section(everywhere).tolist() == [False, False]
 
 
 def test_hidden_elements_are_left_out_but_never_the_page():
