@@ -203,10 +203,8 @@ class HtmlExtract(Filter):
         characters and under `blocks_fallback_share` of what resiliparse keeps (the model missed the main text)."""
         from resiliparse.parse.html import HTMLTree
 
-        from curation.ops.html_blocks import extract_blocks, load_model
-
         # lxml's parser caps nesting at 255 levels: no depth check before `blocks`
-        text = _tidy(extract_blocks(html, load_model(self.blocks_model), self.comments))
+        text = self._blocks_text(html)
         if len(text) > self.blocks_fallback_chars or not self.blocks_fallback_share:
             return text, "blocks"
         tree = HTMLTree.parse(html)
@@ -222,10 +220,14 @@ class HtmlExtract(Filter):
     def _blocks_where_longer(self, html: str, text: str) -> tuple[str, str]:
         """(text, engine): `blocks`' text where it keeps more than resiliparse's short `text` (resiliparse's
         main-content rules found little or nothing), else `text`."""
+        other = self._blocks_text(html)
+        return (other, "blocks") if len(other) > len(text) else (text, "resiliparse")
+
+    def _blocks_text(self, html: str) -> str:
+        """The `blocks` engine's tidied text of `html`, with `blocks_model` (the shipped model when None)."""
         from curation.ops.html_blocks import extract_blocks, load_model
 
-        other = _tidy(extract_blocks(html, load_model(self.blocks_model), self.comments))
-        return (other, "blocks") if len(other) > len(text) else (text, "resiliparse")
+        return _tidy(extract_blocks(html, load_model(self.blocks_model), self.comments))
 
     def evaluate(self, batch: pa.Table) -> pa.Table:
         texts, charsets, engines, reasons, errors = [], [], [], [], []
