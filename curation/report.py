@@ -47,6 +47,8 @@ def funnel_table(stats: dict, top_reasons: int = 3) -> str:
         reasons = sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])[:top_reasons]
         for reason, n in reasons:
             lines.append(f"    {reason:<40}{n:>8}")
+        for note, n in sorted(s.get("notes", {}).items(), key=lambda kv: -kv[1])[:top_reasons]:
+            lines.append(f"    note {note:<35}{n:>8}")
     t = stats["totals"]
     lines.append("-" * len(head))
     lines.append(

@@ -4,9 +4,11 @@ Every package that touches rows imports its column names and schemas from here (
 
 - Internal columns: `ORDER` (`_order`, a row's position in the input: the reader assigns it, stages keep it, the
   final shards drop it), `DROP` (`_drop`: null = keep, else the rule that failed), `ERROR` (`_error`: null = fine,
-  else what went wrong with that row) and `REJECT_REASON` (`reject_reason` of a row written to `rejects/`).
-- `split_marks`: the one function that turns `_drop` / `_error` marks into kept rows, rejects and counts; segments
-  and stages both use it.
+  else what went wrong with that row), `NOTE` (`_note`: null, else a decision of the op about that row that is
+  neither a drop nor an error, such as which fallback it took; counted, not part of the accounting identity) and
+  `REJECT_REASON` (`reject_reason` of a row written to `rejects/`).
+- `split_marks`: the one function that turns `_drop` / `_error` / `_note` marks into kept rows, rejects and counts;
+  segments and stages both use it.
 - Schemas: what the readers emit (`WARC_RECORD`, `JSONL_DOCUMENT`, `WDS_PAIR`) and the data contracts that curation
   writes and training reads (`DOCUMENT`, `PAIR`, `INTERLEAVED`, `CONVERSATION`, `PREFERENCE`). A contract lists the
   required columns; ops may add score columns after them.
@@ -25,8 +27,9 @@ import pyarrow.compute as pc
 ORDER = "_order"
 DROP = "_drop"
 ERROR = "_error"
+NOTE = "_note"
 REJECT_REASON = "reject_reason"
-MARKS = (DROP, ERROR)  # the columns an op marks rows with; `split_marks` removes them
+MARKS = (DROP, ERROR, NOTE)  # the columns an op marks rows with; `split_marks` removes them
 
 
 def set_column(batch: pa.Table, name: str, values: Any) -> pa.Table:
@@ -46,12 +49,14 @@ def with_drop(batch: pa.Table, reasons: list[str | None] | pa.Array) -> pa.Table
 @dataclass
 class Split:
     """A marked table split: the kept rows (marks removed), the rejected rows with their `reject_reason` (when
-    asked for), and per `<step>:<reason>` the number of rows dropped and errored."""
+    asked for), per `<step>:<reason>` the number of rows dropped and errored, and per `<step>:<note>` the number
+    of rows (kept or not) the op noted."""
 
     kept: pa.Table
     rejects: pa.Table | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
 
 
 def _counts(column: pa.ChunkedArray, mask: pa.ChunkedArray | pa.Array, step: str) -> dict[str, int]:
@@ -66,11 +71,11 @@ def _counts(column: pa.ChunkedArray, mask: pa.ChunkedArray | pa.Array, step: str
 
 
 def split_marks(marked: pa.Table, step: str, *, drops: bool = True, rejects: bool = False) -> Split:
-    """Split `marked` by its `_error` and `_drop` columns (either may be absent).
+    """Split `marked` by its `_error` and `_drop` columns (either may be absent) and count its `_note`s.
 
     A row with an `_error` is an error (whatever its `_drop`); otherwise a row with a `_drop` is dropped, unless
-    `drops` is false (a `tag_only` op: its drop marks are only scores). Reasons are counted as `<step>:<reason>`;
-    with `rejects` the rejected rows come back with `reject_reason` = `<step>:<reason>`.
+    `drops` is false (a `tag_only` op: its drop marks are only scores). Reasons and notes are counted as
+    `<step>:<reason>`; with `rejects` the rejected rows come back with `reject_reason` = `<step>:<reason>`.
     """
     names = marked.column_names
     n = marked.num_rows
@@ -85,6 +90,9 @@ def split_marks(marked: pa.Table, step: str, *, drops: bool = True, rejects: boo
         out.errors = _counts(error_col, has_error, step)
     if drop_col is not None:
         out.dropped = _counts(drop_col, has_drop, step)
+    if NOTE in names:
+        note_col = marked.column(NOTE).cast(pa.string())
+        out.notes = _counts(note_col, pc.is_valid(note_col), step)
     internal = [c for c in MARKS if c in names]
     all_kept = pc.all(keep).as_py() is not False  # true for an empty table too
     if rejects and not all_kept:

@@ -2,7 +2,8 @@
 
 Row-local ops (Mapper, Filter) take and return `pyarrow.Table` batches. They mark rows, they never drop them:
 a Filter returns a string column `_drop` (null = keep, else the rule that failed) and any op may return a string
-column `_error` (null = fine, else what went wrong with that row). The runner turns those marks into accounting,
+column `_error` (null = fine, else what went wrong with that row) and `_note` (null, else a decision about that
+row worth counting that is neither, such as a fallback taken). The runner turns those marks into accounting,
 rejects and the kept batch (`curation.rows.split_marks`). A Stage works on the whole `ray.data.Dataset` and marks
 drops the same way.
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from curation.rows import DROP, ERROR, set_column, with_drop
+from curation.rows import DROP, ERROR, NOTE, set_column, with_drop
 
 if TYPE_CHECKING:
     import ray.data
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DROP",
     "ERROR",
+    "NOTE",
     "REGISTRY",
     "Filter",
     "Mapper",

@@ -7,7 +7,7 @@ import re
 
 import pyarrow as pa
 
-from curation.ops.base import ERROR, Filter, register, set_column, with_drop
+from curation.ops.base import ERROR, NOTE, Filter, register, set_column, with_drop
 from curation.ops.html_guard import (
     DEPTH_CHECK_TAGS,
     UNCLOSED_CHECK_TAGS,
@@ -92,7 +92,9 @@ class HtmlExtract(Filter):
     found little or nothing; chosen on the tuning half, where empty outputs fell from 10 pages to 1 and F1 rose
     0.937 -> 0.947; 3-4 % of pages pay for the second extraction); `null` turns it off. `engine_column`: a column
     to write, per row, the engine whose text it holds (`blocks` or `resiliparse`, whichever's text the row holds
-    after a fallback; null where no HTML was extracted, as for WET records).
+    after a fallback; null where no HTML was extracted, as for WET records). Either way, each row whose text came
+    from the fallback engine counts in the step's `notes` in stats.json (`fell_back_to_blocks` /
+    `fell_back_to_resiliparse`).
     Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
 
@@ -178,13 +180,12 @@ class HtmlExtract(Filter):
                 with time_budget(self.max_seconds):
                     text, engine = self._extract_blocks(html, tags)
             else:
-                from resiliparse.parse.html import HTMLTree
-
                 # trafilatura parses with lxml itself: resiliparse's tree only for the depth check
-                checked = tags > DEPTH_CHECK_TAGS
-                tree = HTMLTree.parse(html) if checked or self.engine == "resiliparse" else None
-                if checked and deeper_than(tree, self.max_depth):
-                    return None, used, None, "html_too_deep"
+                tree = None
+                if self.engine == "resiliparse" or tags > DEPTH_CHECK_TAGS:
+                    tree = self._resiliparse_tree(html, tags)
+                    if tree is None:
+                        return None, used, None, "html_too_deep"
                 engine = self.engine
                 with time_budget(self.max_seconds):
                     if self.engine == "resiliparse":
@@ -201,14 +202,12 @@ class HtmlExtract(Filter):
     def _extract_blocks(self, html: str, tags: int) -> tuple[str, str]:
         """(text, engine): `blocks`' text, or resiliparse's where `blocks` keeps at most `blocks_fallback_chars`
         characters and under `blocks_fallback_share` of what resiliparse keeps (the model missed the main text)."""
-        from resiliparse.parse.html import HTMLTree
-
         # lxml's parser caps nesting at 255 levels: no depth check before `blocks`
         text = self._blocks_text(html)
         if len(text) > self.blocks_fallback_chars or not self.blocks_fallback_share:
             return text, "blocks"
-        tree = HTMLTree.parse(html)
-        if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth):
+        tree = self._resiliparse_tree(html, tags)
+        if tree is None:
             return text, "blocks"
         other = _tidy(_extract_resiliparse(tree, self.comments))
         return (
@@ -216,6 +215,14 @@ class HtmlExtract(Filter):
             if len(text) < self.blocks_fallback_share * len(other)
             else (text, "blocks")
         )
+
+    def _resiliparse_tree(self, html: str, tags: int) -> object | None:
+        """resiliparse's tree of `html` (`tags`: its count of `<`), or None where it nests deeper than `max_depth`
+        (checked on pages of over `DEPTH_CHECK_TAGS` tags)."""
+        from resiliparse.parse.html import HTMLTree
+
+        tree = HTMLTree.parse(html)
+        return None if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth) else tree
 
     def _blocks_where_longer(self, html: str, text: str) -> tuple[str, str]:
         """(text, engine): `blocks`' text where it keeps more than resiliparse's short `text` (resiliparse's
@@ -257,4 +264,7 @@ class HtmlExtract(Filter):
             batch = batch.drop_columns(["payload"])
         if any(errors):
             batch = set_column(batch, ERROR, pa.array(errors, type=pa.string()))
+        notes = [f"fell_back_to_{e}" if e is not None and e != self.engine else None for e in engines]
+        if any(notes):
+            batch = set_column(batch, NOTE, pa.array(notes, type=pa.string()))
         return with_drop(batch, reasons)

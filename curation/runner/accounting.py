@@ -9,7 +9,8 @@ from itertools import pairwise
 
 @dataclass
 class StepStats:
-    """Rows in and out of one step, rows dropped and rows errored by reason, and time spent."""
+    """Rows in and out of one step, rows dropped and rows errored by reason, rows the step noted (a decision
+    that is neither a drop nor an error, e.g. a fallback taken) by note, and time spent."""
 
     step: str
     kind: str
@@ -17,6 +18,7 @@ class StepStats:
     rows_out: int = 0
     dropped: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     def merge(self, other: StepStats) -> None:
@@ -24,6 +26,7 @@ class StepStats:
         self.rows_out += other.rows_out
         self.dropped.update(other.dropped)
         self.errors.update(other.errors)
+        self.notes.update(other.notes)
         self.seconds += other.seconds
 
     @property
@@ -38,6 +41,7 @@ class StepStats:
             "out": self.rows_out,
             "dropped": dict(sorted(self.dropped.items())),
             "errors": dict(sorted(self.errors.items())),
+            "notes": dict(sorted(self.notes.items())),
             "seconds": round(self.seconds, 4),
         }
 
@@ -50,6 +54,7 @@ class StepStats:
             rows_out=d["out"],
             dropped=Counter(d["dropped"]),
             errors=Counter(d["errors"]),
+            notes=Counter(d.get("notes", {})),  # summaries written before notes were counted have none
             seconds=d["seconds"],
         )
 

@@ -7,7 +7,7 @@ import time
 import pyarrow as pa
 
 from curation.ops.base import Filter, Mapper, Op
-from curation.rows import DROP, ERROR, split_marks
+from curation.rows import ERROR, MARKS, split_marks
 from curation.runner.accounting import StepStats
 
 
@@ -27,7 +27,7 @@ def _call_rowwise(op: Op, batch: pa.Table) -> pa.Table:
         try:
             parts.append(_call(op, row))
         except Exception as exc:  # the op's failure on this row is counted, never raised out of the job
-            bad = row.drop_columns([c for c in (DROP, ERROR) if c in row.column_names])
+            bad = row.drop_columns([c for c in MARKS if c in row.column_names])
             parts.append(bad.append_column(ERROR, pa.array([f"exception:{type(exc).__name__}"], pa.string())))
     return pa.concat_tables(parts, promote_options="default") if parts else batch
 
@@ -52,6 +52,7 @@ def apply_op(
     )
     stats.errors.update(split.errors)
     stats.dropped.update(split.dropped)
+    stats.notes.update(split.notes)
     if split.rejects is not None:
         rejects.append(split.rejects)
     stats.rows_out += split.kept.num_rows

@@ -42,9 +42,9 @@ def _write_block(
     batch: pa.Table, step: str, data_dir: str, rejects_dir: str | None, tag_only: bool, starts: list[int]
 ) -> pa.Table:
     """Write one block sorted by `_order`: kept rows to `data_dir`, one file per input file they came from (named
-    by first `_order`), rejects to `rejects_dir`; return one summary row per file (with its `_order` range) and
-    per reason. A block may hold rows of several input files, but one input file's rows are read in order, so
-    the files written from all blocks do not interleave."""
+    by first `_order`), rejects to `rejects_dir`; return one summary row per file (with its `_order` range), per
+    reason and per note. A block may hold rows of several input files, but one input file's rows are read in
+    order, so the files written from all blocks do not interleave."""
     kinds, reasons, counts, paths, lows, highs = [], [], [], [], [], []
 
     def add(kind: str, reason: str | None, n: int, path: str | None = None, lo: int = 0, hi: int = 0) -> None:
@@ -55,7 +55,7 @@ def _write_block(
 
     batch = batch.take(pc.sort_indices(batch, [(ORDER, "ascending")]))
     split = split_marks(batch, step, drops=not tag_only, rejects=rejects_dir is not None)
-    for kind, tally in (("dropped", split.dropped), ("errors", split.errors)):
+    for kind, tally in (("dropped", split.dropped), ("errors", split.errors), ("notes", split.notes)):
         for reason, n in tally.items():
             add(kind, reason, n)
     kept = split.kept
@@ -109,7 +109,8 @@ def _write_blocks(
         _write_block, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None
     ).iter_rows():
         rows.append(row)
-        if progress is not None:
+        # a noted row is also counted as kept, dropped or errored: notes do not advance the progress
+        if progress is not None and row["kind"] != "notes":
             progress.advance(row["n"], row["n"] if row["kind"] == "file" else 0)
     return rows
 
@@ -162,7 +163,7 @@ def run_stage(
             tag_only=stage.tag_only,
             starts=[lo for lo, _ in order_bounds([path for path, _ in files])],
         )
-        counted = {"dropped": stats.dropped, "errors": stats.errors}
+        counted = {"dropped": stats.dropped, "errors": stats.errors, "notes": stats.notes}
         for row in summary_rows:
             if row["kind"] != "file":
                 counted[row["kind"]][row["reason"]] += row["n"]

@@ -18,6 +18,9 @@ from curation.ops.block_features import N_CONTEXT, context_features, features
 from curation.ops.html import HtmlExtract
 from curation.ops.html_blocks import MODEL_RESOURCE, in_comment_section, shipped_model
 from curation.ops.html_walk import blocks, parse
+from curation.rows import NOTE
+from curation.runner.accounting import StepStats
+from curation.runner.executor import apply_op
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
 N_PAGES = 40
@@ -194,6 +197,12 @@ def test_resiliparse_falls_back_to_blocks_where_it_keeps_little():
     assert op.evaluate(table).column("text_engine").to_pylist() == [
         "blocks" if t != r else "resiliparse" for t, r in zip(texts, alone, strict=True)
     ]
+    stats = StepStats("html_extract", "segment")  # each fallback is a note in the step's stats
+    kept = apply_op(op, "html_extract", table, stats, None)
+    assert stats.notes == {
+        "html_extract:fell_back_to_blocks": sum(t != r for t, r in zip(texts, alone, strict=True))
+    }
+    assert NOTE not in kept.column_names and stats.balanced
     blank = pa.table(
         {
             "payload": [b"<html><body><div> </div></body></html>"],

@@ -1,0 +1,63 @@
+"""Notes: an op's per-row decision that is neither a drop nor an error (a fallback taken), counted per step in
+`stats.json` and shown by `curate report`, outside the accounting identity, through segments, stages and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from curation.recipe import parse_recipe
+from curation.report import funnel_table
+from curation.rows import NOTE, split_marks
+from curation.runner.run import run_recipe
+
+
+def test_split_marks_counts_notes_on_every_row_and_removes_the_column():
+    marked = pa.table(
+        {
+            "x": [1, 2, 3, 4],
+            "_drop": [None, "short", None, None],
+            "_error": [None, None, "bad", None],
+            NOTE: ["fallback", "fallback", None, "other"],
+        }
+    )
+    split = split_marks(marked, "op", rejects=True)
+    assert split.notes == {"op:fallback": 2, "op:other": 1}  # the dropped row's note counts too
+    assert split.dropped == {"op:short": 1} and split.errors == {"op:bad": 1}
+    assert split.kept.column_names == ["x"] and split.kept.column("x").to_pylist() == [1, 4]
+    assert NOTE not in split.rejects.column_names
+
+
+def test_notes_from_segments_and_stages_reach_stats_and_report_and_survive_resume(ray_local, tmp_path):
+    ids = range(60)
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"document {i}"}) + "\n" for i in ids))
+    recipe = parse_recipe(
+        {
+            "name": "notes",
+            "plugins": ["mmcurate_test_ops"],
+            "input": {"paths": [str(src)]},
+            "steps": [{"note_odd_rows": {"every": 3}}, {"note_odd_rows_stage": {"every": 5}}],
+        }
+    )
+    result = run_recipe(recipe, output=str(tmp_path / "out"))
+    after_segment = [i for i in ids if i % 3]
+    steps = {s["step"]: s for s in result.stats["steps"]}
+    assert steps["note_odd_rows"]["notes"] == {"note_odd_rows:odd": sum(i % 2 for i in ids)}
+    assert steps["note_odd_rows_stage"]["notes"] == {
+        "note_odd_rows_stage:odd_in_stage": sum(i % 2 for i in after_segment)
+    }
+    assert steps["note_odd_rows_stage"]["dropped"] == {
+        "note_odd_rows_stage:multiple": sum(i % 5 == 0 for i in after_segment)
+    }
+    assert result.stats["totals"]["identity_holds"]  # notes are no term of it
+    kept = pads.dataset(result.output / "data", format="parquet").to_table()
+    assert NOTE not in kept.column_names
+    assert sorted(map(int, kept.column("id").to_pylist())) == [i for i in after_segment if i % 5]
+    assert "note note_odd_rows:odd" in funnel_table(result.stats)
+    resumed = run_recipe(
+        recipe, output=str(tmp_path / "out"), resume=True
+    )  # every phase read from its markers
+    assert resumed.stats["steps"] == result.stats["steps"]
