@@ -311,6 +311,7 @@ def child_isolated(warc: Path, work: Path, limit: int | None, engine: str) -> di
     from curation.io.readers import file_units, read_unit
     from curation.io.units import Unit
     from curation.ops.base import DROP, ERROR, Filter
+    from curation.rows import MARKS
 
     recipe = throughput_recipe(warc, 1, work / "out", limit, engine)
     t, c = time.perf_counter(), time.process_time()
@@ -339,7 +340,7 @@ def child_isolated(warc: Path, work: Path, limit: int | None, engine: str) -> di
             for col in (DROP, ERROR):
                 if col in b.column_names and not (col == DROP and getattr(op, "tag_only", False)):
                     keep = pc.and_(keep, pc.is_null(b.column(col)))
-            b = b.filter(keep).drop_columns([c for c in (DROP, ERROR) if c in b.column_names])
+            b = b.filter(keep).drop_columns([c for c in MARKS if c in b.column_names])
             if b.num_rows:
                 batches.append(b)
     return {
