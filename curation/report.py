@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -78,6 +79,15 @@ def funnel_plot(stats: dict, path: Path) -> Path:
     return path
 
 
+def _count_rows(stats: dict, counts: Callable[[dict], dict[str, int]]) -> str:
+    """HTML table rows (step, key, rows) of each step's `counts`, largest first."""
+    return "".join(
+        f"<tr><td>{html.escape(s['step'])}</td><td>{html.escape(k)}</td><td>{v}</td></tr>"
+        for s in stats["steps"]
+        for k, v in sorted(counts(s).items(), key=lambda kv: -kv[1])
+    )
+
+
 def write_report(output: str | Path) -> dict[str, Path]:
     """Write `report.txt`, `funnel.png` and `report.html` into the output folder."""
     output = Path(output)
@@ -94,10 +104,13 @@ def write_report(output: str | Path) -> dict[str, Path]:
         f"<td>{r['dropped']}</td><td>{r['errors']}</td><td>{r['seconds']:.2f}</td></tr>"
         for r in funnel_rows(stats)
     )
-    reasons = "".join(
-        f"<tr><td>{html.escape(s['step'])}</td><td>{html.escape(k)}</td><td>{v}</td></tr>"
-        for s in stats["steps"]
-        for k, v in sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])
+    reasons = _count_rows(stats, lambda s: {**s["dropped"], **s["errors"]})
+    notes = _count_rows(stats, lambda s: s.get("notes", {}))
+    notes_table = (
+        "<h2>Notes (decisions that are neither drops nor errors)</h2><table><tr><th>step</th><th>note</th>"
+        f"<th>rows</th></tr>{notes}</table>"
+        if notes
+        else ""
     )
     page = (
         "<!doctype html><meta charset='utf-8'><title>mmcurate report</title>"
@@ -107,6 +120,7 @@ def write_report(output: str | Path) -> dict[str, Path]:
         "<h2>Funnel</h2><table><tr><th>step</th><th>in</th><th>out</th><th>kept</th><th>dropped</th>"
         f"<th>errors</th><th>s</th></tr>{rows}</table>"
         f"<h2>Drop and error reasons</h2><table><tr><th>step</th><th>reason</th><th>rows</th></tr>{reasons}</table>"
+        f"{notes_table}"
         f"<pre>{html.escape(funnel_table(stats).splitlines()[-1])}</pre>{entry_html(sections)}"
     )
     page_path = output / "report.html"

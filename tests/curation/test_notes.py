@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from curation.recipe import parse_recipe
-from curation.report import funnel_table
+from curation.report import funnel_table, write_report
 from curation.rows import NOTE, split_marks
 from curation.runner.run import run_recipe
 
@@ -57,6 +57,7 @@ def test_notes_from_segments_and_stages_reach_stats_and_report_and_survive_resum
     assert NOTE not in kept.column_names
     assert sorted(map(int, kept.column("id").to_pylist())) == [i for i in after_segment if i % 5]
     assert "note note_odd_rows:odd" in funnel_table(result.stats)
+    assert "note_odd_rows_stage:odd_in_stage" in write_report(result.output)["html"].read_text()
     resumed = run_recipe(
         recipe, output=str(tmp_path / "out"), resume=True
     )  # every phase read from its markers
