@@ -16,15 +16,22 @@ def op_kind(cls: type[Op]) -> str:
     return next(kind.__name__.lower() for kind in (Stage, Filter, Mapper) if issubclass(cls, kind))
 
 
+def builtin_ops() -> dict[str, type[Op]]:
+    """The ops this package registers, without any plugin op a recipe loaded into this process before."""
+    return {
+        name: cls for name, cls in load_builtin_ops().items() if cls.__module__.split(".")[0] == "curation"
+    }
+
+
 def _code(columns: tuple[str, ...]) -> str:
     return ", ".join(f"`{c}`" for c in columns)
 
 
 def markdown_table() -> str:
-    """The table of every registered op: name, kind, the columns it reads and writes with its default parameters,
+    """The table of every built-in op: name, kind, the columns it reads and writes with its default parameters,
     and its summary."""
     lines = ["| op | kind | reads | writes | what it does |", "|---|---|---|---|---|"]
-    for name, cls in sorted(load_builtin_ops().items()):
+    for name, cls in sorted(builtin_ops().items()):
         op = cls()
         summary = cls.summary().replace("|", "\\|")
         lines.append(
@@ -34,9 +41,9 @@ def markdown_table() -> str:
 
 
 def text_listing() -> str:
-    """Every op with its kind, summary, and parameters with their defaults."""
+    """Every built-in op with its kind, summary, and parameters with their defaults."""
     lines = []
-    for name, cls in sorted(load_builtin_ops().items()):
+    for name, cls in sorted(builtin_ops().items()):
         lines.append(f"{name} ({op_kind(cls)}): {cls.summary()}")
         lines.extend(f"    {pname}: {ptype} = {default!r}" for pname, ptype, default in cls.params())
     return "\n".join(lines)
