@@ -25,13 +25,11 @@ import xxhash
 from common import pick_warc
 from extraction import load_gold, prf, read_pages, token_prf
 from extraction_blocks import FIXED2, GRID2, load_rows, train
-from extraction_paired import DATASETS, DRAWS, summary
+from extraction_paired import DATASETS, Groups, bootstrap_draws, paired_difference, summary
 from extraction_split import PARTS, trafilatura_with
 
 from curation.ops.html import HtmlExtract
 from curation.ops.html_blocks import BlockModel, select, shipped_model
-
-Groups = dict[tuple[str, str], np.ndarray]
 
 
 def shipped_recipe() -> tuple[dict, float]:
@@ -98,9 +96,7 @@ def main() -> None:
     rows = load_rows(gold)
     traf = trafilatura_with()
     reference = f1_groups(rows, gold, lambda r: traf(pages[r["id"]]))
-    groups = sorted(reference)
-    rng = np.random.default_rng(0)
-    draws = [{g: rng.integers(0, len(reference[g]), len(reference[g])) for g in groups} for _ in range(DRAWS)]
+    draws = bootstrap_draws(reference)
     print({f"{d}/{h}": len(v) for (d, h), v in reference.items()}, "gold-text pages")
     print("| engine | salt | tuning half | reporting half | both | minus trafilatura | 95 % interval |")
     print("|---|---|---|---|---|---|---|")
@@ -115,13 +111,7 @@ def main() -> None:
             texts = cross_fitted_texts(rows, pages, salt, args.folds, Path(tmp))
             for kind in ("op", "model"):
                 scores = f1_groups(rows, gold, lambda r, kind=kind, texts=texts: texts[r["id"]][kind])
-                boot = [
-                    summary({g: scores[g][ix[g]] for g in groups})
-                    - summary({g: reference[g][ix[g]] for g in groups})
-                    for ix in draws
-                ]
-                lo, hi = np.percentile(boot, [2.5, 97.5])
-                diff = summary(scores) - summary(reference)
+                diff, lo, hi = paired_difference(scores, reference, draws)
                 name = "`blocks` (op, fallback included)" if kind == "op" else "`blocks` model alone"
                 print(
                     line.format(

@@ -32,6 +32,27 @@ def summary(f1: dict[tuple[str, str], np.ndarray]) -> float:
     )
 
 
+Groups = dict[tuple[str, str], np.ndarray]
+
+
+def bootstrap_draws(reference: Groups) -> list[dict[tuple[str, str], np.ndarray]]:
+    """`DRAWS` resamples of page indices within each (dataset, half) group of `reference` (seed 0)."""
+    rng = np.random.default_rng(0)
+    return [{g: rng.integers(0, len(v), len(v)) for g, v in sorted(reference.items())} for _ in range(DRAWS)]
+
+
+def paired_difference(scores: Groups, reference: Groups, draws: list) -> tuple[float, float, float]:
+    """`summary(scores)` minus `summary(reference)`, and the 2.5 and 97.5 percentiles of that difference over
+    `draws` (the same pages resampled on both sides)."""
+    boot = [
+        summary({g: v[ix[g]] for g, v in scores.items()})
+        - summary({g: v[ix[g]] for g, v in reference.items()})
+        for ix in draws
+    ]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return summary(scores) - summary(reference), float(lo), float(hi)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--blocks-models", required=True, help="the folder extraction_blocks.py --halves wrote")
@@ -61,22 +82,12 @@ def main() -> None:
             )
         f1[name] = {g: np.array(v) for g, v in per_group.items()}
     print({f"{d}/{h}": len(v) for (d, h), v in f1["plain trafilatura"].items()}, "(gold-text pages)")
-    rng = np.random.default_rng(0)
-    draws = [
-        {g: rng.integers(0, len(f1["plain trafilatura"][g]), len(f1["plain trafilatura"][g])) for g in groups}
-        for _ in range(DRAWS)
-    ]
     reference = f1["plain trafilatura"]
+    draws = bootstrap_draws(reference)
     print("| engine | F1 | minus plain trafilatura | 95 % interval (paired bootstrap) |")
     print("|---|---|---|---|")
     for name, scores in f1.items():
-        diff = summary(scores) - summary(reference)
-        boot = [
-            summary({g: scores[g][idx[g]] for g in groups})
-            - summary({g: reference[g][idx[g]] for g in groups})
-            for idx in draws
-        ]
-        lo, hi = np.percentile(boot, [2.5, 97.5])
+        diff, lo, hi = paired_difference(scores, reference, draws)
         print(
             f"| {name} | {summary(scores):.3f} | {100 * diff:+.1f} points | {100 * lo:+.1f} to {100 * hi:+.1f} |"
         )
