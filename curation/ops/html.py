@@ -83,7 +83,7 @@ class HtmlExtract(Filter):
     disagree on whether they are main content (the visible gold excludes them: -0.7 F1 points with them on the tuning
     half; the held-out pages of issue 17 include them: +3.6 points). With `blocks`, whose model learned the visible
     gold's choice, `comments: true` also keeps the prose blocks (a sentence end, under half link text) inside
-    elements whose class/id names a comment section. `blocks_model`: another model file of the
+    elements whose class/id names a comment section, but not those of the comment box's form. `blocks_model`: another model file of the
     shipped one's format (benchmarks/extraction_blocks.py writes them) instead of the shipped one.
     `blocks_fallback_chars` (1200), `blocks_fallback_share` (0.6): where `blocks` keeps at most that many
     characters and under that share of what the `resiliparse` engine keeps, the page's text is `resiliparse`'s (the

@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from curation.ops.block_features import features, stage2_rows
-from curation.ops.html_walk import KEYWORDS, PageBlocks, blocks, parse
+from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, PageBlocks, blocks, parse
 from curation.ops.tree_ensemble import TreeEnsemble
 
 MODEL_RESOURCE = "html_blocks_model.json"
 _SENTENCE_END = re.compile(r"[.!?。！？…:\"'”»)]$")
+_FORM_BIT = 1 << ANCESTOR_TAGS.index("form")
 
 
 def select(proba: np.ndarray, threshold: float) -> np.ndarray:
@@ -96,12 +97,20 @@ def in_comment_section(page: PageBlocks) -> np.ndarray:
     return np.zeros(len(page), dtype=bool)
 
 
+def in_form(page: PageBlocks) -> np.ndarray:
+    """Per block, whether a `<form>` encloses it (a comment box: its labels, notices and consent lines), except
+    where forms enclose half the page's blocks or more: a page-wide form (ASP.NET Web Forms wraps every page in
+    one) says nothing of a block."""
+    enclosed = (page.column("ancestors") & _FORM_BIT).astype(bool)
+    return enclosed if enclosed.mean() < 0.5 else np.zeros(len(page), dtype=bool)
+
+
 def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = False) -> str:
     """Main text of `html`: the blocks the model keeps, one per line ('' when the page has no text).
 
     `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...;
-    `in_comment_section`) that are prose (a sentence end, not link-dense), which the model itself was trained to
-    leave out.
+    `in_comment_section`) that are prose (a sentence end, not link-dense) and not in a form (`in_form`: the
+    comment box), which the model itself was trained to leave out.
     """
     root = parse(html)
     if root is None:
@@ -112,7 +121,7 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     model = model or shipped_model()
     keep = select(model.proba(page), model.threshold)
     if comments:
-        for i in np.flatnonzero(in_comment_section(page) & ~keep):
+        for i in np.flatnonzero(in_comment_section(page) & ~in_form(page) & ~keep):
             text = page.texts[i]
             if page.column("link_chars")[i] < 0.5 * len(text) and _SENTENCE_END.search(text):
                 keep[i] = True

@@ -16,7 +16,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from curation.ops.block_features import N_CONTEXT, context_features, features
 from curation.ops.html import HtmlExtract
-from curation.ops.html_blocks import MODEL_RESOURCE, in_comment_section, shipped_model
+from curation.ops.html_blocks import MODEL_RESOURCE, in_comment_section, in_form, shipped_model
 from curation.ops.html_walk import blocks, parse
 from curation.rows import NOTE
 from curation.runner.accounting import StepStats
@@ -124,6 +124,28 @@ def test_comments_option_keeps_comment_sections():
     assert "committee met on Tuesday" in without and "committee met on Tuesday" in with_
     assert COMMENT in with_
     assert set(without.splitlines()) <= set(with_.splitlines())
+
+
+def test_comments_option_leaves_out_the_comment_form():
+    """`comments: true` keeps the comments, not the comment box's form (WordPress's markup: notices and a consent
+    label ending in a full stop), unless the form is page-wide, as ASP.NET Web Forms write every page."""
+    notice = "Your email address will not be published. Required fields are marked *."
+    consent = "Save my name, email, and website in this browser for the next time I comment."
+    article = f"<article><h1>Library plans</h1><p>{PROSE}</p><p>{PROSE}</p></article>"
+    comments = (
+        f"<div id='comments' class='comments-area'><ol class='comment-list'><li class='comment'><p>{COMMENT}</p>"
+        "</li></ol><div id='respond' class='comment-respond'><form id='commentform' class='comment-form'>"
+        f"<p class='comment-notes'>{notice}</p><p class='comment-form-cookies-consent'><label>{consent}</label>"
+        "</p></form></div></div>"
+    )
+    wordpress = f"<html><body>{article}{comments}</body></html>".encode()
+    text = _extract([wordpress], comments=True)[0]
+    assert COMMENT in text and notice not in text and consent not in text
+    page = blocks(parse(wordpress.decode()))
+    assert in_form(page).tolist() == [False, False, False, False, True, True]
+    webforms = f"<html><body><form id='aspnetForm'>{article}{comments}</form></body></html>"
+    assert not in_form(blocks(parse(webforms))).any()
+    assert COMMENT in _extract([webforms.encode()], comments=True)[0]
 
 
 def test_blocks_model_option_loads_a_model_file(tmp_path):
