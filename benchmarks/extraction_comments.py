@@ -15,12 +15,11 @@ the half models of `extraction_blocks.py --halves DIR`.
 
 from __future__ import annotations
 
-import argparse
 import re
 
 from common import pick_warc
-from extraction import Page, evaluate, load_gold, op_engine, read_pages, tokens
-from extraction_split import PARTS, cross_fitted, part, summary
+from extraction import Page, evaluate, load_gold, read_pages, tokens
+from extraction_split import PARTS, part, per_part, split_arguments, summary
 
 from curation.ops.html import decode_html
 
@@ -43,12 +42,7 @@ def comment_lines(page: Page) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--limit", type=int)
-    ap.add_argument(
-        "--blocks-models", help="score each part's `blocks` rows by the model trained on the other part"
-    )
-    args = ap.parse_args()
+    args = split_arguments(__doc__.split("\n\n")[0])
     gold = load_gold()
     pages = list(read_pages(pick_warc(False, None), args.limit))
     parts = {name: [p for p in pages if part(p) == name] for name in PARTS}
@@ -64,11 +58,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for engine in ("blocks", "resiliparse"):
         for comments in (False, True):
-            runs = (
-                cross_fitted(args.blocks_models, engine, comments=comments)
-                if args.blocks_models
-                else dict.fromkeys(PARTS, op_engine(engine, comments=comments))
-            )
+            runs = per_part(args.blocks_models, engine, comments=comments)
             for name, part_pages in parts.items():
                 run = runs[name]
                 outputs = {p.record_id: _SPACE.sub(" ", run(p)) for p in part_pages}

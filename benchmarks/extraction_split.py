@@ -71,6 +71,26 @@ def cross_fitted(models: str, engine: str = "blocks", **options: bool) -> dict[s
     }
 
 
+def per_part(models: str | None, engine: str, **options: bool) -> dict[str, Callable[[Page], str]]:
+    """Per part, the op's `engine`: with the `blocks` model trained on the other part where `models` (the
+    folder `extraction_blocks.py --halves` wrote) is given (`cross_fitted`), else with the shipped one."""
+    return (
+        cross_fitted(models, engine, **options)
+        if models
+        else dict.fromkeys(PARTS, op_engine(engine, **options))
+    )
+
+
+def split_arguments(description: str) -> argparse.Namespace:
+    """`--limit N` and `--blocks-models DIR`, as the scripts over the site split take them."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument(
+        "--blocks-models", help="score each part's `blocks` rows by the model trained on the other part"
+    )
+    return ap.parse_args()
+
+
 def summary(result: dict) -> dict[str, float]:
     s = result["scores"]
     f1 = [s[d]["macro"]["f"] for d in ("scrapinghub_aeb", "mozilla_readability") if d in s]
@@ -85,12 +105,7 @@ def summary(result: dict) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--limit", type=int)
-    ap.add_argument(
-        "--blocks-models", help="score each part's `blocks` rows by the model trained on the other part"
-    )
-    args = ap.parse_args()
+    args = split_arguments(__doc__.split("\n\n")[0])
     gold = load_gold()
     pages = [p for p in read_pages(pick_warc(False, None), args.limit) if p.record_id in gold]
     parts = {name: [p for p in pages if part(p) == name] for name in PARTS}
@@ -107,19 +122,13 @@ def main() -> None:
     chosen = dict(zip(RESILIPARSE_OPTIONS, best, strict=True))
     print("chosen on tuning:", chosen)
 
-    def with_model(engine: str, **options: bool) -> dict[str, Callable[[Page], str]] | Callable[[Page], str]:
-        """The op with the `blocks` model trained on the other part, or the shipped one (in-sample on both)."""
-        return (
-            cross_fitted(args.blocks_models, engine, **options)
-            if args.blocks_models
-            else op_engine(engine, **options)
-        )
-
     label = "model trained on the other part" if args.blocks_models else "shipped model, in-sample"
     engines: dict[str, Callable[[Page], str] | dict[str, Callable[[Page], str]]] = {
-        f"html_extract blocks (op; {label})": with_model("blocks"),
-        f"html_extract blocks, comments: true (op; {label})": with_model("blocks", comments=True),
-        f"html_extract resiliparse (op; fallback {label})": with_model("resiliparse"),
+        f"html_extract blocks (op; {label})": per_part(args.blocks_models, "blocks"),
+        f"html_extract blocks, comments: true (op; {label})": per_part(
+            args.blocks_models, "blocks", comments=True
+        ),
+        f"html_extract resiliparse (op; fallback {label})": per_part(args.blocks_models, "resiliparse"),
         "html_extract resiliparse, no fallback (op)": op_engine(
             "resiliparse", resiliparse_fallback_chars=None
         ),
