@@ -31,29 +31,41 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+# the ratio rules' cutoff parameters, in TextRules' order
 RATIO_CUTOFFS = (
     "max_character_repetition", "max_word_repetition", "max_special_characters", "min_stopwords",
     "max_flagged_words", "min_punctuation",
 )  # fmt: skip
 
 
-def _text_rules(op: InterleavedTextFilter | InterleavedDocFilter) -> TextRules:
-    """The op's ratio rules; a cutoff outside [0, 1] or a word-list file that does not exist is a ValueError."""
-    for name in RATIO_CUTOFFS:
-        value = getattr(op, name)
-        if value is not None and not 0 <= value <= 1:
-            raise ValueError(f"{name} is a ratio: it must be in [0, 1] (or null)")
-    return TextRules(
-        op.max_character_repetition,
-        op.max_word_repetition,
-        op.max_special_characters,
-        op.min_stopwords,
-        op.max_flagged_words,
-        op.min_punctuation,
-        op.min_punctuation_tokens,
-        word_list(op.stopwords) if op.min_stopwords is not None else frozenset(),
-        word_list(op.flagged_words) if op.max_flagged_words is not None else frozenset(),
-    )
+@dataclasses.dataclass
+class RatioRuleSettings:
+    """The parameters of OBELICS's ratio rules that both text filters take: cutoffs (null: not checked), the
+    punctuation rule's minimum token count and the word lists; the defaults are the node-level values."""
+
+    max_character_repetition: float | None = 0.1
+    max_word_repetition: float | None = 0.1
+    max_special_characters: float | None = 0.3
+    min_stopwords: float | None = 0.3
+    max_flagged_words: float | None = 0.01
+    min_punctuation: float | None = 0.001
+    min_punctuation_tokens: int = 12
+    stopwords: str = "stopwords"
+    flagged_words: str = "flagged"
+
+    def text_rules(self) -> TextRules:
+        """The rules with these settings; a cutoff outside [0, 1] or a word-list file that does not exist is a
+        ValueError."""
+        cutoffs = [getattr(self, name) for name in RATIO_CUTOFFS]
+        for name, value in zip(RATIO_CUTOFFS, cutoffs, strict=True):
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} is a ratio: it must be in [0, 1] (or null)")
+        return TextRules(
+            *cutoffs,
+            self.min_punctuation_tokens,
+            word_list(self.stopwords) if self.min_stopwords is not None else frozenset(),
+            word_list(self.flagged_words) if self.max_flagged_words is not None else frozenset(),
+        )
 
 
 @register("interleaved_image_filter")
@@ -117,7 +129,7 @@ class InterleavedImageFilter(Mapper):
 
 @register("interleaved_text_filter")
 @dataclasses.dataclass
-class InterleavedTextFilter(Mapper):
+class InterleavedTextFilter(RatioRuleSettings, Mapper):
     """Node-level text rules: remove text nodes outside 4-1,000 words or failing OBELICS's node ratio rules.
 
     Words: `min_words`-`max_words` (OBELICS: 4-1,000); ratio rules and cutoffs in the module docstring (a cutoff
@@ -134,21 +146,12 @@ class InterleavedTextFilter(Mapper):
 
     min_words: int = 4
     max_words: int = 1_000
-    max_character_repetition: float | None = 0.1
-    max_word_repetition: float | None = 0.1
-    max_special_characters: float | None = 0.3
-    min_stopwords: float | None = 0.3
-    max_flagged_words: float | None = 0.01
-    min_punctuation: float | None = 0.001
-    min_punctuation_tokens: int = 12
-    stopwords: str = "stopwords"
-    flagged_words: str = "flagged"
 
     def validate(self) -> None:
-        _text_rules(self)
+        self.text_rules()
 
     def setup(self) -> None:
-        self._rules = _text_rules(self)
+        self._rules = self.text_rules()
 
     def _keep(self, text: str) -> bool:
         return self.min_words <= _words(text) <= self.max_words and self._rules.failed(text) is None
@@ -183,7 +186,7 @@ class InterleavedTextFilter(Mapper):
 
 @register("interleaved_doc_filter")
 @dataclasses.dataclass
-class InterleavedDocFilter(Filter):
+class InterleavedDocFilter(RatioRuleSettings, Filter):
     """Document-level rules: number of images, number of words, language and quality of the whole text.
 
     Rules `too_few_images` / `too_many_images` (OBELICS: 1-30), `too_few_words` / `too_many_words` (10-2,000,
@@ -205,22 +208,19 @@ class InterleavedDocFilter(Filter):
     min_lang_score: float = 0.8
     model: str = FASTTEXT_LID
     max_chars: int = 20_000
-    max_character_repetition: float | None = 0.1
+    # the document-level values of OBELICS's ratio rules (RatioRuleSettings holds the node-level ones)
     max_word_repetition: float | None = 0.2
     max_special_characters: float | None = 0.275
     min_stopwords: float | None = 0.35
-    max_flagged_words: float | None = 0.01
     min_punctuation: float | None = 0.03
     min_punctuation_tokens: int = 0
-    stopwords: str = "stopwords"
-    flagged_words: str = "flagged"
 
     def validate(self) -> None:
-        _text_rules(self)
+        self.text_rules()
 
     def setup(self) -> None:
         self._model = load_fasttext(self.model) if self.lang is not None else None
-        self._rules = _text_rules(self)
+        self._rules = self.text_rules()
 
     def _language(self, text: str) -> tuple[str, float]:
         labels, probs = self._model.predict(text[: self.max_chars].replace("\n", " "), k=1)
