@@ -52,11 +52,14 @@ def _extract_resiliparse(tree: object, comments: bool) -> str:
     return extract_plain_text(tree, main_content=True, alt_texts=False, comments=comments, post_meta=False)
 
 
-def _extract_trafilatura(html: str, comments: bool) -> str:
+def _extract_trafilatura(html: str, comments: bool, favor_precision: bool) -> str:
     import trafilatura
 
     return (
-        trafilatura.extract(html, include_comments=comments, include_tables=True, favor_precision=False) or ""
+        trafilatura.extract(
+            html, include_comments=comments, include_tables=True, favor_precision=favor_precision
+        )
+        or ""
     )
 
 
@@ -83,8 +86,10 @@ class HtmlExtract(Filter):
     disagree on whether they are main content (the visible gold excludes them: -0.7 F1 points with them on the tuning
     half; the held-out pages of issue 17 include them: +3.6 points). With `blocks`, whose model learned the visible
     gold's choice, `comments: true` also keeps the prose blocks (a sentence end, under half link text) inside
-    elements whose class/id names a comment section, but not those of the comment box's form. `blocks_model`: another model file of the
-    shipped one's format (benchmarks/extraction_blocks.py writes them) instead of the shipped one.
+    elements whose class/id names a comment section, but not those of the comment box's form.
+    `favor_precision` (false; `engine: trafilatura` only): trafilatura's option for less text and fewer boilerplate
+    lines, FineWeb's setting. `blocks_model`: another model file of the shipped one's format
+    (benchmarks/extraction_blocks.py writes them) instead of the shipped one.
     `blocks_fallback_chars` (1200), `blocks_fallback_share` (0.6): where `blocks` keeps at most that many
     characters and under that share of what the `resiliparse` engine keeps, the page's text is `resiliparse`'s (the
     model missed an article of a layout it did not learn; chosen on the tuning half, ~12 % of article pages pay for
@@ -111,6 +116,7 @@ class HtmlExtract(Filter):
 
     engine: str = "resiliparse"
     comments: bool = False
+    favor_precision: bool = False
     blocks_model: str | None = None
     blocks_fallback_chars: int = 1200
     blocks_fallback_share: float = 0.6
@@ -133,6 +139,10 @@ class HtmlExtract(Filter):
             raise ValueError(
                 "blocks_model needs engine: blocks, or engine: resiliparse with resiliparse_fallback_chars, got "
                 f"engine {self.engine!r}"
+            )
+        if self.favor_precision and self.engine != "trafilatura":
+            raise ValueError(
+                f"favor_precision is a trafilatura option: it needs engine: trafilatura, got {self.engine!r}"
             )
         if self.resiliparse_fallback_chars is not None and self.resiliparse_fallback_chars < 0:
             raise ValueError(
@@ -196,7 +206,7 @@ class HtmlExtract(Filter):
                         if limit is not None and len(text) <= limit:
                             text, engine = self._blocks_where_longer(html, text)
                     else:
-                        text = _tidy(_extract_trafilatura(html, self.comments))
+                        text = _tidy(_extract_trafilatura(html, self.comments, self.favor_precision))
         else:
             return None, None, None, "unsupported_content_type"
         return text, used, engine, "empty_text" if len(text) < self.min_chars else None

@@ -1,5 +1,6 @@
-"""`pii_redact`: email and public IP addresses replaced as FineWeb's last step did, in parity with datatrove's
-PIIFormatter on real page texts, counted as notes, and the last step of pipelines/fineweb.yaml."""
+"""pipelines/fineweb.yaml as FineWeb ran it: `pii_redact` (email and public IP addresses replaced as FineWeb's last
+step did, in parity with datatrove's PIIFormatter on real page texts, counted as notes) and trafilatura with
+`favor_precision`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pyarrow.dataset as pads
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from curation.ops.html import decode_html
+from curation.ops.html import HtmlExtract, _tidy, decode_html
 from curation.ops.pii import EMAIL, FINEWEB_EMAILS, FINEWEB_IPS, PiiRedact
 from curation.recipe import load_recipe, parse_recipe
 from curation.rows import NOTE
@@ -120,3 +121,32 @@ def test_fineweb_recipe_ends_with_pii_redact(ray_local, tmp_path):
     assert texts and all(set(EMAIL.findall(t)) <= set(FINEWEB_EMAILS) for t in texts)
     redacted = sum(any(e in t for e in FINEWEB_EMAILS) for t in texts)
     assert redacted and result.stats["steps"][-1]["notes"] == {"pii_redact:emails": redacted}
+
+
+def test_fineweb_extraction_is_trafilatura_with_favor_precision():
+    """`favor_precision: true` is trafilatura.extract's own option (as datatrove's extractor passes it), on the
+    demo pages; it needs `engine: trafilatura`."""
+    import trafilatura
+
+    op = HtmlExtract(engine="trafilatura", favor_precision=True)
+    op.validate()
+    pages = []
+    for record in ArchiveIterator(str(DEMO_WARC), record_types=WarcRecordType.response, parse_http=True):
+        pages.append((record.reader.read(), record.http_content_type, record.http_charset))
+        if len(pages) == 20:
+            break
+    ours = [op._one(*page)[0] or "" for page in pages]
+    theirs = [
+        _tidy(
+            trafilatura.extract(
+                decode_html(payload, charset)[0], include_comments=False, favor_precision=True
+            )
+            or ""
+        )
+        for payload, _, charset in pages
+    ]
+    assert ours == theirs
+    plain = HtmlExtract(engine="trafilatura")
+    assert ours != [plain._one(*page)[0] or "" for page in pages]  # the option changes some pages
+    with pytest.raises(ValueError, match="favor_precision"):
+        HtmlExtract(favor_precision=True).validate()
