@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+from collections.abc import Callable
 
 import pyarrow as pa
 import xxhash
@@ -46,6 +47,23 @@ def _placeholder(match: str, placeholders: tuple[str, ...]) -> str:
     return placeholders[xxhash.xxh64_intdigest(match) % len(placeholders)]
 
 
+def _substitute(
+    pattern: re.Pattern, text: str, placeholders: tuple[str, ...], keep: Callable[[str], bool] | None = None
+) -> tuple[str, int]:
+    """(`text` with each match of `pattern` that `keep` does not keep replaced by its placeholder, how many
+    matches changed)."""
+    changed = 0
+
+    def replace(match: re.Match) -> str:
+        nonlocal changed
+        found = match.group()
+        out = found if keep is not None and keep(found) else _placeholder(found, placeholders)
+        changed += out != found
+        return out
+
+    return pattern.sub(replace, text), changed
+
+
 @register("pii_redact")
 @dataclasses.dataclass
 class PiiRedact(Mapper):
@@ -54,8 +72,8 @@ class PiiRedact(Mapper):
     Definitions in the module docstring. `emails` / `ips`: which kinds to replace; `public_ips_only` (true, as
     FineWeb): leave private, loopback and reserved addresses. `email_placeholders` / `ip_placeholders` (FineWeb's
     example addresses; any strings, such as `<EMAIL>`): what is put in their place, one picked per match by its
-    hash. A row with replacements is noted
-    (stats.json `notes`): `emails`, `ips` or `emails_and_ips`. A null text stays null.
+    hash. A row with replacements is noted (stats.json `notes`): `emails`, `ips` or `emails_and_ips`. A null text
+    stays null.
     """
 
     requires = ("{column}",)
@@ -77,24 +95,12 @@ class PiiRedact(Mapper):
     def redact(self, text: str) -> tuple[str, str | None]:
         """(`text` with its PII replaced, the row's note: which kinds were replaced, or None)."""
         kinds = []
-        for kind, wanted, pattern, placeholders, keep in (
-            ("emails", self.emails, EMAIL, tuple(self.email_placeholders), None),
-            ("ips", self.ips, IPV4, tuple(self.ip_placeholders), self._keeps_ip),
-        ):
-            if not wanted:
-                continue
-            replaced = 0
-
-            def replace(match: re.Match, placeholders=placeholders, keep=keep) -> str:
-                nonlocal replaced
-                found = match.group()
-                out = found if keep is not None and keep(found) else _placeholder(found, placeholders)
-                replaced += out != found
-                return out
-
-            text = pattern.sub(replace, text)
-            if replaced:
-                kinds.append(kind)
+        if self.emails:
+            text, replaced = _substitute(EMAIL, text, tuple(self.email_placeholders))
+            kinds += ["emails"] if replaced else []
+        if self.ips:
+            text, replaced = _substitute(IPV4, text, tuple(self.ip_placeholders), keep=self._keeps_ip)
+            kinds += ["ips"] if replaced else []
         return text, "_and_".join(kinds) or None
 
     def _keeps_ip(self, address: str) -> bool:
