@@ -4,14 +4,17 @@ Texts: those of filter_parity.py (the visible gold main texts and the Common Cra
 full text of every visible page (`warc/visible_pages.warc.gz`, resiliparse without main-content extraction:
 footers and contact boxes hold most addresses). Both sides write `<EMAIL>` / `<IP>` as placeholders, so the
 outputs compare as strings. Prints per source how many documents each side changes and how many outputs
-differ, the differing spans, and documents per CPU-second of each side over all texts (median of 3).
+differ, the differing spans, documents per CPU-second of each side over all texts (median of 3), and the CPU
+seconds of each side on base64 blobs of growing length (a long run of address characters with no `@`).
 
     .venv/bin/python benchmarks/pii_parity.py
 """
 
 from __future__ import annotations
 
+import base64
 import difflib
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -78,6 +81,19 @@ def main() -> None:
         f"documents per CPU-second over all {len(everything)}: datatrove {cpu_rate(reference.format, everything):.0f}, "
         f"pii_redact {cpu_rate(lambda t: op.redact(t)[0], everything):.0f}"
     )
+    for chars in (25_000, 50_000, 100_000):
+        blob = base64.b64encode(random.Random(chars).randbytes(chars * 3 // 4)).decode()
+        seconds = [cpu_seconds(fn, blob) for fn in (reference.format, lambda t: op.redact(t)[0])]
+        print(
+            f"base64 blob of {chars:,} characters: datatrove {seconds[0]:.2f} s, pii_redact {seconds[1]:.3f} s"
+        )
+
+
+def cpu_seconds(fn: Callable[[str], str], text: str) -> float:
+    """CPU seconds of one call of `fn` on `text`."""
+    start = time.process_time()
+    fn(text)
+    return time.process_time() - start
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """PII anonymisation as FineWeb's last step: email addresses and public IPv4 addresses replaced by placeholders.
 
-An email address is an RFC 5322 dot-atom local part, `@`, and a domain of two or more DNS labels (or an IPv4
-literal in brackets), starting at a word boundary. An IP address is a dotted quad of decimal octets (0-255, no
-leading zeros) that does not stand inside a longer run of digits and dots (a version number `1.2.3.4.5`), and
-with `public_ips_only` one that `ipaddress` calls global (not private, loopback, link-local, reserved, ...).
-FineWeb replaced them with fixed example addresses; here the placeholder for a match is chosen by a hash of the
-match, so the same address always becomes the same placeholder whatever the worker or order.
+An email address is an RFC 5322 dot-atom local part of at most 64 characters (RFC 5321), `@`, and a domain of two or
+more DNS labels of at most 63 characters (or an IPv4 literal in brackets), starting at a word boundary. An IP
+address is a dotted quad of decimal octets (0-255, no leading zeros) that does not stand inside a longer run of
+digits and dots (a version number `1.2.3.4.5`), and with `public_ips_only` one that `ipaddress` calls global (not
+private, loopback, link-local, reserved, ...). FineWeb replaced them with fixed example addresses; here the
+placeholder for a match is chosen by a hash of the match, so the same address always becomes the same placeholder
+whatever the worker or order.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ import xxhash
 from curation.ops.base import NOTE, Mapper, register, set_column
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"  # RFC 5322 atom characters
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"  # a DNS label: no hyphen at either end
+# dot-atoms of at most 64 characters (RFC 5321's limit): the bound keeps a long run of atom characters without an
+# `@` (a base64 blob) linear to scan instead of quadratic
+_LOCAL = rf"{_ATEXT}(?:{_ATEXT}|\.(?={_ATEXT})){{0,63}}"
+_LABEL = (
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # a DNS label: 1-63 characters, no hyphen at either end
+)
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _QUAD = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
-EMAIL = re.compile(rf"\b{_ATEXT}+(?:\.{_ATEXT}+)*@(?:(?:{_LABEL}\.)+{_LABEL}|\[{_QUAD}\])")
+EMAIL = re.compile(rf"\b{_LOCAL}@(?:(?:{_LABEL}\.)+{_LABEL}|\[{_QUAD}\])")
 IPV4 = re.compile(rf"(?<![0-9])(?<![0-9]\.){_QUAD}(?!\.?[0-9])")
 
 # FineWeb's placeholders: example.com / example.org are reserved for examples; the IPs were picked at random

@@ -31,8 +31,11 @@ TOKENS = {"email_placeholders": ["<EMAIL>"], "ip_placeholders": ["<IP>"]}
         ("DNS 8.8.8.8, router 192.168.1.1, loopback 127.0.0.1.", "DNS <IP>, router 192.168.1.1, loopback 127.0.0.1.",
          "ips"),
         ("Mail a@b.io from 1.1.1.1.", "Mail <EMAIL> from <IP>.", "emails_and_ips"),
-        # not addresses: no dot in the domain, a version number, an octet over 255, a leading zero
-        ("a@localhost, v1.2.3.4.5, 8.8.8.8.1, 256.1.1.1, 08.8.8.8", None, None),
+        # not addresses: no dot in the domain, a local part over 64 characters, a version number, an octet over
+        # 255, a leading zero
+        (f"a@localhost, {'x' * 65}@example.com, v1.2.3.4.5, 8.8.8.8.1, 256.1.1.1, 08.8.8.8", None, None),
+        # a base64 blob (address characters without an `@`) stays, the address after it goes
+        (f"data:{'QUJD+/ab' * 4000}= mail a@b.io", f"data:{'QUJD+/ab' * 4000}= mail <EMAIL>", "emails"),
     ],
 )  # fmt: skip
 def test_what_counts_as_an_address(text, redacted, note):
