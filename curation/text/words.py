@@ -47,6 +47,22 @@ _INFIX = re.compile(r"((?<=[^\W\d_])(?:-|–|—|\.\.\.|,)(?=[^\W\d_])|(?<=\d)[+
 _WHOLE = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@\w+(?:\.\w+)+")
 
 
+def _suffix_start(chunk: str, start: int, end: int) -> int | None:
+    """Where the suffix token ending `chunk[start:end]` starts (as `_SUFFIX.search` on that slice), or None.
+
+    Every suffix but a dash run is at most 3 characters long, so only the last 3 are searched (lookbehinds see
+    further back, as on the slice: what lies before `start` is stripped punctuation); a dash run is measured.
+    Stripping a long run of punctuation one token at a time so stays linear in its length.
+    """
+    if chunk.endswith("--", start, end):
+        first = end - 2
+        while first > start and chunk[first - 1] == "-":
+            first -= 1
+        return first
+    m = _SUFFIX.search(chunk, max(start, end - 3), end)
+    return m.start() if m else None
+
+
 def split_tokens(text: str) -> list[str]:
     """Word tokens with punctuation split off as tokens of its own (see the comment above)."""
     out: list[str] = []
@@ -54,13 +70,14 @@ def split_tokens(text: str) -> list[str]:
         if chunk.isalnum() or _WHOLE.fullmatch(chunk):
             out.append(chunk)
             continue
-        tail: list[str] = []
-        while (m := _PREFIX.match(chunk)) and m.end() < len(chunk):
+        start, end = 0, len(chunk)
+        while (m := _PREFIX.match(chunk, start)) and m.end() < end:
             out.append(m.group())
-            chunk = chunk[m.end() :]
-        while (m := _SUFFIX.search(chunk)) and m.start() > 0:
-            tail.append(m.group())
-            chunk = chunk[: m.start()]
-        out.extend(p for p in _INFIX.split(chunk) if p)
+            start = m.end()
+        tail: list[str] = []
+        while (cut := _suffix_start(chunk, start, end)) is not None and cut > start:
+            tail.append(chunk[cut:end])
+            end = cut
+        out.extend(p for p in _INFIX.split(chunk[start:end]) if p)
         out.extend(reversed(tail))
     return out

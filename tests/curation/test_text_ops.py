@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from curation.ops.lang import LanguageId
 from curation.ops.url import UrlFilter
 from curation.runner.accounting import StepStats
 from curation.runner.executor import apply_op
-from curation.text.words import split_tokens
+from curation.text.words import _PREFIX, _SUFFIX, _suffix_start, split_tokens
 
 load_builtin_ops()
 
@@ -99,6 +100,24 @@ def test_ngram_ids_match_the_plain_computation_on_real_documents():
             top, repeated = _reference_ngram_chars(tokens, n)
             assert grams.top_chars(n) == top
             assert grams.repeated_chars(n) == repeated <= grams.repeated_chars_bound(n)
+
+
+def test_suffix_search_on_the_tail_equals_the_pattern_on_the_slice():
+    """`split_tokens` strips suffixes by looking at a chunk's last characters only (linear on a long run of
+    punctuation, where searching each remaining slice was quadratic); that must find what the pattern finds on
+    the slice, for chunks after a stripped prefix too."""
+    rng = random.Random(0)
+    alphabet = [*"aZ9.-'’,;:!?)(]}{[\"“”«»…%$#&~*<>+^—–snt", "...", "--", "n't", "'s", "'re"]
+    for _ in range(20_000):
+        chunk = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        start = 0
+        while (m := _PREFIX.match(chunk, start)) and m.end() < len(chunk):
+            start = m.end()
+        for end in range(start + 1, len(chunk) + 1):
+            m = _SUFFIX.search(chunk[start:end])
+            assert _suffix_start(chunk, start, end) == (start + m.start() if m else None), (chunk, start, end)
+    assert split_tokens("x" + "}" * 50_000) == ["x", *["}"] * 50_000]
+    assert split_tokens("word" + "-" * 9) == ["word", "-" * 9]
 
 
 def test_c4_cleans_lines_and_drops_documents():
