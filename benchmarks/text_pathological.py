@@ -1,7 +1,7 @@
 """CPU seconds of each text op on one long pathological document, at two sizes: does the cost grow linearly?
 
 Documents: long runs of one punctuation mark, a base64 blob, `a-` / `a.` repeated, one endless word, newlines
-only, a sentence repeated. Each op (at its defaults) scores one document of `--chars` characters and one of 4x
+only, a sentence repeated; for `url_filter`, URLs with a long path or host. Each op (at its defaults) scores one document of `--chars` characters and one of 4x
 that; the ratio of the two times is ~4 for a linear op and ~16 for a quadratic one. Prints the documents where
 an op takes over 0.2 s at the larger size.
 
@@ -49,8 +49,16 @@ def documents(chars: int) -> dict[str, str]:
     }
 
 
-def seconds(op: object, text: str) -> float:
-    batch = pa.table({"text": [text]})
+def urls(chars: int) -> dict[str, str]:
+    """URLs of about `chars` characters: thousands of path segments, or of host labels."""
+    return {
+        "long path": "http://example.com/" + "a-b/" * (chars // 4),
+        "long host": "http://" + "a." * (chars // 2) + "com/",
+    }
+
+
+def seconds(op: object, value: str, column: str) -> float:
+    batch = pa.table({column: [value], "text": ["x"]} if column != "text" else {"text": [value]})
     start = time.process_time()
     op.evaluate(batch) if isinstance(op, Filter) else op.map(batch)
     return time.process_time() - start
@@ -61,14 +69,15 @@ def main() -> None:
     ap.add_argument("--chars", type=int, default=250_000)
     args = ap.parse_args()
     load_builtin_ops()
-    small, large = documents(args.chars), documents(4 * args.chars)
+    cases = [(name, "text", documents(args.chars), documents(4 * args.chars)) for name in OPS]
+    cases.append(("url_filter", "url", urls(args.chars), urls(4 * args.chars)))
     print(f"| op | document | {args.chars:,} chars (s) | {4 * args.chars:,} chars (s) | ratio |")
     print("|---|---|---|---|---|")
-    for name in OPS:
+    for name, column, small, large in cases:
         op = REGISTRY[name]()
         op.setup()
         for doc in small:
-            t_small, t_large = seconds(op, small[doc]), seconds(op, large[doc])
+            t_small, t_large = seconds(op, small[doc], column), seconds(op, large[doc], column)
             if t_large > 0.2:
                 print(
                     f"| {name} | {doc} | {t_small:.2f} | {t_large:.2f} | {t_large / max(t_small, 1e-3):.1f} |"

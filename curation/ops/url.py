@@ -40,16 +40,36 @@ def _url_entry(entry: str) -> str:
     return entry.lower().removeprefix("www.").rstrip("/")
 
 
+# Keys longer than these are not looked up: no domain is longer than a DNS name (253 characters, RFC 1035), and
+# listed URLs are far shorter than 8,192 characters. Without the bounds a URL with thousands of labels or path
+# segments made quadratically many characters of keys (17 s for one 100 KB URL).
+MAX_DOMAIN_KEY_CHARS = 253
+MAX_URL_KEY_CHARS = 8192
+
+
 def _domain_keys(domain: str) -> list[str]:
-    """The domain and each parent domain."""
-    parts = domain.split(".")
-    return [".".join(parts[i:]) for i in range(len(parts))]
+    """The domain and each parent domain, longest first, of at most MAX_DOMAIN_KEY_CHARS."""
+    keys: list[str] = []
+    for label in reversed(domain.split(".")):
+        key = f"{label}.{keys[-1]}" if keys else label
+        if len(key) > MAX_DOMAIN_KEY_CHARS:
+            break
+        keys.append(key)
+    return keys[::-1]
 
 
 def _url_keys(url: str, domain: str) -> list[str]:
-    """host/path and every shorter path prefix at a `/` boundary (a listed URL blocks what lies under it)."""
-    segments = [p for p in urlsplit(url).path.split("/") if p]
-    return [domain + "".join("/" + p for p in segments[:k]) for k in range(1, len(segments) + 1)]
+    """host/path and every shorter path prefix at a `/` boundary (a listed URL blocks what lies under it), of at
+    most MAX_URL_KEY_CHARS."""
+    keys: list[str] = []
+    key = domain
+    for segment in urlsplit(url).path.split("/"):
+        if segment:
+            key = f"{key}/{segment}"
+            if len(key) > MAX_URL_KEY_CHARS:
+                break
+            keys.append(key)
+    return keys
 
 
 def _load_blocklist(ref: str, categories: list[str]) -> tuple[HashedSet, HashedSet]:

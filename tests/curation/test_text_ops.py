@@ -21,7 +21,7 @@ from curation.ops.gopher import (
 )
 from curation.ops.html import HtmlExtract, decode_html
 from curation.ops.lang import LanguageId
-from curation.ops.url import UrlFilter
+from curation.ops.url import MAX_DOMAIN_KEY_CHARS, UrlFilter, _domain_keys, _url_keys
 from curation.runner.accounting import StepStats
 from curation.runner.executor import apply_op
 from curation.text.words import _PREFIX, _SUFFIX, _suffix_start, split_tokens
@@ -160,6 +160,18 @@ def test_url_filter(tmp_path):
         None,
     ]
     assert _drops(UrlFilter(), ["https://www.pornhub.com/view"], column="url") == ["blocklisted_domain"]
+
+
+def test_url_filter_keys_of_a_huge_url_are_bounded_and_still_find_its_domain():
+    """A URL of 100,000 labels and path segments gives keys of at most a DNS name's length (domains) and
+    MAX_URL_KEY_CHARS (URL prefixes), and its listed parent domain is still found."""
+    host = "a." * 50_000 + "badsite.com"
+    domains = _domain_keys(host)
+    assert max(map(len, domains)) <= MAX_DOMAIN_KEY_CHARS and domains[-2:] == ["badsite.com", "com"]
+    urls = _url_keys("http://" + host + "/" + "p/" * 50_000, host)
+    assert urls == [] and _url_keys("http://x.com/" + "p/" * 50_000, "x.com")[-1] == "x.com" + "/p" * 4093
+    op = UrlFilter(blocklist="none", extra_domains=["badsite.com"])
+    assert _drops(op, ["http://" + host + "/" + "p/" * 50_000], column="url") == ["blocklisted_domain"]
 
 
 def test_badwords_only_for_listed_languages():
