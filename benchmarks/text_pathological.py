@@ -1,9 +1,9 @@
 """CPU seconds of each text op on one long pathological document, at two sizes: does the cost grow linearly?
 
-Documents: long runs of one punctuation mark, a base64 blob, `a-` / `a.` repeated, one endless word, newlines
-only, a sentence repeated; for `url_filter`, URLs with a long path or host. Each op (at its defaults) scores one document of `--chars` characters and one of 4x
-that; the ratio of the two times is ~4 for a linear op and ~16 for a quadratic one. Prints the documents where
-an op takes over 0.2 s at the larger size.
+Documents: long runs of one punctuation mark, a base64 blob, `a-` / `a.` repeated, one endless word, newlines only,
+a sentence repeated; for `url_filter`, URLs with a long path or host. Each op (at its defaults) scores one document
+of `--chars` characters and one of 4x that; the ratio of the two times is ~4 for a linear op and ~16 for a quadratic
+one. Prints the documents where an op takes over 0.2 s at the larger size.
 
     .venv/bin/python benchmarks/text_pathological.py [--chars 250000]
 """
