@@ -21,7 +21,7 @@ from curation.ops.gopher import (
 )
 from curation.ops.html import HtmlExtract, decode_html
 from curation.ops.lang import LanguageId
-from curation.ops.url import MAX_DOMAIN_KEY_CHARS, UrlFilter, _domain_keys, _url_keys
+from curation.ops.url import MAX_DOMAIN_KEY_CHARS, MAX_URL_KEY_CHARS, UrlFilter, _domain_keys, _url_keys
 from curation.runner.accounting import StepStats
 from curation.runner.executor import apply_op
 from curation.text.words import _PREFIX, _SUFFIX, _suffix_start, split_tokens
@@ -169,7 +169,8 @@ def test_url_filter_keys_of_a_huge_url_are_bounded_and_still_find_its_domain():
     domains = _domain_keys(host)
     assert max(map(len, domains)) <= MAX_DOMAIN_KEY_CHARS and domains[-2:] == ["badsite.com", "com"]
     urls = _url_keys("http://" + host + "/" + "p/" * 50_000, host)
-    assert urls == [] and _url_keys("http://x.com/" + "p/" * 50_000, "x.com")[-1] == "x.com" + "/p" * 4093
+    longest = _url_keys("http://x.com/" + "p/" * 50_000, "x.com")[-1]
+    assert urls == [] and longest == "x.com" + "/p" * ((MAX_URL_KEY_CHARS - len("x.com")) // 2)
     op = UrlFilter(blocklist="none", extra_domains=["badsite.com"])
     assert _drops(op, ["http://" + host + "/" + "p/" * 50_000], column="url") == ["blocklisted_domain"]
 
