@@ -44,16 +44,18 @@ def fold_of(site: str, salt: str, folds: int) -> int:
     return xxhash.xxh64_intdigest(salt + site) % folds
 
 
-def cross_fitted_texts(rows: list[dict], pages: dict, salt: str, folds: int, work: Path) -> dict[str, dict]:
+def cross_fitted_texts(
+    rows: list[dict], pages: dict, fold: np.ndarray, label: str, work: Path
+) -> dict[str, dict]:
     """Per page id: the text of the op (`op`) and of the model's selection alone (`model`), each page by the
-    model trained on the folds that do not hold its site."""
+    shipped recipe trained on the rows of the other folds (`fold`: one fold number per row)."""
     params2, threshold = shipped_recipe()
-    fold = np.array([fold_of(r["site"], salt, folds) for r in rows])
+    folds = int(fold.max()) + 1
     texts: dict[str, dict] = {}
     for k in range(folds):
         training = [r for r, f in zip(rows, fold, strict=True) if f != k]
-        payload = train(training, threshold, params2, threshold, f"fold {k} of {folds} (salt {salt})")
-        path = work / f"model_{salt}_{k}.json"
+        payload = train(training, threshold, params2, threshold, f"fold {k} of {folds} ({label})")
+        path = work / f"model_{label.replace(' ', '_')}_{k}.json"  # load_model caches by path
         path.write_text(json.dumps(payload))
         model = BlockModel.from_json(payload)
         op = HtmlExtract(engine="blocks", blocks_model=str(path))
@@ -66,7 +68,7 @@ def cross_fitted_texts(rows: list[dict], pages: dict, salt: str, folds: int, wor
                 "op": op._one(p.payload, p.content_type, p.http_charset)[0] or "",
                 "model": "\n".join(t for t, kept in zip(r["texts"], keep, strict=True) if kept),
             }
-        print(f"salt {salt}: fold {k} scored", flush=True)
+        print(f"{label}: fold {k} scored", flush=True)
     return texts
 
 
@@ -108,7 +110,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for salt in args.salts.split(","):
-            texts = cross_fitted_texts(rows, pages, salt, args.folds, Path(tmp))
+            fold = np.array([fold_of(r["site"], salt, args.folds) for r in rows])
+            texts = cross_fitted_texts(rows, pages, fold, f"salt {salt}", Path(tmp))
             for kind in ("op", "model"):
                 scores = f1_groups(rows, gold, lambda r, kind=kind, texts=texts: texts[r["id"]][kind])
                 diff, lo, hi = paired_difference(scores, reference, draws)
