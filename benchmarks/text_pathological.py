@@ -24,6 +24,7 @@ OPS = (
     "gopher_repetition",
     "gopher_quality",
     "c4_quality",
+    "refinedweb_lines",
     "fineweb_quality",
     "badwords_filter",
     "pii_redact",

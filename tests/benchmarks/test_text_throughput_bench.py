@@ -47,7 +47,7 @@ def test_isolated_ops_time_every_step(bench, tmp_path):
         "badwords_filter",
         "gopher_repetition",
         "gopher_quality",
-        "c4_quality",
+        "refinedweb_lines",
     }
     assert res["sum_s"] > 0
 
