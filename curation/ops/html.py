@@ -68,45 +68,30 @@ def _extract_trafilatura(html: str, comments: bool, favor_precision: bool) -> st
 class HtmlExtract(Filter):
     """Extract the main text of HTML pages into `text`; WET (text/plain) payloads pass through decoded.
 
-    `engine`: `resiliparse` (default: 9-11x trafilatura's pages per CPU-second, token F1 0.94 against
-    0.96 on the article-extraction gold, see benchmarks/RESULTS.md), `trafilatura` (best F1, slowest) or
-    `blocks`: a gradient-boosted block classifier over the lxml DOM without the elements a browser does not
-    render (features: text/link length, punctuation, tag and ancestor tags, class/id keywords, position,
-    container and neighbour statistics; curation/ops/html_blocks.py)
-    and a second stage that rescores each block from the first stage's scores around it in the page, both
-    shipped in the package and trained on the visible gold, its settings chosen on the tuning half only
-    (benchmarks/extraction_blocks.py); 5-6x trafilatura's pages per CPU-second with its compiled parts; each half
-    of the visible gold scored by a model trained on the other: F1 0.930 on the reporting half (trafilatura 0.946,
-    resiliparse 0.933), 0.952 on the tuning half where its fallback below was chosen (0.939 without it; trafilatura
-    0.943, resiliparse 0.937); snippets 0.929 / 0.919 (trafilatura 0.918 / 0.920). With more training pages it
-    gains: models trained on 3/4 of both halves, by site, score 0.939-0.946 on the reporting half and match
-    trafilatura over both (benchmarks/extraction_blocks_allcv.py); the shipped model learns from all of them.
+    `engine`: `resiliparse` (default, fastest), `trafilatura` (slowest; the best F1 on pages no model saw) or `blocks`,
+    a two-stage gradient-boosted block classifier over the page's DOM, shipped in the package and trained on the
+    visible gold (curation/ops/html_blocks.py; about 6x trafilatura's pages per CPU-second). F1, speed and how
+    each engine holds on pages and benchmarks it never saw: benchmarks/RESULTS.md, "Text quality" onwards.
     `comments` (false): keep reader comment sections. A deliberate choice, not a tuned one: comments are
-    user-generated, repeat across a site's pages, and FineWeb's extraction leaves them out too; benchmarks
-    disagree on whether they are main content (the visible gold excludes them: -0.7 F1 points with them on the tuning
-    half; the held-out pages of issue 17 include them: +3.6 points). With `blocks`, whose model learned the visible
-    gold's choice, `comments: true` also keeps the prose blocks (a sentence end, under half link text) inside
-    elements whose class/id names a comment section, but not those of the comment box's form.
-    `favor_precision` (false; `engine: trafilatura` only): trafilatura's option for less text and fewer boilerplate
-    lines, FineWeb's setting. `blocks_model`: another model file of the shipped one's format
+    user-generated and repeat across a site's pages, and FineWeb's extraction leaves them out; some benchmarks
+    count them as main text. With `blocks`, whose model learned to leave them out, `comments: true` adds the
+    prose blocks (a sentence end, under half link text) of elements whose class/id names a comment section,
+    except those inside the comment box's form.
+    `favor_precision` (false; `engine: trafilatura` only): trafilatura's option for less text and fewer
+    boilerplate lines, FineWeb's setting. `blocks_model`: a model file of the shipped one's format
     (benchmarks/extraction_blocks.py writes them) instead of the shipped one.
-    `blocks_fallback_chars` (1200), `blocks_fallback_share` (0.6): where `blocks` keeps at most that many
-    characters and under that share of what the `resiliparse` engine keeps, the page's text is `resiliparse`'s (the
-    model missed an article of a layout it did not learn; chosen on the tuning half, ~12 % of article pages pay for
-    the second extraction); `blocks_fallback_share: 0` turns it off. `resiliparse_fallback_chars` (500): the other
-    way round, with `engine: resiliparse`: where resiliparse keeps at most that many characters and `blocks` (its
-    shipped model, or `blocks_model`) keeps more, the page's text is `blocks'` (resiliparse's main-content rules
-    found little or nothing; chosen on the tuning half, where empty outputs fell from 10 pages to 1 and F1 rose
-    0.937 -> 0.947; 3-4 % of pages pay for the second extraction); `null` turns it off. `engine_column`: a column
-    to write, per row, the engine whose text it holds (`blocks` or `resiliparse`, whichever's text the row holds
-    after a fallback; null where no HTML was extracted, as for WET records). Either way, each row whose text came
-    from the fallback engine counts in the step's `notes` in stats.json (`fell_back_to_blocks` /
-    `fell_back_to_resiliparse`).
-    Drops rules `unsupported_content_type` (images, scripts, ...) and `empty_text`. Writes `charset`
+    Fallbacks, both chosen on the tuning half of the visible gold: with `blocks`, where it keeps at most
+    `blocks_fallback_chars` (1200) characters and under `blocks_fallback_share` (0.6) of what `resiliparse` keeps,
+    the text is resiliparse's (`blocks_fallback_share: 0` turns it off); with `resiliparse`, where it keeps at
+    most `resiliparse_fallback_chars` (500) and `blocks` keeps more, the text is blocks' (`null` turns it off).
+    Rows whose text came from the fallback count in the step's notes (`fell_back_to_blocks` /
+    `fell_back_to_resiliparse`); `engine_column` also writes, per row, the engine whose text it holds (null where
+    no HTML was extracted).
+    Drops `unsupported_content_type` (images, scripts, ...) and `empty_text` (under `min_chars`). Writes `charset`
     (the encoding used). `keep_payload: false` removes the raw bytes after extraction.
 
     Guards (a page over them is dropped, not extracted): `max_html_bytes`; `max_depth` (element nesting, checked
-    on pages of over 3,000 tags; with `blocks`, whose lxml parser caps nesting at 255 levels, a deeper page keeps
+    on pages of over 3,000 tags; `blocks`' lxml parser caps nesting at 255 levels, so a deeper page keeps
     `blocks`' text instead of the fallback) and `max_unclosed_tags` (unclosed formatting tags, which make HTML
     parsing quadratic; pages of over 20,000 tags); `max_seconds` per page (over it: an `extract_timeout` error).
     """
