@@ -80,10 +80,12 @@ class HtmlExtract(Filter):
     `favor_precision` (false; `engine: trafilatura` only): trafilatura's option for less text and fewer
     boilerplate lines, FineWeb's setting. `blocks_model`: a model file of the shipped one's format
     (benchmarks/extraction_blocks.py writes them) instead of the shipped one.
-    Fallbacks, both chosen on the tuning half of the visible gold: with `blocks`, where it keeps at most
+    Fallbacks, chosen on the tuning half of the visible gold: with `blocks`, where it keeps at most
     `blocks_fallback_chars` (1200) characters and under `blocks_fallback_share` (0.6) of what `resiliparse` keeps,
     the text is resiliparse's (`blocks_fallback_share: 0` turns it off); with `resiliparse`, where it keeps at
-    most `resiliparse_fallback_chars` (500) and `blocks` keeps more, the text is blocks' (`null` turns it off).
+    most `resiliparse_fallback_chars` (500), and with `trafilatura`, where it keeps at most
+    `trafilatura_fallback_chars` (100; a page whose text trafilatura takes all for comments, as a forum thread),
+    and `blocks` keeps more, the text is blocks' (`null` turns either off).
     Rows whose text came from the fallback count in the step's notes (`fell_back_to_blocks` /
     `fell_back_to_resiliparse`); `engine_column` also writes, per row, the engine whose text it holds (null where
     no HTML was extracted).
@@ -106,6 +108,7 @@ class HtmlExtract(Filter):
     blocks_fallback_chars: int = 1200
     blocks_fallback_share: float = 0.6
     resiliparse_fallback_chars: int | None = 500
+    trafilatura_fallback_chars: int | None = 100
     engine_column: str | None = None
     min_chars: int = 1
     keep_payload: bool = False
@@ -117,22 +120,18 @@ class HtmlExtract(Filter):
     def validate(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
-        runs_blocks = self.engine == "blocks" or (
-            self.engine == "resiliparse" and self.resiliparse_fallback_chars is not None
-        )
-        if self.blocks_model is not None and not runs_blocks:
+        if self.blocks_model is not None and self._fallback_chars() is None and self.engine != "blocks":
             raise ValueError(
-                "blocks_model needs engine: blocks, or engine: resiliparse with resiliparse_fallback_chars, got "
-                f"engine {self.engine!r}"
+                f"blocks_model needs engine: blocks, or a fallback to blocks ({self.engine}_fallback_chars), got "
+                f"engine {self.engine!r} without one"
             )
         if self.favor_precision and self.engine != "trafilatura":
             raise ValueError(
                 f"favor_precision is a trafilatura option: it needs engine: trafilatura, got {self.engine!r}"
             )
-        if self.resiliparse_fallback_chars is not None and self.resiliparse_fallback_chars < 0:
-            raise ValueError(
-                f"resiliparse_fallback_chars must be >= 0 or null, got {self.resiliparse_fallback_chars!r}"
-            )
+        for name in ("resiliparse_fallback_chars", "trafilatura_fallback_chars"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 or null, got {getattr(self, name)!r}")
         if self.blocks_fallback_chars < 0 or not 0 <= self.blocks_fallback_share <= 1:
             raise ValueError(
                 "blocks_fallback_chars must be >= 0 and blocks_fallback_share in [0, 1], got "
@@ -187,11 +186,11 @@ class HtmlExtract(Filter):
                 with time_budget(self.max_seconds):
                     if self.engine == "resiliparse":
                         text = _tidy(_extract_resiliparse(tree, self.comments))
-                        limit = self.resiliparse_fallback_chars
-                        if limit is not None and len(text) <= limit:
-                            text, engine = self._blocks_where_longer(html, text)
                     else:
                         text = _tidy(_extract_trafilatura(html, self.comments, self.favor_precision))
+                    limit = self._fallback_chars()
+                    if limit is not None and len(text) <= limit:
+                        text, engine = self._blocks_where_longer(html, text)
         else:
             return None, None, None, "unsupported_content_type"
         return text, used, engine, "empty_text" if len(text) < self.min_chars else None
@@ -221,11 +220,18 @@ class HtmlExtract(Filter):
         tree = HTMLTree.parse(html)
         return None if tags > DEPTH_CHECK_TAGS and deeper_than(tree, self.max_depth) else tree
 
+    def _fallback_chars(self) -> int | None:
+        """The `resiliparse` or `trafilatura` engine's fallback length (None: none, or `engine: blocks`)."""
+        return {
+            "resiliparse": self.resiliparse_fallback_chars,
+            "trafilatura": self.trafilatura_fallback_chars,
+        }.get(self.engine)
+
     def _blocks_where_longer(self, html: str, text: str) -> tuple[str, str]:
-        """(text, engine): `blocks`' text where it keeps more than resiliparse's short `text` (resiliparse's
-        main-content rules found little or nothing), else `text`."""
+        """(text, engine): `blocks`' text where it keeps more than the engine's short `text` (its main-content
+        rules found little or nothing), else `text`."""
         other = self._blocks_text(html)
-        return (other, "blocks") if len(other) > len(text) else (text, "resiliparse")
+        return (other, "blocks") if len(other) > len(text) else (text, self.engine)
 
     def _blocks_text(self, html: str) -> str:
         """The `blocks` engine's tidied text of `html`, with `blocks_model` (the shipped model when None)."""

@@ -23,9 +23,23 @@ _COUNTER = re.compile(
 )
 
 
+# a token's start, any non-alphanumeric characters of it, then a letter or digit: one match per word, tried only
+# where a token starts (linear on any input)
+_WORD_START = re.compile(r"(?<!\S)(?:[^\w\s]|_)*[^\W_]")
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+
+
 def count_words(line: str) -> int:
     """Whitespace-separated tokens holding a letter or digit (a bullet or a dash is not a word)."""
-    return sum(any(c.isalnum() for c in token) for token in line.split())
+    return len(_WORD_START.findall(line))
+
+
+def count_upper(line: str) -> int:
+    """Upper-case characters of `line`."""
+    if line.isascii():
+        raw = line.encode("ascii")
+        return len(raw) - len(raw.translate(None, _ASCII_UPPER))
+    return sum(map(str.isupper, line))
 
 
 def _pattern(words: list[str], where: str) -> re.Pattern[str] | None:
@@ -87,25 +101,28 @@ class RefinedWebLines(Filter):
         if self.min_words < 0 or self.max_pattern_words < 0:
             raise ValueError("min_words and max_pattern_words must be >= 0")
 
-    def removal_rule(self, line: str) -> str | None:
+    def removal_rule(self, line: str, words: int | None = None) -> str | None:
         """The rule that removes the (non-blank) stripped `line` whole: `uppercase`, `numeric`, `counter`,
-        `one_word`; None where none does."""
-        if sum(c.isupper() for c in line) > self.max_uppercase_share * len(line):
+        `one_word`; None where none does. `words`: its `count_words`, where the caller has it."""
+        if count_upper(line) > self.max_uppercase_share * len(line):
             return "uppercase"
         if all(c.isdigit() or c.isspace() for c in line):
             return "numeric"
         if _COUNTER.match(line):
             return "counter"
-        return "one_word" if count_words(line) < self.min_words else None
+        return "one_word" if (count_words(line) if words is None else words) < self.min_words else None
 
     def correct_line(self, line: str) -> str:
         """The line as corrected: '' where it is removed, the line with its patterns cut out, or as it is."""
+        return self._corrected(line, count_words(line))
+
+    def _corrected(self, line: str, words: int) -> str:
         stripped = line.strip()
         if not stripped:
             return line
-        if self.removal_rule(stripped):
+        if self.removal_rule(stripped, words):
             return ""
-        if count_words(stripped) <= self.max_pattern_words:
+        if words <= self.max_pattern_words:
             edited = stripped
             for pattern in self._edits:
                 edited = pattern.sub(" ", edited)
@@ -120,9 +137,10 @@ class RefinedWebLines(Filter):
         kept = []
         for line in text.split("\n"):
             words = count_words(line)
-            corrected = self.correct_line(line)
+            corrected = self._corrected(line, words)
             total += words
-            removed += words - count_words(corrected)
+            if corrected is not line:
+                removed += words - count_words(corrected)
             if corrected or not line.strip():
                 kept.append(corrected)
         return "\n".join(kept), removed, total

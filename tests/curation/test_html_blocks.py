@@ -160,7 +160,7 @@ def test_blocks_model_option_loads_a_model_file(tmp_path):
     stricter = _extract(payloads, blocks_model=str(strict), blocks_fallback_share=0)
     assert sum(map(len, stricter)) < 0.95 * sum(map(len, shipped))
     with pytest.raises(ValueError, match="needs engine: blocks"):
-        HtmlExtract(engine="trafilatura", blocks_model=str(strict)).validate()
+        HtmlExtract(engine="trafilatura", trafilatura_fallback_chars=None, blocks_model=str(strict)).validate()
     with pytest.raises(ValueError, match="cannot be loaded"):
         HtmlExtract(engine="blocks", blocks_model=str(tmp_path / "missing.json")).preflight()
     (tmp_path / "other.json").write_text('{"format": "something else"}')
@@ -236,11 +236,51 @@ def test_resiliparse_falls_back_to_blocks_where_it_keeps_little():
     for bad in (
         {"resiliparse_fallback_chars": -1},
         {"resiliparse_fallback_chars": None, "blocks_model": "model.json"},
-        {"engine": "trafilatura", "blocks_model": "model.json"},
+        {"engine": "trafilatura", "trafilatura_fallback_chars": None, "blocks_model": "model.json"},
+        {"engine": "trafilatura", "trafilatura_fallback_chars": -1},
     ):
-        with pytest.raises(ValueError, match="resiliparse_fallback_chars|blocks_model"):
+        with pytest.raises(ValueError, match="_fallback_chars|blocks_model"):
             HtmlExtract(**{"engine": "resiliparse", **bad}).validate()
     HtmlExtract(engine="resiliparse", blocks_model="model.json").validate()  # the fallback's model
+    HtmlExtract(engine="trafilatura", blocks_model="model.json").validate()
+
+
+def _forum_page(posts: int) -> bytes:
+    """A forum thread: its posts in elements named for comments, a menu and a footer around them."""
+    thread = "".join(
+        f"<div class='comment'><p class='comment-body'>Post {i}: I bought this tent last spring and it kept us "
+        "dry through three nights of rain, though the poles are heavier than the seller says.</p></div>"
+        for i in range(posts)
+    )
+    return (
+        "<html><head><title>Camping forum</title></head><body><nav><a href='/'>Home</a> <a href='/f'>Forums</a>"
+        f"</nav><div id='comments'>{thread}</div><footer>Copyright 2020 Example Forums.</footer></body></html>"
+    ).encode()
+
+
+def test_trafilatura_falls_back_to_blocks_where_it_keeps_little():
+    """With `engine: trafilatura`, where trafilatura keeps at most `trafilatura_fallback_chars` characters (100)
+    and `blocks` keeps more, the page's text is `blocks`': trafilatura takes a forum thread's posts all for
+    comments and, with `comments: false`, keeps nothing or the menu. Elsewhere, and with the setting null (as
+    `pipelines/fineweb.yaml` has it), the text is trafilatura's own."""
+    import trafilatura
+
+    forum = [_forum_page(8), _forum_page(1)]
+    alone = _extract(forum, engine="trafilatura", trafilatura_fallback_chars=None)
+    assert [len(t or "") <= 100 for t in alone] == [True, True]  # the menu, or nothing
+    assert alone == [trafilatura.extract(p.decode(), include_comments=False, include_tables=True) for p in forum]
+    texts = _extract(forum, engine="trafilatura")
+    assert texts == _extract(forum, engine="blocks") and all("I bought this tent" in t for t in texts)
+    payloads = [body for _, body in _demo_pages(30)]
+    assert _extract(payloads, engine="trafilatura") == _extract(
+        payloads, engine="trafilatura", trafilatura_fallback_chars=None
+    )  # article pages keep trafilatura's text
+    op = HtmlExtract(engine="trafilatura", engine_column="text_engine")
+    table = pa.table({"payload": forum, "content_type": ["text/html"] * 2, "http_charset": [None] * 2})
+    assert op.evaluate(table).column("text_engine").to_pylist() == ["blocks", "blocks"]
+    stats = StepStats("html_extract", "segment")
+    apply_op(op, "html_extract", table, stats, None)
+    assert stats.notes == {"html_extract:fell_back_to_blocks": 2} and stats.balanced
 
 
 def test_comment_sections_under_a_comments_open_body_class():
