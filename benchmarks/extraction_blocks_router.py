@@ -10,8 +10,8 @@ most a number of characters, as `html_extract`'s `blocks_fallback_chars` / `bloc
 second engine only on those pages): the grid its defaults were chosen from (best score, the mean of F1 and
 snippets). `blocks` here runs without that fallback. Last, the other direction, as the `resiliparse` engine's
 `resiliparse_fallback_chars` runs it: `blocks`' text where `resiliparse` keeps at most a number of characters and
-`blocks` keeps more (`blocks` only on those pages); its default is the best score of that grid. Nothing here is
-read on the reporting half.
+`blocks` keeps more (`blocks` only on those pages); its default is the best score of that grid. And the same for
+the `trafilatura` engine's `trafilatura_fallback_chars`. Nothing here is read on the reporting half.
 
     cd benchmarks && ../.venv/bin/python extraction_blocks_router.py --blocks-models DIR
 """
@@ -31,6 +31,7 @@ SHARES = (0.3, 0.5, 0.7, 0.85)
 FALLBACK_CHARS = (600, 800, 1000, 1200, 1500, 2000)
 FALLBACK_SHARES = (0.5, 0.6, 0.7)
 RESILIPARSE_FALLBACK_CHARS = (0, 100, 200, 300, 500, 800, 1200)
+TRAFILATURA_FALLBACK_CHARS = (0, 50, 100, 250, 500, 1000)
 
 
 def summary(dataset: list[str], scores: np.ndarray) -> str:
@@ -45,16 +46,17 @@ def main() -> None:
     gold = load_gold()
     blocks = cross_fitted(args.blocks_models, blocks_fallback_share=0)["tuning"]
     resiliparse = op_engine("resiliparse", resiliparse_fallback_chars=None)
+    trafilatura = op_engine("trafilatura", trafilatura_fallback_chars=None)
     dataset, scores, ratio, length, other_length = [], [], [], [], []
     for p in read_pages(pick_warc(False, None)):
         if p.record_id not in gold or part(p) != "tuning":
             continue
-        texts = blocks(p), resiliparse(p)
+        texts = blocks(p), resiliparse(p), trafilatura(p)
         dataset.append(gold[p.record_id]["dataset"])
         scores.append([page_score(t, gold[p.record_id]) for t in texts])
         ratio.append(len(texts[0]) / max(1, len(texts[1])))
         length.append(len(texts[0]))
-        other_length.append(len(texts[1]))
+        other_length.append([len(texts[1]), len(texts[2])])
     s, r, n, m = np.array(scores), np.array(ratio), np.array(length), np.array(other_length)
     print(f"{len(s)} tuning-half pages")
     print("blocks      ", summary(dataset, s[:, 0]))
@@ -74,13 +76,19 @@ def main() -> None:
                 f" {routed.mean():.1%} routed):",
                 summary(dataset, np.where(routed, s[:, 1], s[:, 0])),
             )
-    for chars in RESILIPARSE_FALLBACK_CHARS:
-        routed = (m <= chars) & (n > m)
-        print(
-            f"resiliparse, blocks where it keeps <= {chars} characters and blocks more ({(m <= chars).mean():.1%}"
-            f" of pages run both, {routed.mean():.1%} routed):",
-            summary(dataset, np.where(routed, s[:, 0], s[:, 1])),
-        )
+    print("trafilatura ", summary(dataset, s[:, 2]))
+    for column, engine, grid in (
+        (1, "resiliparse", RESILIPARSE_FALLBACK_CHARS),
+        (2, "trafilatura", TRAFILATURA_FALLBACK_CHARS),
+    ):
+        for chars in grid:
+            short = m[:, column - 1] <= chars
+            routed = short & (n > m[:, column - 1])
+            print(
+                f"{engine}, blocks where it keeps <= {chars} characters and blocks more ({short.mean():.1%}"
+                f" of pages run both, {routed.mean():.1%} routed):",
+                summary(dataset, np.where(routed, s[:, 0], s[:, column])),
+            )
 
 
 if __name__ == "__main__":

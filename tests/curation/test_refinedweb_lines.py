@@ -4,13 +4,14 @@ its boundary, notes and drops through Ray, and `pipelines/refinedweb.yaml` on th
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from curation.ops.refinedweb import RefinedWebLines, count_words
+from curation.ops.refinedweb import RefinedWebLines, count_upper, count_words
 from curation.recipe import load_recipe, parse_recipe
 from curation.rows import DROP, NOTE
 from curation.runner.run import run_recipe
@@ -49,9 +50,16 @@ def test_each_line_rule(line, corrected):
     assert RefinedWebLines().correct_line(line) == (line if corrected is None else corrected)
 
 
-def test_words_are_tokens_with_a_letter_or_digit():
-    assert count_words("• Pro – 42 x") == 3
-    assert count_words("") == 0
+def test_word_and_upper_case_counts_equal_their_plain_definitions():
+    """`count_words` (one regex) and `count_upper` (bytes.translate on ASCII lines) against the per-character
+    definitions, on random lines of letters, digits, marks, underscores and Unicode spaces."""
+    rng = random.Random(0)
+    alphabet = "aZ9_ -•.\t\u00a0é漢Ⅷ²\u2003ǅ"
+    for _ in range(20_000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert count_words(line) == sum(any(c.isalnum() for c in token) for token in line.split())
+        assert count_upper(line) == sum(c.isupper() for c in line)
+    assert count_words("• Pro – 42 x") == 3 and count_words("") == 0
 
 
 def _document(junk_lines: int) -> str:
