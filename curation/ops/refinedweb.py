@@ -100,6 +100,9 @@ class RefinedWebLines(Filter):
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.min_words < 0 or self.max_pattern_words < 0:
             raise ValueError("min_words and max_pattern_words must be >= 0")
+        for name in ("prefix_patterns", "suffix_patterns", "anywhere_patterns"):
+            if not all(isinstance(w, str) and w.strip() for w in getattr(self, name)):
+                raise ValueError(f"{name} must be non-blank strings, got {getattr(self, name)!r}")
 
     def removal_rule(self, line: str, words: int | None = None) -> str | None:
         """The rule that removes the (non-blank) stripped `line` whole: `uppercase`, `numeric`, `counter`,

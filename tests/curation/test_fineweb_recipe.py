@@ -131,7 +131,9 @@ def test_fineweb_extraction_is_trafilatura_with_favor_precision():
     demo pages; it needs `engine: trafilatura`."""
     import trafilatura
 
-    op = HtmlExtract(engine="trafilatura", favor_precision=True, trafilatura_fallback_chars=None)  # as the recipe
+    op = HtmlExtract(
+        engine="trafilatura", favor_precision=True, trafilatura_fallback_chars=None
+    )  # as the recipe
     op.validate()
     pages = []
     for record in ArchiveIterator(str(DEMO_WARC), record_types=WarcRecordType.response, parse_http=True):

@@ -160,7 +160,9 @@ def test_blocks_model_option_loads_a_model_file(tmp_path):
     stricter = _extract(payloads, blocks_model=str(strict), blocks_fallback_share=0)
     assert sum(map(len, stricter)) < 0.95 * sum(map(len, shipped))
     with pytest.raises(ValueError, match="needs engine: blocks"):
-        HtmlExtract(engine="trafilatura", trafilatura_fallback_chars=None, blocks_model=str(strict)).validate()
+        HtmlExtract(
+            engine="trafilatura", trafilatura_fallback_chars=None, blocks_model=str(strict)
+        ).validate()
     with pytest.raises(ValueError, match="cannot be loaded"):
         HtmlExtract(engine="blocks", blocks_model=str(tmp_path / "missing.json")).preflight()
     (tmp_path / "other.json").write_text('{"format": "something else"}')
@@ -268,7 +270,9 @@ def test_trafilatura_falls_back_to_blocks_where_it_keeps_little():
     forum = [_forum_page(8), _forum_page(1)]
     alone = _extract(forum, engine="trafilatura", trafilatura_fallback_chars=None)
     assert [len(t or "") <= 100 for t in alone] == [True, True]  # the menu, or nothing
-    assert alone == [trafilatura.extract(p.decode(), include_comments=False, include_tables=True) for p in forum]
+    assert alone == [
+        trafilatura.extract(p.decode(), include_comments=False, include_tables=True) for p in forum
+    ]
     texts = _extract(forum, engine="trafilatura")
     assert texts == _extract(forum, engine="blocks") and all("I bought this tent" in t for t in texts)
     payloads = [body for _, body in _demo_pages(30)]

@@ -90,6 +90,8 @@ def test_blank_lines_stay_and_patterns_are_parameters():
     assert out == f"{PROSE}\n\nOur store opens on Monday.\n\nSign in to comment below now"
     with pytest.raises(ValueError, match="max_removed_share"):
         RefinedWebLines(max_removed_share=1.5).validate()
+    with pytest.raises(ValueError, match="anywhere_patterns"):
+        RefinedWebLines(anywhere_patterns=["cart", " "]).validate()
 
 
 def test_notes_and_drops_through_ray(ray_local, tmp_path):
