@@ -14,7 +14,9 @@ Scores, per engine, on the pages of the WARC that have gold:
 
 Engines: `resiliparse`, `trafilatura` and `blocks` (the learned block classifier) run through the op's own code (`HtmlExtract._one`, so
 `decode_html` charset sniffing and the engine functions of curation.ops.html; `resiliparse_no_fallback` is the
-`resiliparse` engine without its fallback to `blocks`); reference points
+`resiliparse` engine without its fallback to `blocks`; `resiliparse_comments`, `trafilatura_comments` and
+`blocks_comments` are the engines with `comments: true`, for gold that counts reader comments, as plain trafilatura
+keeps them); reference points
 `resiliparse_full` (main_content=False), `trafilatura_defaults` (plain `trafilatura.extract`), `trafilatura_precision` (favor_precision=True), `trafilatura_fast`
 (fast=True: no fallback extractors), and `datatrove`
 (datatrove's Trafilatura extractor settings on datatrove's WarcReader decoding; only when datatrove is
@@ -166,6 +168,9 @@ def build_engines(names: list[str]) -> dict[str, Callable[[Page], str]]:
         "resiliparse_no_fallback": lambda: op_engine("resiliparse", resiliparse_fallback_chars=None),
         "trafilatura": lambda: op_engine("trafilatura"),
         "blocks": lambda: op_engine("blocks"),
+        "resiliparse_comments": lambda: op_engine("resiliparse", comments=True),
+        "trafilatura_comments": lambda: op_engine("trafilatura", comments=True),
+        "blocks_comments": lambda: op_engine("blocks", comments=True),
         "trafilatura_defaults": lambda: _trafilatura_defaults,
         "resiliparse_full": lambda: _resiliparse_full,
         "trafilatura_precision": lambda: _trafilatura_with(favor_precision=True),
