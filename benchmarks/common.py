@@ -1,8 +1,9 @@
-"""Helpers shared by benchmarks/extraction.py and benchmarks/text_throughput.py: data paths, the machine's
-load, markdown tables and JSON results."""
+"""Helpers shared by the benchmarks: data paths and the `cc_text` corpus, the machine's load, markdown tables and
+JSON results."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import platform
@@ -17,6 +18,15 @@ SHARED_DATA = Path(os.environ.get("MMCURATE_SHARED_DATA", REPO.parent / "shared"
 FULL_WARC = SHARED_DATA / "warc" / "visible_pages.warc.gz"
 DEMO_WARC = REPO / "data" / "warc" / "demo.warc.gz"
 EXTRACTION_GOLD = SHARED_DATA / "extraction"
+
+
+def cc_texts(shared: Path = SHARED_DATA) -> list[str]:
+    """The texts of `cc_text/` (dolma's Common Crawl samples), file by file in name order."""
+    texts = []
+    for path in sorted((shared / "cc_text").glob("*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            texts += [json.loads(line)["text"] for line in fh]
+    return texts
 
 
 def pick_warc(quick: bool, warc: str | None = None) -> Path:

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
+from common import cc_texts
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -27,9 +28,7 @@ def visible_texts(shared: Path = SHARED) -> list[str]:
     for name in ("scrapinghub_aeb", "mozilla_readability"):
         with gzip.open(shared / "extraction" / f"{name}.jsonl.gz", "rt") as f:
             texts += [json.loads(line).get("gold_text") or "" for line in f]
-    for path in sorted((shared / "cc_text").glob("*.jsonl.gz")):
-        with gzip.open(path, "rt") as f:
-            texts += [json.loads(line)["text"] for line in f]
+    texts += cc_texts(shared)
     return [t for t in texts if t.strip()]
 
 

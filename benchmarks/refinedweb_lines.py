@@ -10,17 +10,16 @@ dropped, lines and words removed by rule, and the share `c4_quality` drops of th
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
 
 import pyarrow as pa
-from common import SHARED_DATA, markdown_table, pick_warc
+from common import cc_texts, markdown_table, pick_warc
 from extraction import op_engine, read_pages
 
 from curation.ops.c4 import C4Quality
 from curation.ops.lang import LanguageId
-from curation.ops.refinedweb import RefinedWebLines, count_words
+from curation.ops.refinedweb import RefinedWebLines
+from curation.text.words import count_words
 
 
 def english(texts: list[str]) -> list[str]:
@@ -33,11 +32,7 @@ def english(texts: list[str]) -> list[str]:
 def text_sets() -> dict[str, list[str]]:
     extract = op_engine("resiliparse")
     pages = [extract(p) for p in read_pages(pick_warc(False, None))]
-    cc = []
-    for path in sorted((SHARED_DATA / "cc_text").glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            cc.extend(json.loads(line)["text"] for line in fh)
-    return {"visible pages, extracted": english(pages), "cc_text (dolma CC sample)": english(cc)}
+    return {"visible pages, extracted": english(pages), "cc_text (dolma CC sample)": english(cc_texts())}
 
 
 def effects(texts: list[str]) -> tuple[list, dict[str, list[str]]]:
@@ -50,12 +45,12 @@ def effects(texts: list[str]) -> tuple[list, dict[str, list[str]]]:
         dropped += removed > op.max_removed_share * total
         corrected += out != text
         for line in text.split("\n"):
-            stripped = line.strip()
-            if not stripped or op.correct_line(line) == line:
+            stripped, after = line.strip(), op.correct_line(line)
+            if not stripped or after == line:
                 continue
             rule = op.removal_rule(stripped) or "pattern"
             lines[rule] += 1
-            words[rule] += count_words(line) - count_words(op.correct_line(line))
+            words[rule] += count_words(line) - count_words(after)
             examples.setdefault(rule, [])
             if len(examples[rule]) < 4:
                 examples[rule].append(stripped[:70])

@@ -14,6 +14,7 @@ import re
 import pyarrow as pa
 
 from curation.ops.base import ERROR, NOTE, Filter, register, set_column, with_drop
+from curation.text.words import count_words
 
 # "3 likes", "1.2K shares", "12,004 views": a number (optionally K/M/B), an engagement noun, nothing else
 _COUNTER = re.compile(
@@ -23,15 +24,7 @@ _COUNTER = re.compile(
 )
 
 
-# a token's start, any non-alphanumeric characters of it, then a letter or digit: one match per word, tried only
-# where a token starts (linear on any input)
-_WORD_START = re.compile(r"(?<!\S)(?:[^\w\s]|_)*[^\W_]")
 _ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
-
-
-def count_words(line: str) -> int:
-    """Whitespace-separated tokens holding a letter or digit (a bullet or a dash is not a word)."""
-    return len(_WORD_START.findall(line))
 
 
 def count_upper(line: str) -> int:

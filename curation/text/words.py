@@ -15,6 +15,16 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
+# a token's start, any non-alphanumeric characters of it, then a letter or digit: one match per word, tried only
+# where a token starts (linear on any input)
+_WORD_START = re.compile(r"(?<!\S)(?:[^\w\s]|_)*[^\W_]")
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated tokens holding a letter or digit (a bullet or a dash is not a word)."""
+    return len(_WORD_START.findall(text))
+
+
 def alpha_words(text: str) -> list[str]:
     """Runs of word characters, for n-grams and word lists."""
     return _WORD.findall(text)

@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from curation.ops.refinedweb import RefinedWebLines, count_upper, count_words
+from curation.ops.refinedweb import RefinedWebLines, count_upper
 from curation.recipe import load_recipe, parse_recipe
 from curation.rows import DROP, NOTE
 from curation.runner.run import run_recipe
+from curation.text.words import count_words
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
 PROSE = "The committee met on Tuesday to discuss the new budget for the city library and its branches."
