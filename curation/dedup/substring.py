@@ -1,0 +1,235 @@
+"""Exact-substring dedup (Lee et al. 2022, "ExactSubstr"; RefinedWeb runs it after MinHash): every span of at
+least `min_tokens` consecutive tokens that occurs more than once in the corpus is cut out of every document that
+holds it, the first occurrence too.
+
+A span of length >= k occurs twice exactly when its windows of k tokens do, so instead of a suffix array over
+the corpus this hashes every window of k tokens (64-bit hash of its bytes), counts each hash over the corpus in a
+key shuffle, and cuts the union of the windows whose hash occurs at least twice. Only (hash, `_order`) pairs
+are shuffled, never the documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import ray.data
+
+from curation.dedup.components import EDGE_SCHEMA
+from curation.dedup.hashing import span_hashes
+from curation.dedup.marking import Labels, sorted_labels
+from curation.dedup.text_input import text_column
+from curation.dedup.token_spans import Tokenizer, byte_offsets, tokenizer_for, window_spans
+from curation.io.shards import atomic_write_json
+from curation.ops.base import DROP, ERROR, NOTE, Stage, register, set_column
+from curation.rows import ORDER
+from curation.stagekit import shuffle
+from curation.stagekit.context import StageContext
+from curation.stagekit.grouping import partitions_for
+from curation.stagekit.input import dataset_files, order_bounds, require_columns
+from curation.text.words import count_words
+
+log = logging.getLogger("curation")
+
+WINDOW_SCHEMA = pa.schema([("key", pa.uint64()), (ORDER, pa.int64())])
+WINDOWS_PER_PARTITION = 2_000_000
+BYTES_PER_TOKEN = 4  # for sizing the shuffle from the input's text bytes
+
+
+def window_hashes(texts: list[str | None], tokenize: Tokenizer, k: int) -> list[np.ndarray]:
+    """The hash of every window of `k` tokens of each text (hashes of equal byte strings are equal)."""
+    out = []
+    for text in texts:
+        if not text:
+            out.append(np.zeros(0, dtype=np.uint64))
+            continue
+        bounds = byte_offsets(text, tokenize(text))
+        starts, ends = window_spans(bounds, k)
+        raw = np.frombuffer(text.encode(), dtype=np.uint8)
+        out.append(span_hashes(raw, starts, ends))
+    return out
+
+
+def _windows(batch: pa.Table, column: str, tokenize: Tokenizer, k: int) -> tuple[pa.Table, dict[str, int]]:
+    texts, bad = text_column(batch.column(column))
+    hashes = window_hashes(texts.to_pylist(), tokenize, k)
+    orders = batch.column(ORDER).to_numpy()
+    sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=len(hashes))
+    table = pa.table(
+        {
+            "key": pa.array(np.concatenate([np.zeros(0, np.uint64), *hashes]), pa.uint64()),
+            ORDER: pa.array(np.repeat(orders, sizes), pa.int64()),
+        }
+    )
+    stats = {
+        "windows": int(sizes.sum()),
+        "short": int(((sizes == 0) & ~bad).sum()),
+        "non_utf8_text": int(bad.sum()),
+    }
+    return table, stats
+
+
+def repeated_windows(part: pa.Table, _index: int = 0) -> pa.Table:
+    """(document, window hash) for every hash that occurs at least twice in the partition, once per document."""
+    df = pl.from_arrow(part)
+    repeated = df.filter(pl.len().over("key") >= 2).unique().sort([ORDER, "key"])
+    return (
+        repeated.select(src=pl.col(ORDER), dst=pl.col("key").reinterpret(signed=True))
+        .to_arrow()
+        .cast(EDGE_SCHEMA)
+    )
+
+
+def _repeated_of(orders: np.ndarray, labels: Labels) -> dict[int, np.ndarray]:
+    """The repeated window hashes of each `_order` that has any."""
+    keys = np.sort(orders)
+    wanted = [
+        path for path, lo, hi in labels if (i := np.searchsorted(keys, lo)) < len(keys) and keys[i] <= hi
+    ]
+    if not wanted:
+        return {}
+    found = pl.from_arrow(pa.concat_tables([pq.read_table(p) for p in wanted]))
+    found = found.filter(pl.col("src").is_in(pl.Series(orders)))
+    return {
+        int(src): dst.to_numpy().view(np.uint64)
+        for (src,), dst in ((g, f.get_column("dst")) for g, f in found.group_by(["src"]))
+    }
+
+
+def cut_spans(text: str, tokenize: Tokenizer, k: int, repeated: np.ndarray) -> tuple[str, int]:
+    """`text` without the tokens of its windows whose hash is in `repeated`, and the number of characters cut."""
+    chars = tokenize(text)
+    starts, ends = window_spans(byte_offsets(text, chars), k)
+    hit = np.isin(span_hashes(np.frombuffer(text.encode(), dtype=np.uint8), starts, ends), repeated)
+    if not hit.any():
+        return text, 0
+    depth = np.zeros(len(chars), dtype=np.int64)  # per token: windows over it that repeat
+    np.add.at(depth, np.flatnonzero(hit), 1)
+    np.add.at(depth, np.flatnonzero(hit) + k, -1)
+    covered = np.cumsum(depth[:-1]) > 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], covered, [False])).astype(np.int8)))
+    pieces, last = [], 0
+    for first, stop in zip(edges[::2], edges[1::2], strict=True):  # token runs to cut: [first, stop)
+        pieces.append(text[last : chars[first]])
+        last = chars[stop]
+    pieces.append(text[last:])
+    kept = "".join(pieces)
+    return kept, len(text) - len(kept)
+
+
+def _cut(
+    batch: pa.Table, labels: Labels, column: str, tokenize: Tokenizer, k: int, min_words: int, tag_only: bool
+) -> pa.Table:
+    texts, bad = text_column(batch.column(column))
+    orders = batch.column(ORDER).to_numpy()
+    repeated = _repeated_of(orders, labels) if labels else {}
+    values = texts.to_pylist()
+    cut_chars = np.zeros(len(values), dtype=np.int64)
+    drops: list[str | None] = [None] * len(values)
+    notes: list[str | None] = [None] * len(values)
+    for i, order in enumerate(orders.tolist()):
+        if order not in repeated or values[i] is None:
+            continue
+        kept, cut_chars[i] = cut_spans(values[i], tokenize, k, repeated[order])
+        if not cut_chars[i] or tag_only:
+            continue
+        values[i] = kept
+        if count_words(kept) < min_words:
+            drops[i] = "too_short_after_cut"
+        else:
+            notes[i] = "spans_cut"
+    if tag_only:
+        batch = set_column(batch, "substring_dup_chars", pa.array(cut_chars, pa.int64()))
+    else:
+        kind = batch.schema.field(column).type
+        kind = kind if kind in (pa.string(), pa.large_string()) else pa.large_string()
+        batch = _coalesce(
+            _coalesce(set_column(batch, column, pa.array(values, kind)), DROP, drops), NOTE, notes
+        )
+    return _coalesce(batch, ERROR, np.where(bad, "non_utf8_text", None).tolist()) if bad.any() else batch
+
+
+def _coalesce(batch: pa.Table, name: str, values: list[str | None]) -> pa.Table:
+    """Set mark column `name` to `values` where the batch has none yet."""
+    new = pa.array(values, pa.string())
+    if name in batch.column_names:
+        new = pc.coalesce(batch.column(name).combine_chunks().cast(pa.string()), new)
+    return set_column(batch, name, new)
+
+
+def _text_bytes(files: list[str], column: str) -> int:
+    """Uncompressed bytes of `column` in `files`, from the parquet footers."""
+    total = 0
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        if column in names:
+            col = names.index(column)
+            total += sum(
+                meta.row_group(g).column(col).total_uncompressed_size for g in range(meta.num_row_groups)
+            )
+    return total
+
+
+@register("substring_dedup")
+@dataclasses.dataclass
+class SubstringDedup(Stage):
+    """Cut every span of at least `min_tokens` (50) tokens that occurs twice or more in the corpus (ExactSubstr).
+
+    Every occurrence is cut, the first too, as in Lee et al. (2022) and RefinedWeb. Tokens are GPT-2's
+    pre-tokens (each one or more GPT-2 tokens) unless `tokenizer` names a Hugging Face tokenizer (path or hub
+    name, e.g. `gpt2`). A document left with fewer than `min_words` (50) words is dropped (`too_short_after_cut`);
+    a cut one is noted `spans_cut`. `tag_only: true` writes `substring_dup_chars` (characters that would be cut)
+    and changes no text.
+    """
+
+    requires = ("{column}",)
+    provides = ("{column}",)
+
+    column: str = "text"
+    min_tokens: int = 50
+    tokenizer: str | None = None
+    min_words: int = 50
+
+    def validate(self) -> None:
+        if self.min_tokens < 1:
+            raise ValueError(f"substring_dedup.min_tokens must be >= 1, got {self.min_tokens}")
+        if self.min_words < 0:
+            raise ValueError(f"substring_dedup.min_words must be >= 0, got {self.min_words}")
+
+    def preflight(self) -> None:
+        if self.tokenizer is not None:
+            tokenizer_for(self.tokenizer)("preflight")
+
+    def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
+        work: Path = ctx.work_dir
+        files = dataset_files(ds, ctx)
+        require_columns(files, [ORDER, self.column], self.op_name)
+        tokenize = tokenizer_for(self.tokenizer)
+        parts = partitions_for(
+            _text_bytes(files, self.column) // BYTES_PER_TOKEN, WINDOWS_PER_PARTITION, ctx.num_workers
+        )
+        map_fn = functools.partial(_windows, column=self.column, tokenize=tokenize, k=self.min_tokens)
+        repeated = shuffle.shuffle(
+            work, "windows", files, "key", parts, repeated_windows, WINDOW_SCHEMA, map_fn
+        )
+        summary = {"windows": repeated["map_stats"], "repeated_window_documents": repeated["rows"]}
+        atomic_write_json(work / "summary.json", summary)
+        log.info("substring_dedup: %s", summary)
+        labels = sorted_labels(work, {**repeated, "rounds": 0}, order_bounds(files))
+        kwargs = {
+            "labels": labels,
+            "column": self.column,
+            "tokenize": tokenize,
+            "k": self.min_tokens,
+            "min_words": self.min_words,
+            "tag_only": self.tag_only,
+        }
+        return ds.map_batches(_cut, fn_kwargs=kwargs, batch_format="pyarrow")
