@@ -6,13 +6,19 @@ visible pages as `pipelines/refinedweb.yaml` extracts them, kept as English by l
 `minhash_dedup {preset: refinedweb}` as in the recipe. Per set: documents cut and dropped, characters cut, stage
 seconds, and the spans cut from the most documents.
 
-    .venv/bin/python benchmarks/substring_dedup.py   (about 2 min)
+`--scales 1 4` adds seconds and peak memory per Ray worker on `dedup.py`'s synthetic corpus (windows of the
+cc_text documents, overlapping, a fifth of them edited copies: many repeated spans) at `--docs` x each scale.
+
+    .venv/bin/python benchmarks/substring_dedup.py                              (about 2 min)
+    .venv/bin/python benchmarks/substring_dedup.py --skip-real --scales 1 4    (memory as the corpus grows)
 """
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +27,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import ray
 from common import cc_texts, markdown_table, pick_warc
+from dedup import WorkerMemory, synthetic_corpus, write_jsonl
 from extraction import op_engine, read_pages
 from refinedweb_lines import english
 
@@ -65,8 +72,58 @@ def measure(name: str, texts: list[str], folder: Path) -> tuple[list, Counter]:
     return row, pieces
 
 
+def scale_row(docs: int, folder: Path) -> list:
+    """Seconds and peak worker memory of `substring_dedup` alone on `docs` synthetic documents."""
+    texts = synthetic_corpus(docs)
+    megabytes = sum(len(t) for t in texts) / 1e6
+    paths = write_jsonl(texts, folder / f"in{docs}", files=max(4, docs // 15625))
+    del texts
+    recipe = parse_recipe(
+        {"name": "scale", "input": {"format": "jsonl", "paths": paths}, "steps": [{"substring_dedup": {}}]}
+    )
+    with WorkerMemory() as mem:
+        start = time.perf_counter()
+        result = run_recipe(recipe, output=str(folder / f"out{docs}"))
+        seconds = time.perf_counter() - start
+    step = result.stats["steps"][-1]
+    stage_tasks = [v for k, v in mem.by_task.items() if "_scatter_task" in k or "_gather_task" in k]
+    return [
+        f"{docs:,}",
+        f"{megabytes:.1f}",
+        f"{sum(step['notes'].values()):,}",
+        f"{sum(step['dropped'].values()):,}",
+        f"{step['seconds']:.1f}",
+        f"{seconds:.1f}",
+        f"{max(mem.peaks.values(), default=0) / 2**20:.0f}",
+        f"{max(stage_tasks, default=0) / 2**20:.0f}",
+    ]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--skip-real", action="store_true", help="skip the real-text table")
+    parser.add_argument("--scales", type=int, nargs="*", default=[], help="synthetic corpus sizes, x --docs")
+    parser.add_argument("--docs", type=int, default=62500)
+    args = parser.parse_args()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if args.scales:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [scale_row(args.docs * scale, Path(tmp)) for scale in args.scales]
+        headers = [
+            "docs",
+            "MB",
+            "cut",
+            "dropped",
+            "stage s",
+            "run s",
+            "peak worker MiB",
+            "peak shuffle task MiB",
+        ]
+        print(markdown_table(headers, rows))
+    if args.skip_real:
+        return
     extract = op_engine("resiliparse")
     sets = {
         "cc_text (dolma CC sample)": english(cc_texts()),

@@ -45,16 +45,23 @@ BYTES_PER_TOKEN = 4  # for sizing the shuffle from the input's text bytes
 
 def window_hashes(texts: list[str | None], tokenize: Tokenizer, k: int) -> list[np.ndarray]:
     """The hash of every window of `k` tokens of each text (hashes of equal byte strings are equal)."""
-    out = []
+    raws, starts, ends, sizes, offset = [], [], [], [], 0
     for text in texts:
-        if not text:
-            out.append(np.zeros(0, dtype=np.uint64))
+        spans = window_spans(byte_offsets(text, tokenize(text)), k) if text else None
+        if spans is None or not len(spans[0]):
+            sizes.append(0)
             continue
-        bounds = byte_offsets(text, tokenize(text))
-        starts, ends = window_spans(bounds, k)
-        raw = np.frombuffer(text.encode(), dtype=np.uint8)
-        out.append(span_hashes(raw, starts, ends))
-    return out
+        raw = text.encode()
+        raws.append(raw)
+        starts.append(spans[0] + offset)
+        ends.append(spans[1] + offset)
+        sizes.append(len(spans[0]))
+        offset += len(raw)
+    if not raws:
+        return [np.zeros(0, dtype=np.uint64) for _ in texts]
+    buf = np.frombuffer(b"".join(raws), dtype=np.uint8)
+    hashes = span_hashes(buf, np.concatenate(starts), np.concatenate(ends))  # one call for the whole batch
+    return np.split(hashes, np.cumsum(sizes)[:-1])
 
 
 def _windows(batch: pa.Table, column: str, tokenize: Tokenizer, k: int) -> tuple[pa.Table, dict[str, int]]:
