@@ -192,7 +192,8 @@ class SubstringDedup(Stage):
 
     Every occurrence is cut, the first too, as in Lee et al. (2022) and RefinedWeb. Tokens are GPT-2's
     pre-tokens (each one or more GPT-2 tokens) unless `tokenizer` names a Hugging Face tokenizer (path or hub
-    name, e.g. `gpt2`). A document left with fewer than `min_words` (50) words is dropped (`too_short_after_cut`);
+    name, e.g. `gpt2`); in text without spaces between words (Chinese, Japanese) a run of letters is one pre-token,
+    so use `tokenizer` there. A document left with fewer than `min_words` (50) words is dropped (`too_short_after_cut`);
     a cut one is noted `spans_cut`. `tag_only: true` writes `substring_dup_chars` (characters that would be cut)
     and changes no text.
     """
