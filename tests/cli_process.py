@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 
 def curate(*args: str, **popen) -> subprocess.Popen:
@@ -51,3 +53,15 @@ def run_on_two_nodes(*args: str, timeout: float = 600) -> None:
         assert proc.returncode == 0, log
     finally:
         cluster.shutdown()
+
+
+def kill_when_exists(marker: Path, *args: str, timeout: float = 400) -> None:
+    """Run `curate ARGS` and SIGKILL its whole process group as soon as `marker` exists."""
+    proc = curate(*args)
+    deadline = time.time() + timeout
+    while not marker.exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, f"{marker} never appeared"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -15,6 +15,7 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 _NON_LETTERS = re.compile(r"[\x00-\x60\x7b-\x7f]+")
 REPO = Path(__file__).resolve().parents[2]
@@ -143,3 +144,21 @@ def run_stage(stage, table, work_dir: Path, files: int = 2):  # noqa: ANN001, AN
     out = stage.run(ray.data.read_parquet(paths), ctx)
     batches = list(out.iter_batches(batch_format="pyarrow", batch_size=None))
     return pa.concat_tables(batches).sort_by("_order")
+
+
+def write_recipe(folder: Path, docs: list[str], order: np.ndarray, name: str, step: dict) -> Path:
+    """`docs` in `order` as three JSONL files (`id` = d<index>) under the new `folder`, and a recipe running `step`
+    on them; returns the recipe's path."""
+    folder.mkdir()
+    for part in range(3):
+        lines = [json.dumps({"id": f"d{i}", "text": docs[i]}) for i in order[part::3]]
+        (folder / f"part{part}.jsonl").write_text("\n".join(lines) + "\n")
+    recipe = {
+        "name": name,
+        "input": {"format": "jsonl", "paths": [str(folder / "*.jsonl")]},
+        "output": {"path": str(folder / "unused")},
+        "steps": [step],
+    }
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.dataset as pads
 import pytest
-import yaml
-from dedup_corpus import BUNDLED_DOCS, edit, read_texts
+from dedup_corpus import BUNDLED_DOCS, edit, read_texts, write_recipe
 
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
-from tests.cli_process import curate, run_on_two_nodes
+from tests.cli_process import kill_when_exists, run_on_two_nodes
 
 pytestmark = pytest.mark.slow
 STAGE = "p01_stage_minhash_dedup"
@@ -34,19 +29,7 @@ def _corpus(folder: Path) -> Path:
             chain.append(edit(chain[-1], 0.01, vocab, rng))
         docs.extend(chain)
     order = rng.permutation(len(docs))
-    folder.mkdir()
-    for part in range(3):
-        lines = [json.dumps({"id": f"d{i}", "text": docs[i]}) for i in order[part::3]]
-        (folder / f"part{part}.jsonl").write_text("\n".join(lines) + "\n")
-    recipe = {
-        "name": "minhash_determinism",
-        "input": {"format": "jsonl", "paths": [str(folder / "*.jsonl")]},
-        "output": {"path": str(folder / "unused")},
-        "steps": [{"minhash_dedup": {"tag_only": True}}],
-    }
-    path = folder / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    return write_recipe(folder, docs, order, "minhash_determinism", {"minhash_dedup": {"tag_only": True}})
 
 
 def _result(out: Path) -> list[tuple]:
@@ -75,14 +58,7 @@ def test_resume_after_sigkill_in_the_components_phase(reference, tmp_path):
     recipe, expected = reference
     out = tmp_path / "killed"
     first_round = out / "_work" / STAGE / "intermediate" / "components" / "r000_large" / "_SUCCESS.json"
-    proc = curate("run", str(recipe), "--output", str(out))
-    deadline = time.time() + 400
-    while not first_round.exists():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.time() < deadline, "the components phase never started"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when_exists(first_round, "run", str(recipe), "--output", str(out))
     assert not (out / "_work" / STAGE / "_SUCCESS.json").exists(), "the kill must land inside the stage"
     signatures = out / "_work" / STAGE / "intermediate" / "signatures" / "_SUCCESS.json"
     stamp = signatures.stat().st_mtime_ns

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.dataset as pads
 import pytest
-import yaml
-from dedup_corpus import BUNDLED_DOCS, read_texts
+from dedup_corpus import BUNDLED_DOCS, read_texts, write_recipe
 
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
-from tests.cli_process import curate, run_on_two_nodes
+from tests.cli_process import kill_when_exists, run_on_two_nodes
 
 pytestmark = pytest.mark.slow
 STAGE = "p01_stage_substring_dedup"
@@ -34,19 +29,7 @@ def _corpus(folder: Path) -> Path:
         own = paragraphs[i].split()[::-1]  # the paragraph's words reversed: no span of it occurs elsewhere
         docs.append(f"{' '.join(own[:40])}\n{quote}\n{' '.join(own[40:])}")
     order = rng.permutation(len(docs))
-    folder.mkdir()
-    for part in range(3):
-        lines = [json.dumps({"id": f"d{i}", "text": docs[i]}) for i in order[part::3]]
-        (folder / f"part{part}.jsonl").write_text("\n".join(lines) + "\n")
-    recipe = {
-        "name": "substring_determinism",
-        "input": {"format": "jsonl", "paths": [str(folder / "*.jsonl")]},
-        "output": {"path": str(folder / "unused")},
-        "steps": [{"substring_dedup": {}}],
-    }
-    path = folder / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    return write_recipe(folder, docs, order, "substring_determinism", {"substring_dedup": {}})
 
 
 def _result(out: Path) -> list[tuple]:
@@ -74,14 +57,7 @@ def test_resume_after_sigkill_inside_the_stage(reference, tmp_path):
     recipe, expected = reference
     out = tmp_path / "killed"
     windows = out / "_work" / STAGE / "intermediate" / "windows" / "_SUCCESS.json"
-    proc = curate("run", str(recipe), "--output", str(out))
-    deadline = time.time() + 400
-    while not windows.exists():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.time() < deadline, "the windows sub-phase never finished"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when_exists(windows, "run", str(recipe), "--output", str(out))
     assert not (out / "_work" / STAGE / "_SUCCESS.json").exists(), "the kill must land inside the stage"
     stamp = windows.stat().st_mtime_ns
 
