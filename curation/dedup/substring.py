@@ -213,8 +213,15 @@ class SubstringDedup(Stage):
             raise ValueError(f"substring_dedup.min_words must be >= 0, got {self.min_words}")
 
     def preflight(self) -> None:
-        if self.tokenizer is not None:
+        if self.tokenizer is None:
+            return
+        try:
             tokenizer_for(self.tokenizer)("preflight")
+        except (ImportError, OSError, ValueError, RuntimeError) as e:  # hub errors subclass OSError or ValueError
+            raise OSError(
+                f"substring_dedup: tokenizer {self.tokenizer!r} could not be loaded ({type(e).__name__}: {e}). "
+                "Without network, point `tokenizer` at a local folder holding tokenizer.json."
+            ) from e
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         work: Path = ctx.work_dir
