@@ -217,7 +217,12 @@ class SubstringDedup(Stage):
             return
         try:
             tokenizer_for(self.tokenizer)("preflight")
-        except (ImportError, OSError, ValueError, RuntimeError) as e:  # hub errors subclass OSError or ValueError
+        except (
+            ImportError,
+            OSError,
+            ValueError,
+            RuntimeError,
+        ) as e:  # hub errors subclass OSError or ValueError
             raise OSError(
                 f"substring_dedup: tokenizer {self.tokenizer!r} could not be loaded ({type(e).__name__}: {e}). "
                 "Without network, point `tokenizer` at a local folder holding tokenizer.json."

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import regex
 
 from curation.ops.block_features import features, stage2_rows
 from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, PageBlocks, blocks, parse
 from curation.ops.tree_ensemble import TreeEnsemble
 
 MODEL_RESOURCE = "html_blocks_model.json"
-_SENTENCE_END = re.compile(r"[.!?。！？…:\"'”»)]$")
+# a comment's end: a sentence's, any closing quote (German „…“ too), or an emoji ("Thanks for your comment. 🙂")
+_COMMENT_END = regex.compile(r"(?:[.!?。！？…:\"'”“»«)]|\p{So}\uFE0F?)$")
 _FORM_BIT = 1 << ANCESTOR_TAGS.index("form")
 
 
@@ -109,8 +110,8 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     """Main text of `html`: the blocks the model keeps, one per line ('' when the page has no text).
 
     `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...;
-    `in_comment_section`) that are prose (a sentence end, not link-dense) and not in a form (`in_form`: the
-    comment box), which the model itself was trained to leave out.
+    `in_comment_section`) that are prose (not link-dense, ending as a sentence, with a closing quote or with an
+    emoji) and not in a form (`in_form`: the comment box), which the model itself was trained to leave out.
     """
     root = parse(html)
     if root is None:
@@ -123,6 +124,6 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     if comments:
         for i in np.flatnonzero(in_comment_section(page) & ~in_form(page) & ~keep):
             text = page.texts[i]
-            if page.column("link_chars")[i] < 0.5 * len(text) and _SENTENCE_END.search(text):
+            if page.column("link_chars")[i] < 0.5 * len(text) and _COMMENT_END.search(text):
                 keep[i] = True
     return "\n".join(t for t, k in zip(page.texts, keep, strict=True) if k)

@@ -126,6 +126,25 @@ def test_comments_option_keeps_comment_sections():
     assert set(without.splitlines()) <= set(with_.splitlines())
 
 
+def test_comments_ending_in_an_emoji_or_a_closing_quote_are_kept():
+    """A comment is prose when it ends as a sentence, with any closing quote (German „…“) or with an emoji; its
+    author-and-date line is not."""
+    endings = [
+        "Thanks so much for stopping by and for leaving such a long comment on this one 🙂",
+        "Der Minister sagte dazu nur „Wir werden das in aller Ruhe prüfen“",
+        "Great idea, I cannot wait for it to be executed fully ☺️",
+    ]
+    meta = "Comment by Princo — 18.07, 2011 @ 10:44"
+    thread = "".join(f"<li class='comment'><p>{meta}</p><p>{text}</p></li>" for text in endings)
+    page = (
+        f"<html><body><article><h1>Library plans</h1><p>{PROSE}</p><p>{PROSE}</p></article>"
+        f"<section id='comments'><ol>{thread}</ol></section></body></html>"
+    ).encode()
+    with_ = _extract([page], comments=True)[0].splitlines()
+    assert all(text in with_ for text in endings)
+    assert meta not in with_
+
+
 def test_comments_option_leaves_out_the_comment_form():
     """`comments: true` keeps the comments, not the comment box's form (WordPress's markup: notices and a consent
     label ending in a full stop), unless the form is page-wide, as ASP.NET Web Forms write every page."""
