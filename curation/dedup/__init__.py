@@ -1,4 +1,5 @@
-"""Global dedup stages: exact text, URL, MinHash near-duplicates, perceptual hash, semantic (SemDeDup).
+"""Global dedup stages: exact text, URL, MinHash near-duplicates, exact substrings (ExactSubstr), perceptual hash,
+semantic (SemDeDup).
 
 Each stage module registers one Stage; the rest are its parts (shingles, signatures, candidate pairs, distributed
 connected components, marking the duplicates of each component's first row).
