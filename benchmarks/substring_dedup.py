@@ -7,21 +7,26 @@ visible pages as `pipelines/refinedweb.yaml` extracts them, kept as English by l
 seconds, and the spans cut from the most documents.
 
 `--scales 1 4` adds seconds and peak memory per Ray worker on `dedup.py`'s synthetic corpus (windows of the
-cc_text documents, overlapping, a fifth of them edited copies: many repeated spans) at `--docs` x each scale.
+cc_text documents, overlapping, a fifth of them edited copies: many repeated spans) at `--docs` x each scale. With
+`--peer`, the same corpus also goes through Lee et al.'s method in one process: a suffix array and its LCP array
+over the corpus' token ids (libdivsufsort through `pydivsufsort`, bench extra), every position whose suffix shares
+`min_tokens` or more tokens with its neighbour in the array starting a repeated window; the texts must be equal.
 
     .venv/bin/python benchmarks/substring_dedup.py                              (about 2 min)
-    .venv/bin/python benchmarks/substring_dedup.py --skip-real --scales 1 4    (memory as the corpus grows)
+    .venv/bin/python benchmarks/substring_dedup.py --skip-real --scales 1 4 --peer   (as the corpus grows)
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import resource
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
@@ -31,8 +36,10 @@ from dedup import WorkerMemory, synthetic_corpus, write_jsonl
 from extraction import op_engine, read_pages
 from refinedweb_lines import english
 
+from curation.dedup.token_spans import pretoken_bounds
 from curation.recipe import parse_recipe
 from curation.runner.run import run_recipe
+from curation.text.words import count_words
 
 
 def removed_pieces(before: str, after: str) -> list[str]:
@@ -72,12 +79,53 @@ def measure(name: str, texts: list[str], folder: Path) -> tuple[list, Counter]:
     return row, pieces
 
 
-def scale_row(docs: int, folder: Path) -> list:
-    """Seconds and peak worker memory of `substring_dedup` alone on `docs` synthetic documents."""
+def suffix_array_cut(texts: list[str], k: int = 50) -> list[str]:
+    """ExactSubstr by suffix array: each text without the tokens of its windows of `k` tokens that occur twice."""
+    from pydivsufsort import divsufsort, kasai
+
+    bounds = [pretoken_bounds(t) for t in texts]
+    vocab: dict[str, int] = {}
+    ids = [
+        [vocab.setdefault(t[a:b], len(vocab)) for a, b in zip(c[:-1], c[1:], strict=True)]
+        for t, c in zip(texts, bounds, strict=True)
+    ]
+    offsets = np.cumsum([0] + [len(x) + 1 for x in ids])  # each document, then a separator of its own
+    sequence = np.empty(offsets[-1], dtype=np.int64)
+    for d, doc in enumerate(ids):
+        sequence[offsets[d] : offsets[d + 1] - 1] = doc
+        sequence[offsets[d + 1] - 1] = len(vocab) + d  # unique: no match runs across documents
+    order = divsufsort(sequence)
+    lcp = kasai(sequence, order)
+    starts = np.unique(np.concatenate([order[:-1][lcp[:-1] >= k], order[1:][lcp[:-1] >= k]]))
+    depth = np.zeros(len(sequence) + 1, dtype=np.int64)
+    np.add.at(depth, starts, 1)
+    np.add.at(depth, starts + k, -1)
+    covered = np.cumsum(depth[:-1]) > 0
+    out = []
+    for d, (text, chars) in enumerate(zip(texts, bounds, strict=True)):
+        cut = covered[offsets[d] : offsets[d + 1] - 1]
+        out.append("".join(text[chars[j] : chars[j + 1]] for j in np.flatnonzero(~cut)))
+    return out
+
+
+def peer_row(docs: int, texts: list[str], ours: dict[int, str]) -> list:
+    """Seconds and peak memory of `suffix_array_cut` in this process, and whether its texts equal the stage's."""
+    start = time.process_time()
+    expected = suffix_array_cut(texts)
+    seconds = time.process_time() - start
+    same = all(  # a document the stage dropped was cut below 50 words
+        ours[i] == expected[i] if i in ours else expected[i] != texts[i] and count_words(expected[i]) < 50
+        for i in range(len(texts))
+    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [f"{docs:,}", f"{seconds:.1f} CPU s", f"{peak:.0f} (driver process)", "yes" if same else "NO"]
+
+
+def scale_row(docs: int, folder: Path, peer: bool) -> tuple[list, list | None]:
+    """Seconds and peak worker memory of `substring_dedup` alone on `docs` synthetic documents (and the peer's)."""
     texts = synthetic_corpus(docs)
     megabytes = sum(len(t) for t in texts) / 1e6
     paths = write_jsonl(texts, folder / f"in{docs}", files=max(4, docs // 15625))
-    del texts
     recipe = parse_recipe(
         {"name": "scale", "input": {"format": "jsonl", "paths": paths}, "steps": [{"substring_dedup": {}}]}
     )
@@ -87,6 +135,11 @@ def scale_row(docs: int, folder: Path) -> list:
         seconds = time.perf_counter() - start
     step = result.stats["steps"][-1]
     stage_tasks = [v for k, v in mem.by_task.items() if "_scatter_task" in k or "_gather_task" in k]
+    peer_result = None
+    if peer:
+        table = pads.dataset(folder / f"out{docs}" / "data").to_table(columns=["id", "text"]).to_pylist()
+        ours = {int(r["id"][1:]): r["text"] for r in table}
+        peer_result = peer_row(docs, texts, ours)
     return [
         f"{docs:,}",
         f"{megabytes:.1f}",
@@ -96,7 +149,7 @@ def scale_row(docs: int, folder: Path) -> list:
         f"{seconds:.1f}",
         f"{max(mem.peaks.values(), default=0) / 2**20:.0f}",
         f"{max(stage_tasks, default=0) / 2**20:.0f}",
-    ]
+    ], peer_result
 
 
 def main() -> None:
@@ -106,11 +159,14 @@ def main() -> None:
     parser.add_argument("--skip-real", action="store_true", help="skip the real-text table")
     parser.add_argument("--scales", type=int, nargs="*", default=[], help="synthetic corpus sizes, x --docs")
     parser.add_argument("--docs", type=int, default=62500)
+    parser.add_argument(
+        "--peer", action="store_true", help="also a suffix array in one process (pydivsufsort)"
+    )
     args = parser.parse_args()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     if args.scales:
         with tempfile.TemporaryDirectory() as tmp:
-            rows = [scale_row(args.docs * scale, Path(tmp)) for scale in args.scales]
+            rows = [scale_row(args.docs * scale, Path(tmp), args.peer) for scale in args.scales]
         headers = [
             "docs",
             "MB",
@@ -121,7 +177,10 @@ def main() -> None:
             "peak worker MiB",
             "peak shuffle task MiB",
         ]
-        print(markdown_table(headers, rows))
+        print(markdown_table(headers, [row for row, _ in rows]))
+        if args.peer:
+            headers = ["docs", "suffix array + LCP, one process", "peak MiB", "same texts as the stage"]
+            print(markdown_table(headers, [peer for _, peer in rows]))
     if args.skip_real:
         return
     extract = op_engine("resiliparse")
