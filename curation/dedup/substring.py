@@ -102,7 +102,8 @@ def _repeated_of(orders: np.ndarray, labels: Labels) -> dict[int, np.ndarray]:
     ]
     if not wanted:
         return {}
-    found = pl.from_arrow(pa.concat_tables([pq.read_table(p) for p in wanted]))
+    bounds = [("src", ">=", int(keys[0])), ("src", "<=", int(keys[-1]))]  # row groups outside are not read
+    found = pl.from_arrow(pa.concat_tables([pq.read_table(p, filters=bounds) for p in wanted]))
     found = found.filter(pl.col("src").is_in(pl.Series(orders)))
     return {
         int(src): dst.to_numpy().view(np.uint64)
@@ -192,10 +193,10 @@ class SubstringDedup(Stage):
 
     Every occurrence is cut, the first too, as in Lee et al. (2022) and RefinedWeb. Tokens are GPT-2's
     pre-tokens (each one or more GPT-2 tokens) unless `tokenizer` names a Hugging Face tokenizer (path or hub
-    name, e.g. `gpt2`); in text without spaces between words (Chinese, Japanese) a run of letters is one pre-token,
-    so use `tokenizer` there. A document left with fewer than `min_words` (50) words is dropped (`too_short_after_cut`);
-    a cut one is noted `spans_cut`. `tag_only: true` writes `substring_dup_chars` (characters that would be cut)
-    and changes no text.
+    name, e.g. `gpt2`); in text without spaces between words (Chinese, Japanese) a run of letters is one
+    pre-token, so use `tokenizer` there. A document left with fewer than `min_words` (50) words is dropped
+    (`too_short_after_cut`); a cut one is noted `spans_cut`. `tag_only: true` writes `substring_dup_chars`
+    (characters that would be cut) and changes no text.
     """
 
     requires = ("{column}",)
@@ -217,12 +218,7 @@ class SubstringDedup(Stage):
             return
         try:
             tokenizer_for(self.tokenizer)("preflight")
-        except (
-            ImportError,
-            OSError,
-            ValueError,
-            RuntimeError,
-        ) as e:  # hub errors subclass OSError or ValueError
+        except (ImportError, OSError, ValueError, RuntimeError) as e:  # the hub's errors are among these
             raise OSError(
                 f"substring_dedup: tokenizer {self.tokenizer!r} could not be loaded ({type(e).__name__}: {e}). "
                 "Without network, point `tokenizer` at a local folder holding tokenizer.json."
