@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,16 @@ WINDOWS_PER_PARTITION = 2_000_000
 BYTES_PER_TOKEN = 4  # for sizing the shuffle from the input's text bytes
 
 
-def window_hashes(texts: list[str | None], tokenize: Tokenizer, k: int) -> list[np.ndarray]:
-    """The hash of every window of `k` tokens of each text (hashes of equal byte strings are equal)."""
-    raws, starts, ends, sizes, offset = [], [], [], [], 0
+def tokenized_windows(
+    texts: list[str | None], tokenize: Tokenizer, k: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(character offsets of the token boundaries, hash of every window of `k` tokens) of each text; hashes of
+    equal byte strings are equal. One span-hash call for all the texts."""
+    bounds, raws, starts, ends, sizes, offset = [], [], [], [], [], 0
     for text in texts:
-        spans = window_spans(byte_offsets(text, tokenize(text)), k) if text else None
+        chars = tokenize(text) if text else np.zeros(1, dtype=np.int64)
+        spans = window_spans(byte_offsets(text, chars), k) if text else None
+        bounds.append(chars)
         if spans is None or not len(spans[0]):
             sizes.append(0)
             continue
@@ -58,15 +64,15 @@ def window_hashes(texts: list[str | None], tokenize: Tokenizer, k: int) -> list[
         sizes.append(len(spans[0]))
         offset += len(raw)
     if not raws:
-        return [np.zeros(0, dtype=np.uint64) for _ in texts]
+        return [(chars, np.zeros(0, dtype=np.uint64)) for chars in bounds]
     buf = np.frombuffer(b"".join(raws), dtype=np.uint8)
-    hashes = span_hashes(buf, np.concatenate(starts), np.concatenate(ends))  # one call for the whole batch
-    return np.split(hashes, np.cumsum(sizes)[:-1])
+    hashes = np.split(span_hashes(buf, np.concatenate(starts), np.concatenate(ends)), np.cumsum(sizes)[:-1])
+    return list(zip(bounds, hashes, strict=True))
 
 
 def _windows(batch: pa.Table, column: str, tokenize: Tokenizer, k: int) -> tuple[pa.Table, dict[str, int]]:
     texts, bad = text_column(batch.column(column))
-    hashes = window_hashes(texts.to_pylist(), tokenize, k)
+    hashes = [window for _, window in tokenized_windows(texts.to_pylist(), tokenize, k)]
     orders = batch.column(ORDER).to_numpy()
     sizes = np.fromiter((len(h) for h in hashes), dtype=np.int64, count=len(hashes))
     table = pa.table(
@@ -111,25 +117,32 @@ def _repeated_of(orders: np.ndarray, labels: Labels) -> dict[int, np.ndarray]:
     }
 
 
-def cut_spans(text: str, tokenize: Tokenizer, k: int, repeated: np.ndarray) -> tuple[str, int]:
-    """`text` without the tokens of its windows whose hash is in `repeated`, and the number of characters cut."""
-    chars = tokenize(text)
-    starts, ends = window_spans(byte_offsets(text, chars), k)
-    hit = np.isin(span_hashes(np.frombuffer(text.encode(), dtype=np.uint8), starts, ends), repeated)
-    if not hit.any():
-        return text, 0
-    depth = np.zeros(len(chars), dtype=np.int64)  # per token: windows over it that repeat
-    np.add.at(depth, np.flatnonzero(hit), 1)
-    np.add.at(depth, np.flatnonzero(hit) + k, -1)
-    covered = np.cumsum(depth[:-1]) > 0
+def cut_spans(text: str, chars: np.ndarray, hashes: np.ndarray, k: int, repeated: np.ndarray) -> str:
+    """`text` (token boundaries `chars`, window hashes `hashes`) without the tokens of its windows whose hash is
+    in `repeated`."""
+    hit = np.flatnonzero(np.isin(hashes, repeated))
+    if not len(hit):
+        return text
+    # per token, the repeated windows over it: +1 where each starts, -1 after it ends, summed up
+    starts = np.bincount(hit, minlength=len(chars))
+    covered = np.cumsum(starts - np.bincount(hit + k, minlength=len(chars)))[:-1] > 0
     edges = np.flatnonzero(np.diff(np.concatenate(([False], covered, [False])).astype(np.int8)))
     pieces, last = [], 0
     for first, stop in zip(edges[::2], edges[1::2], strict=True):  # token runs to cut: [first, stop)
         pieces.append(text[last : chars[first]])
         last = chars[stop]
     pieces.append(text[last:])
-    kept = "".join(pieces)
-    return kept, len(text) - len(kept)
+    return "".join(pieces)
+
+
+def _chunked_windows(
+    rows: list[int], values: list[str | None], tokenize: Tokenizer, k: int, chunk: int = 256
+) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """(row, its token boundaries and window hashes) for `rows` of `values`, tokenised `chunk` rows at a time (one
+    span-hash call per chunk; memory: one chunk's windows)."""
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        yield from zip(part, tokenized_windows([values[i] for i in part], tokenize, k), strict=True)
 
 
 def _cut(
@@ -142,10 +155,10 @@ def _cut(
     cut_chars = np.zeros(len(values), dtype=np.int64)
     drops: list[str | None] = [None] * len(values)
     notes: list[str | None] = [None] * len(values)
-    for i, order in enumerate(orders.tolist()):
-        if order not in repeated or values[i] is None:
-            continue
-        kept, cut_chars[i] = cut_spans(values[i], tokenize, k, repeated[order])
+    rows = [i for i, order in enumerate(orders.tolist()) if order in repeated and values[i] is not None]
+    for i, (chars, hashes) in _chunked_windows(rows, values, tokenize, k):
+        kept = cut_spans(values[i], chars, hashes, k, repeated[int(orders[i])])
+        cut_chars[i] = len(values[i]) - len(kept)
         if not cut_chars[i] or tag_only:
             continue
         values[i] = kept
