@@ -35,7 +35,7 @@ from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
 from curation.stagekit.grouping import partitions_for
 from curation.stagekit.input import dataset_files, order_bounds, require_columns
-from curation.text.words import count_words
+from curation.text.words import count_words_or_chars
 
 log = logging.getLogger("curation")
 
@@ -162,7 +162,7 @@ def _cut(
         if not cut_chars[i] or tag_only:
             continue
         values[i] = kept
-        if count_words(kept) < min_words:
+        if count_words_or_chars(kept) < min_words:
             drops[i] = "too_short_after_cut"
         else:
             notes[i] = "spans_cut"
@@ -205,11 +205,11 @@ class SubstringDedup(Stage):
     """Cut every span of at least `min_tokens` (50) tokens that occurs twice or more in the corpus (ExactSubstr).
 
     Every occurrence is cut, the first too, as in Lee et al. (2022) and RefinedWeb. Tokens are GPT-2's
-    pre-tokens (each one or more GPT-2 tokens) unless `tokenizer` names a Hugging Face tokenizer (path or hub
-    name, e.g. `gpt2`); in text without spaces between words (Chinese, Japanese) a run of letters is one
-    pre-token, so use `tokenizer` there. A document left with fewer than `min_words` (50) words is dropped
-    (`too_short_after_cut`); a cut one is noted `spans_cut`. `tag_only: true` writes `substring_dup_chars`
-    (characters that would be cut) and changes no text.
+    pre-tokens (each one or more GPT-2 tokens; a character of a script written without spaces, such as Chinese,
+    is one) unless `tokenizer` names a Hugging Face tokenizer (path or hub name, e.g. `gpt2`). A document left
+    with fewer than `min_words` (50) words (there, characters) is dropped (`too_short_after_cut`); a cut one is
+    noted `spans_cut`. `tag_only: true` writes `substring_dup_chars` (characters that would be cut) and changes
+    no text.
     """
 
     requires = ("{column}",)

@@ -2,7 +2,10 @@
 
 Two tokenisations: GPT-2's pre-tokenisation (the regex its byte-level BPE splits text with before merging, so
 every pre-token is one or more GPT-2 tokens), which needs no vocabulary; or a Hugging Face `tokenizers` model
-named by path or hub name (`gpt2`), whose tokens are what Lee et al. (2022) count.
+named by path or hub name (`gpt2`), whose tokens are what Lee et al. (2022) count. One change to GPT-2's regex:
+every character of a script written without spaces (Chinese, Japanese, Thai, ...) is a pre-token of its own,
+where GPT-2's keeps a whole run of them (a sentence, or a paragraph) as one; byte-level BPE gives such a
+character one token or more, so the bound still holds.
 """
 
 from __future__ import annotations
@@ -14,9 +17,15 @@ from typing import Protocol
 import numpy as np
 import regex
 
+from curation.text.words import UNSPACED_SCRIPTS
+
 # GPT-2's pre-tokenisation: contractions, letters, digits and other symbols (each with an optional leading space),
-# and runs of white space. Every character falls in one match, so the matches tile the text.
-_PRETOKEN = regex.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+# and runs of white space; a character of an unspaced script alone. Every character falls in one match, so the
+# matches tile the text.
+_PRETOKEN = regex.compile(
+    rf"""'(?:[sdmt]|ll|ve|re)| ?[{UNSPACED_SCRIPTS}]| ?(?:(?![{UNSPACED_SCRIPTS}])\p{{L}})+| ?\p{{N}}+"""
+    r"""| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+)
 
 
 class Tokenizer(Protocol):

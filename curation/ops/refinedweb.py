@@ -14,7 +14,7 @@ import re
 import pyarrow as pa
 
 from curation.ops.base import ERROR, NOTE, Filter, register, set_column, with_drop
-from curation.text.words import count_words
+from curation.text.words import count_words_or_chars
 
 # "3 likes", "1.2K shares", "12,004 views": a number (optionally K/M/B), an engagement noun, nothing else
 _COUNTER = re.compile(
@@ -57,7 +57,8 @@ class RefinedWebLines(Filter):
     `suffix_patterns` at its end and `anywhere_patterns` are cut out (case-insensitive); a line left empty is
     removed. Where the removed words are over `max_removed_share` (0.05) of the document's words, the document is
     dropped; otherwise a corrected row is noted `lines_corrected`. Words are whitespace-separated tokens with a
-    letter or digit (`count_words`), as in English, the language the recipe keeps.
+    letter or digit, and each character of a script written without spaces (Chinese, Japanese, Thai) is a word
+    (`count_words_or_chars`), so a line of such text is not taken for one word.
     """
 
     requires = ("text",)
@@ -99,18 +100,20 @@ class RefinedWebLines(Filter):
 
     def removal_rule(self, line: str, words: int | None = None) -> str | None:
         """The rule that removes the (non-blank) stripped `line` whole: `uppercase`, `numeric`, `counter`,
-        `one_word`; None where none does. `words`: its `count_words`, where the caller has it."""
+        `one_word`; None where none does. `words`: its `count_words_or_chars`, where the caller has it."""
         if count_upper(line) > self.max_uppercase_share * len(line):
             return "uppercase"
         if all(c.isdigit() or c.isspace() for c in line):
             return "numeric"
         if _COUNTER.match(line):
             return "counter"
-        return "one_word" if (count_words(line) if words is None else words) < self.min_words else None
+        return (
+            "one_word" if (count_words_or_chars(line) if words is None else words) < self.min_words else None
+        )
 
     def correct_line(self, line: str) -> str:
         """The line as corrected: '' where it is removed, the line with its patterns cut out, or as it is."""
-        return self._corrected(line, count_words(line))
+        return self._corrected(line, count_words_or_chars(line))
 
     def _corrected(self, line: str, words: int) -> str:
         stripped = line.strip()
@@ -132,11 +135,11 @@ class RefinedWebLines(Filter):
         total = removed = 0
         kept = []
         for line in text.split("\n"):
-            words = count_words(line)
+            words = count_words_or_chars(line)
             corrected = self._corrected(line, words)
             total += words
             if corrected is not line:
-                removed += words - count_words(corrected)
+                removed += words - count_words_or_chars(corrected)
             if corrected or not line.strip():
                 kept.append(corrected)
         return "\n".join(kept), removed, total

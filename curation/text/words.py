@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import regex
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 _PUNCT_OR_DIGIT = re.compile(r"[\W\d_]+", re.UNICODE)
@@ -23,6 +25,18 @@ _WORD_START = re.compile(r"(?<!\S)(?:[^\w\s]|_)*[^\W_]")
 def count_words(text: str) -> int:
     """Whitespace-separated tokens holding a letter or digit (a bullet or a dash is not a word)."""
     return len(_WORD_START.findall(text))
+
+
+# scripts written without spaces between words: each of their characters counts as a word (or token) of its own
+UNSPACED_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_UNSPACED = regex.compile(f"[{UNSPACED_SCRIPTS}]")
+
+
+def count_words_or_chars(text: str) -> int:
+    """`count_words`, with every character of a script written without spaces (Chinese, Japanese, Thai, ...)
+    counted as one word."""
+    unspaced = 0 if text.isascii() else len(_UNSPACED.findall(text))
+    return count_words(_UNSPACED.sub(" ", text)) + unspaced if unspaced else count_words(text)
 
 
 def alpha_words(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from curation.ops.refinedweb import RefinedWebLines, count_upper
 from curation.recipe import load_recipe, parse_recipe
 from curation.rows import DROP, NOTE
 from curation.runner.run import run_recipe
-from curation.text.words import count_words
+from curation.text.words import count_words, count_words_or_chars
 
 DEMO_WARC = Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz"
 PROSE = "The committee met on Tuesday to discuss the new budget for the city library and its branches."
@@ -84,6 +84,16 @@ def test_a_document_losing_over_5_percent_of_its_words_is_dropped():
     assert tagged.column("text").to_pylist() == [_document(within)]
 
 
+def test_lines_of_chinese_or_japanese_are_not_taken_for_one_word():
+    """Each character of a script written without spaces is a word, so such prose is neither removed line by line
+    nor dropped, and a lone character is still a one-word line."""
+    doc = "\n".join(["今天天气很好，我们去公园散步。", "東京の天気は晴れです。", "สวัสดีครับ ยินดีต้อนรับ"] * 10)
+    table = RefinedWebLines().evaluate(pa.table({"text": [doc, f"{doc}\n好"]}))
+    assert table.column(DROP).to_pylist() == [None, None]
+    assert table.column("text").to_pylist() == [doc, doc]
+    assert table.column(NOTE).to_pylist() == [None, "lines_corrected"]
+
+
 def test_blank_lines_stay_and_patterns_are_parameters():
     op = RefinedWebLines(max_removed_share=1.0, suffix_patterns=["continue reading"], prefix_patterns=[])
     text = f"{PROSE}\n\nOur store opens on Monday. Continue reading\n\nSign in to comment below now"
@@ -120,5 +130,5 @@ def test_refinedweb_recipe_corrects_lines_after_the_document_rules(ray_local, tm
     op = RefinedWebLines()
     texts = pads.dataset(result.output / "data").to_table().column("text").to_pylist()
     assert texts and all(
-        op.correct(t) == (t, 0, count_words(t)) for t in texts
+        op.correct(t) == (t, 0, count_words_or_chars(t)) for t in texts
     )  # a second pass changes nothing

@@ -18,7 +18,7 @@ import pytest
 from curation.dedup.token_spans import hf_bounds, pretoken_bounds
 from curation.recipe import parse_recipe
 from curation.runner.run import run_recipe
-from curation.text.words import count_words
+from curation.text.words import count_words, count_words_or_chars
 
 WORDS = [
     "alpha",
@@ -72,8 +72,8 @@ def _run(tmp_path, texts: list[str], name: str, **params) -> tuple[list[dict], d
     return rows, result.stats["steps"][-1]
 
 
-def test_pretokens_are_gpt2s():
-    text = "Hello world's  test\n\n123 café—naïve 日本語 x\u00a0y  "
+def test_pretokens_are_gpt2s_with_unspaced_scripts_split_by_character():
+    text = "Hello world's  test\n\n123 café—naïve x\u00a0y  "
     spans = [text[a:b] for a, b in zip(pretoken_bounds(text)[:-1], pretoken_bounds(text)[1:], strict=True)]
     assert spans == [
         "Hello",
@@ -87,9 +87,8 @@ def test_pretokens_are_gpt2s():
         " café",
         "—",
         "naïve",
-        " 日本語",
-    ] + [
         " x",
+    ] + [
         "\u00a0",
         "y",
         "  ",
@@ -98,6 +97,13 @@ def test_pretokens_are_gpt2s():
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     ends = [end for _, (_, end) in byte_level.pre_tokenize_str(text)]
     assert pretoken_bounds(text).tolist() == [0, *ends]
+    # GPT-2's regex keeps a run of Han, kana or Thai letters as one pre-token; here each character is one
+    mixed = "東京の天気 abc日本"
+    bounds = pretoken_bounds(mixed)
+    assert [mixed[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)] == [
+        "東", "京", "の", "天", "気", " abc", "日", "本",
+    ]  # fmt: skip
+    assert count_words_or_chars(mixed) == 8 and count_words_or_chars("two words") == 2
 
 
 def test_spans_at_and_above_the_threshold_are_cut_below_are_kept(ray_local, tmp_path):
@@ -142,6 +148,20 @@ def test_repeats_inside_one_document_and_short_leftovers(ray_local, tmp_path):
     assert boiler.strip() not in rows[0]["text"] and count_words(rows[0]["text"]) == 123
     assert stats["dropped"] == {"substring_dedup:too_short_after_cut": 1}
     assert stats["notes"] == {"substring_dedup:spans_cut": 1}
+
+
+def test_chinese_spans_are_cut_by_character(ray_local, tmp_path):
+    rng = random.Random(6)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 400)]
+    shared = "".join(
+        rng.choice(han) for _ in range(60)
+    )  # 60 characters: 60 pre-tokens, one sentence for GPT-2
+    texts = ["".join(rng.choice(han) for _ in range(80)) + "。" + shared + "。" for _ in range(2)]
+    texts.append("".join(rng.choice(han) for _ in range(120)))
+    rows, stats = _run(tmp_path, texts, "han", min_tokens=50)
+    assert [r["text"] for r in rows] == reference_cut(texts, 50)
+    assert all(shared not in r["text"] and len(r["text"]) >= 80 for r in rows[:2])
+    assert stats["notes"] == {"substring_dedup:spans_cut": 2} and stats["dropped"] == {}  # 80 characters left
 
 
 def test_tag_only_counts_the_characters_and_keeps_the_text(ray_local, tmp_path):
