@@ -4,8 +4,8 @@ Two tokenisations: GPT-2's pre-tokenisation (the regex its byte-level BPE splits
 every pre-token is one or more GPT-2 tokens), which needs no vocabulary; or a Hugging Face `tokenizers` model
 named by path or hub name (`gpt2`), whose tokens are what Lee et al. (2022) count. One change to GPT-2's regex:
 every character of a script written without spaces (Chinese, Japanese, Thai, ...) is a pre-token of its own,
-where GPT-2's keeps a whole run of them (a sentence, or a paragraph) as one; byte-level BPE gives such a
-character one token or more, so the bound still holds.
+where GPT-2's keeps a whole run of them (a sentence, or a paragraph) as one; GPT-2 encodes most such characters
+in one to three byte-level tokens, so a span of 50 of them is about 50 GPT-2 tokens or more.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ _PRETOKEN = regex.compile(
 
 
 class Tokenizer(Protocol):
+    """A text's token boundaries, as character offsets from 0 to its length."""
+
     def __call__(self, text: str) -> np.ndarray: ...
 
 
