@@ -20,11 +20,14 @@ import regex
 from curation.text.words import UNSPACED_SCRIPTS
 
 # GPT-2's pre-tokenisation: contractions, letters, digits and other symbols (each with an optional leading space),
-# and runs of white space; a character of an unspaced script alone. Every character falls in one match, so the
-# matches tile the text.
-_PRETOKEN = regex.compile(
-    rf"""'(?:[sdmt]|ll|ve|re)| ?[{UNSPACED_SCRIPTS}]| ?(?:(?![{UNSPACED_SCRIPTS}])\p{{L}})+| ?\p{{N}}+"""
-    r"""| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# and runs of white space. Every character falls in one match, so the matches tile the text.
+_PRETOKEN = regex.compile(r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+# the same, with a character of an unspaced script alone (slower: only for texts that have one)
+_UNSPACED_CHAR = regex.compile(f"[{UNSPACED_SCRIPTS}]")
+_PRETOKEN_UNSPACED = regex.compile(
+    rf"""'(?:[sdmt]|ll|ve|re)| ?[{UNSPACED_SCRIPTS}]| ?[\p{{L}}--[{UNSPACED_SCRIPTS}]]+| ?\p{{N}}+"""
+    r"""| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""",
+    flags=regex.V1,  # for the set difference
 )
 
 
@@ -36,7 +39,9 @@ class Tokenizer(Protocol):
 
 def pretoken_bounds(text: str) -> np.ndarray:
     """Character offsets [0, end_1, ..., len(text)] of GPT-2's pre-tokens: token i is text[b[i]:b[i + 1]]."""
-    lengths = np.fromiter(map(len, _PRETOKEN.findall(text)), dtype=np.int64)  # the matches tile the text
+    unspaced = not text.isascii() and _UNSPACED_CHAR.search(text) is not None
+    pattern = _PRETOKEN_UNSPACED if unspaced else _PRETOKEN
+    lengths = np.fromiter(map(len, pattern.findall(text)), dtype=np.int64)  # the matches tile the text
     bounds = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=bounds[1:])
     return bounds
