@@ -40,6 +40,14 @@ def set_column(batch: pa.Table, name: str, values: Any) -> pa.Table:
     return batch.append_column(name, values)
 
 
+def add_marks(batch: pa.Table, name: str, values: list[str | None] | pa.Array) -> pa.Table:
+    """Set mark column `name` (`_drop`, `_error`, `_note`) to `values` on the rows an earlier mark left null."""
+    new = values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+    if name in batch.column_names:
+        new = pc.coalesce(batch.column(name).combine_chunks().cast(pa.string()), new)
+    return set_column(batch, name, new)
+
+
 def with_drop(batch: pa.Table, reasons: list[str | None] | pa.Array) -> pa.Table:
     """Attach the `_drop` column (null = keep)."""
     col = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, type=pa.string())

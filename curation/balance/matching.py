@@ -17,11 +17,10 @@ from collections.abc import Iterable
 import ahocorasick
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from curation.balance.entries import EntryList, list_files, list_name, load_all, load_list
 from curation.ops.base import Mapper, register
-from curation.rows import ERROR, set_column
+from curation.rows import ERROR, add_marks, set_column
 
 MATCHED = "matched_entries"
 SPACINGS = ("auto", "always", "script")
@@ -178,6 +177,5 @@ class MetaclipMatch(Mapper):
             matched = pa.ListArray.from_arrays(matched.offsets, matched.values, mask=null)
         batch = set_column(batch, MATCHED, matched)
         if null is not None:
-            previous = batch.column(ERROR) if ERROR in batch.column_names else pa.nulls(n, pa.string())
-            batch = set_column(batch, ERROR, pc.coalesce(previous, pa.array(errors, pa.string())))
+            batch = add_marks(batch, ERROR, errors)
         return batch

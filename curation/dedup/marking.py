@@ -30,7 +30,7 @@ IS_DUPLICATE = "is_duplicate"
 Labels = list[tuple[str, int, int]]  # (file, smallest node, largest node)
 
 
-def _holds_any(keys: np.ndarray, lo: int, hi: int) -> bool:
+def holds_any(keys: np.ndarray, lo: int, hi: int) -> bool:
     """Whether sorted `keys` has a value in [lo, hi]."""
     i = np.searchsorted(keys, lo)
     return bool(i < len(keys) and keys[i] <= hi)
@@ -39,7 +39,7 @@ def _holds_any(keys: np.ndarray, lo: int, hi: int) -> bool:
 def roots_of(orders: pa.Array, labels: Labels) -> pa.Array:
     """The component root of each `_order` (null where the row is kept: a root or in no component)."""
     keys = np.sort(orders.to_numpy())
-    wanted = [path for path, lo, hi in labels if _holds_any(keys, lo, hi)]
+    wanted = [path for path, lo, hi in labels if holds_any(keys, lo, hi)]
     if not wanted:
         return pa.nulls(len(orders), pa.int64())
     found = pa.concat_tables([pq.read_table(path, columns=["src", "dst"]) for path in wanted])

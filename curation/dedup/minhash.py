@@ -21,8 +21,8 @@ from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
 from curation.dedup.text_input import fixed_list, group_salts, text_column
 from curation.io.shards import atomic_write_json
-from curation.ops.base import ERROR, Stage, register, set_column
-from curation.rows import ORDER
+from curation.ops.base import ERROR, Stage, register
+from curation.rows import ORDER, add_marks
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
 from curation.stagekit.grouping import partitions_for
@@ -264,6 +264,4 @@ def _mark_bad_encoding(batch: pa.Table, column: str) -> pa.Table:
     _, bad = text_column(batch.column(column))
     if not bad.any():
         return batch
-    errors = pa.array(np.where(bad, "non_utf8_text", None), pa.string())
-    existing = batch.column(ERROR) if ERROR in batch.column_names else None
-    return set_column(batch, ERROR, pc.coalesce(existing, errors) if existing is not None else errors)
+    return add_marks(batch, ERROR, pa.array(np.where(bad, "non_utf8_text", None), pa.string()))

@@ -19,22 +19,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray.data
 
 from curation.dedup.components import EDGE_SCHEMA
 from curation.dedup.hashing import span_hashes
-from curation.dedup.marking import Labels, sorted_labels
+from curation.dedup.marking import Labels, holds_any, sorted_labels
 from curation.dedup.text_input import text_column
 from curation.dedup.token_spans import Tokenizer, byte_offsets, tokenizer_for, window_spans
 from curation.io.shards import atomic_write_json
 from curation.ops.base import DROP, ERROR, NOTE, Stage, register, set_column
-from curation.rows import ORDER
+from curation.rows import ORDER, add_marks
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
 from curation.stagekit.grouping import partitions_for
-from curation.stagekit.input import dataset_files, order_bounds, require_columns
+from curation.stagekit.input import dataset_files, leaf_index, order_bounds, require_columns
 from curation.text.words import count_words_or_chars
 
 log = logging.getLogger("curation")
@@ -103,9 +102,7 @@ def repeated_windows(part: pa.Table, _index: int = 0) -> pa.Table:
 def _repeated_of(orders: np.ndarray, labels: Labels) -> dict[int, np.ndarray]:
     """The repeated window hashes of each `_order` that has any."""
     keys = np.sort(orders)
-    wanted = [
-        path for path, lo, hi in labels if (i := np.searchsorted(keys, lo)) < len(keys) and keys[i] <= hi
-    ]
+    wanted = [path for path, lo, hi in labels if holds_any(keys, lo, hi)]
     if not wanted:
         return {}
     bounds = [("src", ">=", int(keys[0])), ("src", "<=", int(keys[-1]))]  # row groups outside are not read
@@ -171,18 +168,10 @@ def _cut(
     else:
         kind = batch.schema.field(column).type
         kind = kind if kind in (pa.string(), pa.large_string()) else pa.large_string()
-        batch = _coalesce(
-            _coalesce(set_column(batch, column, pa.array(values, kind)), DROP, drops), NOTE, notes
+        batch = add_marks(
+            add_marks(set_column(batch, column, pa.array(values, kind)), DROP, drops), NOTE, notes
         )
-    return _coalesce(batch, ERROR, np.where(bad, "non_utf8_text", None).tolist()) if bad.any() else batch
-
-
-def _coalesce(batch: pa.Table, name: str, values: list[str | None]) -> pa.Table:
-    """Set mark column `name` to `values` where the batch has none yet."""
-    new = pa.array(values, pa.string())
-    if name in batch.column_names:
-        new = pc.coalesce(batch.column(name).combine_chunks().cast(pa.string()), new)
-    return set_column(batch, name, new)
+    return add_marks(batch, ERROR, np.where(bad, "non_utf8_text", None).tolist()) if bad.any() else batch
 
 
 def _text_bytes(files: list[str], column: str) -> int:
@@ -190,12 +179,10 @@ def _text_bytes(files: list[str], column: str) -> int:
     total = 0
     for path in files:
         meta = pq.ParquetFile(path).metadata
-        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
-        if column in names:
-            col = names.index(column)
-            total += sum(
-                meta.row_group(g).column(col).total_uncompressed_size for g in range(meta.num_row_groups)
-            )
+        col = leaf_index(meta, column)
+        total += sum(
+            meta.row_group(g).column(col).total_uncompressed_size for g in range(meta.num_row_groups)
+        )
     return total
 
 

@@ -25,13 +25,18 @@ def dataset_files(ds: ray.data.Dataset, ctx: StageContext) -> list[str]:
     return marker["files"]
 
 
+def leaf_index(meta: pq.FileMetaData, column: str) -> int:
+    """The parquet leaf index of top-level `column` (nested columns such as list<struct> have several leaves, so
+    it is not the Arrow field index)."""
+    return [meta.schema.column(i).path for i in range(meta.num_columns)].index(column)
+
+
 def order_bounds(files: list[str], column: str = ORDER) -> list[tuple[int, int]]:
     """(min, max) of `column` (`_order`) in each file, from the parquet footers (no data read)."""
     out = []
     for path in files:
         meta = pq.ParquetFile(path).metadata
-        # a parquet leaf index (nested columns such as list<struct> have several leaves), not the Arrow field index
-        col = [meta.schema.column(i).path for i in range(meta.num_columns)].index(column)
+        col = leaf_index(meta, column)
         stats = [meta.row_group(g).column(col).statistics for g in range(meta.num_row_groups)]
         out.append((min(s.min for s in stats), max(s.max for s in stats)))
     return out

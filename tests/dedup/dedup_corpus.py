@@ -17,6 +17,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from curation.recipe import load_recipe
+from curation.runner.run import run_recipe
+from tests.cli_process import kill_when_exists
+
 _NON_LETTERS = re.compile(r"[\x00-\x60\x7b-\x7f]+")
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED_DOCS = REPO / "data" / "cc_text" / "dolma_ccnet_cc_en_head-0091.jsonl.gz"
@@ -162,3 +166,17 @@ def write_recipe(folder: Path, docs: list[str], order: np.ndarray, name: str, st
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
+
+
+def kill_inside_and_resume(recipe: Path, out: Path, stage: str, kill_at: str, kept: str) -> Path:
+    """Run `recipe` with `curate`, SIGKILL it once stage folder `stage`'s sub-phase `kill_at` has finished (the
+    stage itself not), resume it in this process and return its output folder; sub-phase `kept`, finished before
+    the kill, must not be recomputed."""
+    intermediate = out / "_work" / stage / "intermediate"
+    kill_when_exists(intermediate / kill_at / "_SUCCESS.json", "run", str(recipe), "--output", str(out))
+    assert not (out / "_work" / stage / "_SUCCESS.json").exists(), "the kill must land inside the stage"
+    marker = intermediate / kept / "_SUCCESS.json"
+    stamp = marker.stat().st_mtime_ns
+    resumed = run_recipe(load_recipe(recipe), output=str(out), resume=True)
+    assert marker.stat().st_mtime_ns == stamp  # finished sub-phases are not recomputed
+    return resumed.output

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as pads
 import pytest
-from dedup_corpus import BUNDLED_DOCS, edit, read_texts, write_recipe
+from dedup_corpus import BUNDLED_DOCS, edit, kill_inside_and_resume, read_texts, write_recipe
 
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
-from tests.cli_process import kill_when_exists, run_on_two_nodes
+from tests.cli_process import run_on_two_nodes
 
 pytestmark = pytest.mark.slow
 STAGE = "p01_stage_minhash_dedup"
@@ -56,13 +56,5 @@ def test_two_node_cluster_gives_the_same_clusters(reference, tmp_path):
 
 def test_resume_after_sigkill_in_the_components_phase(reference, tmp_path):
     recipe, expected = reference
-    out = tmp_path / "killed"
-    first_round = out / "_work" / STAGE / "intermediate" / "components" / "r000_large" / "_SUCCESS.json"
-    kill_when_exists(first_round, "run", str(recipe), "--output", str(out))
-    assert not (out / "_work" / STAGE / "_SUCCESS.json").exists(), "the kill must land inside the stage"
-    signatures = out / "_work" / STAGE / "intermediate" / "signatures" / "_SUCCESS.json"
-    stamp = signatures.stat().st_mtime_ns
-
-    resumed = run_recipe(load_recipe(recipe), output=str(out), resume=True)
-    assert signatures.stat().st_mtime_ns == stamp  # finished sub-phases are not recomputed
-    assert _result(resumed.output) == expected
+    out = kill_inside_and_resume(recipe, tmp_path / "killed", STAGE, "components/r000_large", "signatures")
+    assert _result(out) == expected

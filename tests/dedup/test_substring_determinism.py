@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.dataset as pads
 import pytest
-from dedup_corpus import BUNDLED_DOCS, read_texts, write_recipe
+from dedup_corpus import BUNDLED_DOCS, kill_inside_and_resume, read_texts, write_recipe
 
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
-from tests.cli_process import kill_when_exists, run_on_two_nodes
+from tests.cli_process import run_on_two_nodes
 
 pytestmark = pytest.mark.slow
 STAGE = "p01_stage_substring_dedup"
@@ -55,12 +55,5 @@ def test_two_node_cluster_gives_the_same_texts(reference, tmp_path):
 
 def test_resume_after_sigkill_inside_the_stage(reference, tmp_path):
     recipe, expected = reference
-    out = tmp_path / "killed"
-    windows = out / "_work" / STAGE / "intermediate" / "windows" / "_SUCCESS.json"
-    kill_when_exists(windows, "run", str(recipe), "--output", str(out))
-    assert not (out / "_work" / STAGE / "_SUCCESS.json").exists(), "the kill must land inside the stage"
-    stamp = windows.stat().st_mtime_ns
-
-    resumed = run_recipe(load_recipe(recipe), output=str(out), resume=True)
-    assert windows.stat().st_mtime_ns == stamp  # the finished sub-phase is not recomputed
-    assert _result(resumed.output) == expected
+    out = kill_inside_and_resume(recipe, tmp_path / "killed", STAGE, "windows", "windows")
+    assert _result(out) == expected
