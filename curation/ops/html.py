@@ -1,4 +1,4 @@
-"""HTML -> main text, with charset sniffing (HTTP header, then `<meta>`, then detection)."""
+"""HTML -> main text, with charset sniffing (valid UTF-8, then the HTTP header, then `<meta>`, then detection)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,19 @@ def _tidy(text: str) -> str:
 
 
 def decode_html(payload: bytes, header_charset: str | None) -> tuple[str, str]:
-    """Decode page bytes: the HTTP charset when Python knows it, else `<meta charset>`, else detection."""
+    """Decode page bytes: UTF-8 when they are valid UTF-8 with a non-ASCII byte, else the HTTP charset when Python
+    knows it, else `<meta charset>`, else detection.
+
+    Valid UTF-8 wins over what the page declares: text in a legacy encoding is almost never valid UTF-8, while
+    UTF-8 pages that declare latin-1 (a server's default) or nothing, which detection can take for cp1252, occur.
+    """
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
+    if not payload.isascii():
+        try:
+            return payload.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
     candidates = []
     if header_charset:
         candidates.append(header_charset.strip().strip("'\"").lower())
@@ -75,8 +85,8 @@ class HtmlExtract(Filter):
     `comments` (false): keep reader comment sections. A deliberate choice, not a tuned one: comments are
     user-generated and repeat across a site's pages, and FineWeb's extraction leaves them out; some benchmarks
     count them as main text. With `blocks`, whose model learned to leave them out, `comments: true` adds the
-    prose blocks (a sentence end, under half link text) of elements whose class/id names a comment section,
-    except those inside the comment box's form.
+    blocks under half link text of elements whose class/id names a comment section (author-and-date lines
+    included), except those inside the comment box's form.
     `favor_precision` (false; `engine: trafilatura` only): trafilatura's option for less text and fewer
     boilerplate lines, FineWeb's setting. `blocks_model`: a model file of the shipped one's format
     (benchmarks/extraction_blocks.py writes them) instead of the shipped one.

@@ -228,6 +228,18 @@ def test_charset_sniffing_header_meta_and_wrong_header():
     assert text in decode_html(utf8, "ascii")[0]
 
 
+def test_valid_utf8_wins_over_a_latin1_declaration_or_a_cp1252_guess():
+    """UTF-8 bytes declared latin-1 (by header or meta), or undeclared with few non-ASCII characters (detection
+    guesses cp1252, as on a visible cnbc.com page), decode as UTF-8; latin-1 bytes, which are not valid UTF-8,
+    still decode by their declaration."""
+    text = "The Emirates’ order – worth $8.8bn – was announced at the Dubai Airshow on Wednesday."
+    body = f"<html><head>{{}}</head><body><p>{text}</p></body></html>"
+    for head, header in (("", None), ('<meta charset="iso-8859-1">', None), ("", "iso-8859-1")):
+        assert decode_html(body.format(head).encode(), header) == (body.format(head), "utf-8")
+    latin1 = body.format('<meta charset="iso-8859-1">').replace("’", "'").replace("–", "-") + " Grüße"
+    assert decode_html(latin1.encode("latin-1"), None)[0] == latin1
+
+
 def test_html_extract_marks_non_html_and_empty_pages():
     op = HtmlExtract()
     page = f"<html><body><nav>Home | About</nav><article><p>{PROSE}</p></article></body></html>".encode()
