@@ -1,12 +1,16 @@
 """Main-text extraction quality and speed of each html_extract engine against the gold of ../shared/data/extraction.
 
     python benchmarks/extraction.py [--quick] [--limit N] [--engines resiliparse,trafilatura] [--repeat N] [--out FILE]
+    python benchmarks/extraction.py --warc OTHER.warc.gz --gold OTHER_GOLD_DIR   # gold this project does not hold
 
-Scores, per engine, on the pages of the WARC that have gold:
-- scrapinghub_aeb and mozilla_readability (`gold_text`): token-level precision / recall / F1, the way the
+Scores, per engine, on the pages of the WARC that have gold (each `*.jsonl[.gz]` of the gold folder is one set;
+a row is keyed by the WARC `record_id`, or by `url`, and holds `gold_text` or `with` / `without` snippets):
+- all gold-text pages together: the mean over pages of token-level P / R / F1, the figure issue 17 gives for
+  its held-out pages;
+- each set with `gold_text` (here scrapinghub_aeb and mozilla_readability): token-level precision / recall / F1, the way the
   scrapinghub article-extraction-benchmark scores a page: both texts become bags of word tokens and the
   overlap is the multiset intersection. Reported as the mean over pages (macro) and over pooled counts (micro).
-- trafilatura_eval (`with` / `without` snippets): the fraction of `with` snippets present in the output,
+- each set with snippets (trafilatura_eval, `with` / `without`): the fraction of `with` snippets present in the output,
   of `without` snippets absent from it, and of all snippets handled correctly (whitespace-normalised,
   case-sensitive substring test).
 - speed: pages/s over all pages of the WARC (decoding included), by wall clock and by CPU time of this
@@ -38,11 +42,6 @@ from typing import Any
 
 from common import EXTRACTION_GOLD, command_line, machine, markdown_table, median, pick_warc, save_results
 
-GOLD_FILES = {
-    "scrapinghub_aeb": "scrapinghub_aeb.jsonl.gz",
-    "mozilla_readability": "mozilla_readability.jsonl.gz",
-    "trafilatura_eval": "trafilatura_eval.jsonl.gz",
-}
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # One token per CJK character (those scripts do not separate words), else runs of letters/digits.
 _TOKEN = re.compile(rf"[{CJK}]|[^\W{CJK}]+")
@@ -215,18 +214,35 @@ def read_pages(warc: Path, limit: int | None = None) -> Iterator[Page]:
 
 
 def load_gold(folder: Path = EXTRACTION_GOLD) -> dict[str, dict[str, Any]]:
-    """record_id -> gold row (with its `dataset`), from the three gzip'd JSONL files."""
+    """record_id (or, for rows without one, URL) -> gold row, with its `dataset` (the file's name without
+    `.jsonl[.gz]`), from every `*.jsonl.gz` and `*.jsonl` of `folder`. A row holds `gold_text`, or
+    trafilatura-eval's `with` / `without` snippets; ../shared/data/extraction holds the three visible sets."""
+    paths = sorted([*folder.glob("*.jsonl.gz"), *folder.glob("*.jsonl")])
+    if not paths:
+        raise SystemExit(
+            f"skip: no *.jsonl[.gz] gold in {folder} (../shared/data is not present on this machine?)"
+        )
     gold: dict[str, dict[str, Any]] = {}
-    for dataset, name in GOLD_FILES.items():
-        path = folder / name
-        if not path.exists():
-            raise SystemExit(f"skip: {path} not found (../shared/data is not present on this machine)")
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
+    for path in paths:
+        dataset = path.name.removesuffix(".gz").removesuffix(".jsonl")
+        with (
+            gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+        ) as fh:
             for line in fh:
+                if not line.strip():
+                    continue
                 row = json.loads(line)
                 row["dataset"] = dataset
-                gold[row["record_id"]] = row
+                key = row.get("record_id") or row.get("url")
+                if not key:
+                    raise SystemExit(f"{path}: a gold row has neither `record_id` nor `url`")
+                gold[key] = row
     return gold
+
+
+def gold_row(gold: dict[str, dict[str, Any]], page: Page) -> dict[str, Any] | None:
+    """The gold row of `page`: by WARC record id, else by URL."""
+    return gold.get(page.record_id) or (gold.get(page.url) if page.url else None)
 
 
 # ---- run -----------------------------------------------------------------------------------------------------
@@ -249,7 +265,7 @@ def evaluate(
 
     per_set: dict[str, dict[str, Any]] = {}
     for page, text in zip(pages, outputs, strict=True):
-        row = gold.get(page.record_id)
+        row = gold_row(gold, page)
         if row is None:
             continue
         acc = per_set.setdefault(
@@ -279,6 +295,7 @@ def evaluate(
             entry["snippets_correct"] = (present + absent) / (n_with + n_without)
             entry["snippets"] = n_with + n_without
         scores[dataset] = entry
+    page_f1s = [f for acc in per_set.values() for f in acc["f1s"]]
     return {
         "pages": len(pages),
         "errors": errors,
@@ -287,7 +304,22 @@ def evaluate(
         "pages_per_s": len(pages) / wall if wall else None,
         "pages_per_cpu_s": len(pages) / cpu if cpu else None,
         "scores": scores,
+        # every gold-text page of every set, each counted once (how issue 17 gives its held-out figures)
+        "all_gold_text": {
+            "pages": len(page_f1s),
+            "macro": {k: sum(x[i] for x in page_f1s) / len(page_f1s) for i, k in enumerate("prf")},
+        }
+        if page_f1s
+        else None,
     }
+
+
+SET_LABELS = {"scrapinghub_aeb": "AEB", "mozilla_readability": "Readability", "trafilatura_eval": "traf."}
+SNIPPET_COLUMNS = {
+    "with_present": "with present",
+    "without_absent": "without absent",
+    "snippets_correct": "snippets correct",
+}
 
 
 def _f1(entry: dict[str, Any] | None) -> str:
@@ -297,34 +329,31 @@ def _f1(entry: dict[str, Any] | None) -> str:
 
 
 def report(results: dict[str, dict[str, Any]]) -> str:
-    """The markdown table: F1 (P/R) per gold set, snippet accuracy, pages/s."""
+    """The markdown table: F1 (P/R) over all gold-text pages and per gold-text set, trafilatura-eval's snippet
+    figures for each snippet set, pages/s."""
+    sets = sorted({d for res in results.values() for d in res["scores"]})
+    text_sets = [d for d in sets if any("macro" in res["scores"].get(d, {}) for res in results.values())]
+    snippet_sets = [
+        d for d in sets if any("snippets" in res["scores"].get(d, {}) for res in results.values())
+    ]
     rows = []
     for name, res in results.items():
         s = res["scores"]
-        traf = s.get("trafilatura_eval")
-        rows.append(
-            [
-                name,
-                _f1(s.get("scrapinghub_aeb")),
-                _f1(s.get("mozilla_readability")),
-                f"{traf['with_present']:.3f}" if traf else "-",
-                f"{traf['without_absent']:.3f}" if traf else "-",
-                f"{traf['snippets_correct']:.3f}" if traf else "-",
-                f"{res['pages_per_s']:.1f}",
-                f"{res['pages_per_cpu_s']:.1f}",
-            ]
-        )
-    headers = [
-        "engine",
-        "AEB F1 (P/R)",
-        "Readability F1 (P/R)",
-        "traf. with present",
-        "traf. without absent",
-        "traf. snippets correct",
-        "pages/s (wall)",
-        "pages/CPU-s",
-    ]
-    return markdown_table(headers, rows)
+        row = [name]
+        if len(text_sets) > 1:
+            row.append(_f1(res.get("all_gold_text")))
+        row += [_f1(s.get(d)) for d in text_sets]
+        for d in snippet_sets:
+            snip = s.get(d, {})
+            row += [f"{snip[k]:.3f}" if snip.get(k) is not None else "-" for k in SNIPPET_COLUMNS]
+        rows.append([*row, f"{res['pages_per_s']:.1f}", f"{res['pages_per_cpu_s']:.1f}"])
+    headers = ["engine"]
+    if len(text_sets) > 1:
+        headers.append("all gold-text pages F1 (P/R)")
+    headers += [f"{SET_LABELS.get(d, d)} F1 (P/R)" for d in text_sets]
+    for d in snippet_sets:
+        headers += [f"{SET_LABELS.get(d, d)} {label}" for label in SNIPPET_COLUMNS.values()]
+    return markdown_table([*headers, "pages/s (wall)", "pages/CPU-s"], rows)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -333,11 +362,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--quick", action="store_true", help="the bundled demo WARC (152 pages) instead of 1,307"
     )
-    parser.add_argument("--warc", help="another WARC whose records are keyed like ../shared/data/extraction")
+    parser.add_argument("--warc", help="another WARC (its gold keyed by record id or URL, see --gold)")
+    parser.add_argument(
+        "--gold",
+        type=Path,
+        default=EXTRACTION_GOLD,
+        help="folder of gold JSONL[.gz], one file a set, rows keyed by `record_id` or `url` with `gold_text` or "
+        "`with`/`without` snippets (default: ../shared/data/extraction)",
+    )
     parser.add_argument("--limit", type=int, help="only the first N pages (smoke tests)")
     parser.add_argument(
         "--engines",
-        default="resiliparse,trafilatura,resiliparse_full,trafilatura_precision,trafilatura_fast,datatrove",
+        default="resiliparse,blocks,blocks_comments,trafilatura,trafilatura_defaults,resiliparse_full,"
+        "trafilatura_precision,trafilatura_fast,datatrove",
         help="comma-separated; `datatrove` is skipped when datatrove is not installed",
     )
     parser.add_argument("--repeat", type=int, default=1, help="time each engine N times, report the median")
@@ -345,14 +382,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     warc = pick_warc(args.quick, args.warc)
-    gold = load_gold()
+    gold = load_gold(args.gold)
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
     if "datatrove" in names and not datatrove_available():
         print("note: datatrove is not installed; skipping the `datatrove` engine")
         names.remove("datatrove")
     engines = build_engines(names)
     pages = list(read_pages(warc, args.limit))
-    print(f"{warc}: {len(pages)} pages, {sum(p.record_id in gold for p in pages)} with gold")
+    print(f"{warc}: {len(pages)} pages, {sum(gold_row(gold, p) is not None for p in pages)} with gold")
 
     results = {}
     for name, extract in engines.items():

@@ -36,3 +36,32 @@ def test_unknown_engine_is_a_clear_error(bench):
     ex = bench("extraction")
     with pytest.raises(SystemExit, match="unknown engine"):
         ex.build_engines(["nope"])
+
+
+def test_other_gold_by_url_or_record_id(bench, tmp_path, capsys):
+    """`--gold`: every JSONL of the folder is a set, rows found by URL or by record id, and the pooled figure is
+    over every gold-text page. Gold equal to an engine's own output scores 1.0; other text scores less."""
+    ex = bench("extraction")
+    demo = ex.pick_warc(quick=True)
+    pages = list(ex.read_pages(demo, limit=3))
+    own = ex.op_engine("resiliparse")
+    gold_dir = tmp_path / "gold"
+    gold_dir.mkdir()
+    (gold_dir / "by_url.jsonl").write_text(
+        json.dumps({"url": pages[0].url, "gold_text": own(pages[0])})
+        + "\n"
+        + json.dumps({"url": pages[1].url, "gold_text": "zqxv qvzx xzqv"})
+        + "\n"
+    )
+    (gold_dir / "snippets.jsonl").write_text(
+        json.dumps({"record_id": pages[2].record_id, "with": [], "without": ["a snippet of no page"]}) + "\n"
+    )
+    payload = ex.main(
+        ["--warc", str(demo), "--gold", str(gold_dir), "--limit", "3", "--engines", "resiliparse"]
+        + ["--out", str(tmp_path / "out.json")]
+    )
+    res = payload["engines"]["resiliparse"]
+    assert res["scores"]["by_url"]["pages"] == 2 and res["all_gold_text"]["pages"] == 2
+    assert res["all_gold_text"]["macro"]["f"] == pytest.approx(0.5)  # 1.0 and 0.0
+    assert res["scores"]["snippets"]["without_absent"] == 1.0
+    assert "by_url F1 (P/R)" in capsys.readouterr().out
