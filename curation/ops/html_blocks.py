@@ -18,15 +18,12 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import regex
 
 from curation.ops.block_features import features, stage2_rows
 from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, PageBlocks, blocks, parse
 from curation.ops.tree_ensemble import TreeEnsemble
 
 MODEL_RESOURCE = "html_blocks_model.json"
-# a comment's end: a sentence's, any closing quote (German „…“ too), or an emoji ("Thanks for your comment. 🙂")
-_COMMENT_END = regex.compile(r"(?:[.!?。！？…:\"'”“»«)]|\p{So}\uFE0F?)$")
 _FORM_BIT = 1 << ANCESTOR_TAGS.index("form")
 
 
@@ -110,8 +107,10 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     """Main text of `html`: the blocks the model keeps, one per line ('' when the page has no text).
 
     `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...;
-    `in_comment_section`) that are prose (not link-dense, ending as a sentence, with a closing quote or with an
-    emoji) and not in a form (`in_form`: the comment box), which the model itself was trained to leave out.
+    `in_comment_section`) that are not link-dense (under half link text: reply and share links, bare URLs) and
+    not in a form (`in_form`: the comment box), which the model itself was trained to leave out. Author-and-date
+    lines and comments without a sentence end are kept too (benchmarks/RESULTS.md, "comments: true keeps whole
+    comment sections").
     """
     root = parse(html)
     if root is None:
@@ -122,8 +121,6 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     model = model or shipped_model()
     keep = select(model.proba(page), model.threshold)
     if comments:
-        for i in np.flatnonzero(in_comment_section(page) & ~in_form(page) & ~keep):
-            text = page.texts[i]
-            if page.column("link_chars")[i] < 0.5 * len(text) and _COMMENT_END.search(text):
-                keep[i] = True
+        chars = np.fromiter(map(len, page.texts), dtype=np.int64, count=len(page))
+        keep |= in_comment_section(page) & ~in_form(page) & (page.column("link_chars") < 0.5 * chars)
     return "\n".join(t for t, k in zip(page.texts, keep, strict=True) if k)

@@ -126,23 +126,29 @@ def test_comments_option_keeps_comment_sections():
     assert set(without.splitlines()) <= set(with_.splitlines())
 
 
-def test_comments_ending_in_an_emoji_or_a_closing_quote_are_kept():
-    """A comment is prose when it ends as a sentence, with any closing quote (German „…“) or with an emoji; its
-    author-and-date line is not."""
-    endings = [
+def test_comments_keep_whole_comments_but_not_their_links():
+    """`comments: true` keeps every block of a comment that is not mostly link text: comments without a sentence
+    end and their author-and-date lines too; a reply link or a bare URL is left out."""
+    texts = [
         "Thanks so much for stopping by and for leaving such a long comment on this one 🙂",
         "Der Minister sagte dazu nur „Wir werden das in aller Ruhe prüfen“",
-        "Great idea, I cannot wait for it to be executed fully ☺️",
+        "Gruss aus der Schweiz",
+        "Comment by Princo — 18.07, 2011 @ 10:44",
     ]
-    meta = "Comment by Princo — 18.07, 2011 @ 10:44"
-    thread = "".join(f"<li class='comment'><p>{meta}</p><p>{text}</p></li>" for text in endings)
+    links = ["<a href='#reply'>Reply</a>", "<a href='https://example.org/x'>https://example.org/x</a> see"]
+    thread = "".join(
+        f"<li class='comment'><p>{text}</p><p>{link}</p></li>"
+        for text, link in zip(texts, links * 2, strict=True)
+    )
     page = (
         f"<html><body><article><h1>Library plans</h1><p>{PROSE}</p><p>{PROSE}</p></article>"
         f"<section id='comments'><ol>{thread}</ol></section></body></html>"
     ).encode()
+    without = _extract([page])[0].splitlines()
     with_ = _extract([page], comments=True)[0].splitlines()
-    assert all(text in with_ for text in endings)
-    assert meta not in with_
+    assert not any(text in without for text in texts)
+    assert all(text in with_ for text in texts)
+    assert not any(line in with_ for line in ("Reply", "https://example.org/x see"))
 
 
 def test_comments_option_leaves_out_the_comment_form():
