@@ -7,11 +7,11 @@ Scores, per engine, on the pages of the WARC that have gold (each `*.jsonl[.gz]`
 a row is keyed by the WARC `record_id`, or by `url`, and holds `gold_text` or `with` / `without` snippets):
 - all gold-text pages together: the mean over pages of token-level P / R / F1, the figure issue 17 gives for
   its held-out pages;
-- each set with `gold_text` (here scrapinghub_aeb and mozilla_readability): token-level precision / recall / F1, the way the
-  scrapinghub article-extraction-benchmark scores a page: both texts become bags of word tokens and the
-  overlap is the multiset intersection. Reported as the mean over pages (macro) and over pooled counts (micro).
-- each set with snippets (trafilatura_eval, `with` / `without`): the fraction of `with` snippets present in the output,
-  of `without` snippets absent from it, and of all snippets handled correctly (whitespace-normalised,
+- each set with `gold_text` (here scrapinghub_aeb and mozilla_readability): token-level precision / recall / F1,
+  the way the scrapinghub article-extraction-benchmark scores a page: both texts become bags of word tokens and
+  the overlap is the multiset intersection. Reported as the mean over pages (macro) and over pooled counts (micro).
+- each set with snippets (trafilatura_eval, `with` / `without`): the fraction of `with` snippets present in the
+  output, of `without` snippets absent from it, and of all snippets handled correctly (whitespace-normalised,
   case-sensitive substring test).
 - speed: pages/s over all pages of the WARC (decoding included), by wall clock and by CPU time of this
   process (the CPU figure is the one to trust on a loaded machine).

@@ -6,8 +6,9 @@ what plain trafilatura, whose defaults keep comments, adds on a page): per half,
 of 4 or more tokens that an engine's output holds (whitespace collapsed, as the snippet test compares), and the
 token F1 of what `comments: true` adds (its output's tokens less those of `comments: false`, as multisets)
 against the tokens of trafilatura's comment text, the mean over the pages where trafilatura finds comments
-(micro, pooled over those pages, in brackets). Next to it, per half: F1 (mean of the AEB and Readability macro token F1, as extraction_split.py) and the trafilatura
-snippet share on the visible gold, and the mean tokens per page. Engines: the `html_extract` op with `blocks`
+(micro, pooled over those pages, in brackets). Next to it, per half: F1 (mean of the AEB and Readability macro
+token F1, as extraction_split.py) and the trafilatura snippet share on the visible gold, and the mean tokens per
+page. Engines: the `html_extract` op with `blocks`
 and with `resiliparse`, each with `comments` false and true. Nothing here is chosen: it describes the shipped
 setting. The `blocks` rows use the shipped model (in-sample on both halves) unless `--blocks-models DIR` gives
 the half models of `extraction_blocks.py --halves DIR`.
@@ -83,7 +84,7 @@ def main() -> None:
                 wanted = [(p.record_id, line) for p in part_pages for line in references[p.record_id]]
                 kept = sum(line in out[rid] for rid, line in wanted) / len(wanted) if wanted else float("nan")
                 added = "-"
-                if comments:
+                if comments and any(tokens(texts[p.record_id]) for p in part_pages):
                     counts = [
                         added_f1(out[p.record_id], outputs[False, name][p.record_id], texts[p.record_id])
                         for p in part_pages
