@@ -8,9 +8,9 @@ token F1 of what `comments: true` adds (its output's tokens less those of `comme
 against the tokens of trafilatura's comment text, the mean over the pages where trafilatura finds comments
 (micro, pooled over those pages, in brackets). Next to it, per half: F1 (mean of the AEB and Readability macro
 token F1, as extraction_split.py) and the trafilatura snippet share on the visible gold, and the mean tokens per
-page. Engines: the `html_extract` op with `blocks`
-and with `resiliparse`, each with `comments` false and true. Nothing here is chosen: it describes the shipped
-setting. The `blocks` rows use the shipped model (in-sample on both halves) unless `--blocks-models DIR` gives
+page. Engines: the `html_extract` op with `blocks` and with `resiliparse`, each with `comments` false and true.
+Nothing here is chosen: it describes the shipped setting (the `blocks` comment rule was chosen on the tuning half
+by the added-text F1: benchmarks/RESULTS.md). The `blocks` rows use the shipped model (in-sample on both halves) unless `--blocks-models DIR` gives
 the half models of `extraction_blocks.py --halves DIR`.
 
     cd benchmarks && ../.venv/bin/python extraction_comments.py [--limit N] [--blocks-models DIR]
