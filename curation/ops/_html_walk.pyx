@@ -2,8 +2,8 @@
 """The walk of curation.ops.html_walk over lxml's C nodes: the same (text, marks) as its Python `walk` (see
 its docstring), without a Python object per node, per text node or per attribute lookup: text goes into one
 UTF-8 buffer (characters counted as code points), each node's context lives in a C struct, and Python objects
-are made only for class/id values and block boundaries. `cut` is html_walk's `_cut` with whitespace-only
-spans skipped in C. Built at install; html_walk falls back to its Python twins where it is not."""
+are made only for class/id values, block boundaries and keyworded elements. `cut` is html_walk's `_cut` with
+whitespace-only spans skipped in C. Built at install; html_walk falls back to its Python twins where it is not."""
 
 from cpython.ref cimport PyObject
 from cpython.unicode cimport (
@@ -89,6 +89,7 @@ cdef class _Walk:
     cdef char* buf  # the page's text, UTF-8
     cdef Py_ssize_t size, capacity, chars, linked
     cdef list marks, spans  # marks: (characters, linked characters, context); spans: [characters, linked characters]
+    cdef list keyword_spans  # (first character, end character, KEYWORDS bits) of each keyworded element
     cdef dict names  # element name pointer -> (tag, is block, ANCESTOR_TAGS bit, is link, is skipped, may hide)
     cdef frozenset block_tags, skip_tags, never_hidden
     cdef tuple hiding_styles
@@ -170,8 +171,8 @@ cdef class _Walk:
         cdef Context c = parent[0]
         cdef tree.xmlNode* child
         cdef list span = None
-        cdef Py_ssize_t points
-        cdef long long own
+        cdef Py_ssize_t points, first
+        cdef long long own = 0
         info = self.name(<const char*>el.name)
         # left out with everything inside; its tail is the parent's text
         if info[4] or (info[5] and el.properties is not NULL and self.hidden(el)):
@@ -192,6 +193,7 @@ cdef class _Walk:
                 c.near2, c.near1, c.near0 = c.near1, c.near0, own
         if info[3]:
             link = True
+        first = self.chars
         if info[1]:
             span = [self.chars, self.linked]
             self.spans.append(span)
@@ -211,6 +213,8 @@ cdef class _Walk:
         if span is not None:
             span[0], span[1] = self.chars - span[0], self.linked - span[1]
             self.marks.append((self.chars, self.linked, self.context(parent)))
+        if own:
+            self.keyword_spans.append((first, self.chars, own))
         return 0
 
 
@@ -225,11 +229,11 @@ def walk(
     dict cache,
     keyword_bits,
 ):
-    """(text, marks) of `root`'s subtree, as html_walk.walk returns them."""
+    """(text, marks, keyword spans) of `root`'s subtree, as html_walk.walk returns them."""
     cdef _Walk w = _Walk()
     cdef Context top
     w.buf, w.size, w.capacity, w.chars, w.linked = NULL, 0, 0, 0, 0
-    w.marks, w.spans, w.names = [], [], {}
+    w.marks, w.spans, w.names, w.keyword_spans = [], [], {}, []
     w.block_tags, w.skip_tags, w.ancestor_bits = block_tags, skip_tags, ancestor_bits
     w.never_hidden, w.hiding_styles = never_hidden, hiding_styles
     w.cache, w.keyword_bits = cache, keyword_bits
@@ -242,11 +246,11 @@ def walk(
     w.visit(root._c_node, &top, False)
     root_span[0], root_span[1] = w.chars, w.linked
     w.marks.append((w.chars, w.linked, w.context(&top)))
-    return PyUnicode_DecodeUTF8(w.buf, w.size, NULL), w.marks
+    return PyUnicode_DecodeUTF8(w.buf, w.size, NULL), w.marks, w.keyword_spans
 
 
 def cut(str text, list marks):
-    """(texts, tags, numbers) of the blocks between consecutive marks, as html_walk._cut makes them: one scan of
+    """(texts, tags, numbers, bounds) of the blocks between consecutive marks, as html_walk._cut makes them: one scan of
     each span in C tells whether it has a word character (re's `\\w`: alphanumeric or `_`) and whether its
     whitespace is already collapsed (then the span is the block as it is)."""
     cdef int kind = PyUnicode_KIND(text)
@@ -255,7 +259,7 @@ def cut(str text, list marks):
     cdef Py_UCS4 ch
     cdef bint word, collapsed, space
     cdef tuple mark, ctx = marks[len(marks) - 1][2], chain
-    cdef list texts = [], tags = [], numbers = []
+    cdef list texts = [], tags = [], numbers = [], bounds = []
     for mark in marks:
         end, end_linked = mark[0], mark[1]
         if end > start:
@@ -273,6 +277,7 @@ def cut(str text, list marks):
             if word:
                 texts.append(text[start:end] if collapsed and not space else " ".join(text[start:end].split()))
                 tags.append(ctx[0])
+                bounds.extend((start, end))
                 numbers.extend((end_linked - start_linked, ctx[1], ctx[2], ctx[3], ctx[4]))
                 chain = ctx[5]
                 for span in chain:
@@ -280,4 +285,4 @@ def cut(str text, list marks):
                 for i in range(3 - len(chain)):
                     numbers.extend((0, 0))
         start, start_linked, ctx = end, end_linked, mark[2]
-    return texts, tags, numbers
+    return texts, tags, numbers, bounds

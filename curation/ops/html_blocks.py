@@ -25,6 +25,7 @@ from curation.ops.tree_ensemble import TreeEnsemble
 
 MODEL_RESOURCE = "html_blocks_model.json"
 _FORM_BIT = 1 << ANCESTOR_TAGS.index("form")
+_COMMENT_BIT = 1 << list(KEYWORDS).index("comment")
 
 
 def select(proba: np.ndarray, threshold: float) -> np.ndarray:
@@ -84,15 +85,10 @@ def shipped_model() -> BlockModel:
 
 
 def in_comment_section(page: PageBlocks) -> np.ndarray:
-    """Per block, whether an ancestor's class/id names a comment section. Where every block of the page has such
-    an ancestor (a `comments-open` body class, as WordPress writes), only the 3 nearest ancestors with keywords
-    count, and where every block has one of those too, no block is in one."""
-    bit = 1 << list(KEYWORDS).index("comment")
-    for column in ("keywords", "near_keywords"):
-        flagged = (page.column(column) & bit).astype(bool)
-        if not flagged.all():
-            return flagged
-    return np.zeros(len(page), dtype=bool)
+    """Per block, whether an element that encloses it, and not every block of the page, has a class/id naming a
+    comment section: a `comments-open` body class (WordPress) or a wrapper round the whole page says nothing of
+    one block (`PageBlocks.local_keywords`)."""
+    return (page.local_keywords() & _COMMENT_BIT).astype(bool)
 
 
 def in_form(page: PageBlocks) -> np.ndarray:

@@ -3,8 +3,10 @@
 One pass over the lxml tree (compiled from curation/ops/_html_walk.pyx at install, with `walk` here as its
 Python twin and fallback) cuts the page into blocks (text between block-level tag boundaries) and records per
 block the context of the element that opened it: tag, depth, ancestor tags, class/id keyword groups of its
-ancestors (comment, nav, footer, share, ...) and the sizes of its enclosing block elements. Scripts, styles,
-forms and the like (SKIP_TAGS) and elements a browser does not render (`hidden`) are left out.
+ancestors (comment, nav, footer, share, ...) and the sizes of its enclosing block elements; and the characters
+each block and each keyworded element span, which tell the elements round one block from those round the whole
+page (`PageBlocks.local_keywords`). Scripts, styles, forms and the like (SKIP_TAGS) and elements a browser does
+not render (`hidden`) are left out.
 """
 
 from __future__ import annotations
@@ -178,20 +180,50 @@ NUMBERS = (
 )
 
 
+# (first character, end character, own KEYWORDS bits) of each element whose class/id holds keywords
+KeywordSpans = list[tuple[int, int, int]]
+
+
 @dataclass(frozen=True)
 class PageBlocks:
-    """A page's text blocks in document order: each block's text, the tag of the element that opened it, and
-    its NUMBERS (link characters and that element's context) as one int row."""
+    """A page's text blocks in document order: each block's text, the tag of the element that opened it, its
+    NUMBERS (link characters and that element's context) as one int row, the characters it spans in the page's
+    text, and the page's keyworded elements (KeywordSpans)."""
 
     texts: list[str]
     tags: list[str]
     numbers: np.ndarray  # (blocks, len(NUMBERS)) int64
+    bounds: list[int]  # the start and end character of each block in turn
+    keyword_spans: KeywordSpans
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def column(self, name: str) -> np.ndarray:
         return self.numbers[:, NUMBERS.index(name)]
+
+    def local_keywords(self) -> np.ndarray:
+        """Per block, the KEYWORDS bits of the keyworded elements that enclose it, leaving out those that enclose
+        every block: a `comments-open` body class or a `content` wrapper round the whole page says nothing of
+        one block."""
+        bits = np.zeros(len(self), dtype=np.int64)
+        if not len(self) or not self.keyword_spans:
+            return bits
+        edges = np.array(self.bounds, dtype=np.int64).reshape(len(self), 2)
+        starts, ends = edges[:, 0], edges[:, 1]
+        spans = np.array(self.keyword_spans, dtype=np.int64)
+        spans = spans[(spans[:, 0] > starts[0]) | (spans[:, 1] < ends[-1])]  # not round every block
+        # blocks are disjoint and in order: those inside an element are one run of them, [first, last)
+        first = np.searchsorted(starts, spans[:, 0])
+        last = np.searchsorted(ends, spans[:, 1], side="right")
+        inside = first < last
+        for own in np.unique(spans[inside, 2]):
+            mine = inside & (spans[:, 2] == own)
+            cover = np.zeros(len(self) + 1, dtype=np.int64)
+            np.add.at(cover, first[mine], 1)
+            np.add.at(cover, last[mine], -1)
+            bits[np.cumsum(cover[:-1]) > 0] |= own
+        return bits
 
 
 _ATTR_BITS: dict[str, int] = {}  # class/id string -> KEYWORDS bits, shared across pages (bounded)
@@ -232,23 +264,28 @@ def parse(html: str):
         return None
 
 
-Marks = list[tuple[int, int, tuple]]  # (characters, linked characters, context) at each block boundary
+# (characters, linked characters, context) at each block boundary
+Marks = list[tuple[int, int, tuple]]
+# texts, tags, NUMBERS rows, and the start and end character of each block in turn
+Cut = tuple[list[str], list[str], list[int], list[int]]
 
 
-def walk(root) -> tuple[str, Marks]:
-    """The page's text and its block marks, in one pass over `root` in document order.
+def walk(root) -> tuple[str, Marks, KeywordSpans]:
+    """The page's text, its block marks and its keyworded elements, in one pass over `root` in document order.
 
     Each block boundary (a block element's start and end, and the page's end) is marked with the characters
     and linked characters so far and the context the next block opens with (the page's own context last). A
     block element's span, [characters, linked characters] (the differences of those counts at its end and
     start), is shared by the contexts below it. Context: (tag, depth, ANCESTOR_TAGS bits, KEYWORDS bits,
-    KEYWORDS bits of the 3 nearest ancestors with keywords, spans of the 3 nearest block elements). The
-    compiled twin `_html_walk.walk` returns the same.
+    KEYWORDS bits of the 3 nearest ancestors with keywords, spans of the 3 nearest block elements). Each element
+    whose class/id holds keywords is listed with the characters its text spans and its own KEYWORDS bits, in the
+    order its end is reached. The compiled twin `_html_walk.walk` returns the same.
     """
     cache = _ATTR_BITS
     pieces: list[str] = []
     add = pieces.append
     marks: Marks = []
+    keyword_spans: KeywordSpans = []
     chars = linked = 0
 
     def visit(el, p_ctx: tuple, p_near: tuple, link: bool) -> None:
@@ -259,6 +296,7 @@ def walk(root) -> tuple[str, Marks]:
             return
         _, p_depth, p_anc, kw, near_bits, chain = p_ctx
         near = p_near
+        own = 0
         cls, ident = el.get("class"), el.get("id")
         if cls or ident:
             key = f"{cls} {ident}"
@@ -273,6 +311,7 @@ def walk(root) -> tuple[str, Marks]:
                     near_bits |= bits
         if tag == "a":
             link = True
+        first = chars
         span = None
         if tag in BLOCK_TAGS:
             span = [chars, linked]
@@ -295,20 +334,23 @@ def walk(root) -> tuple[str, Marks]:
         if span is not None:
             span[0], span[1] = chars - span[0], linked - span[1]
             marks.append((chars, linked, p_ctx))
+        if own:
+            keyword_spans.append((first, chars, own))
 
     root_span = [0, 0]
     root_ctx = ("body", 0, 0, 0, 0, (root_span,))
     visit(root, root_ctx, (), False)
     root_span[0], root_span[1] = chars, linked
     marks.append((chars, linked, root_ctx))
-    return "".join(pieces), marks
+    return "".join(pieces), marks, keyword_spans
 
 
-def _cut(text: str, marks: Marks) -> PageBlocks:
+def _cut(text: str, marks: Marks) -> Cut:
     """The blocks between consecutive marks that have a word character, whitespace collapsed."""
     texts: list[str] = []
     tags: list[str] = []
     numbers: list[int] = []
+    bounds: list[int] = []
     start = start_linked = 0
     ctx = marks[-1][2]
     for end, end_linked, next_ctx in marks:
@@ -318,12 +360,13 @@ def _cut(text: str, marks: Marks) -> PageBlocks:
                 tag, depth, anc, kw, near_bits, chain = ctx
                 texts.append(block)
                 tags.append(tag)
+                bounds += (start, end)
                 numbers += (end_linked - start_linked, depth, anc, kw, near_bits)
                 for span in chain:
                     numbers += span
                 numbers += (0, 0) * (3 - len(chain))
         start, start_linked, ctx = end, end_linked, next_ctx
-    return PageBlocks(texts, tags, np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS)))
+    return texts, tags, numbers, bounds
 
 
 def _compiled_walk():
@@ -346,14 +389,7 @@ def _compiled_walk():
 def _compiled_cut():
     """The compiled `_cut` (`curation.ops._html_walk.cut`), or None where it was not built."""
     _html_walk = compiled_module("_html_walk")
-    if _html_walk is None:
-        return None
-
-    def cut(text: str, marks: Marks) -> PageBlocks:
-        texts, tags, numbers = _html_walk.cut(text, marks)
-        return PageBlocks(texts, tags, np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS)))
-
-    return cut
+    return None if _html_walk is None else _html_walk.cut
 
 
 def blocks(root, walker=None, cutter=None) -> PageBlocks:
@@ -361,7 +397,10 @@ def blocks(root, walker=None, cutter=None) -> PageBlocks:
     `cutter`: the walk and cut to use (default: the compiled ones where they were built, else `walk`, `_cut`)."""
     if len(_ATTR_BITS) > 200_000:
         _ATTR_BITS.clear()
-    return (cutter or _CUT)(*(walker or _WALK)(root))
+    text, marks, keyword_spans = (walker or _WALK)(root)
+    texts, tags, numbers, bounds = (cutter or _CUT)(text, marks)
+    rows = np.array(numbers, dtype=np.int64).reshape(len(texts), len(NUMBERS))
+    return PageBlocks(texts, tags, rows, bounds, keyword_spans)
 
 
 _WALK = _compiled_walk() or walk

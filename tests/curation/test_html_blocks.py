@@ -313,9 +313,9 @@ def test_trafilatura_falls_back_to_blocks_where_it_keeps_little():
 
 
 def test_comment_sections_under_a_comments_open_body_class():
-    """`comments: true` adds the prose of comment sections. A comment keyword on the body (WordPress's
-    `comments-open`) is on every block, so there the nearest keyworded ancestors decide; where they are the same
-    for every block too, no block is in a comment section."""
+    """A comment keyword on an element round every block (WordPress's `comments-open` body class) says nothing
+    of one block; the comment section below it still counts, on deep pages and on shallow ones, where the body
+    is among each block's nearest keyworded ancestors."""
     article = (  # the nesting of WordPress's default themes
         "<div id='page' class='site'><div id='content' class='site-content'>"
         "<div id='primary' class='content-area'><main id='main' class='site-main'><article class='post'>"
@@ -335,6 +335,13 @@ def test_comment_sections_under_a_comments_open_body_class():
         parse("<body class='comments-open'><div class='comment'><p>a.</p><p>b.</p></div></body>")
     )
     assert in_comment_section(everywhere).tolist() == [False, False]
+    shallow = blocks(
+        parse(
+            "<body class='single comments-open'><article><p>a.</p><p>b.</p></article>"
+            "<ol class='commentlist'><li><p>c.</p></li></ol></body>"
+        )
+    )
+    assert in_comment_section(shallow).tolist() == [False, False, True]
 
 
 def test_hidden_elements_are_left_out_but_never_the_page():
