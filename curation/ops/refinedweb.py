@@ -107,9 +107,9 @@ class RefinedWebLines(Filter):
             return "numeric"
         if _COUNTER.match(line):
             return "counter"
-        return (
-            "one_word" if (count_words_or_chars(line) if words is None else words) < self.min_words else None
-        )
+        if words is None:
+            words = count_words_or_chars(line)
+        return "one_word" if words < self.min_words else None
 
     def correct_line(self, line: str) -> str:
         """The line as corrected: '' where it is removed, the line with its patterns cut out, or as it is."""
