@@ -148,7 +148,7 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
             continue
         source = f"{name}:{unit.start + item.offset}"
         rid = (_header(headers, "WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
-        url, date = _header(headers, "WARC-Target-URI"), _header(headers, "WARC-Date")
+        url, date = _target_uri(_header(headers, "WARC-Target-URI")), _header(headers, "WARC-Date")
         rows.add(rid or source, url, date, source, fields)
         if (table := rows.take(batch_rows)) is not None:
             yield table
@@ -165,6 +165,17 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
 def _header(headers: dict[str, str], name: str) -> str | None:
     lowered = name.lower()
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def _target_uri(value: str | None) -> str | None:
+    """The URI without the angle brackets that WARC 1.0's grammar shows and some writers (Wget 1.19, Dolma's
+    samples) put round it; spaces, which a URI cannot hold, percent-encoded."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1].strip()
+    return value.replace(" ", "%20")
 
 
 _ARC_HEADER = re.compile(rb"(\S+) (\S+) (\d{14}) (\S*) (\d+)\r?\n")

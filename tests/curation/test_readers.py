@@ -135,11 +135,32 @@ def test_every_shared_sample_archive_reads_without_crashing(shared, tmp_path):
         if path.name in expected_rows:
             assert rows == expected_rows[path.name], path.name
             seen.add(path.name)
+        urls = [u for t in tables for u in t.column("url").to_pylist() if u]
+        assert not any(u.startswith("<") for u in urls), path.name  # Dolma's samples bracket their URIs
         if path.name.startswith("ipwb_sample"):
             assert stats.skipped["skipped_revisit"] == 10
         if path.name.startswith("copycat_cc20"):  # ARC record lengths that stop warcio after the first record
             assert rows >= (140 if "cc2008" in path.name else 8) and not stats.errors
     assert seen == set(expected_rows)
+
+
+def test_target_uri_in_angle_brackets_or_with_spaces_is_a_plain_url(tmp_path):
+    def record(uri: str, n: int) -> bytes:
+        http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>page</p>"
+        head = (
+            f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{n:08d}-0000-0000-0000-000000000000>\r\n"
+            f"WARC-Target-URI: {uri}\r\nContent-Type: application/http; msgtype=response\r\n"
+            f"Content-Length: {len(http)}\r\n\r\n"
+        )
+        return gzip.compress(head.encode() + http + b"\r\n\r\n")
+
+    path = tmp_path / "brackets.warc.gz"
+    path.write_bytes(record("<https://a.example/x>", 1) + record("http://b.example/a b", 2))
+    tables, _ = read_all(path)
+    assert pa.concat_tables(tables).column("url").to_pylist() == [
+        "https://a.example/x",
+        "http://b.example/a%20b",
+    ]
 
 
 def test_arc_with_a_wrong_length_resyncs_on_the_next_record(tmp_path):
