@@ -19,7 +19,7 @@ def test_every_gold_row_is_lines_of_its_page(bench, shared):
         assert set(labelled) <= set(lines), row["url"]
         rest = iter(lines)
         assert all(line in rest for line in row["main_lines"]), row["url"]  # a subsequence: page order
-    assert found == len(gold) == 81
+    assert found == len(gold) == 171
 
 
 def test_scorer_rules(bench):
