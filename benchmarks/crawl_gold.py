@@ -30,15 +30,16 @@ from curation.ops.html import decode_html
 
 GOLD_FILE = Path(__file__).resolve().parent / "gold" / "crawl_gold.jsonl.gz"
 MIN_WORDS, MAX_LINES = 100, 400
-QUOTA = {  # pages per archive: mostly the 2008 crawl, whose pages are of ~100 different sites
-    "copycat_cc2008": 52,
-    "copycat_clueweb09": 4,
-    "dolma_sample-0000": 4,
-    "dolma_sample-0001": 3,
-    "ipwb_sample-1": 8,
-    "ipwb_IAH-20080430204825-00000-blackbook": 6,
+QUOTA = {  # pages per archive: every eligible page of the 2008 crawl (one site each), a few of the others
+    "copycat_cc2008": 101,
+    "copycat_clueweb09": 8,
+    "dolma_sample-0000": 10,
+    "dolma_sample-0001": 8,
+    "ipwb_sample-1": 16,
+    "ipwb_IAH-20080430204825-00000-blackbook": 12,
     "copycat_cc2009": 2,
-    "resiliparse_cc": 3,
+    "resiliparse_cc": 9,
+    "resiliparse_clueweb": 6,
     "cc_whirlwind": 1,
 }
 
@@ -137,6 +138,21 @@ def load_crawl_gold(path: Path = GOLD_FILE) -> dict[str, dict[str, Any]]:
     """page key -> gold row."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return {row["key"]: row for row in map(json.loads, fh)}
+
+
+def training_pages(half: str = "tuning") -> tuple[list[Page], dict[str, dict[str, Any]]]:
+    """The pages of one half of the site split (`extraction_split.part`) and their gold as training gold: record id
+    -> {"gold_text": the MAIN lines, "dataset": "crawl_gold"} (`extraction_blocks.page_table`'s gold)."""
+    from extraction_split import part
+
+    gold = load_crawl_gold()
+    pages, training = [], {}
+    for archive, page in crawl_pages():
+        row = gold.get(page_key(archive, page))
+        if row is not None and part(page) == half:
+            pages.append(page)
+            training[page.record_id] = {"gold_text": "\n".join(row["main_lines"]), "dataset": "crawl_gold"}
+    return pages, training
 
 
 def main() -> None:
