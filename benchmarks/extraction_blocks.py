@@ -16,9 +16,13 @@ With the settings fixed, the same recipe is trained three times (stage 2 on out-
 the tuning half (scored on the reporting half), on the reporting half (scored on the tuning half), so both
 halves get a held-out figure, and on both halves: that model is written to
 curation/resources/html_blocks_model.json (more gold pages, and out-of-fold F1 grows with them: benchmarks/
-RESULTS.md). Needs scikit-learn (training only; the engine runs on numpy).
+RESULTS.md). The tuning half of this project's crawl gold (benchmarks/gold/, 79 old crawl pages labelled line by
+line) joins the training pages of all three (not the CV that chose the settings); its reporting half stays out
+of every model (`--no-crawl-gold`: the visible pages alone).
+Needs scikit-learn (training only; the engine runs on numpy).
 
     cd benchmarks && ../.venv/bin/python extraction_blocks.py [--limit N] [--no-write] [--halves DIR] [--cv-only]
+        [--no-crawl-gold]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from common import REPO, pick_warc
+from crawl_gold import training_pages
 from extraction import Page, load_gold, prf, read_pages, snippet_score, token_prf, tokens
 from extraction_split import part, site
 
@@ -225,12 +230,19 @@ def export_trees(model) -> dict:
     }
 
 
-def export(stage1, stage2, threshold: float, trained_on: str) -> dict:
-    """The model file (curation.ops.html_blocks.BlockModel); `stage2` None ships stage 1 alone."""
+CRAWL_SOURCE = (
+    " and the tuning half of this project's crawl gold (benchmarks/gold: pages of Common Crawl, ClueWeb and "
+    "Internet Archive samples redistributed under MIT / Apache-2.0)"
+)
+
+
+def export(stage1, stage2, threshold: float, trained_on: str, also: str = "") -> dict:
+    """The model file (curation.ops.html_blocks.BlockModel); `stage2` None ships stage 1 alone. `trained_on`: the
+    part of the visible gold; `also`: the other training pages, if any (`CRAWL_SOURCE`)."""
     return {
         "format": BlockModel.FORMAT,
         "trained_on": f"{trained_on} of the visible gold (split by site): scrapinghub AEB (MIT), Mozilla "
-        "Readability and trafilatura eval (Apache-2.0); benchmarks/extraction_blocks.py",
+        f"Readability and trafilatura eval (Apache-2.0){also}; benchmarks/extraction_blocks.py",
         "threshold": threshold,
         "stage1": export_trees(stage1),
         "stage2": export_trees(stage2) if stage2 is not None else None,
@@ -238,14 +250,19 @@ def export(stage1, stage2, threshold: float, trained_on: str) -> dict:
 
 
 def train(
-    rows: list[dict], threshold1: float, params2: dict | None, threshold2: float, trained_on: str
+    rows: list[dict],
+    threshold1: float,
+    params2: dict | None,
+    threshold2: float,
+    trained_on: str,
+    also: str = "",
 ) -> dict:
     """The model file of stage 1 (and stage 2 with `params2`, on out-of-fold stage-1 P) trained on `rows`."""
     stage1 = fit(rows, PARAMS1, WEIGHTING)
     if params2 is None:
-        return export(stage1, None, threshold1, trained_on)
+        return export(stage1, None, threshold1, trained_on, also)
     set_stage2_rows(rows, out_of_fold(rows, PARAMS1, WEIGHTING))
-    return export(stage1, fit(rows, params2, WEIGHTING, "x2"), threshold2, trained_on)
+    return export(stage1, fit(rows, params2, WEIGHTING, "x2"), threshold2, trained_on, also)
 
 
 # stage 1: 150 trees of depth <= 5 won a first tuning-half CV against 100 x 6 and 80 x 8 (equal inference cost)
@@ -318,6 +335,9 @@ def main() -> None:
     ap.add_argument(
         "--cv-only", action="store_true", help="stop after the tuning-half CV (no model, no half scored)"
     )
+    ap.add_argument(
+        "--no-crawl-gold", action="store_true", help="train on the visible pages alone (no crawl gold pages)"
+    )
     args = ap.parse_args()
     gold = load_gold()
     rows = load_rows(gold, args.rows, args.limit)
@@ -336,12 +356,15 @@ def main() -> None:
         return
     if score2 <= score1:
         params2, threshold2 = None, threshold1
+    extra = [] if args.no_crawl_gold else page_table(*training_pages("tuning"))
+    print(f"crawl gold pages in every model's training: {len(extra)}")
     halves = {"tuning": tuning, "reporting": reporting}
+    also = CRAWL_SOURCE if extra else ""
     models = {
-        name: train(part_rows, threshold1, params2, threshold2, f"{name} half")
+        name: train(part_rows + extra, threshold1, params2, threshold2, f"{name} half", also)
         for name, part_rows in halves.items()
     }
-    models["all"] = train(rows, threshold1, params2, threshold2, "both halves")
+    models["all"] = train(rows + extra, threshold1, params2, threshold2, "both halves", also)
     for trained_on, scored_on in (
         ("tuning", "reporting"),
         ("reporting", "tuning"),

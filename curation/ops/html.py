@@ -78,9 +78,9 @@ def _extract_trafilatura(html: str, comments: bool, favor_precision: bool) -> st
 class HtmlExtract(Filter):
     """Extract the main text of HTML pages into `text`; WET (text/plain) payloads pass through decoded.
 
-    `engine`: `resiliparse` (default, fastest), `trafilatura` (slowest; the best F1 on pages no model saw) or `blocks`,
-    a two-stage gradient-boosted block classifier over the page's DOM, shipped in the package and trained on the
-    visible gold (curation/ops/html_blocks.py; about 6x trafilatura's pages per CPU-second). F1, speed and how
+    `engine`: `resiliparse` (default, fastest), `trafilatura` (slowest) or `blocks`, a two-stage gradient-boosted
+    block classifier over the page's DOM, shipped in the package and trained on the visible gold and on old crawl
+    pages labelled here (curation/ops/html_blocks.py; about 6x trafilatura's pages per CPU-second). F1, speed and how
     each engine holds on pages and benchmarks it never saw: benchmarks/RESULTS.md, "Text quality" onwards.
     `comments` (false): keep reader comment sections. A deliberate choice, not a tuned one: comments are
     user-generated and repeat across a site's pages, and FineWeb's extraction leaves them out; some benchmarks
