@@ -5,7 +5,8 @@ shipped model learns from both (1,264). This script trains the same recipe on K-
 folds grouped by site (a hash of the site with a salt; several salts, as one assignment of sites to folds moves
 the figures by about a point), so each page is scored by a model that learned from ~(K-1)/K of all pages and not
 from its own site. Nothing is chosen here: stage 1's settings, stage 2's shape and the threshold are those
-extraction_blocks.py chose on the tuning half (the shipped model's). Each page is scored through the op
+extraction_blocks.py chose on the tuning half (the shipped model's); the visible pages only (the shipped model
+also learns from the crawl gold's tuning half). Each page is scored through the op
 (`html_extract` `engine: blocks` with the fold's model, its fallback to `resiliparse` included) and through the
 model's selection alone; per half, and pooled over both halves with a paired bootstrap against plain trafilatura
 as extraction_paired.py computes it (gold-text pages, resampled within dataset and half).
