@@ -37,7 +37,6 @@ QUOTA = {  # pages per archive: every eligible page of the 2008 crawl (one site 
     "dolma_sample-0001": 8,
     "ipwb_sample-1": 16,
     "ipwb_IAH-20080430204825-00000-blackbook": 12,
-    "copycat_cc2009": 2,
     "resiliparse_cc": 9,
     "resiliparse_clueweb": 6,
     "cc_whirlwind": 1,

@@ -5,7 +5,8 @@ two annotators where a page has a second annotation.
 Halves: `extraction_split.part` (a hash of the site), as for the visible gold; the tuning half is in `blocks`'
 training (extraction_blocks.py), the reporting half in nothing. Each engine's page mean F1 per half, and on the
 reporting half its difference to plain trafilatura with a paired bootstrap 95 % interval that resamples sites
-(some archives hold many pages of one site; 2,000 draws, seed 0). Pages whose gold is empty (error pages) count 1 for an engine that returns nothing, else 0.
+(some archives hold many pages of one site; 2,000 draws, seed 0). Pages whose gold is empty (error pages) count 1
+for an engine that returns nothing, else 0.
 
     cd benchmarks && ../.venv/bin/python extraction_crawl_gold.py
 """
