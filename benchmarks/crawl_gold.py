@@ -82,11 +82,11 @@ def sample() -> list[tuple[str, Page, list[str]]]:
     ]
 
 
-def write_pages(folder: Path) -> None:
-    """`pNNN.txt` (URL, then `N<TAB>line`) per sampled page and `manifest.json`."""
+def write_pages(folder: Path, sampled: list[tuple[str, Page, list[str]]]) -> None:
+    """`pNNN.txt` (URL, then `N<TAB>line`) per (archive, page, lines) of `sampled`, and `manifest.json`."""
     folder.mkdir(parents=True, exist_ok=True)
     manifest = []
-    for i, (archive, page, lines) in enumerate(sample()):
+    for i, (archive, page, lines) in enumerate(sampled):
         pid = f"p{i:03d}"
         body = "\n".join(f"{n}\t{line}" for n, line in enumerate(lines))
         (folder / f"{pid}.txt").write_text(f"URL: {page.url}\n\n{body}\n")
@@ -162,11 +162,12 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="the annotation pages' folder")
     parser.add_argument("--labels", type=Path, help="the label files (assemble)")
     parser.add_argument("--second", type=Path, help="a second annotator's label files, for agreement")
+    parser.add_argument("--out", type=Path, default=GOLD_FILE, help="the gold file assemble writes")
     args = parser.parse_args()
     if args.command == "pages":
-        write_pages(args.folder)
+        write_pages(args.folder, sample())
     else:
-        print(assemble(args.folder, args.labels, args.second), "gold rows ->", GOLD_FILE)
+        print(assemble(args.folder, args.labels, args.second, args.out), "gold rows ->", args.out)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,42 @@
-"""The crawl-page gold (benchmarks/gold/crawl_gold.jsonl.gz): every row finds its page in the sample archives, its
-lines are lines of that page in page order, and the scorer's F1 rules hold."""
+"""The line-labelled gold sets of benchmarks/gold: every row finds its page (the crawl gold in the sample archives,
+the comments gold in the visible pages), its lines are lines of that page in page order, and the scorer's F1 rules
+hold."""
 
 from __future__ import annotations
 
 
-def test_every_gold_row_is_lines_of_its_page(bench, shared):
-    shared("warc", "samples")
-    cg = bench("crawl_gold")
-    gold = cg.load_crawl_gold()
+def _rows_are_lines_of_their_pages(cg, gold: dict, pages) -> int:
     found = 0
-    for archive, page in bench("extraction_crawl").crawl_pages():
+    for archive, page in pages:
         row = gold.get(cg.page_key(archive, page))
         if row is None:
             continue
         found += 1
         lines = cg.page_lines(page)
-        labelled = row["main_lines"] + row["comment_lines"]
-        assert set(labelled) <= set(lines), row["url"]
+        assert set(row["main_lines"] + row["comment_lines"]) <= set(lines), row["url"]
         rest = iter(lines)
         assert all(line in rest for line in row["main_lines"]), row["url"]  # a subsequence: page order
-    assert found == len(gold) == 171
+    return found
+
+
+def test_every_crawl_gold_row_is_lines_of_its_page(bench, shared):
+    shared("warc", "samples")
+    cg = bench("crawl_gold")
+    gold = cg.load_crawl_gold()
+    assert (
+        _rows_are_lines_of_their_pages(cg, gold, bench("extraction_crawl").crawl_pages()) == len(gold) == 171
+    )
+
+
+def test_every_comments_gold_row_is_lines_of_its_page(bench, shared):
+    shared("warc", "visible_pages.warc.gz")
+    cg, com = bench("crawl_gold"), bench("comments_gold")
+    gold = cg.load_crawl_gold(com.GOLD_FILE)
+    pages = (
+        (com.ARCHIVE, page) for page in bench("extraction").read_pages(bench("common").pick_warc(False, None))
+    )
+    assert _rows_are_lines_of_their_pages(cg, gold, pages) == len(gold) == 60
+    assert sum(bool(row["comment_lines"]) for row in gold.values()) == 16
 
 
 def test_scorer_rules(bench):
