@@ -4,8 +4,9 @@ The visible gold leaves comments out; issue 17's held-out gold counts them on ma
 the setting meant for it. This set labels, line by line as `crawl_gold.py` does (the same guideline, blind to
 every engine's output), visible pages where plain trafilatura finds comments or `blocks` with `comments: true`
 adds text: per half of the site split, the first `PER_HALF` such pages by a hash of their record id, one page a
-site, of at most `crawl_gold.MAX_LINES` lines. Its gold text under the comments-kept convention is the MAIN and
-COMMENT lines.
+site, of at most `crawl_gold.MAX_LINES` lines (`blocks` as shipped on 2026-12-07: a later model may pick other
+pages; the gold file stays as labelled). Its gold text under the comments-kept convention is the MAIN and COMMENT
+lines.
 
     ../.venv/bin/python comments_gold.py pages DIR
     ../.venv/bin/python crawl_gold.py assemble DIR --labels L [--second L2] --out gold/comments_gold.jsonl.gz
