@@ -17,7 +17,7 @@ from comments_gold import ARCHIVE, GOLD_FILE
 from common import pick_warc
 from crawl_gold import load_crawl_gold, page_key
 from extraction import build_engines, read_pages
-from extraction_crawl_gold import CONVENTIONS, agreement, f1, gold_text, paired_interval
+from extraction_crawl_gold import CONVENTIONS, agreement, f1, gold_text, print_table
 from extraction_split import part, per_part, site, split_arguments
 
 REFERENCE = "plain trafilatura (comments kept)"
@@ -31,9 +31,11 @@ def main() -> None:
         for page in read_pages(pick_warc(False, None))
         if (key := page_key(ARCHIVE, page)) in gold
     ]
-    halves = [part(page) for page, _ in pages]
+    halves = np.array([part(page) for page, _ in pages])
     sites = [site(page) for page, _ in pages]
-    print(f"{len(pages)} pages; tuning {halves.count('tuning')}, reporting {halves.count('reporting')}")
+    print(
+        f"{len(pages)} pages; tuning {np.sum(halves == 'tuning')}, reporting {np.sum(halves == 'reporting')}"
+    )
     label = "other half's model" if args.blocks_models else "shipped model, in-sample"
     engines = {
         REFERENCE: build_engines(["trafilatura_defaults"])["trafilatura_defaults"],
@@ -52,24 +54,13 @@ def main() -> None:
         ]
         for name, fn in engines.items()
     }
-    is_half = {h: np.array([x == h for x in halves]) for h in ("tuning", "reporting")}
     for convention, fields in CONVENTIONS.items():
         golds = [gold_text(row, fields) for _, row in pages]
         scores = {
             n: np.array([f1(t, g) for t, g in zip(texts, golds, strict=True)]) for n, texts in outputs.items()
         }
-        reference = scores[REFERENCE]
         print(f"\ngold: {convention}")
-        print("| engine | tuning F1 | reporting F1 | all F1 | minus plain trafilatura | 95 % interval |")
-        print("|---|---|---|---|---|---|")
-        for name, values in scores.items():
-            low, high = paired_interval(values, reference, sites)
-            cells = " | ".join(f"{values[is_half[h]].mean():.3f}" for h in ("tuning", "reporting"))
-            diff = 100 * (values.mean() - reference.mean())
-            print(
-                f"| {name} | {cells} | {values.mean():.3f} | {diff:+.1f} points | "
-                f"{100 * low:+.1f} to {100 * high:+.1f} |"
-            )
+        print_table(scores, REFERENCE, halves, sites, np.ones(len(pages), bool), "minus plain trafilatura")
     print("\nagreement between two annotators (token F1):", agreement([row for _, row in pages]))
 
 

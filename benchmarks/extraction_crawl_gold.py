@@ -53,6 +53,30 @@ def paired_interval(scores: np.ndarray, reference: np.ndarray, sites: list[str])
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def print_table(
+    scores: dict[str, np.ndarray],
+    reference: str,
+    halves: np.ndarray,
+    sites: list[str],
+    compared: np.ndarray,
+    difference: str,
+) -> None:
+    """The markdown table: page mean F1 per half and over all pages, and the difference to `reference` over the
+    pages of `compared` with its site-resampled interval (`paired_interval`)."""
+    print(f"| engine | tuning F1 | reporting F1 | all F1 | {difference} | 95 % interval |")
+    print("|---|---|---|---|---|---|")
+    ref = scores[reference][compared]
+    kept_sites = [s for s, c in zip(sites, compared, strict=True) if c]
+    for name, values in scores.items():
+        low, high = paired_interval(values[compared], ref, kept_sites)
+        cells = " | ".join(f"{values[halves == h].mean():.3f}" for h in ("tuning", "reporting"))
+        diff = 100 * (values[compared].mean() - ref.mean())
+        print(
+            f"| {name} | {cells} | {values.mean():.3f} | {diff:+.1f} points | "
+            f"{100 * low:+.1f} to {100 * high:+.1f} |"
+        )
+
+
 def agreement(gold: list[dict]) -> dict[str, float]:
     """Mean token F1 between the two annotations, per convention, over the doubly annotated pages."""
     both = [row for row in gold if "second" in row]
@@ -79,22 +103,10 @@ def main() -> None:
             name: np.array([f1(t, g) for t, g in zip(texts, golds, strict=True)])
             for name, texts in outputs.items()
         }
-        reference = scores[ENGINES[0]]
         print(f"\ngold: {convention}")
-        print(
-            "| engine | tuning F1 | reporting F1 | all F1 | reporting minus plain trafilatura | 95 % interval |"
+        print_table(
+            scores, ENGINES[0], halves, sites, halves == "reporting", "reporting minus plain trafilatura"
         )
-        print("|---|---|---|---|---|---|")
-        held = halves == "reporting"
-        held_sites = [s for s, h in zip(sites, held, strict=True) if h]
-        for name, values in scores.items():
-            low, high = paired_interval(values[held], reference[held], held_sites)
-            cells = [f"{values[halves == h].mean():.3f}" for h in ("tuning", "reporting")]
-            diff = 100 * (values[held].mean() - reference[held].mean())
-            print(
-                f"| {name} | {' | '.join(cells)} | {values.mean():.3f} | {diff:+.1f} points | "
-                f"{100 * low:+.1f} to {100 * high:+.1f} |"
-            )
     print("\nagreement between two annotators (token F1):", agreement([row for _, row in pages]))
 
 
