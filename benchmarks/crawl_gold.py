@@ -19,6 +19,7 @@ import argparse
 import gzip
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -139,19 +140,24 @@ def load_crawl_gold(path: Path = GOLD_FILE) -> dict[str, dict[str, Any]]:
         return {row["key"]: row for row in map(json.loads, fh)}
 
 
+def gold_pages(
+    gold: dict[str, dict[str, Any]], pages: Iterable[tuple[str, Page]]
+) -> list[tuple[Page, dict[str, Any]]]:
+    """(page, gold row) for each (archive, page) of `pages` that has a row in `gold`, in page order."""
+    return [(page, gold[key]) for archive, page in pages if (key := page_key(archive, page)) in gold]
+
+
 def training_pages(half: str = "tuning") -> tuple[list[Page], dict[str, dict[str, Any]]]:
     """The pages of one half of the site split (`extraction_split.part`) and their gold as training gold: record id
     -> {"gold_text": the MAIN lines, "dataset": "crawl_gold"} (`extraction_blocks.page_table`'s gold)."""
     from extraction_split import part
 
-    gold = load_crawl_gold()
-    pages, training = [], {}
-    for archive, page in crawl_pages():
-        row = gold.get(page_key(archive, page))
-        if row is not None and part(page) == half:
-            pages.append(page)
-            training[page.record_id] = {"gold_text": "\n".join(row["main_lines"]), "dataset": "crawl_gold"}
-    return pages, training
+    chosen = [(page, row) for page, row in gold_pages(load_crawl_gold(), crawl_pages()) if part(page) == half]
+    training = {
+        page.record_id: {"gold_text": "\n".join(row["main_lines"]), "dataset": "crawl_gold"}
+        for page, row in chosen
+    }
+    return [page for page, _ in chosen], training
 
 
 def main() -> None:

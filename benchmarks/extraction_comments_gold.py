@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from comments_gold import ARCHIVE, GOLD_FILE
 from common import pick_warc
-from crawl_gold import load_crawl_gold, page_key
+from crawl_gold import gold_pages, load_crawl_gold
 from extraction import build_engines, read_pages
 from extraction_crawl_gold import CONVENTIONS, agreement, f1, gold_text, print_table
 from extraction_split import part, per_part, site, split_arguments
@@ -26,20 +26,17 @@ REFERENCE = "plain trafilatura (comments kept)"
 def main() -> None:
     args = split_arguments(__doc__.split("\n\n")[0])
     gold = load_crawl_gold(GOLD_FILE)
-    pages = [
-        (page, gold[key])
-        for page in read_pages(pick_warc(False, None))
-        if (key := page_key(ARCHIVE, page)) in gold
-    ]
+    pages = gold_pages(gold, ((ARCHIVE, page) for page in read_pages(pick_warc(False, None))))
     halves = np.array([part(page) for page, _ in pages])
     sites = [site(page) for page, _ in pages]
     print(
         f"{len(pages)} pages; tuning {np.sum(halves == 'tuning')}, reporting {np.sum(halves == 'reporting')}"
     )
     label = "other half's model" if args.blocks_models else "shipped model, in-sample"
+    trafilatura = build_engines(["trafilatura_defaults", "trafilatura_comments"])
     engines = {
-        REFERENCE: build_engines(["trafilatura_defaults"])["trafilatura_defaults"],
-        "`trafilatura` op, comments: true": build_engines(["trafilatura_comments"])["trafilatura_comments"],
+        REFERENCE: trafilatura["trafilatura_defaults"],
+        "`trafilatura` op, comments: true": trafilatura["trafilatura_comments"],
         f"`blocks` ({label})": per_part(args.blocks_models, "blocks"),
         f"`blocks`, comments: true ({label})": per_part(args.blocks_models, "blocks", comments=True),
         f"`resiliparse` (fallback: {label})": per_part(args.blocks_models, "resiliparse"),

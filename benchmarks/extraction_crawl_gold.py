@@ -14,7 +14,7 @@ for an engine that returns nothing, else 0.
 from __future__ import annotations
 
 import numpy as np
-from crawl_gold import load_crawl_gold, page_key
+from crawl_gold import gold_pages, load_crawl_gold
 from extraction import build_engines, prf, token_prf
 from extraction_crawl import crawl_pages
 from extraction_split import part, site
@@ -88,7 +88,7 @@ def agreement(gold: list[dict]) -> dict[str, float]:
 
 def main() -> None:
     gold = load_crawl_gold()
-    pages = [(page, gold[key]) for archive, page in crawl_pages() if (key := page_key(archive, page)) in gold]
+    pages = gold_pages(gold, crawl_pages())
     missing = len(gold) - len(pages)
     print(
         f"{len(pages)} gold pages found in the sample archives" + (f", {missing} missing" if missing else "")

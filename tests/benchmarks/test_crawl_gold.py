@@ -6,17 +6,13 @@ from __future__ import annotations
 
 
 def _rows_are_lines_of_their_pages(cg, gold: dict, pages) -> int:
-    found = 0
-    for archive, page in pages:
-        row = gold.get(cg.page_key(archive, page))
-        if row is None:
-            continue
-        found += 1
+    found = cg.gold_pages(gold, pages)
+    for page, row in found:
         lines = cg.page_lines(page)
         assert set(row["main_lines"] + row["comment_lines"]) <= set(lines), row["url"]
         rest = iter(lines)
         assert all(line in rest for line in row["main_lines"]), row["url"]  # a subsequence: page order
-    return found
+    return len(found)
 
 
 def test_every_crawl_gold_row_is_lines_of_its_page(bench, shared):
