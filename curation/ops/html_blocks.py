@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from curation.ops.block_features import features, stage2_rows
-from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, PageBlocks, blocks, parse
+from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, NOT_COMMENTS_BIT, PageBlocks, blocks, parse
 from curation.ops.tree_ensemble import TreeEnsemble
 
 MODEL_RESOURCE = "html_blocks_model.json"
@@ -86,9 +86,11 @@ def shipped_model() -> BlockModel:
 
 def in_comment_section(page: PageBlocks) -> np.ndarray:
     """Per block, whether an element that encloses it, and not every block of the page, has a class/id naming a
-    comment section: a `comments-open` body class (WordPress) or a wrapper round the whole page says nothing of
-    one block (`PageBlocks.local_keywords`)."""
-    return (page.local_keywords() & _COMMENT_BIT).astype(bool)
+    comment section, and none names one that holds no reader comments (a "recent comments" widget, the comment
+    box: html_walk.NOT_COMMENTS). A `comments-open` body class (WordPress) or a wrapper round the whole page says
+    nothing of one block (`PageBlocks.local_keywords`)."""
+    bits = page.local_keywords()
+    return ((bits & _COMMENT_BIT) != 0) & ((bits & NOT_COMMENTS_BIT) == 0)
 
 
 def in_form(page: PageBlocks) -> np.ndarray:

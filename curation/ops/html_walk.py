@@ -159,6 +159,14 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "list": ("list", "item", "card", "grid", "tile"),
 }
 _KEYWORD_BITS = {kw: 1 << i for i, group in enumerate(KEYWORDS.values()) for kw in group}
+# Words that, in the class/id of an element that also names a comment section, say it holds no reader comments: a
+# "recent comments" widget (links to comments on other posts) or the comment box round the form (`respond`,
+# `reply-title`: its "Leave a Reply" heading). They set NOT_COMMENTS_BIT, above the KEYWORDS bits, which block
+# features do not read; on an element without the comment group's bit it is not set, so no element is keyworded
+# by these words alone.
+NOT_COMMENTS = ("recent", "latest", "respond", "reply-title")
+NOT_COMMENTS_BIT = 1 << len(KEYWORDS)
+_COMMENT_GROUP_BIT = 1 << list(KEYWORDS).index("comment")
 _ANCESTOR_BITS = {t: 1 << i for i, t in enumerate(ANCESTOR_TAGS)}
 for _h in ("h1", "h2", "h3", "h4", "h5", "h6"):
     _ANCESTOR_BITS[_h] = _ANCESTOR_BITS["h"]
@@ -235,18 +243,23 @@ def _keyword_automaton():
     import ahocorasick
 
     automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-    for kw, bit in _KEYWORD_BITS.items():
+    words = dict(_KEYWORD_BITS)
+    for kw in NOT_COMMENTS:
+        words[kw] = words.get(kw, 0) | NOT_COMMENTS_BIT
+    for kw, bit in words.items():
         automaton.add_word(kw, bit)
     automaton.make_automaton()
     return automaton
 
 
 def _keyword_bits(attrs: str) -> int:
-    """KEYWORDS bits of a `class id` string: a group's bit is set when any of its keywords is a substring
-    (cached in _ATTR_BITS)."""
+    """KEYWORDS bits of a `class id` string: a group's bit is set when any of its keywords is a substring, and
+    NOT_COMMENTS_BIT when one of NOT_COMMENTS is and the comment group's bit is set (cached in _ATTR_BITS)."""
     bits = 0
     for _, bit in _keyword_automaton().iter(attrs.lower()):
         bits |= bit
+    if not bits & _COMMENT_GROUP_BIT:
+        bits &= ~NOT_COMMENTS_BIT
     _ATTR_BITS[attrs] = bits
     return bits
 

@@ -173,6 +173,34 @@ def test_comments_option_leaves_out_the_comment_form():
     assert COMMENT in _extract([webforms.encode()], comments=True)[0]
 
 
+def test_comments_option_leaves_out_recent_comment_widgets_and_the_reply_heading():
+    """`comments: true` keeps no block of a comment-keyworded element that also names a "recent comments" widget
+    (its items are links to comments on other posts) or the comment box (WordPress's `respond` round the "Leave a
+    Reply" heading and the form); such words alone key no element, so the model's features do not change."""
+    widget = (
+        "<aside class='widget-area'><section id='recent-comments-2' class='widget widget_recent_comments'>"
+        "<h2>Recent Comments</h2><ul id='recentcomments'><li class='recentcomments'><span>Ann Smith</span> on "
+        "<a href='/p/1'>Budget</a></li></ul></section></aside>"
+    )
+    comments = (
+        f"<div id='comments' class='comments-area'><ol class='comment-list'><li class='comment'><p>{COMMENT}</p>"
+        "</li></ol><div id='respond' class='comment-respond'><h3 id='reply-title' class='comment-reply-title'>"
+        "Leave a Reply</h3><form id='commentform'><p>Your email address will not be published.</p></form>"
+        "</div></div>"
+    )
+    page = (
+        f"<html><body><article><h1>Library plans</h1><p>{PROSE}</p><p>{PROSE}</p></article>{comments}{widget}"
+        "</body></html>"
+    )
+    text = _extract([page.encode()], comments=True)[0].splitlines()
+    assert COMMENT in text
+    assert not {"Leave a Reply", "Recent Comments", "Ann Smith on Budget"} & set(text)
+    page_blocks = blocks(parse(page))
+    assert in_comment_section(page_blocks).tolist() == [False, False, False, True, False, False, False, False]
+    plain = blocks(parse("<body><div class='recent latest'><p>a.</p></div><p>b.</p></body>"))
+    assert plain.keyword_spans == [] and not plain.column("keywords").any()
+
+
 def test_blocks_model_option_loads_a_model_file(tmp_path):
     """`blocks_model` runs the op with another model file (here the shipped one with a stricter threshold), and
     bad settings are refused before a run (`validate`, `preflight`)."""
