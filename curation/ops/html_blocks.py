@@ -5,7 +5,7 @@ row (curation.ops.block_features: text and link length, punctuation, its tag and
 of its ancestors, depth, position, enclosing elements, neighbours). A gradient-boosted tree ensemble scores each
 block (stage 1); a second, small one rescores it from stage 1's scores in its page context, as main text is
 contiguous (stage 2). Both are trained offline by benchmarks/extraction_blocks.py on the visible gold and on the
-tuning half of old crawl pages labelled here (benchmarks/gold; settings chosen on the visible gold's tuning half)
+tuning half of old crawl pages labelled here (benchmarks/gold; settings chosen by CV on the tuning halves of both)
 and shipped as JSON in curation/resources, and evaluated without a learning library (curation.ops.tree_ensemble); the blocks whose last score is >= the model's threshold are kept.
 """
 
