@@ -20,7 +20,8 @@ Engines: `resiliparse`, `trafilatura` and `blocks` (the learned block classifier
 `decode_html` charset sniffing and the engine functions of curation.ops.html; `resiliparse_no_fallback` is the
 `resiliparse` engine without its fallback to `blocks`; `resiliparse_comments`, `trafilatura_comments` and
 `blocks_comments` are the engines with `comments: true`, for gold that counts reader comments, as plain trafilatura
-keeps them); reference points
+keeps them; `resiliparse_post_meta`, `blocks_post_meta` and `blocks_comments_post_meta` add `post_meta: true`, for
+gold that counts headlines and bylines); reference points
 `resiliparse_full` (main_content=False), `trafilatura_defaults` (plain `trafilatura.extract`), `trafilatura_precision` (favor_precision=True), `trafilatura_fast`
 (fast=True: no fallback extractors), and `datatrove`
 (datatrove's Trafilatura extractor settings on datatrove's WarcReader decoding; only when datatrove is
@@ -170,6 +171,9 @@ def build_engines(names: list[str]) -> dict[str, Callable[[Page], str]]:
         "resiliparse_comments": lambda: op_engine("resiliparse", comments=True),
         "trafilatura_comments": lambda: op_engine("trafilatura", comments=True),
         "blocks_comments": lambda: op_engine("blocks", comments=True),
+        "resiliparse_post_meta": lambda: op_engine("resiliparse", post_meta=True),
+        "blocks_post_meta": lambda: op_engine("blocks", post_meta=True),
+        "blocks_comments_post_meta": lambda: op_engine("blocks", comments=True, post_meta=True),
         "trafilatura_defaults": lambda: _trafilatura_defaults,
         "resiliparse_full": lambda: _resiliparse_full,
         "trafilatura_precision": lambda: _trafilatura_with(favor_precision=True),

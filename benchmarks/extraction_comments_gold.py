@@ -43,6 +43,16 @@ def main() -> None:
         f"`resiliparse`, comments: true (fallback: {label})": per_part(
             args.blocks_models, "resiliparse", comments=True
         ),
+        f"`blocks`, post_meta: true ({label})": per_part(args.blocks_models, "blocks", post_meta=True),
+        f"`blocks`, comments and post_meta: true ({label})": per_part(
+            args.blocks_models, "blocks", comments=True, post_meta=True
+        ),
+        f"`resiliparse`, post_meta: true (fallback: {label})": per_part(
+            args.blocks_models, "resiliparse", post_meta=True
+        ),
+        f"`resiliparse`, comments and post_meta: true (fallback: {label})": per_part(
+            args.blocks_models, "resiliparse", comments=True, post_meta=True
+        ),
     }
     outputs = {
         name: [

@@ -27,6 +27,9 @@ ENGINES = [
     "blocks",
     "resiliparse_comments",
     "blocks_comments",
+    "resiliparse_post_meta",
+    "blocks_post_meta",
+    "blocks_comments_post_meta",
 ]  # the names of extraction.py; the first is the reference
 CONVENTIONS = {"main": ("main_lines",), "main + comments": ("main_lines", "comment_lines")}
 DRAWS = 2000

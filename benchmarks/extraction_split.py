@@ -128,6 +128,9 @@ def main() -> None:
         f"html_extract blocks, comments: true (op; {label})": per_part(
             args.blocks_models, "blocks", comments=True
         ),
+        f"html_extract blocks, post_meta: true (op; {label})": per_part(
+            args.blocks_models, "blocks", post_meta=True
+        ),
         f"html_extract resiliparse (op; fallback {label})": per_part(args.blocks_models, "resiliparse"),
         "html_extract resiliparse, no fallback (op)": op_engine(
             "resiliparse", resiliparse_fallback_chars=None

@@ -101,7 +101,33 @@ def in_form(page: PageBlocks) -> np.ndarray:
     return enclosed if enclosed.mean() < 0.5 else np.zeros(len(page), dtype=bool)
 
 
-def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = False) -> str:
+HEADLINE_REACH = 15  # blocks, counting the first kept one, in which its headline is looked for
+HEADER_WORDS = 30  # the most words of a header line (byline, date, lead, photo credit)
+
+
+def article_header(page: PageBlocks, keep: np.ndarray) -> np.ndarray:
+    """Per block, whether it is the header of the text the kept blocks `keep` start: the nearest `h1` block among
+    the first kept block and the HEADLINE_REACH - 1 before it, and the blocks between that headline and the first
+    kept block of at most HEADER_WORDS words and under half link text (byline, date, lead, photo credit)."""
+    header = np.zeros(len(page), dtype=bool)
+    if not keep.any():
+        return header
+    first = int(np.argmax(keep))
+    headline = next(
+        (i for i in range(first, max(-1, first - HEADLINE_REACH), -1) if page.tags[i] == "h1"), None
+    )
+    if headline is None:
+        return header
+    header[headline] = True
+    for i in range(headline + 1, first):
+        text = page.texts[i]
+        header[i] = text.count(" ") < HEADER_WORDS and page.column("link_chars")[i] < 0.5 * len(text)
+    return header
+
+
+def extract_blocks(
+    html: str, model: BlockModel | None = None, comments: bool = False, post_meta: bool = False
+) -> str:
     """Main text of `html`: the blocks the model keeps, one per line ('' when the page has no text).
 
     `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...;
@@ -109,6 +135,9 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
     not in a form (`in_form`: the comment box), which the model itself was trained to leave out. Author-and-date
     lines and comments without a sentence end are kept too (benchmarks/RESULTS.md, "comments: true keeps whole
     comment sections").
+    `post_meta`: also keep the header of the text (`article_header`: its headline, byline, date, lead), which
+    the model learned to leave out where the visible gold does (AEB's article body; benchmarks/RESULTS.md,
+    "`post_meta: true`").
     """
     root = parse(html)
     if root is None:
@@ -118,6 +147,8 @@ def extract_blocks(html: str, model: BlockModel | None = None, comments: bool = 
         return ""
     model = model or shipped_model()
     keep = select(model.proba(page), model.threshold)
+    if post_meta:
+        keep |= article_header(page, keep)
     if comments:
         chars = np.fromiter(map(len, page.texts), dtype=np.int64, count=len(page))
         keep |= in_comment_section(page) & ~in_form(page) & (page.column("link_chars") < 0.5 * chars)

@@ -16,7 +16,13 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from curation.ops.block_features import N_CONTEXT, context_features, features
 from curation.ops.html import HtmlExtract
-from curation.ops.html_blocks import MODEL_RESOURCE, in_comment_section, in_form, shipped_model
+from curation.ops.html_blocks import (
+    MODEL_RESOURCE,
+    article_header,
+    in_comment_section,
+    in_form,
+    shipped_model,
+)
 from curation.ops.html_walk import blocks, parse
 from curation.rows import NOTE
 from curation.runner.accounting import StepStats
@@ -199,6 +205,31 @@ def test_comments_option_leaves_out_recent_comment_widgets_and_the_reply_heading
     assert in_comment_section(page_blocks).tolist() == [False, False, False, True, False, False, False, False]
     plain = blocks(parse("<body><div class='recent latest'><p>a.</p></div><p>b.</p></body>"))
     assert plain.keyword_spans == [] and not plain.column("keywords").any()
+
+
+def test_post_meta_keeps_the_article_header():
+    """`post_meta: true` keeps the headline just before the kept text and the short, not link-dense lines between
+    them (byline, date), not a share bar; no headline within reach of the text, no header. The `resiliparse`
+    engine takes the option too, `trafilatura` refuses it."""
+    header_lines = ["Library plans approved", "By Jane Doe", "March 3, 2024"]
+    page = (
+        "<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav><article>"
+        f"<h1>{header_lines[0]}</h1><p class='byline'>{header_lines[1]}</p><p>{header_lines[2]}</p>"
+        "<div class='share'><a href='/s'>Share</a> <a href='/t'>Tweet</a></div>"
+        f"<p>{PROSE}</p><p>{PROSE}</p></article><footer>Copyright 2024 The Town Paper</footer></body></html>"
+    )
+    page_blocks = blocks(parse(page))
+    keep = np.array([False] * 5 + [True, True, False])
+    assert article_header(page_blocks, keep).tolist() == [False, True, True, True, False, False, False, False]
+    assert not article_header(page_blocks, np.array([True] + [False] * 7)).any()
+    far = blocks(parse(page.replace("<div class='share'>", "<p>a.</p>" * 15 + "<div class='share'>")))
+    assert not article_header(far, np.arange(len(far)) >= len(far) - 3).any()
+    without = _extract([page.encode()])[0].splitlines()
+    with_ = _extract([page.encode()], post_meta=True)[0].splitlines()
+    assert set(without) <= set(with_) and set(header_lines) <= set(with_) and "Share Tweet" not in with_
+    assert PROSE in _extract([page.encode()], engine="resiliparse", post_meta=True)[0]
+    with pytest.raises(ValueError, match="post_meta needs engine"):
+        HtmlExtract(engine="trafilatura", post_meta=True).validate()
 
 
 def test_blocks_model_option_loads_a_model_file(tmp_path):
