@@ -377,8 +377,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, help="only the first N pages (smoke tests)")
     parser.add_argument(
         "--engines",
-        default="resiliparse,blocks,blocks_comments,trafilatura,trafilatura_defaults,resiliparse_full,"
-        "trafilatura_precision,trafilatura_fast,datatrove",
+        default="resiliparse,blocks,blocks_comments,blocks_comments_post_meta,trafilatura,trafilatura_defaults,"
+        "resiliparse_full,trafilatura_precision,trafilatura_fast,datatrove",
         help="comma-separated; `datatrove` is skipped when datatrove is not installed",
     )
     parser.add_argument("--repeat", type=int, default=1, help="time each engine N times, report the median")
