@@ -5,13 +5,14 @@ shipped model learns from both (1,264). This script trains the same recipe on K-
 folds grouped by site (a hash of the site with a salt; several salts, as one assignment of sites to folds moves
 the figures by about a point), so each page is scored by a model that learned from ~(K-1)/K of all pages and not
 from its own site. Nothing is chosen here: stage 1's settings, stage 2's shape and the threshold are those
-extraction_blocks.py chose on the tuning half (the shipped model's); the visible pages only (the shipped model
-also learns from the crawl gold's tuning half). Each page is scored through the op
+extraction_blocks.py chose (the shipped model's), and every model also learns from the crawl gold's tuning half,
+as the shipped one does (`--no-crawl-gold`: the visible pages alone). Each page is scored through the op
 (`html_extract` `engine: blocks` with the fold's model, its fallback to `resiliparse` included) and through the
 model's selection alone; per half, and pooled over both halves with a paired bootstrap against plain trafilatura
 as extraction_paired.py computes it (gold-text pages, resampled within dataset and half).
 
     cd benchmarks && OMP_NUM_THREADS=2 ../.venv/bin/python extraction_blocks_allcv.py [--folds 4] [--salts a,b,c]
+        [--no-crawl-gold]
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import xxhash
 from common import pick_warc
+from crawl_gold import training_pages
 from extraction import load_gold, prf, read_pages, token_prf
-from extraction_blocks import FIXED2, GRID2, load_rows, train
+from extraction_blocks import FIXED2, GRID2, load_rows, page_table, train
 from extraction_paired import DATASETS, Groups, bootstrap_draws, paired_difference, summary
 from extraction_split import PARTS, trafilatura_with
 
@@ -45,16 +47,22 @@ def fold_of(site: str, salt: str, folds: int) -> int:
     return xxhash.xxh64_intdigest(salt + site) % folds
 
 
+def crawl_training_rows(skip: bool) -> list[dict]:
+    """The page rows of the crawl gold's tuning half, which every model of the shipped recipe learns from too
+    (none where `skip`)."""
+    return [] if skip else page_table(*training_pages("tuning"))
+
+
 def cross_fitted_texts(
-    rows: list[dict], pages: dict, fold: np.ndarray, label: str, work: Path
+    rows: list[dict], pages: dict, fold: np.ndarray, label: str, work: Path, extra: list[dict]
 ) -> dict[str, dict]:
     """Per page id: the text of the op (`op`) and of the model's selection alone (`model`), each page by the
-    shipped recipe trained on the rows of the other folds (`fold`: one fold number per row)."""
+    shipped recipe trained on the rows of the other folds (`fold`: one fold number per row) and on `extra`."""
     params2, threshold = shipped_recipe()
     folds = int(fold.max()) + 1
     texts: dict[str, dict] = {}
     for k in range(folds):
-        training = [r for r, f in zip(rows, fold, strict=True) if f != k]
+        training = [r for r, f in zip(rows, fold, strict=True) if f != k] + extra
         payload = train(training, threshold, params2, threshold, f"fold {k} of {folds} ({label})")
         path = work / f"model_{label.replace(' ', '_')}_{k}.json"  # load_model caches by path
         path.write_text(json.dumps(payload))
@@ -93,7 +101,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--salts", default="a,b,c", help="one site-to-fold assignment per salt")
+    ap.add_argument("--no-crawl-gold", action="store_true", help="train on the visible pages alone")
     args = ap.parse_args()
+    extra = crawl_training_rows(args.no_crawl_gold)
     gold = load_gold()
     pages = {p.record_id: p for p in read_pages(pick_warc(False, None)) if p.record_id in gold}
     rows = load_rows(gold)
@@ -112,7 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for salt in args.salts.split(","):
             fold = np.array([fold_of(r["site"], salt, args.folds) for r in rows])
-            texts = cross_fitted_texts(rows, pages, fold, f"salt {salt}", Path(tmp))
+            texts = cross_fitted_texts(rows, pages, fold, f"salt {salt}", Path(tmp), extra)
             for kind in ("op", "model"):
                 scores = f1_groups(rows, gold, lambda r, kind=kind, texts=texts: texts[r["id"]][kind])
                 diff, lo, hi = paired_difference(scores, reference, draws)

@@ -6,14 +6,15 @@ snippets to keep and to leave out). The held-out pages of issue 17 come from fou
 site-grouped splits of extraction_blocks.py and extraction_blocks_allcv.py (same datasets on both sides)
 understate that shift. Here each dataset is scored by the shipped recipe trained on the other two only, next to
 the same recipe trained on 3/4 of all pages by site (salt a, as extraction_blocks_allcv.py) and the engines
-that learn nothing. Nothing is chosen: stage 1, stage 2 and the threshold are the shipped model's; the visible
-pages only (the shipped model also learns from the crawl gold's tuning half).
+that learn nothing. Nothing is chosen: stage 1, stage 2 and the threshold are the shipped model's, and every
+model also learns from the crawl gold's tuning half, as the shipped one does (`--no-crawl-gold`: not).
 
 Per dataset: mean token P, R and F1 over gold-text pages (AEB, Readability); the share of `with` snippets
 present and of `without` snippets absent (trafilatura eval), and their page mean as extraction_blocks.py scores.
 `--part tuning` (or `reporting`) keeps one half of the site split, for training and scoring alike.
 
-    cd benchmarks && OMP_NUM_THREADS=2 ../.venv/bin/python extraction_blocks_lodo.py [--part P]  (about 8 min)
+    cd benchmarks && OMP_NUM_THREADS=2 ../.venv/bin/python extraction_blocks_lodo.py [--part P] [--no-crawl-gold]
+        (about 8 min)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from common import markdown_table, pick_warc
 from extraction import load_gold, op_engine, prf, read_pages, snippet_score, token_prf
 from extraction_blocks import load_rows, page_score
-from extraction_blocks_allcv import cross_fitted_texts, fold_of
+from extraction_blocks_allcv import crawl_training_rows, cross_fitted_texts, fold_of
 from extraction_split import PARTS, resiliparse_with, trafilatura_with
 
 GOLD_TEXT = ("scrapinghub_aeb", "mozilla_readability")
@@ -58,7 +59,9 @@ def dataset_scores(rows: list[dict], gold: dict, text_of: Callable[[dict], str])
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=PARTS, help="one half of the site split only (default: both)")
+    ap.add_argument("--no-crawl-gold", action="store_true", help="train on the visible pages alone")
     args = ap.parse_args()
+    extra = crawl_training_rows(args.no_crawl_gold)
     gold = load_gold()
     pages = {p.record_id: p for p in read_pages(pick_warc(False, None)) if p.record_id in gold}
     rows = [r for r in load_rows(gold) if args.part in (None, r["part"])]
@@ -77,7 +80,7 @@ def main() -> None:
         by_dataset = np.array([ORDER.index(r["dataset"]) for r in rows])
         by_site = np.array([fold_of(r["site"], "a", 4) for r in rows])
         for label, fold in (("other datasets", by_dataset), ("3 of 4 site folds", by_site)):
-            texts = cross_fitted_texts(rows, pages, fold, label, Path(tmp))
+            texts = cross_fitted_texts(rows, pages, fold, label, Path(tmp), extra)
             for kind in ("op", "model"):
                 name = f"`blocks` {'op' if kind == 'op' else 'model alone'}, trained on {label}"
                 table[name] = dataset_scores(rows, gold, lambda r, k=kind, t=texts: t[r["id"]][k])
