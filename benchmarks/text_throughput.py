@@ -55,10 +55,10 @@ SEGMENT_WORKER_TITLES = ("process_units", "_warm_segment", "UnitProcessor")
 
 
 def throughput_recipe(  # noqa: ANN201 - Recipe
-    warc: Path, workers: int, output: Path, limit: int | None = None, engine: str = "resiliparse"
+    warc: Path, workers: int, output: Path, limit: int | None = None, engine: str | None = None
 ):
     """refinedweb.yaml with its Stage steps removed, reading `warc`, `max_workers=workers`, writing to `output`,
-    extracting with `engine`."""
+    extracting with `engine` (None: the recipe's)."""
     import yaml
 
     from curation.ops import REGISTRY, load_builtin_ops
@@ -69,7 +69,7 @@ def throughput_recipe(  # noqa: ANN201 - Recipe
     raw = yaml.safe_load(RECIPE.read_text())
     raw["steps"] = [s for s in raw["steps"] if not issubclass(REGISTRY[next(iter(s))], Stage)]
     for step in raw["steps"]:
-        if "html_extract" in step:
+        if "html_extract" in step and engine is not None:
             step["html_extract"] = {**(step["html_extract"] or {}), "engine": engine}
     raw["input"]["paths"] = [str(warc)]
     if limit is not None:
@@ -82,7 +82,7 @@ def throughput_recipe(  # noqa: ANN201 - Recipe
 # ---- children: one measured run each ------------------------------------------------------------------------
 
 
-def child_ours(warc: Path, workers: int, work: Path, limit: int | None, engine: str) -> dict[str, Any]:
+def child_ours(warc: Path, workers: int, work: Path, limit: int | None, engine: str | None) -> dict[str, Any]:
     """Run the stage-free refinedweb recipe on a fresh local Ray with `workers` CPUs."""
     import logging
 
@@ -302,7 +302,7 @@ def _time(stats: dict[str, Any]) -> float | None:
     return t.get("total") if isinstance(t, dict) else None
 
 
-def child_isolated(warc: Path, work: Path, limit: int | None, engine: str) -> dict[str, Any]:
+def child_isolated(warc: Path, work: Path, limit: int | None, engine: str | None) -> dict[str, Any]:
     """Our reader and each op of the recipe alone, in this process, over pre-read batches; seconds per part."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -464,14 +464,16 @@ def cpu_by_process(seen: dict[int, ProcSeries], t0: float, t1: float) -> dict[st
 
 
 def measure(
-    system: str, warc: Path, workers: int, limit: int | None, docs_in: int | None, engine: str = "resiliparse"
+    system: str, warc: Path, workers: int, limit: int | None, docs_in: int | None, engine: str | None = None
 ) -> dict[str, Any]:
     """Run one child and return its own report plus wall, CPU and per-worker peak RSS from the sampler."""
     with tempfile.TemporaryDirectory(prefix=f"bench_{system}_") as tmp:
         work = Path(tmp)
         result = work / "result.json"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", system, "--warc", str(warc)]
-        cmd += ["--workers", str(workers), "--work", str(work), "--result", str(result), "--engine", engine]
+        cmd += ["--workers", str(workers), "--work", str(work), "--result", str(result)]
+        if engine is not None:
+            cmd += ["--engine", engine]
         if limit is not None:
             cmd += ["--limit", str(limit)]
         # Ray starts its workers at nice 15; at 0 they compete for a shared machine's cores on the same terms as
@@ -656,7 +658,7 @@ def report(
     f1 = load_f1(extraction_json)
     if f1:
         print("\nextraction F1 (benchmarks/extraction.py, AEB / Readability macro F1):")
-        for name in ("resiliparse", "datatrove", "trafilatura"):
+        for name in ("blocks", "resiliparse", "datatrove", "trafilatura"):
             if name in f1:
                 print(f"  {name}: {f1[name]['aeb_f1']:.3f} / {f1[name]['readability_f1']:.3f}")
     else:
@@ -681,9 +683,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, help="only the first N documents (smoke tests)")
     parser.add_argument(
         "--engine",
-        default="resiliparse",
-        choices=["resiliparse", "trafilatura"],
-        help="our html_extract engine (datatrove always runs Trafilatura)",
+        choices=["resiliparse", "trafilatura", "blocks"],
+        help="our html_extract engine (default: the recipe's; datatrove always runs Trafilatura)",
     )
     parser.add_argument("--copies", type=int, default=1, help="run on the WARC concatenated N times")
     parser.add_argument("--extraction-json", default="/tmp/mmcurate_bench/extraction.json")

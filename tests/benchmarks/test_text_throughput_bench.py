@@ -19,7 +19,7 @@ def test_recipe_without_stages(bench, tmp_path):
     assert not any(issubclass(REGISTRY[op], Stage) for op in ops)
     assert recipe.max_workers == 2 and recipe.input_paths == [str(common.DEMO_WARC)]
     engines = [s.params.get("engine") for s in recipe.steps if s.op == "html_extract"]
-    assert engines == ["resiliparse"]
+    assert engines == ["resiliparse"]  # the recipe's own
     other = tt.throughput_recipe(common.DEMO_WARC, 1, tmp_path / "o", engine="trafilatura")
     assert [s.params.get("engine") for s in other.steps if s.op == "html_extract"] == ["trafilatura"]
 
