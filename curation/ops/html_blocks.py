@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from curation.ops.block_features import features, stage2_rows
-from curation.ops.html_walk import ANCESTOR_TAGS, KEYWORDS, NOT_COMMENTS_BIT, PageBlocks, blocks, parse
+from curation.ops.html_walk import ANCESTOR_TAGS, COMMENT_BIT, NOT_COMMENTS_BIT, PageBlocks, blocks, parse
 from curation.ops.tree_ensemble import TreeEnsemble
 
 MODEL_RESOURCE = "html_blocks_model.json"
 _FORM_BIT = 1 << ANCESTOR_TAGS.index("form")
-_COMMENT_BIT = 1 << list(KEYWORDS).index("comment")
 
 
 def select(proba: np.ndarray, threshold: float) -> np.ndarray:
@@ -90,7 +89,7 @@ def in_comment_section(page: PageBlocks) -> np.ndarray:
     box: html_walk.NOT_COMMENTS). A `comments-open` body class (WordPress) or a wrapper round the whole page says
     nothing of one block (`PageBlocks.local_keywords`)."""
     bits = page.local_keywords()
-    return ((bits & _COMMENT_BIT) != 0) & ((bits & NOT_COMMENTS_BIT) == 0)
+    return ((bits & COMMENT_BIT) != 0) & ((bits & NOT_COMMENTS_BIT) == 0)
 
 
 def in_form(page: PageBlocks) -> np.ndarray:
@@ -119,9 +118,10 @@ def article_header(page: PageBlocks, keep: np.ndarray) -> np.ndarray:
     if headline is None:
         return header
     header[headline] = True
+    links = page.column("link_chars")
     for i in range(headline + 1, first):
         text = page.texts[i]
-        header[i] = text.count(" ") < HEADER_WORDS and page.column("link_chars")[i] < 0.5 * len(text)
+        header[i] = text.count(" ") < HEADER_WORDS and links[i] < 0.5 * len(text)
     return header
 
 

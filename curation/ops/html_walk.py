@@ -166,7 +166,7 @@ _KEYWORD_BITS = {kw: 1 << i for i, group in enumerate(KEYWORDS.values()) for kw 
 # by these words alone.
 NOT_COMMENTS = ("recent", "latest", "respond", "reply-title")
 NOT_COMMENTS_BIT = 1 << len(KEYWORDS)
-_COMMENT_GROUP_BIT = 1 << list(KEYWORDS).index("comment")
+COMMENT_BIT = 1 << list(KEYWORDS).index("comment")
 _ANCESTOR_BITS = {t: 1 << i for i, t in enumerate(ANCESTOR_TAGS)}
 for _h in ("h1", "h2", "h3", "h4", "h5", "h6"):
     _ANCESTOR_BITS[_h] = _ANCESTOR_BITS["h"]
@@ -258,7 +258,7 @@ def _keyword_bits(attrs: str) -> int:
     bits = 0
     for _, bit in _keyword_automaton().iter(attrs.lower()):
         bits |= bit
-    if not bits & _COMMENT_GROUP_BIT:
+    if not bits & COMMENT_BIT:
         bits &= ~NOT_COMMENTS_BIT
     _ATTR_BITS[attrs] = bits
     return bits
