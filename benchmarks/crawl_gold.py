@@ -31,16 +31,18 @@ from curation.ops.html import decode_html
 
 GOLD_FILE = Path(__file__).resolve().parent / "gold" / "crawl_gold.jsonl.gz"
 MIN_WORDS, MAX_LINES = 100, 400
-QUOTA = {  # pages per archive: every eligible page of the 2008 crawl (one site each), a few of the others
+QUOTA = {  # pages per archive: every eligible page of the archives of many sites, a few of the one-site ones
     "copycat_cc2008": 101,
-    "copycat_clueweb09": 8,
-    "dolma_sample-0000": 10,
-    "dolma_sample-0001": 8,
+    "copycat_clueweb09": 17,
+    "copycat_clueweb12": 3,
+    "dolma_sample-0000": 22,
+    "dolma_sample-0001": 15,
     "ipwb_sample-1": 16,
     "ipwb_IAH-20080430204825-00000-blackbook": 12,
-    "resiliparse_cc": 9,
-    "resiliparse_clueweb": 6,
+    "resiliparse_cc": 15,
+    "resiliparse_clueweb": 29,
     "cc_whirlwind": 1,
+    "jwarc_cc": 1,
 }
 
 
@@ -70,17 +72,23 @@ def page_key(archive: str, page: Page) -> str:
 
 def sample() -> list[tuple[str, Page, list[str]]]:
     """The annotated pages: per archive, the first `QUOTA` pages by a hash of their position among the pages of
-    at least `MIN_WORDS` words and at most `MAX_LINES` lines (long listings would take an annotator hours)."""
+    at least `MIN_WORDS` words and at most `MAX_LINES` lines (long listings would take an annotator hours); a page
+    an archive holds twice (the same `page_key`) once, its first copy in hash order."""
     eligible: dict[str, list[tuple[int, Page, list[str]]]] = {}
     for archive, page in crawl_pages():
         lines = page_lines(page)
         if sum(len(line.split()) for line in lines) >= MIN_WORDS and len(lines) <= MAX_LINES:
             eligible.setdefault(archive, []).append((xxhash.xxh64_intdigest(page.record_id), page, lines))
-    return [
-        (archive, page, lines)
-        for archive, quota in QUOTA.items()
-        for _, page, lines in sorted(eligible.get(archive, []), key=lambda t: t[0])[:quota]
-    ]
+    sampled = []
+    for archive, quota in QUOTA.items():
+        keys: set[str] = set()
+        for _, page, lines in sorted(eligible.get(archive, []), key=lambda t: t[0]):
+            if len(keys) == quota:
+                break
+            if (key := page_key(archive, page)) not in keys:
+                keys.add(key)
+                sampled.append((archive, page, lines))
+    return sampled
 
 
 def write_pages(folder: Path, sampled: list[tuple[str, Page, list[str]]]) -> None:
@@ -143,8 +151,15 @@ def load_crawl_gold(path: Path = GOLD_FILE) -> dict[str, dict[str, Any]]:
 def gold_pages(
     gold: dict[str, dict[str, Any]], pages: Iterable[tuple[str, Page]]
 ) -> list[tuple[Page, dict[str, Any]]]:
-    """(page, gold row) for each (archive, page) of `pages` that has a row in `gold`, in page order."""
-    return [(page, gold[key]) for archive, page in pages if (key := page_key(archive, page)) in gold]
+    """(page, gold row) for each (archive, page) of `pages` that has a row in `gold`, in page order; a page an
+    archive holds twice, once."""
+    seen: set[str] = set()
+    paired = []
+    for archive, page in pages:
+        if (key := page_key(archive, page)) in gold and key not in seen:
+            seen.add(key)
+            paired.append((page, gold[key]))
+    return paired
 
 
 def training_pages(half: str = "tuning") -> tuple[list[Page], dict[str, dict[str, Any]]]:

@@ -8,7 +8,7 @@ trigrams (whole token sequence for blocks under 3 tokens) occur in the gold, boi
 in between; on trafilatura-eval pages a block holding (or held in) a `with` snippet is main text, one with a
 `without` snippet is not, the rest are unlabelled.
 Hyper-parameters are chosen by 4-fold cross-validation grouped by site over the tuning halves of the visible gold
-and of this project's crawl gold (benchmarks/gold/, 79 old crawl pages labelled line by line), scored as the mean
+and of this project's crawl gold (benchmarks/gold/, old crawl pages labelled line by line), scored as the mean
 of the two gold sets' scores: the visible pages' as the benchmark scores them (mean of AEB/Readability macro token
 F1 and the snippet share), the crawl pages' mean token F1. Stage 1 scores blocks
 from their features; stage 2 rescores them from the out-of-fold stage-1 P in their page context

@@ -20,7 +20,7 @@ def test_every_crawl_gold_row_is_lines_of_its_page(bench, shared):
     cg = bench("crawl_gold")
     gold = cg.load_crawl_gold()
     assert (
-        _rows_are_lines_of_their_pages(cg, gold, bench("extraction_crawl").crawl_pages()) == len(gold) == 171
+        _rows_are_lines_of_their_pages(cg, gold, bench("extraction_crawl").crawl_pages()) == len(gold) == 231
     )
 
 
