@@ -71,7 +71,7 @@ def page_key(archive: str, page: Page) -> str:
 
 
 def sample() -> list[tuple[str, Page, list[str]]]:
-    """The annotated pages: per archive, the first `QUOTA` pages by a hash of their position among the pages of
+    """The annotated pages: per archive, the first `QUOTA` pages by a hash of their record id among the pages of
     at least `MIN_WORDS` words and at most `MAX_LINES` lines (long listings would take an annotator hours); a page
     an archive holds twice (the same `page_key`) once, its first copy in hash order."""
     eligible: dict[str, list[tuple[int, Page, list[str]]]] = {}
