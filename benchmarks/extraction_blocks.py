@@ -113,6 +113,12 @@ def page_table(pages: list[Page], gold: dict) -> list[dict]:
     return rows
 
 
+def crawl_tuning_table() -> tuple[list[dict], dict]:
+    """The page table of the crawl gold's tuning half, and its gold (`crawl_gold.training_pages`)."""
+    pages, gold = training_pages("tuning")
+    return page_table(pages, gold), gold
+
+
 def load_rows(gold: dict, cached: str | None = None, limit: int | None = None) -> list[dict]:
     """The page table of the visible gold pages, or the one pickled at `cached` (by --cache)."""
     if cached:
@@ -356,8 +362,7 @@ def main() -> None:
     reporting = [r for r in rows if r["part"] == "reporting"]
     extra: list[dict] = []
     if not args.no_crawl_gold:
-        crawl_pages, crawl_gold = training_pages("tuning")
-        extra = page_table(crawl_pages, crawl_gold)
+        extra, crawl_gold = crawl_tuning_table()
         gold = {**gold, **crawl_gold}
     print(f"tuning {len(tuning)} pages, reporting {len(reporting)}, crawl gold tuning half {len(extra)}")
     score1, threshold1, params2, threshold2, score2 = cross_validate(tuning + extra, gold)

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 import xxhash
 from common import pick_warc
-from crawl_gold import training_pages
 from extraction import load_gold, prf, read_pages, token_prf
-from extraction_blocks import FIXED2, GRID2, load_rows, page_table, train
+from extraction_blocks import FIXED2, GRID2, crawl_tuning_table, load_rows, train
 from extraction_paired import DATASETS, Groups, bootstrap_draws, paired_difference, summary
 from extraction_split import PARTS, trafilatura_with
 
@@ -45,12 +44,6 @@ def shipped_recipe() -> tuple[dict, float]:
 
 def fold_of(site: str, salt: str, folds: int) -> int:
     return xxhash.xxh64_intdigest(salt + site) % folds
-
-
-def crawl_training_rows(skip: bool) -> list[dict]:
-    """The page rows of the crawl gold's tuning half, which every model of the shipped recipe learns from too
-    (none where `skip`)."""
-    return [] if skip else page_table(*training_pages("tuning"))
 
 
 def cross_fitted_texts(
@@ -103,7 +96,7 @@ def main() -> None:
     ap.add_argument("--salts", default="a,b,c", help="one site-to-fold assignment per salt")
     ap.add_argument("--no-crawl-gold", action="store_true", help="train on the visible pages alone")
     args = ap.parse_args()
-    extra = crawl_training_rows(args.no_crawl_gold)
+    extra = [] if args.no_crawl_gold else crawl_tuning_table()[0]
     gold = load_gold()
     pages = {p.record_id: p for p in read_pages(pick_warc(False, None)) if p.record_id in gold}
     rows = load_rows(gold)

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from common import markdown_table, pick_warc
 from extraction import load_gold, op_engine, prf, read_pages, snippet_score, token_prf
-from extraction_blocks import load_rows, page_score
-from extraction_blocks_allcv import crawl_training_rows, cross_fitted_texts, fold_of
+from extraction_blocks import crawl_tuning_table, load_rows, page_score
+from extraction_blocks_allcv import cross_fitted_texts, fold_of
 from extraction_split import PARTS, resiliparse_with, trafilatura_with
 
 GOLD_TEXT = ("scrapinghub_aeb", "mozilla_readability")
@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--part", choices=PARTS, help="one half of the site split only (default: both)")
     ap.add_argument("--no-crawl-gold", action="store_true", help="train on the visible pages alone")
     args = ap.parse_args()
-    extra = crawl_training_rows(args.no_crawl_gold)
+    extra = [] if args.no_crawl_gold else crawl_tuning_table()[0]
     gold = load_gold()
     pages = {p.record_id: p for p in read_pages(pick_warc(False, None)) if p.record_id in gold}
     rows = [r for r in load_rows(gold) if args.part in (None, r["part"])]

@@ -12,15 +12,25 @@ trafilatura is over all pages, with a paired bootstrap 95 % interval that resamp
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from comments_gold import ARCHIVE, GOLD_FILE
 from common import pick_warc
 from crawl_gold import gold_pages, load_crawl_gold
-from extraction import build_engines, read_pages
+from extraction import Page, build_engines, read_pages
 from extraction_crawl_gold import CONVENTIONS, agreement, f1, gold_text, print_table
 from extraction_split import part, per_part, site, split_arguments
 
 REFERENCE = "plain trafilatura (comments kept)"
+
+# the op's convention options scored here, each with its label
+OPTIONS: list[tuple[dict[str, bool], str]] = [
+    ({}, ""),
+    ({"comments": True}, ", comments: true"),
+    ({"post_meta": True}, ", post_meta: true"),
+    ({"comments": True, "post_meta": True}, ", comments and post_meta: true"),
+]
 
 
 def main() -> None:
@@ -34,26 +44,15 @@ def main() -> None:
     )
     label = "other half's model" if args.blocks_models else "shipped model, in-sample"
     trafilatura = build_engines(["trafilatura_defaults", "trafilatura_comments"])
-    engines = {
+    engines: dict[str, Callable[[Page], str] | dict[str, Callable[[Page], str]]] = {
         REFERENCE: trafilatura["trafilatura_defaults"],
         "`trafilatura` op, comments: true": trafilatura["trafilatura_comments"],
-        f"`blocks` ({label})": per_part(args.blocks_models, "blocks"),
-        f"`blocks`, comments: true ({label})": per_part(args.blocks_models, "blocks", comments=True),
-        f"`resiliparse` (fallback: {label})": per_part(args.blocks_models, "resiliparse"),
-        f"`resiliparse`, comments: true (fallback: {label})": per_part(
-            args.blocks_models, "resiliparse", comments=True
-        ),
-        f"`blocks`, post_meta: true ({label})": per_part(args.blocks_models, "blocks", post_meta=True),
-        f"`blocks`, comments and post_meta: true ({label})": per_part(
-            args.blocks_models, "blocks", comments=True, post_meta=True
-        ),
-        f"`resiliparse`, post_meta: true (fallback: {label})": per_part(
-            args.blocks_models, "resiliparse", post_meta=True
-        ),
-        f"`resiliparse`, comments and post_meta: true (fallback: {label})": per_part(
-            args.blocks_models, "resiliparse", comments=True, post_meta=True
-        ),
     }
+    for options, named in OPTIONS:
+        engines[f"`blocks`{named} ({label})"] = per_part(args.blocks_models, "blocks", **options)
+        engines[f"`resiliparse`{named} (fallback: {label})"] = per_part(
+            args.blocks_models, "resiliparse", **options
+        )
     outputs = {
         name: [
             (fn[half] if isinstance(fn, dict) else fn)(page)
