@@ -19,7 +19,7 @@ import pyarrow as pa
 from curation.interleave.document import DROPPED_IMAGES, IMAGES
 from curation.io.interleaved import image
 from curation.ops.base import Filter, register
-from curation.ops.html import decode_html
+from curation.ops.html import decode_html, looks_like_html
 from curation.ops.html_walk import BLOCK_TAGS, SKIP_TAGS
 from curation.rows import ERROR, set_column, with_drop
 
@@ -166,7 +166,7 @@ class HtmlInterleave(Filter):
                 reasons[i] = "no_payload"
             elif ctype.startswith("image/"):
                 keep_payload[i] = payload
-            elif ctype in HTML_TYPES or (not ctype and payload.lstrip()[:1] == b"<"):
+            elif ctype in HTML_TYPES or (not ctype and looks_like_html(payload)):
                 try:
                     texts[i], images[i], dropped[i] = self._page(payload, charset, url)
                 except Exception as exc:  # a parser failure is this page's error, not the batch's

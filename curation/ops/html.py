@@ -21,6 +21,17 @@ ENGINES = ("resiliparse", "trafilatura", "blocks")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
 _TEXT_TYPES = ("text/plain",)  # WET conversion records
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")  # UTF-8, UTF-16 LE and BE byte-order marks
+
+
+def looks_like_html(payload: bytes) -> bool:
+    """Whether a record without a content type is HTML: its first non-blank character, after a byte-order mark
+    (UTF-8 or UTF-16), is `<`."""
+    if payload.startswith(_BOMS[0]):
+        payload = payload[len(_BOMS[0]) :]
+    elif payload.startswith(_BOMS[1:]):
+        payload = payload[2:4096].replace(b"\x00", b"")
+    return payload.lstrip()[:1] == b"<"
 
 
 def _tidy(text: str) -> str:
@@ -29,14 +40,20 @@ def _tidy(text: str) -> str:
 
 
 def decode_html(payload: bytes, header_charset: str | None) -> tuple[str, str]:
-    """Decode page bytes: UTF-8 when they are valid UTF-8 with a non-ASCII byte, else the HTTP charset when Python
-    knows it, else `<meta charset>`, else detection.
+    """Decode page bytes: by their byte-order mark where they start with one, else UTF-8 when they are valid UTF-8
+    with a non-ASCII byte, else the HTTP charset when Python knows it, else `<meta charset>`, else detection.
 
     Valid UTF-8 wins over what the page declares: text in a legacy encoding is almost never valid UTF-8, while
     UTF-8 pages that declare latin-1 (a server's default) or nothing, which detection can take for cp1252, occur.
     """
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
+    for bom, encoding in zip(_BOMS, ("utf-8", "utf-16-le", "utf-16-be"), strict=True):
+        if payload.startswith(bom):  # a byte-order mark decides, as browsers read it; it is not text
+            try:
+                return payload[len(bom) :].decode(encoding), encoding
+            except UnicodeDecodeError:
+                break
     if not payload.isascii():
         try:
             return payload.decode("utf-8"), "utf-8"
@@ -187,7 +204,7 @@ class HtmlExtract(Filter):
         if ctype in _TEXT_TYPES:
             text, used = decode_html(payload, charset)
             text = _tidy(text)
-        elif ctype in _HTML_TYPES or (not ctype and payload.lstrip()[:1] == b"<"):
+        elif ctype in _HTML_TYPES or (not ctype and looks_like_html(payload)):
             if len(payload) > self.max_html_bytes:
                 return None, None, None, "html_too_large"
             html, used = decode_html(payload, charset)

@@ -19,7 +19,7 @@ from curation.ops.gopher import (
     GopherRepetition,
     TokenNgrams,
 )
-from curation.ops.html import HtmlExtract, decode_html
+from curation.ops.html import HtmlExtract, decode_html, looks_like_html
 from curation.ops.lang import LanguageId
 from curation.ops.url import MAX_DOMAIN_KEY_CHARS, MAX_URL_KEY_CHARS, UrlFilter, _domain_keys, _url_keys
 from curation.runner.accounting import StepStats
@@ -255,6 +255,23 @@ def test_html_extract_marks_non_html_and_empty_pages():
     assert "committee met on Tuesday" in out.column("text")[0].as_py()
     assert out.column("text")[3].as_py() == "plain text from a WET record"
     assert "payload" not in out.column_names
+
+
+def test_html_extract_reads_records_without_a_content_type_behind_a_byte_order_mark():
+    page = f"\n <html><body><article><p>{PROSE}</p></article></body></html>"
+    payloads = [
+        page.encode(),
+        b"\xef\xbb\xbf" + page.encode(),
+        page.encode("utf-16"),  # with its byte-order mark
+        page.encode("utf-16-be").join([b"\xfe\xff", b""]),
+        b"\xef\xbb\xbfplain text, not a page",
+    ]
+    assert [looks_like_html(p) for p in payloads] == [True, True, True, True, False]
+    table = pa.table({"payload": payloads, "content_type": [None] * 5, "http_charset": [None] * 5})
+    out = HtmlExtract().evaluate(table)
+    assert out.column("_drop").to_pylist() == [None] * 4 + ["unsupported_content_type"]
+    assert out.column("text").to_pylist()[:4] == [PROSE] * 4  # the byte-order mark decides and is not text
+    assert [decode_html(p, "iso-8859-1")[1] for p in payloads[1:4]] == ["utf-8", "utf-16-le", "utf-16-be"]
 
 
 def test_executor_isolates_a_row_that_raises():
