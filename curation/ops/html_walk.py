@@ -268,8 +268,13 @@ def parse(html: str):
     """lxml tree of `html` (comments and processing instructions removed), or None when it has no elements."""
     import lxml.etree
 
-    parser = lxml.etree.HTMLParser(
-        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False
+    parser = lxml.etree.HTMLParser(  # collect_ids: no lookup of elements by id here, so no table of ids
+        encoding="utf-8",
+        remove_comments=True,
+        remove_pis=True,
+        no_network=True,
+        default_doctype=False,
+        collect_ids=False,
     )
     try:
         return lxml.etree.fromstring(html.encode("utf-8", "replace"), parser=parser)
