@@ -14,6 +14,8 @@ F1 and the snippet share), the crawl pages' mean token F1. Stage 1 scores blocks
 from their features; stage 2 rescores them from the out-of-fold stage-1 P in their page context
 (block_features.context_features) next to the same features, its CV nested (inner folds by site inside each outer
 training part). Stage 2 ships when its CV score beats stage 1 alone. Nothing is chosen on the reporting half.
+`--cv-by-dataset` runs the same CV with one outer fold per gold dataset (a check of how the settings transfer to
+a benchmark no model saw) and stops there.
 With the settings fixed, the same recipe is trained three times (stage 2 on out-of-fold stage-1 P each time): on
 the tuning half (scored on the reporting half), on the reporting half (scored on the tuning half), so both
 halves get a held-out figure, and on both halves: that model is written to
@@ -23,7 +25,7 @@ of every model and every choice (`--no-crawl-gold`: the visible pages alone, CV 
 Needs scikit-learn (training only; the engine runs on numpy).
 
     cd benchmarks && ../.venv/bin/python extraction_blocks.py [--limit N] [--no-write] [--halves DIR] [--cv-only]
-        [--no-crawl-gold]
+        [--no-crawl-gold] [--cv-by-dataset]
 """
 
 from __future__ import annotations
@@ -202,6 +204,12 @@ def site_folds(rows: list[dict], folds: int = 4) -> list[tuple[np.ndarray, np.nd
     return list(GroupKFold(n_splits=folds).split(rows, groups=[r["site"] for r in rows]))
 
 
+def dataset_folds(rows: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row indices, one fold per gold dataset: each dataset's pages tested on the others'."""
+    datasets = np.array([r["dataset"] for r in rows])
+    return [(np.flatnonzero(datasets != d), np.flatnonzero(datasets == d)) for d in sorted(set(datasets))]
+
+
 def out_of_fold(rows: list[dict], params: dict, weighting: str) -> list[np.ndarray | None]:
     """Stage-1 P of every block, each page scored by a model trained on the other folds (by site)."""
     probas: list = [None] * len(rows)
@@ -311,14 +319,17 @@ def best_threshold(rows: list[dict], probas: list, gold: dict, label: str) -> tu
     return max(results)
 
 
-def cross_validate(rows: list[dict], gold: dict) -> tuple[float, float, dict | None, float, float]:
-    """Stage 1 alone and stage 2 over it, by 4-fold CV grouped by site: per outer fold, stage 1 is trained on
-    the training folds and scores the test fold (stage 1 alone); stage 2 learns from out-of-fold stage-1 P of
-    the training folds (inner folds by site) and rescores the test fold, as the shipped pair is trained.
-    Returns (stage-1 score, its threshold, best stage-2 params, its threshold, its score)."""
+def cross_validate(
+    rows: list[dict], gold: dict, by_dataset: bool = False
+) -> tuple[float, float, dict | None, float, float]:
+    """Stage 1 alone and stage 2 over it, by 4-fold CV grouped by site (`by_dataset`: one fold per gold
+    dataset): per outer fold, stage 1 is trained on the training folds and scores the test fold (stage 1 alone);
+    stage 2 learns from out-of-fold stage-1 P of the training folds (inner folds by site) and rescores the test
+    fold, as the shipped pair is trained. Returns (stage-1 score, its threshold, best stage-2 params, its
+    threshold, its score)."""
     probas1: list = [None] * len(rows)
     probas2: dict[int, list] = {g: [None] * len(rows) for g in range(len(GRID2))}
-    for train, test in site_folds(rows):
+    for train, test in dataset_folds(rows) if by_dataset else site_folds(rows):
         train_rows, test_rows = [rows[i] for i in train], [rows[i] for i in test]
         set_stage2_rows(train_rows, out_of_fold(train_rows, PARAMS1, WEIGHTING))
         outer = predict(fit(train_rows, PARAMS1, WEIGHTING), test_rows)
@@ -352,6 +363,11 @@ def main() -> None:
     ap.add_argument(
         "--no-crawl-gold", action="store_true", help="train on the visible pages alone (no crawl gold pages)"
     )
+    ap.add_argument(
+        "--cv-by-dataset",
+        action="store_true",
+        help="the tuning-half CV's outer folds by gold dataset, not by site (a check: stops after the CV)",
+    )
     args = ap.parse_args()
     gold = load_gold()
     rows = load_rows(gold, args.rows, args.limit)
@@ -365,12 +381,12 @@ def main() -> None:
         extra, crawl_gold = crawl_tuning_table()
         gold = {**gold, **crawl_gold}
     print(f"tuning {len(tuning)} pages, reporting {len(reporting)}, crawl gold tuning half {len(extra)}")
-    score1, threshold1, params2, threshold2, score2 = cross_validate(tuning + extra, gold)
+    score1, threshold1, params2, threshold2, score2 = cross_validate(tuning + extra, gold, args.cv_by_dataset)
     print(
         f"chosen on tuning CV: stage 1 t={threshold1} (score {score1:.4f}); "
         f"stage 2 {params2} t={threshold2} (score {score2:.4f})"
     )
-    if args.cv_only:
+    if args.cv_only or args.cv_by_dataset:
         return
     if score2 <= score1:
         params2, threshold2 = None, threshold1

@@ -65,3 +65,10 @@ def test_other_gold_by_url_or_record_id(bench, tmp_path, capsys):
     assert res["all_gold_text"]["macro"]["f"] == pytest.approx(0.5)  # 1.0 and 0.0
     assert res["scores"]["snippets"]["without_absent"] == 1.0
     assert "by_url F1 (P/R)" in capsys.readouterr().out
+
+
+def test_dataset_folds_test_each_gold_dataset_on_the_others(bench):
+    blocks_bench = bench("extraction_blocks")
+    rows = [{"dataset": d} for d in ("aeb", "readability", "aeb", "crawl")]
+    folds = [(train.tolist(), test.tolist()) for train, test in blocks_bench.dataset_folds(rows)]
+    assert folds == [([1, 3], [0, 2]), ([0, 1, 2], [3]), ([0, 2, 3], [1])]
