@@ -88,7 +88,7 @@ def in_comment_section(page: PageBlocks) -> np.ndarray:
     comment section, and none names one that holds no reader comments (a "recent comments" widget, the comment
     box: html_walk.NOT_COMMENTS). A `comments-open` body class (WordPress) or a wrapper round the whole page says
     nothing of one block (`PageBlocks.local_keywords`)."""
-    bits = page.local_keywords()
+    bits = page.local_keywords(COMMENT_BIT | NOT_COMMENTS_BIT)
     return ((bits & COMMENT_BIT) != 0) & ((bits & NOT_COMMENTS_BIT) == 0)
 
 

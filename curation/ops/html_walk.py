@@ -210,27 +210,31 @@ class PageBlocks:
     def column(self, name: str) -> np.ndarray:
         return self.numbers[:, NUMBERS.index(name)]
 
-    def local_keywords(self) -> np.ndarray:
-        """Per block, the KEYWORDS bits of the keyworded elements that enclose it, leaving out those that enclose
-        every block: a `comments-open` body class or a `content` wrapper round the whole page says nothing of
-        one block."""
+    def local_keywords(self, wanted: int = -1) -> np.ndarray:
+        """Per block, the KEYWORDS bits (those in `wanted`; default all) of the keyworded elements that enclose it,
+        leaving out those that enclose every block: a `comments-open` body class or a `content` wrapper round the
+        whole page says nothing of one block."""
         bits = np.zeros(len(self), dtype=np.int64)
         if not len(self) or not self.keyword_spans:
             return bits
         edges = np.array(self.bounds, dtype=np.int64).reshape(len(self), 2)
         starts, ends = edges[:, 0], edges[:, 1]
         spans = np.array(self.keyword_spans, dtype=np.int64)
-        spans = spans[(spans[:, 0] > starts[0]) | (spans[:, 1] < ends[-1])]  # not round every block
+        spans = spans[((spans[:, 0] > starts[0]) | (spans[:, 1] < ends[-1])) & ((spans[:, 2] & wanted) != 0)]
         # blocks are disjoint and in order: those inside an element are one run of them, [first, last)
         first = np.searchsorted(starts, spans[:, 0])
         last = np.searchsorted(ends, spans[:, 1], side="right")
         inside = first < last
-        for own in np.unique(spans[inside, 2]):
-            mine = inside & (spans[:, 2] == own)
-            cover = np.zeros(len(self) + 1, dtype=np.int64)
-            np.add.at(cover, first[mine], 1)
-            np.add.at(cover, last[mine], -1)
-            bits[np.cumsum(cover[:-1]) > 0] |= own
+        spans, first, last = spans[inside], first[inside], last[inside]
+        present = int(np.bitwise_or.reduce(spans[:, 2])) & wanted if len(spans) else 0
+        while present:  # one pass per bit: the runs of blocks its elements enclose
+            bit = present & -present
+            present ^= bit
+            mine = (spans[:, 2] & bit) != 0
+            cover = np.bincount(first[mine], minlength=len(self) + 1) - np.bincount(
+                last[mine], minlength=len(self) + 1
+            )
+            bits[np.cumsum(cover[:-1]) > 0] |= bit
         return bits
 
 
