@@ -1,5 +1,5 @@
-"""Helpers shared by the benchmarks: data paths and the `cc_text` corpus, the machine's load, markdown tables and
-JSON results."""
+"""Helpers shared by the benchmarks: data paths and the `cc_text` corpus, the machine's load, markdown tables,
+JSON results and a paired bootstrap interval that resamples sites."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MMCURATE_SHARED_DATA", REPO.parent / "shared" / "data"))
 FULL_WARC = SHARED_DATA / "warc" / "visible_pages.warc.gz"
 DEMO_WARC = REPO / "data" / "warc" / "demo.warc.gz"
 EXTRACTION_GOLD = SHARED_DATA / "extraction"
+DRAWS = 2000  # bootstrap resamples
 
 
 def cc_texts(shared: Path = SHARED_DATA) -> list[str]:
@@ -91,3 +94,14 @@ def save_results(path: str | Path, payload: dict[str, Any]) -> dict[str, Any]:
     """Write the result file, say where, and return `payload`."""
     print(f"\nJSON: {write_json(path, payload)}")
     return payload
+
+
+def paired_interval(scores: np.ndarray, reference: np.ndarray, sites: list[str]) -> tuple[float, float]:
+    """2.5 and 97.5 percentiles of the page mean difference `scores - reference`, sites resampled with their
+    pages on both sides (`DRAWS` draws, seed 0)."""
+    groups = [np.flatnonzero(np.array(sites) == s) for s in sorted(set(sites))]
+    diff = scores - reference
+    sums, counts = np.array([diff[g].sum() for g in groups]), np.array([len(g) for g in groups])
+    draws = np.random.default_rng(0).integers(0, len(groups), (DRAWS, len(groups)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

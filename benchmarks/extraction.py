@@ -15,6 +15,10 @@ a row is keyed by the WARC `record_id`, or by `url`, and holds `gold_text` or `w
   case-sensitive substring test).
 - speed: pages/s over all pages of the WARC (decoding included), by wall clock and by CPU time of this
   process (the CPU figure is the one to trust on a loaded machine).
+- with `trafilatura_defaults` among the engines, a second table puts each engine against it as issue 17's goal
+  does: mean F1 over all gold-text pages minus plain trafilatura's, with a 95 % interval from a paired bootstrap
+  that resamples sites (hosts), the ratio of pages per CPU-second, and whether the engine meets the goal (F1 at
+  least plain trafilatura's, at 5x or more its pages per CPU-second; `--repeat 3` for steadier timings).
 
 Engines: `resiliparse`, `trafilatura` and `blocks` (the learned block classifier) run through the op's own code (`HtmlExtract._one`, so
 `decode_html` charset sniffing and the engine functions of curation.ops.html; `resiliparse_no_fallback` is the
@@ -40,8 +44,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from common import EXTRACTION_GOLD, command_line, machine, markdown_table, median, pick_warc, save_results
+import numpy as np
+from common import (
+    EXTRACTION_GOLD,
+    command_line,
+    machine,
+    markdown_table,
+    median,
+    paired_interval,
+    pick_warc,
+    save_results,
+)
 
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # One token per CJK character (those scripts do not separate words), else runs of letters/digits.
@@ -91,6 +106,12 @@ class Page:
     payload: bytes
     content_type: str | None
     http_charset: str | None
+
+
+def site(page: Page) -> str:
+    """The page's host without `www.` (its record id where it has no URL): the unit that splits and resamples."""
+    host = (urlsplit(page.url or "").hostname or page.record_id).lower()
+    return host.removeprefix("www.")
 
 
 def op_engine(engine: str, **options: bool | str | None) -> Callable[[Page], str]:
@@ -268,6 +289,7 @@ def evaluate(
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
 
     per_set: dict[str, dict[str, Any]] = {}
+    gold_text_f1: list[float] = []  # per gold-text page in page order, for paired comparisons
     for page, text in zip(pages, outputs, strict=True):
         row = gold_row(gold, page)
         if row is None:
@@ -281,6 +303,7 @@ def evaluate(
             o, p, g = token_prf(text, row["gold_text"])
             acc["counts"] = [a + b for a, b in zip(acc["counts"], (o, p, g), strict=True)]
             acc["f1s"].append(prf(o, p, g))
+            gold_text_f1.append(acc["f1s"][-1][2])
         else:
             score = snippet_score(text, row.get("with") or [], row.get("without") or [])
             acc["snip"] = [a + b for a, b in zip(acc["snip"], score, strict=True)]
@@ -312,6 +335,7 @@ def evaluate(
         "all_gold_text": {
             "pages": len(page_f1s),
             "macro": {k: sum(x[i] for x in page_f1s) / len(page_f1s) for i, k in enumerate("prf")},
+            "page_f1": gold_text_f1,
         }
         if page_f1s
         else None,
@@ -360,6 +384,58 @@ def report(results: dict[str, dict[str, Any]]) -> str:
     return markdown_table([*headers, "pages/s (wall)", "pages/CPU-s"], rows)
 
 
+REFERENCE = "trafilatura_defaults"  # plain trafilatura.extract(): issue 17's yardstick
+SPEED_GOAL = 5.0  # issue 17: at least this many times the reference's pages per CPU-second
+
+
+def against_reference(results: dict[str, dict[str, Any]], sites: list[str]) -> dict[str, dict[str, Any]]:
+    """Per engine, against plain trafilatura (REFERENCE) on the gold-text pages (`sites`: their sites, in page
+    order): mean F1 minus the reference's with its 95 % interval (paired bootstrap resampling sites), the ratio of
+    pages per CPU-second, and whether both meet issue 17's goal (F1 at least the reference's, point estimates, at
+    >= SPEED_GOAL times its speed). Empty without the reference or gold-text pages."""
+    ref = results.get(REFERENCE)
+    if ref is None or not ref["all_gold_text"]:
+        return {}
+    ref_f1 = np.array(ref["all_gold_text"]["page_f1"])
+    compared = {}
+    for name, res in results.items():
+        f1 = np.array(res["all_gold_text"]["page_f1"])
+        low, high = paired_interval(f1, ref_f1, sites)
+        diff = float(f1.mean() - ref_f1.mean())
+        ratio = res["pages_per_cpu_s"] / ref["pages_per_cpu_s"]
+        compared[name] = {
+            "f1_minus_reference": diff,
+            "interval": [low, high],
+            "speed_ratio": ratio,
+            "meets_goal": diff >= 0 and ratio >= SPEED_GOAL,
+        }
+    return compared
+
+
+def comparison_table(compared: dict[str, dict[str, Any]]) -> str:
+    """The markdown table of `against_reference`, F1 in points."""
+    rows = [
+        [
+            name,
+            f"{100 * c['f1_minus_reference']:+.1f}",
+            f"{100 * c['interval'][0]:+.1f} to {100 * c['interval'][1]:+.1f}",
+            f"{c['speed_ratio']:.1f}x",
+            "yes" if c["meets_goal"] else "no",
+        ]
+        for name, c in compared.items()
+    ]
+    return markdown_table(
+        [
+            "engine",
+            "F1 minus plain trafilatura, all gold-text pages (points)",
+            "95 % interval (sites resampled)",
+            "pages/CPU-s, times plain trafilatura's",
+            f"F1 >= plain trafilatura's at >= {SPEED_GOAL:.0f}x its speed",
+        ],
+        rows,
+    )
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """CLI entry point: run the engines, print the table, write the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -381,7 +457,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "resiliparse_full,trafilatura_precision,trafilatura_fast,datatrove",
         help="comma-separated; `datatrove` is skipped when datatrove is not installed",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="time each engine N times, report the median")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="time each engine N times (rounds over all engines), report the median",
+    )
     parser.add_argument("--out", default="/tmp/mmcurate_bench/extraction.json")
     args = parser.parse_args(argv)
 
@@ -395,27 +476,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pages = list(read_pages(warc, args.limit))
     print(f"{warc}: {len(pages)} pages, {sum(gold_row(gold, p) is not None for p in pages)} with gold")
 
-    results = {}
-    for name, extract in engines.items():
+    for extract in engines.values():
         extract(pages[0])  # warm-up: imports and lazy initialisation stay out of the timing
-        results[name] = evaluate(pages, gold, extract)
-        for _ in range(args.repeat - 1):  # outputs are deterministic: repeats only re-time the engine
-            again = evaluate(pages, gold, extract)
+    results: dict[str, dict[str, Any]] = {}
+    # repeats go round the engines, so a change in the machine's load over the run falls on every engine alike;
+    # outputs are deterministic, so repeats only re-time the engines
+    for _ in range(args.repeat):
+        for name, extract in engines.items():
+            run = evaluate(pages, gold, extract)
+            print(f"  {name}: {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s CPU", flush=True)
+            res = results.setdefault(name, run)
             for key in ("wall_s", "cpu_s"):
-                results[name].setdefault(f"all_{key}", [results[name][key]]).append(again[key])
-        if args.repeat > 1:
-            res = results[name]
+                res.setdefault(f"all_{key}", []).append(run[key])
+    if args.repeat > 1:
+        for res in results.values():
             res["wall_s"], res["cpu_s"] = median(res["all_wall_s"]), median(res["all_cpu_s"])
             res["pages_per_s"], res["pages_per_cpu_s"] = (
                 res["pages"] / res["wall_s"],
                 res["pages"] / res["cpu_s"],
             )
-        print(
-            f"  {name}: {results[name]['wall_s']:.1f} s wall, {results[name]['cpu_s']:.1f} s CPU", flush=True
-        )
-    table = report(results)
     print()
-    print(table)
+    print(report(results))
+    sites = [site(p) for p in pages if (row := gold_row(gold, p)) is not None and "gold_text" in row]
+    compared = against_reference(results, sites)
+    if compared:
+        print()
+        print(comparison_table(compared))
     payload = {
         "benchmark": "extraction",
         "warc": str(warc),
@@ -423,6 +509,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine(),
         "metric": "token multiset overlap, word tokens lower-cased, CJK per character; macro = mean over pages",
         "engines": results,
+        "against_plain_trafilatura": compared,
     }
     return save_results(args.out, payload)
 

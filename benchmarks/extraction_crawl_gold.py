@@ -14,6 +14,7 @@ for an engine that returns nothing, else 0.
 from __future__ import annotations
 
 import numpy as np
+from common import paired_interval
 from crawl_gold import gold_pages, load_crawl_gold
 from extraction import build_engines, prf, token_prf
 from extraction_crawl import crawl_pages
@@ -32,7 +33,6 @@ ENGINES = [
     "blocks_comments_post_meta",
 ]  # the names of extraction.py; the first is the reference
 CONVENTIONS = {"main": ("main_lines",), "main + comments": ("main_lines", "comment_lines")}
-DRAWS = 2000
 
 
 def f1(predicted: str, gold: str) -> float:
@@ -44,16 +44,6 @@ def f1(predicted: str, gold: str) -> float:
 
 def gold_text(row: dict, fields: tuple[str, ...]) -> str:
     return "\n".join(line for field in fields for line in row[field])
-
-
-def paired_interval(scores: np.ndarray, reference: np.ndarray, sites: list[str]) -> tuple[float, float]:
-    """2.5 and 97.5 percentiles of the page mean difference, sites resampled with their pages on both sides."""
-    groups = [np.flatnonzero(np.array(sites) == s) for s in sorted(set(sites))]
-    diff = scores - reference
-    sums, counts = np.array([diff[g].sum() for g in groups]), np.array([len(g) for g in groups])
-    draws = np.random.default_rng(0).integers(0, len(groups), (DRAWS, len(groups)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def print_table(

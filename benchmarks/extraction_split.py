@@ -16,20 +16,14 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import xxhash
 from common import pick_warc
-from extraction import Page, evaluate, load_gold, op_engine, read_pages
+from extraction import Page, evaluate, load_gold, op_engine, read_pages, site
 
 from curation.ops.html import decode_html
 
 RESILIPARSE_OPTIONS = ("alt_texts", "comments", "post_meta")
-
-
-def site(page: Page) -> str:
-    host = (urlsplit(page.url or "").hostname or page.record_id).lower()
-    return host.removeprefix("www.")
 
 
 def part(page: Page) -> str:

@@ -21,15 +21,53 @@ def test_extraction_benchmark_runs_on_a_few_pages(bench, shared, tmp_path):
     shared("extraction", "scrapinghub_aeb.jsonl.gz")
     ex = bench("extraction")
     out = tmp_path / "extraction.json"
-    payload = ex.main(
-        ["--quick", "--limit", "6", "--engines", "resiliparse,trafilatura,blocks", "--out", str(out)]
-    )
+    engines = "resiliparse,trafilatura,blocks,trafilatura_defaults"
+    payload = ex.main(["--quick", "--limit", "6", "--engines", engines, "--out", str(out)])
     saved = json.loads(out.read_text())
-    assert saved["engines"].keys() == {"resiliparse", "trafilatura", "blocks"}
+    assert saved["engines"].keys() == set(engines.split(","))
     for res in payload["engines"].values():
         assert res["pages"] == 6 and res["errors"] == 0
         aeb = res["scores"]["scrapinghub_aeb"]
         assert 0.5 < aeb["macro"]["f"] <= 1.0
+    compared = saved["against_plain_trafilatura"]
+    assert compared["trafilatura_defaults"]["f1_minus_reference"] == 0.0
+    assert compared["trafilatura_defaults"]["speed_ratio"] == 1.0
+    for name, res in payload["engines"].items():
+        f1 = (
+            res["all_gold_text"]["macro"]["f"]
+            - payload["engines"]["trafilatura_defaults"]["all_gold_text"]["macro"]["f"]
+        )
+        low, high = compared[name]["interval"]
+        assert (
+            abs(compared[name]["f1_minus_reference"] - f1) < 1e-9 and low <= f1 + 1e-9 and f1 - 1e-9 <= high
+        )
+
+
+def test_comparison_with_plain_trafilatura_reads_the_goal_off_f1_and_speed(bench):
+    ex = bench("extraction")
+
+    def result(page_f1: list[float], speed: float) -> dict:
+        return {"all_gold_text": {"page_f1": page_f1}, "pages_per_cpu_s": speed}
+
+    results = {
+        "trafilatura_defaults": result([0.8, 0.6, 0.9, 0.7], 50.0),
+        "fast_and_better": result([0.9, 0.7, 0.9, 0.7], 300.0),
+        "fast_and_worse": result([0.7, 0.6, 0.9, 0.7], 300.0),
+        "better_but_slow": result([0.9, 0.7, 0.9, 0.7], 200.0),
+    }
+    compared = ex.against_reference(results, ["a.com", "a.com", "b.org", "c.net"])
+    assert {name: c["meets_goal"] for name, c in compared.items()} == {
+        "trafilatura_defaults": False,  # not 5x itself
+        "fast_and_better": True,
+        "fast_and_worse": False,
+        "better_but_slow": False,
+    }
+    assert round(compared["fast_and_better"]["f1_minus_reference"], 9) == 0.05
+    assert compared["fast_and_better"]["speed_ratio"] == 6.0
+    low, high = compared["fast_and_better"]["interval"]
+    assert 0.0 <= low < 0.05 < high <= 0.1  # site a.com carries the whole gain: some draws leave it out
+    assert "| fast_and_worse | -2.5 |" in ex.comparison_table(compared)
+    assert ex.against_reference({"blocks": results["fast_and_better"]}, ["a.com"] * 4) == {}
 
 
 def test_unknown_engine_is_a_clear_error(bench):
