@@ -18,7 +18,8 @@ a row is keyed by the WARC `record_id`, or by `url`, and holds `gold_text` or `w
 - with `trafilatura_defaults` among the engines, a second table puts each engine against it as issue 17's goal
   does: mean F1 over all gold-text pages minus plain trafilatura's, with a 95 % interval from a paired bootstrap
   that resamples sites (hosts), the ratio of pages per CPU-second, and whether the engine meets the goal (F1 at
-  least plain trafilatura's, at 5x or more its pages per CPU-second; `--repeat 3` for steadier timings).
+  least plain trafilatura's, at 5x or more its pages per CPU-second). Timings are the median of `--repeat` (3)
+  rounds over all engines: one pass on a shared machine varies by about 20 %.
 
 Engines: `resiliparse`, `trafilatura` and `blocks` (the learned block classifier) run through the op's own code (`HtmlExtract._one`, so
 `decode_html` charset sniffing and the engine functions of curation.ops.html; `resiliparse_no_fallback` is the
@@ -460,8 +461,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=1,
-        help="time each engine N times (rounds over all engines), report the median",
+        default=3,
+        help="time each engine N times (rounds over all engines), report the median (1: a quick pass)",
     )
     parser.add_argument("--out", default="/tmp/mmcurate_bench/extraction.json")
     args = parser.parse_args(argv)
