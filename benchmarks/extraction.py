@@ -466,6 +466,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", default="/tmp/mmcurate_bench/extraction.json")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     warc = pick_warc(args.quick, args.warc)
     gold = load_gold(args.gold)

@@ -220,6 +220,7 @@ class PageBlocks:
         edges = np.array(self.bounds, dtype=np.int64).reshape(len(self), 2)
         starts, ends = edges[:, 0], edges[:, 1]
         spans = np.array(self.keyword_spans, dtype=np.int64)
+        # not round every block, and with a wanted bit
         spans = spans[((spans[:, 0] > starts[0]) | (spans[:, 1] < ends[-1])) & ((spans[:, 2] & wanted) != 0)]
         # blocks are disjoint and in order: those inside an element are one run of them, [first, last)
         first = np.searchsorted(starts, spans[:, 0])
