@@ -34,6 +34,14 @@ def looks_like_html(payload: bytes) -> bool:
     return payload.lstrip()[:1] == b"<"
 
 
+def _utf8_source(payload: bytes, html: str, used: str) -> str | bytes:
+    """What the `blocks` engine parses: the payload's own bytes where `html` was decoded from them as UTF-8 (they
+    are its UTF-8, so nothing is encoded again), without a byte-order mark; else `html`."""
+    if used != "utf-8":
+        return html
+    return payload[len(_BOMS[0]) :] if payload.startswith(_BOMS[0]) else payload
+
+
 def _tidy(text: str) -> str:
     """Runs of blank lines as one line break, no leading or trailing whitespace."""
     return _BLANK_LINES.sub("\n", text).strip()
@@ -211,9 +219,10 @@ class HtmlExtract(Filter):
             tags = html.count("<")
             if tags > UNCLOSED_CHECK_TAGS and unclosed_formatting(html) > self.max_unclosed_tags:
                 return None, used, None, "html_too_many_unclosed_tags"
+            source = _utf8_source(payload, html, used)
             if self.engine == "blocks":
                 with time_budget(self.max_seconds):
-                    text, engine = self._extract_blocks(html, tags)
+                    text, engine = self._extract_blocks(html, source, tags)
             else:
                 # trafilatura parses with lxml itself: resiliparse's tree only for the depth check
                 tree = None
@@ -229,16 +238,17 @@ class HtmlExtract(Filter):
                         text = _tidy(_extract_trafilatura(html, self.comments, self.favor_precision))
                     limit = self._fallback_chars()
                     if limit is not None and len(text) <= limit:
-                        text, engine = self._blocks_where_longer(html, text)
+                        text, engine = self._blocks_where_longer(source, text)
         else:
             return None, None, None, "unsupported_content_type"
         return text, used, engine, "empty_text" if len(text) < self.min_chars else None
 
-    def _extract_blocks(self, html: str, tags: int) -> tuple[str, str]:
-        """(text, engine): `blocks`' text, or resiliparse's where `blocks` keeps at most `blocks_fallback_chars`
-        characters and under `blocks_fallback_share` of what resiliparse keeps (the model missed the main text)."""
+    def _extract_blocks(self, html: str, source: str | bytes, tags: int) -> tuple[str, str]:
+        """(text, engine): `blocks`' text of `source` (`html`, or its UTF-8 bytes), or resiliparse's where `blocks`
+        keeps at most `blocks_fallback_chars` characters and under `blocks_fallback_share` of what resiliparse
+        keeps (the model missed the main text)."""
         # lxml's parser caps nesting at 255 levels: no depth check before `blocks`
-        text = self._blocks_text(html)
+        text = self._blocks_text(source)
         if len(text) > self.blocks_fallback_chars or not self.blocks_fallback_share:
             return text, "blocks"
         tree = self._resiliparse_tree(html, tags)
@@ -266,14 +276,15 @@ class HtmlExtract(Filter):
             "trafilatura": self.trafilatura_fallback_chars,
         }.get(self.engine)
 
-    def _blocks_where_longer(self, html: str, text: str) -> tuple[str, str]:
-        """(text, engine): `blocks`' text where it keeps more than the engine's short `text` (its main-content
-        rules found little or nothing), else `text`."""
-        other = self._blocks_text(html)
+    def _blocks_where_longer(self, source: str | bytes, text: str) -> tuple[str, str]:
+        """(text, engine): `blocks`' text of `source` (the page, or its UTF-8 bytes) where it keeps more than the
+        engine's short `text` (its main-content rules found little or nothing), else `text`."""
+        other = self._blocks_text(source)
         return (other, "blocks") if len(other) > len(text) else (text, self.engine)
 
-    def _blocks_text(self, html: str) -> str:
-        """The `blocks` engine's tidied text of `html`, with `blocks_model` (the shipped model when None)."""
+    def _blocks_text(self, html: str | bytes) -> str:
+        """The `blocks` engine's tidied text of `html` (or its UTF-8 bytes), with `blocks_model` (the shipped
+        model when None)."""
         from curation.ops.html_blocks import extract_blocks, load_model
 
         return _tidy(extract_blocks(html, load_model(self.blocks_model), self.comments, self.post_meta))

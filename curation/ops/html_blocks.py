@@ -11,8 +11,11 @@ and shipped as JSON in curation/resources, and evaluated without a learning libr
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -125,10 +128,25 @@ def article_header(page: PageBlocks, keep: np.ndarray) -> np.ndarray:
     return header
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off inside the block, as it was after it. A page's walk makes many
+    small tuples and no reference cycles (refcounts free them), and the collections they would set off cost about
+    10 % of the engine's time (benchmarks/RESULTS.md)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def extract_blocks(
-    html: str, model: BlockModel | None = None, comments: bool = False, post_meta: bool = False
+    html: str | bytes, model: BlockModel | None = None, comments: bool = False, post_meta: bool = False
 ) -> str:
-    """Main text of `html`: the blocks the model keeps, one per line ('' when the page has no text).
+    """Main text of `html` (text, or its UTF-8 bytes): the blocks the model keeps, one per line ('' when the page
+    has no text).
 
     `comments`: also keep the blocks inside comment sections (class/id `comment`, `disqus`, ...;
     `in_comment_section`) that are not link-dense (under half link text: reply and share links, bare URLs) and
@@ -139,17 +157,18 @@ def extract_blocks(
     the model learned to leave out where the visible gold does (AEB's article body; benchmarks/RESULTS.md,
     "`post_meta: true`").
     """
-    root = parse(html)
-    if root is None:
-        return ""
-    page = blocks(root)
-    if not page:
-        return ""
     model = model or shipped_model()
-    keep = select(model.proba(page), model.threshold)
-    if post_meta:
-        keep |= article_header(page, keep)
-    if comments:
-        chars = np.fromiter(map(len, page.texts), dtype=np.int64, count=len(page))
-        keep |= in_comment_section(page) & ~in_form(page) & (page.column("link_chars") < 0.5 * chars)
-    return "\n".join(t for t, k in zip(page.texts, keep, strict=True) if k)
+    with _collector_paused():
+        root = parse(html)
+        if root is None:
+            return ""
+        page = blocks(root)
+        if not page:
+            return ""
+        keep = select(model.proba(page), model.threshold)
+        if post_meta:
+            keep |= article_header(page, keep)
+        if comments:
+            chars = np.fromiter(map(len, page.texts), dtype=np.int64, count=len(page))
+            keep |= in_comment_section(page) & ~in_form(page) & (page.column("link_chars") < 0.5 * chars)
+        return "\n".join(t for t, k in zip(page.texts, keep, strict=True) if k)

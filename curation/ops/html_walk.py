@@ -269,8 +269,9 @@ def _keyword_bits(attrs: str) -> int:
     return bits
 
 
-def parse(html: str):
-    """lxml tree of `html` (comments and processing instructions removed), or None when it has no elements."""
+def parse(html: str | bytes):
+    """lxml tree of `html`, text or its UTF-8 bytes (comments and processing instructions removed), or None when
+    it has no elements."""
     import lxml.etree
 
     parser = lxml.etree.HTMLParser(  # collect_ids: no lookup of elements by id here, so no table of ids
@@ -282,7 +283,8 @@ def parse(html: str):
         collect_ids=False,
     )
     try:
-        return lxml.etree.fromstring(html.encode("utf-8", "replace"), parser=parser)
+        data = html if isinstance(html, bytes) else html.encode("utf-8", "replace")
+        return lxml.etree.fromstring(data, parser=parser)
     except (lxml.etree.ParserError, ValueError):
         return None
 

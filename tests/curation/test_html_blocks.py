@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import re
@@ -14,11 +15,13 @@ import pyarrow as pa
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from curation.ops import html_blocks
 from curation.ops.block_features import N_CONTEXT, context_features, features
 from curation.ops.html import HtmlExtract
 from curation.ops.html_blocks import (
     MODEL_RESOURCE,
     article_header,
+    extract_blocks,
     in_comment_section,
     in_form,
     shipped_model,
@@ -417,3 +420,47 @@ def test_hidden_elements_are_left_out_but_never_the_page():
     assert page.texts == ["one.", "after the div shown", "block"]
     hidden_page = blocks(parse("<html style='display:none'><body hidden><p>the whole page</p></body></html>"))
     assert hidden_page.texts == ["the whole page"]
+
+
+def test_utf8_pages_are_parsed_from_their_own_bytes_with_the_same_text():
+    """The op hands `blocks` a UTF-8 page's own bytes (nothing encoded again); text and bytes give one output,
+    and a page in another encoding still goes through its decoded text."""
+    page = (
+        "<html><body><nav><a href='/'>Startseite</a></nav><article><h1>Bibliothek</h1>"
+        f"<p>Grüße aus Köln: {PROSE}</p><p>Straße, Maß und Fuß. {PROSE}</p></article></body></html>"
+    )
+    assert extract_blocks(page.encode()) == extract_blocks(page)
+    assert "Grüße aus Köln" in extract_blocks(page.encode())
+    latin1 = page.replace("<html>", "<html><head><meta charset='iso-8859-1'></head>").encode("latin-1")
+    assert _extract([page.encode(), latin1]) == [extract_blocks(page)] * 2
+
+
+def _failing_walk(root):
+    raise RuntimeError("walk")
+
+
+def test_blocks_engine_leaves_the_garbage_collector_as_it_found_it(monkeypatch):
+    """The collector is off while a page is walked (its tuples hold no cycles) and as it was after, an error
+    inside included."""
+    page = f"<html><body><article><p>{PROSE}</p></article></body></html>"
+    during: list[bool] = []
+
+    def walk_and_look(root):
+        during.append(gc.isenabled())
+        return blocks(root)
+
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            with monkeypatch.context() as patch:
+                patch.setattr(html_blocks, "blocks", walk_and_look)
+                assert extract_blocks(page)
+            assert gc.isenabled() is enabled
+            with monkeypatch.context() as patch:
+                patch.setattr(html_blocks, "blocks", _failing_walk)
+                with pytest.raises(RuntimeError, match="walk"):
+                    extract_blocks(page)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert during == [False, False]
