@@ -27,19 +27,15 @@ _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")  # UTF-8, UTF-16 LE and BE b
 def looks_like_html(payload: bytes) -> bool:
     """Whether a record without a content type is HTML: its first non-blank character, after a byte-order mark
     (UTF-8 or UTF-16), is `<`."""
-    if payload.startswith(_BOMS[0]):
-        payload = payload[len(_BOMS[0]) :]
-    elif payload.startswith(_BOMS[1:]):
+    if payload.startswith(_BOMS[1:]):
         payload = payload[2:4096].replace(b"\x00", b"")
-    return payload.lstrip()[:1] == b"<"
+    return payload.removeprefix(_BOMS[0]).lstrip()[:1] == b"<"
 
 
 def _utf8_source(payload: bytes, html: str, used: str) -> str | bytes:
     """What the `blocks` engine parses: the payload's own bytes where `html` was decoded from them as UTF-8 (they
     are its UTF-8, so nothing is encoded again), without a byte-order mark; else `html`."""
-    if used != "utf-8":
-        return html
-    return payload[len(_BOMS[0]) :] if payload.startswith(_BOMS[0]) else payload
+    return payload.removeprefix(_BOMS[0]) if used == "utf-8" else html
 
 
 def _tidy(text: str) -> str:
@@ -219,10 +215,9 @@ class HtmlExtract(Filter):
             tags = html.count("<")
             if tags > UNCLOSED_CHECK_TAGS and unclosed_formatting(html) > self.max_unclosed_tags:
                 return None, used, None, "html_too_many_unclosed_tags"
-            source = _utf8_source(payload, html, used)
             if self.engine == "blocks":
                 with time_budget(self.max_seconds):
-                    text, engine = self._extract_blocks(html, source, tags)
+                    text, engine = self._extract_blocks(html, _utf8_source(payload, html, used), tags)
             else:
                 # trafilatura parses with lxml itself: resiliparse's tree only for the depth check
                 tree = None
@@ -238,7 +233,7 @@ class HtmlExtract(Filter):
                         text = _tidy(_extract_trafilatura(html, self.comments, self.favor_precision))
                     limit = self._fallback_chars()
                     if limit is not None and len(text) <= limit:
-                        text, engine = self._blocks_where_longer(source, text)
+                        text, engine = self._blocks_where_longer(_utf8_source(payload, html, used), text)
         else:
             return None, None, None, "unsupported_content_type"
         return text, used, engine, "empty_text" if len(text) < self.min_chars else None
