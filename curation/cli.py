@@ -7,6 +7,7 @@ import dataclasses
 import sys
 
 from curation.balance.entries import MetadataError
+from curation.io.output_paths import OutputPathError, check_file_path
 from curation.io.units import InputError
 from curation.recipe import RecipeError, check_columns, load_recipe
 
@@ -104,6 +105,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_metadata_build(args: argparse.Namespace) -> int:
     from curation.balance.builder import build_metadata, write_metadata
 
+    check_file_path(args.out)  # before the sources are read
     entries, report = build_metadata(
         args.wordnet, args.unigrams, args.bigrams, args.titles, not args.no_numbers
     )
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (RecipeError, InputError, FileNotFoundError, MetadataError) as exc:
+    except (RecipeError, InputError, FileNotFoundError, MetadataError, OutputPathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
