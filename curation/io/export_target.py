@@ -25,9 +25,8 @@ def _files(folder: Path) -> list[str]:
 def _not_exported(folder: Path) -> list[str]:
     """What `folder` holds that no earlier export wrote."""
     listed = {INDEX_NAME}
-    with suppress(
-        OSError, ValueError, KeyError, TypeError
-    ):  # no (readable) index: bare WebDataset shards count
+    # without a (readable) index, only bare WebDataset shards count as an export's
+    with suppress(OSError, ValueError, KeyError, TypeError):
         listed.update(json.loads((folder / INDEX_NAME).read_text())["files"])
     return [f for f in _files(folder) if f not in listed and not _SHARD.fullmatch(f)]
 
@@ -47,7 +46,7 @@ def staged_export(target: str | Path, overwrite: bool, fmt: str, run: str | Path
     `target` must be absent or empty, or (with `overwrite`) an earlier export. If the block raises, the folder and
     any parent folders made for it are removed and `target` is untouched.
     """
-    target = Path(target)
+    target = Path(target).resolve()  # `.` and `dir/..` have a name to stage beside
     replace = check_target_folder(target, overwrite, _not_exported)
     made = _make_parents(target)
     stage = target.with_name(f".{target.name}.partial-{os.getpid()}")
