@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from curation.balance.entries import MetadataError
+from curation.io.output_paths import OutputPathError, check_file_path
 from curation.io.units import InputError
 from curation.recipe import RecipeError, check_columns, load_recipe
+
+
+class UsageError(ValueError):
+    """Options that do not go together."""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -78,32 +84,54 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_destination(args: argparse.Namespace) -> tuple[str, str]:
+    """The format and folder of `curate export`: `--to FORMAT --out DIR`, or `--to DIR` for WebDataset shards."""
+    from curation.instruct.export import EXPORT_FORMATS
+
+    formats = (*EXPORT_FORMATS, "webdataset")
+    if args.to in formats:
+        if not args.out:
+            raise UsageError(f"--to {args.to} writes into --out DIR")
+        return args.to, args.out
+    if args.out:
+        raise UsageError(
+            f"--out goes with a format ({' | '.join(formats)}); --to {args.to} already names the WebDataset folder"
+        )
+    return "webdataset", args.to
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
-    from curation.instruct.export import EXPORT_FORMATS, export_instruct
+    from curation.instruct.export import export_instruct
+    from curation.io.export_target import staged_export
     from curation.io.interleaved import export_interleaved_webdataset, is_interleaved_output
+    from curation.io.shards import read_finished_manifest
     from curation.io.webdataset import export_webdataset
 
-    if args.to in EXPORT_FORMATS:
-        if not args.out:
-            print(f"error: --to {args.to} writes into --out DIR", file=sys.stderr)
-            return 2
-        try:
-            done = export_instruct(args.output, args.to, args.out)
-        except ValueError as exc:  # a run of the wrong contract for the format
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"{done['records']} record(s), {done['images']} image file(s) -> {done['file']}")
-        return 0
-    target = args.out if args.to == "webdataset" and args.out else args.to
-    export = export_interleaved_webdataset if is_interleaved_output(args.output) else export_webdataset
-    shards = export(args.output, target, args.samples_per_shard)
-    print(f"{len(shards)} WebDataset shard(s) -> {target}")
+    try:
+        fmt, target = _export_destination(args)
+        read_finished_manifest(args.output)
+        with staged_export(target, args.overwrite, fmt, args.output) as stage:
+            if fmt != "webdataset":
+                done = export_instruct(args.output, fmt, stage)
+            elif is_interleaved_output(args.output):
+                shards = export_interleaved_webdataset(args.output, stage, args.samples_per_shard)
+            else:
+                shards = export_webdataset(args.output, stage, args.samples_per_shard)
+    except ValueError as exc:  # not a finished run, a run of the wrong contract, a target in the way
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if fmt == "webdataset":
+        print(f"{len(shards)} WebDataset shard(s) -> {target}")
+    else:
+        file = Path(target) / Path(done["file"]).name
+        print(f"{done['records']} record(s), {done['images']} image file(s) -> {file}")
     return 0
 
 
 def _cmd_metadata_build(args: argparse.Namespace) -> int:
     from curation.balance.builder import build_metadata, write_metadata
 
+    check_file_path(args.out)  # before the sources are read
     entries, report = build_metadata(
         args.wordnet, args.unigrams, args.bigrams, args.titles, not args.no_numbers
     )
@@ -186,10 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument(
         "--to",
         required=True,
-        help="llava | sharegpt | openai | trl | webdataset (with --out DIR), or a folder for WebDataset shards",
+        help="llava | sharegpt | openai | trl | webdataset (each with --out DIR), or a folder for WebDataset "
+        "shards (./webdataset for a folder of that name)",
     )
-    exp.add_argument("--out", help="target folder of a format export")
-    exp.add_argument("--samples-per-shard", type=int, default=10_000)
+    exp.add_argument("--out", help="target folder of a format given to --to")
+    exp.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export in the target folder (a folder holding anything else is refused)",
+    )
+    exp.add_argument(
+        "--samples-per-shard", type=_positive_int, default=10_000, help="WebDataset samples per tar"
+    )
     exp.set_defaults(fn=_cmd_export)
     meta = sub.add_parser("metadata", help="MetaCLIP metadata entry lists").add_subparsers(
         dest="metadata_command", required=True
@@ -226,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (RecipeError, InputError, FileNotFoundError, MetadataError) as exc:
+    except (RecipeError, InputError, FileNotFoundError, MetadataError, OutputPathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

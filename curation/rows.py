@@ -242,8 +242,9 @@ class SchemaMismatch(ValueError):
     """A table lacks a required column or has one of the wrong type."""
 
 
-def check_schema(schema: pa.Schema, contract: str | pa.Schema, where: str = "") -> None:
-    """Raise SchemaMismatch naming every missing or mistyped required column of `contract`."""
+def check_schema(schema: pa.Schema, contract: str | pa.Schema, where: str = "", name: str = "") -> None:
+    """Raise SchemaMismatch naming every missing or mistyped required column of `contract` (called `name` in the
+    message when it is a schema)."""
     expected = SCHEMAS[contract] if isinstance(contract, str) else contract
     problems = []
     for want in expected:
@@ -253,6 +254,6 @@ def check_schema(schema: pa.Schema, contract: str | pa.Schema, where: str = "") 
         elif not schema.field(idx).type.equals(want.type):
             problems.append(f"column {want.name!r} is {schema.field(idx).type}, expected {want.type}")
     if problems:
-        name = contract if isinstance(contract, str) else "schema"
+        name = contract if isinstance(contract, str) else name or "schema"
         prefix = f"{where}: " if where else ""
         raise SchemaMismatch(f"{prefix}not a valid {name} table: " + "; ".join(problems))

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p_export.add_argument("run_dir")
     p_export.add_argument("out_dir")
     p_export.add_argument("--tag", default=None, help="checkpoint tag (default: latest)")
+    p_export.add_argument(
+        "--overwrite", action="store_true", help="replace the export already in a non-empty out_dir"
+    )
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command != "launch" or any(e.startswith("-") or "=" not in e for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             return launch(args.config, overrides, args.num_gpus, args.hostfile, args.resume, args.overwrite)
         from training.export import export_checkpoint
 
-        print(export_checkpoint(args.run_dir, args.out_dir, args.tag))
+        print(export_checkpoint(args.run_dir, args.out_dir, args.tag, args.overwrite))
         return 0
     except (ConfigError, SchemaMismatch, FileNotFoundError, ValueError) as exc:
         print(f"train: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ import yaml
 from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 from safetensors.torch import save_file
 
+from curation.io.output_paths import check_target_folder
 from training.checkpoint import latest_tag
 from training.config import Config, load_config
 from training.llava import export_llava, llava_supported
@@ -32,6 +34,7 @@ from training.model.projector import save_projector
 from training.model.vlm import VLM
 
 CONFIG_NAME = "config.yaml"
+EXPORT_ENTRIES = ("lm", "projector", "vision", "llava", EXPORT_META)  # what `export_model` writes
 
 
 def save_run_config(cfg: Config, out_dir: Path) -> None:
@@ -98,8 +101,24 @@ def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, obje
     return model, tokenizer, cfg
 
 
-def export_checkpoint(run_dir: str | Path, out_dir: str | Path, tag: str | None = None) -> Path:
-    """`train export`: checkpoint of a run -> export layout."""
+def _not_exported(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name not in EXPORT_ENTRIES)
+
+
+def export_checkpoint(
+    run_dir: str | Path, out_dir: str | Path, tag: str | None = None, overwrite: bool = False
+) -> Path:
+    """`train export`: checkpoint of a run -> export layout. `out_dir` must be absent or empty, or (with
+    `overwrite`) hold only an earlier export, which is replaced once the checkpoint has loaded."""
+    out_dir = Path(out_dir)
+    replace = check_target_folder(out_dir, overwrite, _not_exported)  # before the slow load
     model, tokenizer, cfg = load_trained(run_dir, tag)
-    export_model(model, tokenizer, cfg, Path(out_dir))
-    return Path(out_dir)
+    if replace:
+        for name in EXPORT_ENTRIES:
+            path = out_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    export_model(model, tokenizer, cfg, out_dir)
+    return out_dir

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from curation.io.instruct_formats import WRITERS, image_names
 from curation.io.parquet import iter_tables
-from curation.io.shards import read_manifest
+from curation.io.shards import read_finished_manifest
 from curation.rows import check_schema
 
 EXPORT_FORMATS = tuple(WRITERS)
@@ -26,7 +26,7 @@ FORMAT_CONTRACT["trl"] = "preference"
 
 def output_shards(output: Path) -> list[Path]:
     """The shard files of a finished run, in manifest order."""
-    manifest = read_manifest(output)
+    manifest = read_finished_manifest(output)
     return [output / shard["path"] for shard in manifest.get("shards", [])]
 
 

@@ -139,5 +139,16 @@ def write_table_shards(
     return write_manifest(out_dir, shards, schema, **manifest_extra)
 
 
+class NotARun(ValueError):
+    """A folder that is not a finished curate run."""
+
+
 def read_manifest(out_dir: str | Path) -> dict:
     return json.loads((Path(out_dir) / MANIFEST_NAME).read_text())
+
+
+def read_finished_manifest(out_dir: str | Path) -> dict:
+    """The manifest of a finished run; a folder without one (absent, or a run still under way) is `NotARun`."""
+    if not (Path(out_dir) / MANIFEST_NAME).is_file():
+        raise NotARun(f"{out_dir} is not a finished curate run (no {MANIFEST_NAME})")
+    return read_manifest(out_dir)

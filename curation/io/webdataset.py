@@ -10,13 +10,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from curation.io.atomic import atomic_path
 from curation.io.parquet import iter_tables
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
-from curation.rows import WDS_PAIR
+from curation.rows import PAIR, WDS_PAIR, check_schema
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+# what a pair shard needs to become WebDataset samples (`uid.jpg` + `uid.txt`)
+EXPORT_COLUMNS = pa.schema([PAIR.field("uid"), PAIR.field("caption"), PAIR.field("image")])
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -84,8 +88,12 @@ def read_webdataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator
         yield pa.Table.from_pylist(rows, schema=WDS_PAIR)
 
 
-def _samples(output: Path) -> Iterator[dict]:
-    for shard in sorted((output / "data").glob("part-*.parquet")):
+def _shards(output: Path) -> list[Path]:
+    return sorted((output / "data").glob("part-*.parquet"))
+
+
+def _samples(shards: list[Path]) -> Iterator[dict]:
+    for shard in shards:
         for table in iter_tables(str(shard), 1024):
             yield from table.to_pylist()
 
@@ -97,7 +105,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _write_tar(path: Path, rows: list[dict]) -> None:
-    with tarfile.open(path, "w") as tar:
+    with atomic_path(path) as tmp, tarfile.open(tmp, "w") as tar:
         for row in rows:
             uid = str(row.pop("uid"))
             _add(tar, f"{uid}.jpg", row.pop("image") or b"")
@@ -108,7 +116,10 @@ def _write_tar(path: Path, rows: list[dict]) -> None:
 
 
 def write_shards(samples: Iterable[dict], target: str | Path, samples_per_shard: int = 10_000) -> list[Path]:
-    """Write pair rows (`uid`, `image`, `caption`, other scalar columns) as `shard-NNNNN.tar` WebDataset tars."""
+    """Write pair rows (`uid`, `image`, `caption`, other scalar columns) as `shard-NNNNN.tar` WebDataset tars;
+    each shard appears only when complete."""
+    if samples_per_shard < 1:
+        raise ValueError(f"samples per shard must be >= 1, got {samples_per_shard}")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -126,5 +137,12 @@ def write_shards(samples: Iterable[dict], target: str | Path, samples_per_shard:
 
 
 def export_webdataset(output: str | Path, target: str | Path, samples_per_shard: int = 10_000) -> list[Path]:
-    """Write the pair shards of a finished run as WebDataset tars: `uid.jpg`, `uid.txt` and `uid.json` (scores)."""
-    return write_shards(_samples(Path(output)), target, samples_per_shard)
+    """Write the pair shards of a finished run as WebDataset tars: `uid.jpg`, `uid.txt` and `uid.json` (scores).
+
+    A run without the columns samples need (`uid`, `caption`, `image`) is a `SchemaMismatch`, before any write.
+    """
+    shards = _shards(Path(output))
+    for shard in shards:
+        where = f"{shard} (export --to webdataset)"
+        check_schema(pq.read_schema(shard), EXPORT_COLUMNS, where=where, name="image-text")
+    return write_shards(_samples(shards), target, samples_per_shard)

@@ -85,3 +85,13 @@ def test_metaclip_dict_layout_loads_its_keys_in_order(tmp_path):
     path = tmp_path / "de.json"
     path.write_text(json.dumps({"0": "", "Hund": "w", "Katze": "u"}))
     assert load_list(path).entries == ("0", "Hund", "Katze")
+
+
+def test_an_out_path_under_a_file_or_at_a_folder_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "uni.txt").write_text("dog\n")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, message in ((afile / "m.json", f"{afile} is a file, not a folder"), (tmp_path, "is a folder")):
+        assert main(["metadata", "build", "--unigrams", str(tmp_path / "uni.txt"), "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+    assert afile.read_text() == "x"

@@ -155,3 +155,36 @@ def test_shipped_llava_architecture_exports_to_plain_transformers(workdir, tmp_p
     reloaded, _ = build_vlm(ModelConfig(init_from=str(moved)), seed=99)
     with torch.no_grad():
         assert torch.equal(reloaded.eval()(ids, torch.ones_like(ids), pixels), ours)
+
+
+def test_train_export_refuses_a_target_in_the_way_before_loading(tmp_path, capsys):
+    """A non-empty folder or a file in the path is refused before the checkpoint loads (`run` is no run here:
+    the target is checked first), and nothing in the folder changes."""
+    from training.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["export", str(tmp_path / "run"), str(afile)]) == 2
+    assert f"{afile} is a file" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "run"), str(afile / "out")]) == 2
+    assert f"{afile} is a file, not a folder" in capsys.readouterr().err
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    assert main(["export", str(tmp_path / "run"), str(busy)]) == 2
+    assert "is not empty: pass --overwrite" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "run"), str(busy), "--overwrite"]) == 2
+    assert "holds files that are not an earlier export (notes.txt)" in capsys.readouterr().err
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+
+
+def test_train_export_overwrite_keeps_the_earlier_export_when_the_new_one_fails(tmp_path, capsys):
+    from training.cli import main
+
+    earlier = tmp_path / "export"
+    (earlier / "lm").mkdir(parents=True)
+    (earlier / "lm" / "config.json").write_text("{}")
+    (earlier / "vlm.json").write_text("{}")
+    assert main(["export", str(tmp_path / "no_run"), str(earlier), "--overwrite"]) == 2
+    assert "config.yaml" in capsys.readouterr().err  # the run's error, after the target was accepted
+    assert (earlier / "lm" / "config.json").is_file() and (earlier / "vlm.json").is_file()

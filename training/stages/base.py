@@ -114,7 +114,7 @@ class Stage:
         from training.export import export_checkpoint
 
         if rank == 0:
-            export_checkpoint(run_dir, target)
+            export_checkpoint(run_dir, target, overwrite=True)  # a resumed run replaces a cut-off hand-off
 
     @staticmethod
     def freeze(module: nn.Module) -> None:
