@@ -153,10 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", help="input path or glob (repeatable); replaces input.paths")
     run.add_argument("--output", help="output folder; replaces output.path")
     run.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: embedded local Ray)")
-    run.add_argument(
+    again = run.add_mutually_exclusive_group()
+    again.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in the same output folder"
     )
-    run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run's output folder (only such a folder)"
+    )
     run.add_argument(
         "--limit", type=_positive_int, help="read at most N records per work unit (quick trials)"
     )

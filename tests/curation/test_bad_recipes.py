@@ -94,6 +94,13 @@ def test_output_that_is_an_existing_file_is_exit_2(tmp_path, docs, capsys):
     assert target.read_text() == "not a folder"
 
 
+def test_output_that_is_a_link_to_nothing_is_exit_2(tmp_path, docs, capsys):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    assert main(["run", _recipe(tmp_path, docs), "--output", str(link)]) == 2
+    assert f"{link} is a symbolic link to nothing" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("column", "values", "message"),
     [
