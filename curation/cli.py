@@ -13,6 +13,7 @@ from curation.recipe import RecipeError, check_columns, load_recipe
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curation.report import funnel_table
+    from curation.runner.cluster import ClusterError
     from curation.runner.progress import Progress
     from curation.runner.run import OutputExists, run_recipe
 
@@ -28,7 +29,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             limit=args.limit,
             progress=Progress(sys.stderr),
         )
-    except (InputError, OutputExists) as exc:
+    except (InputError, OutputExists, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(funnel_table(result.stats))

@@ -19,6 +19,7 @@ from curation.cli import main
 from curation.ops.html import HtmlExtract
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
+from tests.cli_process import communicate_or_kill, curate
 from tests.curation.warc_craft import jsonl
 
 
@@ -128,3 +129,17 @@ def test_a_killed_driver_leaves_no_process_and_no_later_write(tmp_path):
     late = [p for p in out.rglob("*") if p.is_file() and p.stat().st_mtime > killed_at]
     assert not late, late
     assert len(list(markers.iterdir())) < 8  # it was killed mid-run
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("address", ["garbage", "ray://127.0.0.1:1"])
+def test_an_address_with_no_ray_is_exit_2_and_leaves_the_output_as_it_was(tmp_path, address):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(jsonl(5))
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(docs)], [{"gopher_quality": {"tag_only": True}}])
+    out = tmp_path / "out"
+    proc = curate("run", recipe, "--output", str(out), "--address", address)
+    log, _ = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 2, log
+    assert log.splitlines()[-1].startswith("error: cannot ") and address in log and "Traceback" not in log
+    assert not out.exists()  # so a rerun needs no --resume
