@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -146,3 +147,23 @@ def test_an_unloadable_model_is_one_clear_error_naming_the_step(tmp_path, capsys
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "clip_score: cannot load its model" in err and "laion2b_s34b_b79k" in err
     assert "`pretrained` to a local checkpoint file" in err
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("override", ["seed=[1", "steps[0].gopher_quality.tag_only=[en"])
+def test_a_set_value_that_is_not_yaml_is_one_line_naming_the_argument(
+    tmp_path, docs, capsys, command, override
+):
+    assert main([command, _recipe(tmp_path, docs), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"error: --set {override!r}: the value is not valid YAML: expected ',' or ']', but got '<stream end>'\n"
+    )
+
+
+def test_a_binary_recipe_file_is_exit_2(tmp_path, capsys):
+    recipe = tmp_path / "x.yaml"
+    recipe.write_bytes(Path("data/warc/demo.warc.gz").read_bytes()[:4096])
+    assert main(["validate", str(recipe)]) == 2
+    assert capsys.readouterr().err == f"error: recipe file '{recipe}' cannot be read: not a UTF-8 text file\n"
