@@ -233,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, InputError, FileNotFoundError, MetadataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not the traceback of wherever Ray Data was waiting
+        hint = "; rerun with --resume to continue" if args.command in ("run", "bench") else ""
+        print(f"interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

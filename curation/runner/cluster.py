@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass
 
@@ -61,6 +63,12 @@ def _check_reachable(address: str) -> None:
         raise ClusterError(f"cannot reach Ray at {address}: {exc}") from None
 
 
+def _ignore_ctrl_c() -> None:
+    """Run at exit before Ray's own shutdown (a second or two), which a Ctrl-C would only turn into a traceback;
+    the reaper ends what is left of a local Ray either way."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def start_ray(address: str | None, max_workers: int | None) -> Cluster:
     """Start (or join) Ray and tune Ray Data for this driver; an address that cannot be joined is a ClusterError.
 
@@ -81,6 +89,7 @@ def start_ray(address: str | None, max_workers: int | None) -> Cluster:
             )
         except (ValueError, ConnectionError, TimeoutError) as exc:  # a malformed address, no cluster there
             raise ClusterError(f"cannot start or join Ray at {address}: {exc}") from None
+        atexit.register(_ignore_ctrl_c)  # after `import ray` registered its shutdown: runs before it
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
