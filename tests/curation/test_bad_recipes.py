@@ -167,3 +167,16 @@ def test_a_binary_recipe_file_is_exit_2(tmp_path, capsys):
     recipe.write_bytes(Path("data/warc/demo.warc.gz").read_bytes()[:4096])
     assert main(["validate", str(recipe)]) == 2
     assert capsys.readouterr().err == f"error: recipe file '{recipe}' cannot be read: not a UTF-8 text file\n"
+
+
+@pytest.mark.parametrize(("given", "what"), [("in", "is a folder"), ("i*", "matches only folders")])
+def test_a_folder_as_input_is_exit_2_suggesting_a_glob(tmp_path, docs, capsys, given, what):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_bytes(docs.read_bytes())
+    pattern = str(tmp_path / given)
+    assert main(["run", _recipe(tmp_path, docs), "--input", pattern, "--output", str(tmp_path / "out")]) == 2
+    assert (
+        f"input path {pattern!r} {what}: name its files with a glob, e.g. '{pattern}/*'"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists()
