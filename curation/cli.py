@@ -19,6 +19,7 @@ class UsageError(ValueError):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curation.report import funnel_table
+    from curation.runner.cluster import ClusterError
     from curation.runner.progress import Progress
     from curation.runner.run import OutputExists, run_recipe
 
@@ -34,7 +35,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             limit=args.limit,
             progress=Progress(sys.stderr),
         )
-    except (InputError, OutputExists) as exc:
+    except (InputError, OutputExists, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(funnel_table(result.stats))
@@ -181,10 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", help="input path or glob (repeatable); replaces input.paths")
     run.add_argument("--output", help="output folder; replaces output.path")
     run.add_argument("--address", help="Ray cluster: auto or ray://HOST:PORT (default: embedded local Ray)")
-    run.add_argument(
+    again = run.add_mutually_exclusive_group()
+    again.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in the same output folder"
     )
-    run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run's output folder (only such a folder)"
+    )
     run.add_argument(
         "--limit", type=_positive_int, help="read at most N records per work unit (quick trials)"
     )
@@ -265,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, InputError, FileNotFoundError, MetadataError, OutputPathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not the traceback of wherever Ray Data was waiting
+        hint = "; rerun with --resume to continue" if args.command in ("run", "bench") else ""
+        print(f"interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

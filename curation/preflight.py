@@ -35,10 +35,12 @@ def check_input_schemas(files: list[str], fmt: str) -> None:
 
 
 def check_output(out: Path) -> None:
-    """The output must be a folder (or not exist yet): a file on the way is an InputError."""
+    """The output must be a folder (or not exist yet): a file or a broken link on the way is an InputError."""
     for path in (out, *out.parents):
         if path.exists() and not path.is_dir():
             raise InputError(f"output {out}: {path} is a file, not a folder")
+        if path.is_symlink() and not path.exists():
+            raise InputError(f"output {out}: {path} is a symbolic link to nothing")
 
 
 def check_resume(plan: dict, files: list[str], limit: int | None) -> None:

@@ -167,6 +167,11 @@ def apply_override(raw: dict, assignment: str) -> None:
     if "=" not in assignment:
         raise RecipeError(assignment, "an override is PATH=VALUE, e.g. steps[2].language_id.min_score=0.5")
     path, value_text = assignment.split("=", 1)
+    try:
+        value = load_yaml(value_text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or exc
+        raise RecipeError(f"--set {assignment!r}", f"the value is not valid YAML: {problem}") from None
     keys = [k for k in path.replace("[", ".").replace("]", "").split(".") if k]
     node: Any = raw
     for depth, key in enumerate(keys):
@@ -175,12 +180,12 @@ def apply_override(raw: dict, assignment: str) -> None:
             if not key.isdigit() or int(key) >= len(node):
                 raise RecipeError(path, f"{key!r} is not an index of a list of {len(node)}")
             if last:
-                node[int(key)] = load_yaml(value_text)
+                node[int(key)] = value
             else:
                 node = node[int(key)]
         elif isinstance(node, dict):
             if last:
-                node[key] = load_yaml(value_text)
+                node[key] = value
             else:
                 node = node.setdefault(key, {})
                 if node is None:
@@ -269,7 +274,12 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if not path.is_file():
         raise RecipeError("", f"recipe file {str(path)!r} does not exist")
     try:
-        raw = load_yaml(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not a UTF-8 text file" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        raise RecipeError("", f"recipe file {str(path)!r} cannot be read: {reason}") from None
+    try:
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

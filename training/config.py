@@ -230,7 +230,12 @@ def apply_override(data: dict, override: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {override!r}: {part!r} is not a mapping")
-    node[parts[-1]] = yaml.safe_load(raw)
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"override {override!r}: the value is not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
 
 
 def _validate(cfg: Config) -> None:

@@ -36,12 +36,18 @@ class InputError(ValueError):
 
 
 def expand_paths(patterns: list[str]) -> list[str]:
-    """Expand globs; every pattern must match at least one file. Sorted, so plans are deterministic."""
+    """Expand globs; every pattern must match at least one file (a folder is an error that suggests a glob).
+    Sorted, so plans are deterministic."""
     files: list[str] = []
     for pattern in patterns:
-        matched = sorted(
-            p for p in glob.glob(str(Path(pattern).expanduser()), recursive=True) if Path(p).is_file()
-        )
+        found = glob.glob(str(Path(pattern).expanduser()), recursive=True)
+        matched = sorted(p for p in found if Path(p).is_file())
+        if not matched and any(
+            Path(p).is_dir() for p in found
+        ):  # a folder is not read whole: say which files
+            what = "is a folder" if Path(pattern).expanduser().is_dir() else "matches only folders"
+            example = f"{pattern.rstrip('/')}/*"
+            raise InputError(f"input path {pattern!r} {what}: name its files with a glob, e.g. {example!r}")
         if not matched:
             raise InputError(f"input path {pattern!r} matches no file")
         files.extend(matched)

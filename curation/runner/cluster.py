@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
+import socket
 from dataclasses import dataclass
 
 import ray
@@ -17,6 +20,11 @@ NOTICES = {
     "ray._private.authentication.authentication_token_setup": "Token authentication is enabled for this",
     "ray.data._internal.progress": "Progress bars disabled",
 }
+REACH_SECONDS = 5  # to answer a TCP connection; Ray itself retries an address that does not for 30 s and more
+
+
+class ClusterError(RuntimeError):
+    """Ray could not be started, or the cluster at the given address could not be joined."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +51,26 @@ def _quiet_notices() -> None:
             logger.addFilter(_DropNotice(prefix))
 
 
+def _check_reachable(address: str) -> None:
+    """A `[ray://]HOST:PORT` that does not take a TCP connection within seconds is a ClusterError; other forms
+    (`auto`, a malformed address) are left to `ray.init`."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not (colon and host and port.isdigit()):
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach Ray at {address}: {exc}") from None
+
+
+def _ignore_ctrl_c() -> None:
+    """Run at exit before Ray's own shutdown (a second or two), which a Ctrl-C would only turn into a traceback;
+    the reaper ends what is left of a local Ray either way."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def start_ray(address: str | None, max_workers: int | None) -> Cluster:
-    """Start (or join) Ray and tune Ray Data for this driver.
+    """Start (or join) Ray and tune Ray Data for this driver; an address that cannot be joined is a ClusterError.
 
     Ray Data splits every read into at least 200 blocks by default, which turns a small stage into hundreds of
     tasks and a 200-way sort; blocks here follow the data (files of bounded size) and the cluster's cores.
@@ -55,7 +81,15 @@ def start_ray(address: str | None, max_workers: int | None) -> Cluster:
         address = address or os.environ.get("RAY_ADDRESS") or "local"
         if address == "local":
             start_reaper()  # this Ray's processes end with this driver, however it ends
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            _check_reachable(address)
+        try:
+            ray.init(
+                address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+            )
+        except (ValueError, ConnectionError, TimeoutError) as exc:  # a malformed address, no cluster there
+            raise ClusterError(f"cannot start or join Ray at {address}: {exc}") from None
+        atexit.register(_ignore_ctrl_c)  # after `import ray` registered its shutdown: runs before it
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False

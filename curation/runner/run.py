@@ -1,11 +1,9 @@
-"""`run_recipe`: check the recipe against its input, prepare the output, start Ray, run the phases one after the
-other (`phases`), write `stats.json` and the manifest."""
+"""`run_recipe`: check the recipe against its input and the output folder, start Ray, prepare the folder, run the
+phases one after the other (`phases`), write `stats.json` and the manifest."""
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -15,17 +13,22 @@ import pyarrow as pa
 
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
-from curation.preflight import check_input_schemas, check_output, check_resume, check_steps
+from curation.preflight import check_input_schemas, check_steps
 from curation.recipe import Recipe, check_columns
 from curation.runner.accounting import StepStats, run_totals
 from curation.runner.cluster import start_ray
+from curation.runner.output_folder import (
+    PLAN,
+    WORK,
+    OutputExists,
+    check_output_folder,
+    prepare_output_folder,
+)
 from curation.runner.phases import Finalize, PhaseResult, ShardsResult, plan_phases
 from curation.runner.plan import plan_units
 from curation.runner.progress import Progress
 
 log = logging.getLogger("curation")
-WORK = "_work"
-PLAN = "_plan.json"
 STATS = "stats.json"
 VERSIONED = (
     "mmcurate",
@@ -39,38 +42,12 @@ VERSIONED = (
 )
 
 
-class OutputExists(RuntimeError):
-    """The output folder holds an earlier run and neither resume nor overwrite was asked for."""
-
-
 @dataclass
 class RunResult:
     output: Path
     stats: dict
     manifest: dict
     seconds: float
-
-
-def _prepare_output(out: Path, recipe: Recipe, resume: bool, overwrite: bool, files: list[str]) -> None:
-    plan_file = out / WORK / PLAN
-    check_output(out)
-    if out.exists() and any(out.iterdir()):
-        if overwrite:
-            shutil.rmtree(out)
-        elif resume:
-            if plan_file.exists():
-                previous = json.loads(plan_file.read_text())["digest"]
-                if previous != recipe.digest:
-                    raise OutputExists(
-                        f"{out} was produced by a different recipe (digest {previous} != {recipe.digest}); "
-                        "resume needs the same recipe and input"
-                    )
-                check_resume(json.loads(plan_file.read_text()), files, recipe.limit)
-        else:
-            raise OutputExists(
-                f"output {out} is not empty: pass --resume to continue it or --overwrite to replace it"
-            )
-    (out / WORK).mkdir(parents=True, exist_ok=True)
 
 
 def _versions() -> dict[str, str]:
@@ -104,10 +81,13 @@ def run_recipe(
     check_columns(recipe, files)  # structural, cheap: before any model is loaded
     check_steps(recipe)
     out = Path(output or recipe.output_path)
-    _prepare_output(out, recipe, resume, overwrite, files)
+    check_output_folder(out, recipe.digest, files, recipe.limit, resume, overwrite)
+    cluster = start_ray(
+        address, recipe.max_workers
+    )  # a run that cannot start leaves the output folder as it was
+    prepare_output_folder(out, overwrite)
     plan = {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
     atomic_write_json(out / WORK / PLAN, plan)
-    cluster = start_ray(address, recipe.max_workers)
     progress = progress or Progress()
     source, rest = plan_phases(recipe, out, out / WORK, cluster, resume)
     source.warm()  # task workers build the first segment's ops (imports, models) while the driver plans the units

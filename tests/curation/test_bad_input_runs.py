@@ -19,6 +19,7 @@ from curation.cli import main
 from curation.ops.html import HtmlExtract
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
+from tests.cli_process import communicate_or_kill, curate
 from tests.curation.warc_craft import jsonl
 
 
@@ -128,3 +129,45 @@ def test_a_killed_driver_leaves_no_process_and_no_later_write(tmp_path):
     late = [p for p in out.rglob("*") if p.is_file() and p.stat().st_mtime > killed_at]
     assert not late, late
     assert len(list(markers.iterdir())) < 8  # it was killed mid-run
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("address", ["garbage", "ray://127.0.0.1:1"])
+def test_an_address_with_no_ray_is_exit_2_and_leaves_the_output_as_it_was(tmp_path, address):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(jsonl(5))
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(docs)], [{"gopher_quality": {"tag_only": True}}])
+    out = tmp_path / "out"
+    proc = curate("run", recipe, "--output", str(out), "--address", address)
+    log, _ = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 2, log
+    assert log.splitlines()[-1].startswith("error: cannot ") and address in log and "Traceback" not in log
+    assert not out.exists()  # so a rerun needs no --resume
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_ctrl_c_is_one_line_and_the_run_resumes(ray_local, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        (src / f"part{i}.jsonl").write_bytes(jsonl(4000))
+    recipe = _write_recipe(
+        tmp_path / "r.yaml", [f"{src}/*.jsonl"], [{"gopher_repetition": {}}, {"c4_quality": {}}]
+    )
+    out = tmp_path / "out"
+    proc = curate("run", recipe, "--output", str(out), "--set", "execution.max_workers=1")
+    markers = out / "_work" / "p00_segment" / "units"
+    deadline = time.time() + 90
+    while not (markers.exists() and any(markers.iterdir())):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    log, _ = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 130, log
+    assert log.splitlines()[-1] == "interrupted; rerun with --resume to continue" and "Traceback" not in log
+    assert not (out / "_manifest.json").exists()
+    args = ["run", recipe, "--output", str(out), "--set", "execution.max_workers=1", "--resume"]
+    assert main(args) == 0
+    totals = json.loads((out / "stats.json").read_text())["totals"]
+    assert totals["input_records"] == 8 * 4000 and totals["identity_holds"]

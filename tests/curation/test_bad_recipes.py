@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -94,6 +95,13 @@ def test_output_that_is_an_existing_file_is_exit_2(tmp_path, docs, capsys):
     assert target.read_text() == "not a folder"
 
 
+def test_output_that_is_a_link_to_nothing_is_exit_2(tmp_path, docs, capsys):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    assert main(["run", _recipe(tmp_path, docs), "--output", str(link)]) == 2
+    assert f"{link} is a symbolic link to nothing" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("column", "values", "message"),
     [
@@ -139,3 +147,36 @@ def test_an_unloadable_model_is_one_clear_error_naming_the_step(tmp_path, capsys
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "clip_score: cannot load its model" in err and "laion2b_s34b_b79k" in err
     assert "`pretrained` to a local checkpoint file" in err
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("override", ["seed=[1", "steps[0].gopher_quality.tag_only=[en"])
+def test_a_set_value_that_is_not_yaml_is_one_line_naming_the_argument(
+    tmp_path, docs, capsys, command, override
+):
+    assert main([command, _recipe(tmp_path, docs), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"error: --set {override!r}: the value is not valid YAML: expected ',' or ']', but got '<stream end>'\n"
+    )
+
+
+def test_a_binary_recipe_file_is_exit_2(tmp_path, capsys):
+    recipe = tmp_path / "x.yaml"
+    recipe.write_bytes(Path("data/warc/demo.warc.gz").read_bytes()[:4096])
+    assert main(["validate", str(recipe)]) == 2
+    assert capsys.readouterr().err == f"error: recipe file '{recipe}' cannot be read: not a UTF-8 text file\n"
+
+
+@pytest.mark.parametrize(("given", "what"), [("in", "is a folder"), ("i*", "matches only folders")])
+def test_a_folder_as_input_is_exit_2_suggesting_a_glob(tmp_path, docs, capsys, given, what):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_bytes(docs.read_bytes())
+    pattern = str(tmp_path / given)
+    assert main(["run", _recipe(tmp_path, docs), "--input", pattern, "--output", str(tmp_path / "out")]) == 2
+    assert (
+        f"input path {pattern!r} {what}: name its files with a glob, e.g. '{pattern}/*'"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists()

@@ -40,6 +40,7 @@ def test_overrides_apply_with_yaml_types():
         ("train.micro_batch_size=two", "train.micro_batch_size: expected int"),
         ("deepspeed.zero_stage=4", "deepspeed.zero_stage: 4 is not one of [0, 1, 2, 3]"),
         ("data.sources=[]", "data.sources: at least one source is required"),
+        ("data.sources=[{path:", "override 'data.sources=[{path:': the value is not valid YAML"),
     ],
 )
 def test_bad_values_name_their_path(override, message):
