@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from curation.io.output_paths import check_target_folder
+from curation.io.output_paths import OutputPathError, check_target_folder
 
 INDEX_NAME = "_export.json"
 _SHARD = re.compile(r"shard-\d{5}\.tar")  # WebDataset shards of an export written before the index existed
@@ -47,6 +47,9 @@ def staged_export(target: str | Path, overwrite: bool, fmt: str, run: str | Path
     any parent folders made for it are removed and `target` is untouched.
     """
     target = Path(target).resolve()  # `.` and `dir/..` have a name to stage beside
+    cwd = Path.cwd().resolve()  # renaming it into place would leave the shell in a deleted folder
+    if target == cwd or target in cwd.parents:
+        raise OutputPathError(f"{target} is the current folder or holds it: run the export from outside it")
     replace = check_target_folder(target, overwrite, _not_exported)
     made = _make_parents(target)
     stage = target.with_name(f".{target.name}.partial-{os.getpid()}")

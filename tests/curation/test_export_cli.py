@@ -145,3 +145,16 @@ def test_samples_per_shard_must_be_positive(tmp_path, capsys, count):
         main(["export", str(run), "--to", str(tmp_path / "wds"), "--samples-per-shard", count])
     assert exit_.value.code == 2 and "must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "wds").exists()
+
+
+def test_the_current_folder_is_refused_as_a_target(tmp_path, capsys, monkeypatch):
+    """The export is renamed into place: a target that is (or holds) the current folder would leave the shell in
+    a deleted folder, so it is refused and left as it was."""
+    run = _pair_run(tmp_path / "run")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for target in (".", str(tmp_path)):
+        assert main(["export", str(run), "--to", target]) == 2
+        assert "current folder" in capsys.readouterr().err
+    assert here.is_dir() and not any(here.iterdir())
