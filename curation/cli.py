@@ -12,6 +12,8 @@ from curation.io.output_paths import OutputPathError, check_file_path
 from curation.io.units import InputError
 from curation.recipe import RecipeError, check_columns, load_recipe
 
+SHARD_SAMPLES = 10_000  # `curate export`'s WebDataset samples per tar
+
 
 class UsageError(ValueError):
     """Options that do not go together."""
@@ -90,6 +92,8 @@ def _export_destination(args: argparse.Namespace) -> tuple[str, str]:
     from curation.instruct.export import EXPORT_FORMATS
 
     formats = (*EXPORT_FORMATS, "webdataset")
+    if args.to in EXPORT_FORMATS and args.samples_per_shard is not None:
+        raise UsageError(f"--samples-per-shard sizes WebDataset tars; --to {args.to} writes no tar")
     if args.to in formats:
         if not args.out:
             raise UsageError(f"--to {args.to} writes into --out DIR")
@@ -115,9 +119,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
             if fmt != "webdataset":
                 done = export_instruct(args.output, fmt, stage)
             elif is_interleaved_output(args.output):
-                shards = export_interleaved_webdataset(args.output, stage, args.samples_per_shard)
+                shards = export_interleaved_webdataset(
+                    args.output, stage, args.samples_per_shard or SHARD_SAMPLES
+                )
             else:
-                shards = export_webdataset(args.output, stage, args.samples_per_shard)
+                shards = export_webdataset(args.output, stage, args.samples_per_shard or SHARD_SAMPLES)
     except ValueError as exc:  # not a finished run, a run of the wrong contract, a target in the way
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -228,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an earlier export in the target folder (a folder holding anything else is refused)",
     )
     exp.add_argument(
-        "--samples-per-shard", type=_positive_int, default=10_000, help="WebDataset samples per tar"
+        "--samples-per-shard",
+        type=_positive_int,
+        help=f"WebDataset samples per tar (default {SHARD_SAMPLES:,})",
     )
     exp.set_defaults(fn=_cmd_export)
     meta = sub.add_parser("metadata", help="MetaCLIP metadata entry lists").add_subparsers(

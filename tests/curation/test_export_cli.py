@@ -158,3 +158,12 @@ def test_the_current_folder_is_refused_as_a_target(tmp_path, capsys, monkeypatch
         assert main(["export", str(run), "--to", target]) == 2
         assert "current folder" in capsys.readouterr().err
     assert here.is_dir() and not any(here.iterdir())
+
+
+def test_samples_per_shard_goes_only_with_webdataset(tmp_path, capsys):
+    """A conversation format writes no tar: `--samples-per-shard` with it is refused, not ignored."""
+    run = _conversation_run(tmp_path / "run")
+    args = ["export", str(run), "--to", "llava", "--out", str(tmp_path / "llava"), "--samples-per-shard", "5"]
+    assert main(args) == 2
+    assert "writes no tar" in capsys.readouterr().err
+    assert not (tmp_path / "llava").exists()
