@@ -21,7 +21,7 @@ import pyarrow as pa
 from curation.io.parquet import iter_tables, read_parquet
 from curation.io.reader_stats import ReaderStats
 from curation.io.units import Unit
-from curation.rows import INTERLEAVED_IMAGE, INTERLEAVED_ROW
+from curation.rows import INTERLEAVED_IMAGE, INTERLEAVED_ROW, check_schema
 
 IMAGE_FIELDS = tuple(f.name for f in INTERLEAVED_IMAGE)
 INTERLEAVED_FORMATS = {"mmc4": "jsonl", "obelics": "parquet", "webdataset_interleaved": "webdataset"}
@@ -214,12 +214,18 @@ def is_interleaved_output(output: str | Path) -> bool:
 def export_interleaved_webdataset(
     output: str | Path, target: str | Path, docs_per_shard: int = 1000
 ) -> list[Path]:
-    """Write the interleaved shards of a finished run as WebDataset tars (`KEY.json` + `KEY.<i>.<ext>`)."""
+    """Write the interleaved shards of a finished run as WebDataset tars (`KEY.json` + `KEY.<i>.<ext>`); a shard
+    without the interleaved contract's columns is a SchemaMismatch before anything is written."""
+    import pyarrow.parquet as pq
+
+    shards = sorted((Path(output) / "data").glob("part-*.parquet"))
+    for shard in shards:
+        check_schema(pq.read_schema(shard), "interleaved", where=f"{shard} (export --to webdataset)")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     tar, count = None, 0
-    for shard in sorted((Path(output) / "data").glob("part-*.parquet")):
+    for shard in shards:
         for table in iter_tables(str(shard), 256, columns=["doc_id", "url", "texts", "images"]):
             for doc in table.to_pylist():
                 if tar is None:

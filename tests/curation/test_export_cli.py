@@ -13,7 +13,7 @@ import pytest
 
 from curation.cli import main
 from curation.io.shards import write_table_shards
-from curation.rows import CONVERSATION, DOCUMENT, PAIR
+from curation.rows import CONVERSATION, DOCUMENT, INTERLEAVED, PAIR
 
 IMAGES = sorted(Path("data/images").glob("*.jpg"))
 
@@ -167,3 +167,16 @@ def test_samples_per_shard_goes_only_with_webdataset(tmp_path, capsys):
     assert main(args) == 2
     assert "writes no tar" in capsys.readouterr().err
     assert not (tmp_path / "llava").exists()
+
+
+def test_an_interleaved_run_without_the_contract_columns_is_refused(tmp_path, capsys):
+    """A table with `texts` and `images` is exported as interleaved documents; without the contract's `doc_id`
+    and `url` that is a clear error naming them, and nothing is written."""
+    schema = pa.schema([("texts", pa.list_(pa.string())), ("images", INTERLEAVED.field("images").type)])
+    table = pa.Table.from_pylist([{"texts": ["a text"], "images": [None]}], schema=schema)
+    run = tmp_path / "run"
+    write_table_shards(table, run)
+    assert main(["export", str(run), "--to", str(tmp_path / "wds")]) == 2
+    err = capsys.readouterr().err
+    assert "missing column 'doc_id'" in err and "missing column 'url'" in err
+    assert not (tmp_path / "wds").exists()
