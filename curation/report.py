@@ -37,19 +37,23 @@ def funnel_rows(stats: dict) -> list[dict]:
 
 
 def funnel_table(stats: dict, top_reasons: int = 3) -> str:
-    """A plain-text funnel with the main drop/error reasons of each step."""
-    head = f"{'step':<24}{'in':>9}{'out':>9}{'kept':>8}{'dropped':>9}{'errors':>8}{'sec':>8}"
+    """A plain-text funnel with the main drop/error reasons of each step; columns as wide as their longest entry."""
+    rows = funnel_rows(stats)
+    shown = []  # per step: its main reasons, then its main notes (as "note NAME")
+    for s in stats["steps"]:
+        reasons = sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])[:top_reasons]
+        notes = sorted(s.get("notes", {}).items(), key=lambda kv: -kv[1])[:top_reasons]
+        shown.append(reasons + [(f"note {note}", n) for note, n in notes])
+    step_w = max([24] + [len(r["step"]) + 2 for r in rows])
+    reason_w = max([40] + [len(reason) + 2 for lines in shown for reason, _ in lines])
+    head = f"{'step':<{step_w}}{'in':>9}{'out':>9}{'kept':>8}{'dropped':>9}{'errors':>8}{'sec':>8}"
     lines = [head, "-" * len(head)]
-    for row, s in zip(funnel_rows(stats), stats["steps"], strict=True):
+    for row, main in zip(rows, shown, strict=True):
         lines.append(
-            f"{row['step']:<24}{row['in']:>9}{row['out']:>9}{row['kept_pct']:>7.1f}%{row['dropped']:>9}"
+            f"{row['step']:<{step_w}}{row['in']:>9}{row['out']:>9}{row['kept_pct']:>7.1f}%{row['dropped']:>9}"
             f"{row['errors']:>8}{row['seconds']:>8.2f}"
         )
-        reasons = sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])[:top_reasons]
-        for reason, n in reasons:
-            lines.append(f"    {reason:<40}{n:>8}")
-        for note, n in sorted(s.get("notes", {}).items(), key=lambda kv: -kv[1])[:top_reasons]:
-            lines.append(f"    note {note:<35}{n:>8}")
+        lines.extend(f"    {reason:<{reason_w}}{n:>8}" for reason, n in main)
     t = stats["totals"]
     lines.append("-" * len(head))
     lines.append(

@@ -62,3 +62,23 @@ def test_notes_from_segments_and_stages_reach_stats_and_report_and_survive_resum
         recipe, output=str(tmp_path / "out"), resume=True
     )  # every phase read from its markers
     assert resumed.stats["steps"] == result.stats["steps"]
+
+
+def test_funnel_table_columns_stay_aligned_with_long_names():
+    """Counts line up however long a step name or a reason is."""
+    long_reason = "interleaved_doc_filter:character_repetition_of_a_very_long_kind"
+    stats = {
+        "steps": [
+            {"step": "a_step_name_longer_than_twenty_four", "in": 10, "out": 7, "dropped": {long_reason: 2},
+             "errors": {"x:e": 1}, "notes": {"fell_back": 3}, "seconds": 0.5},
+            {"step": "b", "in": 7, "out": 7, "dropped": {}, "errors": {}, "seconds": 0.1},
+        ],
+        "totals": {"input_records": 10, "output_rows": 7, "dropped": 2, "errors": 1, "identity_holds": True},
+    }  # fmt: skip
+    lines = funnel_table(stats).splitlines()
+    step_rows = [line for line in lines[2:-2] if not line.startswith("    ")]
+    reason_rows = [line for line in lines[2:-2] if line.startswith("    ")]
+    assert len(step_rows) == 2 and len(reason_rows) == 3
+    assert len({len(line) for line in [lines[0], *step_rows]}) == 1
+    assert len({len(line) for line in reason_rows}) == 1
+    assert long_reason in reason_rows[0]
