@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ import yaml
 from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 from safetensors.torch import save_file
 
-from curation.io.output_paths import check_target_folder
+from curation.io.output_paths import check_target_folder, remove_entries
 from training.checkpoint import latest_tag
 from training.config import Config, load_config
 from training.llava import export_llava, llava_supported
@@ -114,11 +113,6 @@ def export_checkpoint(
     replace = check_target_folder(out_dir, overwrite, _not_exported)  # before the slow load
     model, tokenizer, cfg = load_trained(run_dir, tag)
     if replace:
-        for name in EXPORT_ENTRIES:
-            path = out_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        remove_entries(out_dir, EXPORT_ENTRIES)
     export_model(model, tokenizer, cfg, out_dir)
     return out_dir

@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from curation.io.output_paths import remove_entries
 from training.config import Config, ConfigError, load_config
 from training.data.shards import ShardSource
 
@@ -53,12 +53,7 @@ def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
             f"output_dir {out} is not empty{held}: pass --resume to continue that run or --overwrite to "
             "replace it, or choose another output_dir"
         )
-    for name in RUN_ENTRIES:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    remove_entries(out, RUN_ENTRIES)
 
 
 def _cuda_devices() -> int:

@@ -3,7 +3,8 @@ mixes into) finished work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -58,3 +59,13 @@ def check_target_folder(path: str | Path, overwrite: bool, foreign: Callable[[Pa
             "export: choose another folder"
         )
     return True
+
+
+def remove_entries(folder: Path, names: Iterable[str]) -> None:
+    """Delete the files and folders `names` of `folder` where present (a link is removed, not followed)."""
+    for name in names:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()

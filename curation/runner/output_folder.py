@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
+from curation.io.output_paths import remove_entries
 from curation.io.shards import MANIFEST_NAME
 from curation.io.units import InputError
 from curation.preflight import check_output, check_resume
@@ -81,9 +81,5 @@ def prepare_output_folder(out: Path, overwrite: bool) -> None:
     """Make `out/_work`, first emptying an earlier run's folder when `overwrite` (checked by `check_output_folder`;
     the folder itself stays, so a symbolic link to it does too)."""
     if overwrite and is_run_folder(out):
-        for child in out.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        remove_entries(out, [child.name for child in out.iterdir()])
     (out / WORK).mkdir(parents=True, exist_ok=True)
