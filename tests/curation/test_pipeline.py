@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
@@ -75,6 +77,25 @@ def test_rejects_hold_every_dropped_row_with_its_reason(demo_run):
     assert rejects.num_rows == totals["dropped"] + totals["errors"] - skipped_by_reader
     reasons = set(rejects.column("reject_reason").to_pylist())
     assert "language_id:language" in reasons
+
+
+def test_rejects_files_share_one_schema(demo_run):
+    """Units write their rejects apart, each with the columns its rejected rows had; the run gives them one."""
+    files = sorted((demo_run.output / "rejects").rglob("*.parquet"))
+    assert len(files) > 1
+    tables = [pq.read_table(f) for f in files]
+    combined = pa.concat_tables(tables)
+    assert combined.schema.names[-1] == "reject_reason"
+    # url_filter's rejects are raw pages, language_id's extracted text
+    assert {"payload", "text"} <= set(combined.column_names)
+    import polars as pl
+
+    scanned = pl.scan_parquet(str(demo_run.output / "rejects" / "**" / "*.parquet")).collect()
+    assert scanned.height == len(combined)
+    whole = pads.dataset(demo_run.output / "rejects", format="parquet").to_table()
+    assert whole.schema == combined.schema
+    raw = whole.filter(pc.starts_with(whole.column("reject_reason"), "url_filter:"))
+    assert raw.num_rows and all(raw.column("payload").to_pylist())
 
 
 def test_same_input_same_output(demo_run, tmp_path):
