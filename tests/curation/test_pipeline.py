@@ -18,6 +18,7 @@ from curation.io.shards import file_sha256
 from curation.recipe import load_recipe
 from curation.report import write_report
 from curation.runner.run import OutputExists, run_recipe
+from tests.curation.warc_craft import gz, pages, warc_record
 
 
 def _check_accounting(stats: dict) -> None:
@@ -211,6 +212,31 @@ def test_refinedweb_on_1307_real_pages(ray_local, shared, tmp_path):
     import polars as pl
 
     assert pl.read_parquet(str(result.output / "data" / "*.parquet")).height == result.manifest["total_rows"]
+
+
+def test_limit_reads_n_rows_per_unit_and_no_record_past_them(ray_local, tmp_path):
+    """A crawl WARC (a request before each response, one gzip member per record) in several units: `limit` rows
+    per unit; the request records skipped before each unit's last row count as input, none after it."""
+    records = [warc_record("", b"software: crawl", kind="warcinfo")]
+    for uri, block in pages(120):
+        records += [warc_record(uri, b"GET / HTTP/1.1\r\n\r\n", kind="request"), warc_record(uri, block)]
+    warc = tmp_path / "crawl.warc.gz"
+    warc.write_bytes(b"".join(gz(r) for r in records))
+    recipe = {
+        "name": "crawl",
+        "input": {"paths": [str(warc)], "unit_bytes": 20000},
+        "steps": [{"html_extract": {}}],
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps(recipe))
+    limit = 5
+    result = run_recipe(load_recipe(path), output=str(tmp_path / "o"), limit=limit)
+    _check_accounting(result.stats)
+    units = len(list((result.output / "_work").glob("p00_segment/units/*.json")))
+    read = result.stats["steps"][0]
+    assert units >= 3 and read["out"] == units * limit
+    assert read["dropped"]["skipped_warcinfo"] == 1
+    assert units * (limit - 1) <= read["dropped"]["skipped_request"] <= units * limit
 
 
 def test_jsonl_documents_with_limit_and_cli_report(ray_local, tmp_path):
