@@ -196,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an earlier run's output folder (only such a folder)"
     )
     run.add_argument(
-        "--limit", type=_positive_int, help="read at most N records per work unit (quick trials)"
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="read up to N rows per work unit (quick trials); the records skipped on the way (WARC warcinfo, "
+        "request, metadata) count as input too",
     )
     run.add_argument(
         "--set",

@@ -24,10 +24,13 @@ def total_steps(max_steps: int | None, epochs: float | None, rows: int, items_pe
 
 
 class Progress:
-    """Timing of the steps run by this process (a resumed run's ETA counts only its own steps)."""
+    """Timing of the steps run by this process (a resumed run's ETA and throughput count only its own steps)."""
 
-    def __init__(self, start_step: int, total: int, rows: int, items_per_step: int) -> None:
+    def __init__(
+        self, start_step: int, total: int, rows: int, items_per_step: int, start_tokens: float = 0.0
+    ) -> None:
         self.start_step = start_step
+        self.start_tokens = start_tokens
         self.total = total
         self.rows = rows
         self.items_per_step = items_per_step
@@ -38,6 +41,12 @@ class Progress:
 
     def epoch(self, step: int) -> float:
         return step * self.items_per_step / self.rows
+
+    def tokens_per_s(self, step: int, tokens: float) -> float | None:
+        """Throughput of this process's steps, given the run's step and token total; None when it ran no step."""
+        if step <= self.start_step:
+            return None
+        return (tokens - self.start_tokens) / max(self.elapsed(), 1e-9)
 
     def line(self, step: int) -> str:
         done = step - self.start_step
@@ -52,10 +61,11 @@ def write_summary(out_dir: Path, summary: dict) -> str:
     """Write `summary.json` and return the human-readable end-of-run lines."""
     (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2))
     drops = {k: v for k, v in summary["dropped"].items() if v}
+    rate = summary["tokens_per_s"]
     lines = [
         f"finished {summary['steps']} steps in {hms(summary['seconds'])} "
-        f"({summary['epochs']:.2f} epochs, {summary['samples']:,} samples, {summary['tokens']:,} tokens, "
-        f"{summary['tokens_per_s']:.1f} tokens/s)",
+        f"({summary['epochs']:.2f} epochs, {summary['samples']:,} samples, {summary['tokens']:,} tokens"
+        + (f", {rate:.1f} tokens/s)" if rate is not None else "; no step left to run)"),
         "final " + " ".join(f"{k}={v:.4g}" for k, v in summary["final"].items()),
         f"dropped samples: {drops if drops else 'none'}",
         f"hand-off: {summary['handoff']}",

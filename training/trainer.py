@@ -153,7 +153,7 @@ class Trainer:
         step, next_batch, totals = self.resume_state(resume)
         # steps logged after the checkpoint by an interrupted run are dropped, then logged again as replayed
         self.metrics = MetricsWriter(self.out, self.rank == 0, c.logging.tensorboard, after_step=step)
-        progress = Progress(step, self.total_steps, self.rows, self.items_per_step)
+        progress = Progress(step, self.total_steps, self.rows, self.items_per_step, totals["tokens"])
         # a finite stream, so loader workers end with the run instead of at interpreter shutdown
         stop = next_batch + (self.total_steps - step) * c.train.grad_accum
         stream = BatchStream(
@@ -233,7 +233,7 @@ class Trainer:
             "seconds": seconds,
             "samples": int(totals["samples"]),
             "tokens": int(totals["tokens"]),
-            "tokens_per_s": totals["tokens"] / max(seconds, 1e-9),
+            "tokens_per_s": progress.tokens_per_s(step, totals["tokens"]),
             "dropped": {
                 k.removeprefix("dropped_"): int(v) for k, v in totals.items() if k.startswith("dropped_")
             },

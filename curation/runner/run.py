@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from curation.io.rejects import unify_rejects
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
 from curation.preflight import check_input_schemas, check_steps
@@ -99,6 +100,8 @@ def run_recipe(
         done = phase.run(result.files, progress)
         result = PhaseResult(done.files, result.stats + done.stats)
     final = Finalize(out, recipe.shard_rows).run(result.files, progress)
+    if recipe.rejects:
+        unify_rejects(out / "rejects")
     return _write_outputs(out, recipe, files, result.stats, final, time.perf_counter() - started)
 
 

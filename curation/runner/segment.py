@@ -64,7 +64,11 @@ def unit_data_path(phase_dir: str | Path, key: str) -> Path:
 
 
 def _input_batches(unit: dict, spec: SegmentSpec, reader_stats: ReaderStats):
-    """Batches of the unit's rows: from the reader (source units, `_order` assigned) or a phase file."""
+    """Batches of the unit's rows: from the reader (source units, `_order` assigned) or a phase file.
+
+    With a limit the reader stops at the batch that holds the unit's `limit`-th row (batches of at most `limit`
+    rows, so a small limit reads no record past that row); the records it skipped on the way stay counted.
+    """
     if not spec.source:
         for table in iter_tables(unit["path"], spec.batch_rows):
             reader_stats.records += table.num_rows
@@ -72,7 +76,8 @@ def _input_batches(unit: dict, spec: SegmentSpec, reader_stats: ReaderStats):
         return
     u = Unit(**{k: unit[k] for k in ("index", "path", "format", "start", "end", "row_group")})
     emitted = 0
-    for table in read_unit(u, reader_stats, spec.batch_rows):
+    batch_rows = spec.batch_rows if spec.limit is None else min(spec.batch_rows, spec.limit)
+    for table in read_unit(u, reader_stats, batch_rows):
         if spec.limit is not None and emitted + table.num_rows > spec.limit:
             cut = emitted + table.num_rows - spec.limit
             table = table.slice(0, spec.limit - emitted)

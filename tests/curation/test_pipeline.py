@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +18,7 @@ from curation.io.shards import file_sha256
 from curation.recipe import load_recipe
 from curation.report import write_report
 from curation.runner.run import OutputExists, run_recipe
+from tests.curation.warc_craft import gz, pages, warc_record
 
 
 def _check_accounting(stats: dict) -> None:
@@ -75,6 +78,25 @@ def test_rejects_hold_every_dropped_row_with_its_reason(demo_run):
     assert rejects.num_rows == totals["dropped"] + totals["errors"] - skipped_by_reader
     reasons = set(rejects.column("reject_reason").to_pylist())
     assert "language_id:language" in reasons
+
+
+def test_rejects_files_share_one_schema(demo_run):
+    """Units write their rejects apart, each with the columns its rejected rows had; the run gives them one."""
+    files = sorted((demo_run.output / "rejects").rglob("*.parquet"))
+    assert len(files) > 1
+    tables = [pq.read_table(f) for f in files]
+    combined = pa.concat_tables(tables)
+    assert combined.schema.names[-1] == "reject_reason"
+    # url_filter's rejects are raw pages, language_id's extracted text
+    assert {"payload", "text"} <= set(combined.column_names)
+    import polars as pl
+
+    scanned = pl.scan_parquet(str(demo_run.output / "rejects" / "**" / "*.parquet")).collect()
+    assert scanned.height == len(combined)
+    whole = pads.dataset(demo_run.output / "rejects", format="parquet").to_table()
+    assert whole.schema == combined.schema
+    raw = whole.filter(pc.starts_with(whole.column("reject_reason"), "url_filter:"))
+    assert raw.num_rows and all(raw.column("payload").to_pylist())
 
 
 def test_same_input_same_output(demo_run, tmp_path):
@@ -190,6 +212,31 @@ def test_refinedweb_on_1307_real_pages(ray_local, shared, tmp_path):
     import polars as pl
 
     assert pl.read_parquet(str(result.output / "data" / "*.parquet")).height == result.manifest["total_rows"]
+
+
+def test_limit_reads_n_rows_per_unit_and_no_record_past_them(ray_local, tmp_path):
+    """A crawl WARC (a request before each response, one gzip member per record) in several units: `limit` rows
+    per unit; the request records skipped before each unit's last row count as input, none after it."""
+    records = [warc_record("", b"software: crawl", kind="warcinfo")]
+    for uri, block in pages(120):
+        records += [warc_record(uri, b"GET / HTTP/1.1\r\n\r\n", kind="request"), warc_record(uri, block)]
+    warc = tmp_path / "crawl.warc.gz"
+    warc.write_bytes(b"".join(gz(r) for r in records))
+    recipe = {
+        "name": "crawl",
+        "input": {"paths": [str(warc)], "unit_bytes": 20000},
+        "steps": [{"html_extract": {}}],
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps(recipe))
+    limit = 5
+    result = run_recipe(load_recipe(path), output=str(tmp_path / "o"), limit=limit)
+    _check_accounting(result.stats)
+    units = len(list((result.output / "_work").glob("p00_segment/units/*.json")))
+    read = result.stats["steps"][0]
+    assert units >= 3 and read["out"] == units * limit
+    assert read["dropped"]["skipped_warcinfo"] == 1
+    assert units * (limit - 1) <= read["dropped"]["skipped_request"] <= units * limit
 
 
 def test_jsonl_documents_with_limit_and_cli_report(ray_local, tmp_path):

@@ -273,6 +273,9 @@ def resume_matches(workdir, config: str, args: list[str], kill_at: int, saved_at
 def test_resume_align_reproduces_losses(workdir, coco_dir, z2_align):
     args = align_args(workdir, coco_dir, "z2_align_resumed", 2)
     resume_matches(workdir, "tiny_align.yaml", args, kill_at=5, saved_at=3, reference=z2_align)
+    again = launch(workdir, "tiny_align.yaml", *args, resume=True)  # the run is finished: no step is left
+    assert_ok(again)
+    assert "no step left to run)" in again.stdout and "tokens/s" not in again.stdout
 
 
 def test_resume_dpo_reproduces_losses(workdir, pref_dir, z2_dpo):

@@ -123,6 +123,32 @@ def test_summary_names_nonzero_drops_only(tmp_path):
     assert json.loads(Path(tmp_path / "summary.json").read_text())["steps"] == 6
 
 
+def test_resumed_throughput_counts_only_this_processes_steps(tmp_path):
+    """A run resumed at step 12 of 12 with 1.2M tokens behind it ran no step: no rate. Resumed at 6, its rate is
+    over the tokens of steps 7-12 alone."""
+    from training.progress import Progress, write_summary
+
+    finished = Progress(12, 12, rows=48, items_per_step=4, start_tokens=1_200_000)
+    assert finished.tokens_per_s(12, 1_200_000) is None
+    summary = {
+        "steps": 12,
+        "seconds": finished.elapsed(),
+        "epochs": 1.0,
+        "samples": 48,
+        "tokens": 1_200_000,
+        "tokens_per_s": finished.tokens_per_s(12, 1_200_000),
+        "final": {"loss": 1.25},
+        "dropped": {},
+        "handoff": "runs/x/handoff",
+    }
+    text = write_summary(tmp_path, summary)
+    assert "1,200,000 tokens; no step left to run)" in text and "tokens/s" not in text
+    assert json.loads((tmp_path / "summary.json").read_text())["tokens_per_s"] is None
+    resumed = Progress(6, 12, rows=48, items_per_step=4, start_tokens=600_000)
+    resumed.started -= 2.0  # steps 7-12 took two seconds
+    assert resumed.tokens_per_s(12, 600_100) == pytest.approx(50.0, rel=0.05)
+
+
 def test_precision_choices_reach_deepspeed():
     from training.engine import deepspeed_config
 
