@@ -42,9 +42,8 @@ def expand_paths(patterns: list[str]) -> list[str]:
     for pattern in patterns:
         found = glob.glob(str(Path(pattern).expanduser()), recursive=True)
         matched = sorted(p for p in found if Path(p).is_file())
-        if not matched and any(
-            Path(p).is_dir() for p in found
-        ):  # a folder is not read whole: say which files
+        # a folder is not read whole: say which files
+        if not matched and any(Path(p).is_dir() for p in found):
             what = "is a folder" if Path(pattern).expanduser().is_dir() else "matches only folders"
             example = f"{pattern.rstrip('/')}/*"
             raise InputError(f"input path {pattern!r} {what}: name its files with a glob, e.g. {example!r}")

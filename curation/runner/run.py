@@ -83,9 +83,8 @@ def run_recipe(
     check_steps(recipe)
     out = Path(output or recipe.output_path)
     check_output_folder(out, recipe.digest, files, recipe.limit, resume, overwrite)
-    cluster = start_ray(
-        address, recipe.max_workers
-    )  # a run that cannot start leaves the output folder as it was
+    # Ray before the folder is touched: a run that cannot start leaves the output folder as it was
+    cluster = start_ray(address, recipe.max_workers)
     prepare_output_folder(out, overwrite)
     plan = {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
     atomic_write_json(out / WORK / PLAN, plan)
