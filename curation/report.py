@@ -36,14 +36,25 @@ def funnel_rows(stats: dict) -> list[dict]:
     return rows
 
 
+def _main(counts: dict[str, int], top: int, kind: str, prefix: str = "") -> list[tuple[str, int]]:
+    """The `top` largest of `counts` (names after `prefix`), then one "+N more" line with the rows of the rest
+    (`curate report` lists every one)."""
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    main = [(prefix + name, n) for name, n in ranked[:top]]
+    rest = ranked[top:]
+    if rest:
+        main.append((f"+{len(rest)} more {kind}s (curate report)", sum(n for _, n in rest)))
+    return main
+
+
 def funnel_table(stats: dict, top_reasons: int = 3) -> str:
     """A plain-text funnel with the main drop/error reasons of each step; columns as wide as their longest entry."""
     rows = funnel_rows(stats)
-    shown = []  # per step: its main reasons, then its main notes (as "note NAME")
-    for s in stats["steps"]:
-        reasons = sorted({**s["dropped"], **s["errors"]}.items(), key=lambda kv: -kv[1])[:top_reasons]
-        notes = sorted(s.get("notes", {}).items(), key=lambda kv: -kv[1])[:top_reasons]
-        shown.append(reasons + [(f"note {note}", n) for note, n in notes])
+    shown = [  # per step: its main reasons, then its main notes
+        _main({**s["dropped"], **s["errors"]}, top_reasons, "reason")
+        + _main(s.get("notes", {}), top_reasons, "note", prefix="note ")
+        for s in stats["steps"]
+    ]
     step_w = max([24] + [len(r["step"]) + 2 for r in rows])
     reason_w = max([40] + [len(reason) + 2 for lines in shown for reason, _ in lines])
     head = f"{'step':<{step_w}}{'in':>9}{'out':>9}{'kept':>8}{'dropped':>9}{'errors':>8}{'sec':>8}"

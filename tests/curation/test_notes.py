@@ -82,3 +82,18 @@ def test_funnel_table_columns_stay_aligned_with_long_names():
     assert len({len(line) for line in [lines[0], *step_rows]}) == 1
     assert len({len(line) for line in reason_rows}) == 1
     assert long_reason in reason_rows[0]
+
+
+def test_funnel_table_says_how_many_reasons_it_leaves_out():
+    """Past the main three, one line counts the other reasons and their rows; nothing is hidden silently."""
+    dropped = {"r:a": 9, "r:b": 7, "r:c": 5, "r:d": 2}
+    stats = {
+        "steps": [
+            {"step": "s", "in": 30, "out": 6, "dropped": dropped, "errors": {"r:e": 1}, "seconds": 0.1}
+        ],
+        "totals": {"input_records": 30, "output_rows": 6, "dropped": 23, "errors": 1, "identity_holds": True},
+    }
+    table = funnel_table(stats)
+    assert "r:d" not in table and "r:e" not in table
+    more = [line for line in table.splitlines() if "+2 more reasons" in line]
+    assert len(more) == 1 and more[0].split()[-1] == "3"
