@@ -9,13 +9,15 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from curation.bounded_yaml import load_yaml
 from curation.io.readers import FORMATS, reader_columns
 from curation.ops import REGISTRY, Op, Stage, load_builtin_ops
+from curation.ops.base import Bounds
 from curation.recipe_settings import setting_problems
 
 TOP_KEYS = ("name", "description", "input", "output", "steps", "seed", "plugins", "execution")
@@ -91,25 +93,62 @@ def _check_keys(section: dict, valid: tuple[str, ...], where: str) -> None:
             raise _unknown(where, str(key), valid)
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "str": (str,),
-    "list": (list,),
-    "dict": (dict,),
-}
+def _type_name(hint: Any) -> str:  # noqa: ANN401
+    if hint is type(None):
+        return "null"
+    return (
+        hint.__name__ if isinstance(hint, type) and not get_args(hint) else str(hint).replace("typing.", "")
+    )
 
 
-def _check_type(value: Any, annotation: str, where: str) -> None:
-    base = annotation.replace("typing.", "").split("[")[0].split("|")[0].strip()
-    allowed = _TYPES.get(base)
-    if allowed is None or value is None:
+def _got(value: Any) -> str:  # noqa: ANN401
+    return "null" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _check_value(value: Any, hint: Any, where: str, bounds: Bounds | None) -> None:  # noqa: ANN401
+    """Check `value` against the type `hint` (unions, lists, dicts and their elements) and the numeric `bounds`
+    (which apply to a list's elements and a dict's values); a RecipeError names the element that fails."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
         return
-    if isinstance(value, bool) and bool not in allowed:
-        raise RecipeError(where, f"expected {annotation}, got a boolean")
-    if not isinstance(value, allowed):
-        raise RecipeError(where, f"expected {annotation}, got {type(value).__name__} {value!r}")
+    if origin in (Union, UnionType):
+        if value is None and type(None) in args:
+            return
+        fits = [a for a in args if a is not type(None) and _fits(value, a)]
+        if not fits:
+            raise RecipeError(where, f"expected {_type_name(hint)}, got {_got(value)}")
+        _check_value(value, fits[0], where, bounds)
+        return
+    if not _fits(value, hint):
+        raise RecipeError(where, f"expected {_type_name(hint)}, got {_got(value)}")
+    if origin is list and args:
+        for i, item in enumerate(value):
+            _check_value(item, args[0], f"{where}[{i}]", bounds)
+    elif origin is dict and len(args) == 2:
+        for key, item in value.items():
+            _check_value(key, args[0], f"{where}[{key!r}] (key)", None)
+            _check_value(item, args[1], f"{where}[{key!r}]", bounds)
+    elif bounds is not None and isinstance(value, int | float):
+        low, high = bounds
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"within [{low}, {high}]" if high is not None else f">= {low}" if low is not None else ""
+            raise RecipeError(where, f"must be {span}, got {value!r}")
+
+
+def _fits(value: Any, hint: Any) -> bool:  # noqa: ANN401
+    """Whether `value` has the outer type of `hint` (YAML gives ints where floats are expected; bool is no int)."""
+    if hint is Any:
+        return True
+    base = get_origin(hint) or hint
+    if base in (Union, UnionType):
+        return any(_fits(value, a) for a in get_args(hint))
+    if base is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return base is bool
+    if base is float:
+        return isinstance(value, int | float)
+    return isinstance(base, type) and isinstance(value, base)
 
 
 def _parse_steps(raw_steps: Any) -> list[Step]:
@@ -135,10 +174,11 @@ def _parse_steps(raw_steps: Any) -> list[Step]:
             raise RecipeError(f"{where}.{op_name}", "parameters must be a mapping")
         cls = REGISTRY[op_name]
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")}
+        hints = get_type_hints(cls)
         for key, value in params.items():
             if key not in fields:
                 raise _unknown(f"{where}.{op_name}", str(key), sorted(fields))
-            _check_type(value, str(fields[key].type), f"{where}.{op_name}.{key}")
+            _check_value(value, hints[key], f"{where}.{op_name}.{key}", cls.ranges.get(key))
         missing = [
             n
             for n, f in fields.items()
@@ -149,8 +189,12 @@ def _parse_steps(raw_steps: Any) -> list[Step]:
             raise RecipeError(f"{where}.{op_name}", f"missing required parameter(s): {', '.join(missing)}")
         try:
             cls(**params).validate()
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
             raise RecipeError(f"{where}.{op_name}", str(exc)) from None
+        except Exception as exc:  # a bug of the op's check, not the user's: one line, not a traceback
+            raise RecipeError(
+                f"{where}.{op_name}", f"its parameters could not be checked ({type(exc).__name__}: {exc})"
+            ) from None
         seen[op_name] = seen.get(op_name, 0) + 1
         name = op_name if seen[op_name] == 1 else f"{op_name}#{seen[op_name]}"
         steps.append(Step(op=op_name, name=name, params=params, cls=cls))

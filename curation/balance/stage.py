@@ -27,7 +27,7 @@ from curation.balance.entries import list_files, load_all
 from curation.balance.matching import MATCHED
 from curation.io.parquet import iter_tables
 from curation.io.shards import atomic_write_json
-from curation.ops.base import Stage, register
+from curation.ops.base import AT_LEAST_0, Stage, register
 from curation.rows import DROP, ORDER, set_column
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
@@ -119,6 +119,8 @@ class MetaclipBalance(Stage):
     """
 
     requires = (MATCHED,)
+
+    ranges = {"t": AT_LEAST_0, "target_rows": AT_LEAST_0}
 
     metadata: str = ""
     t: int = 0

@@ -21,7 +21,7 @@ from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
 from curation.dedup.text_input import fixed_list, group_salts, text_column
 from curation.io.shards import atomic_write_json
-from curation.ops.base import ERROR, Stage, register
+from curation.ops.base import AT_LEAST_0, ERROR, FRACTION, POSITIVE, Stage, register
 from curation.rows import ORDER, add_marks
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
@@ -92,6 +92,14 @@ class MinhashDedup(Stage):
     """
 
     requires = ("{column}", "{group_by}")
+
+    ranges = {
+        "ngram": POSITIVE,
+        "bands": POSITIVE,
+        "rows": POSITIVE,
+        "threshold": FRACTION,
+        "seed": AT_LEAST_0,
+    }
 
     preset: str = "fineweb"
     column: str = "text"

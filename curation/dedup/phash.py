@@ -17,7 +17,7 @@ from curation.dedup.components import connected_components
 from curation.dedup.marking import mark_duplicates, sorted_labels
 from curation.dedup.text_input import group_salts
 from curation.io.shards import atomic_write_json
-from curation.ops.base import ERROR, Stage, register, set_column
+from curation.ops.base import AT_LEAST_0, ERROR, Stage, register, set_column
 from curation.ops.image import DRAFT_SIDE, MAX_PIXELS
 from curation.ops.image_codec import hash_image, open_image
 from curation.rows import ORDER
@@ -159,6 +159,8 @@ class PhashDedup(Stage):
     """
 
     requires = ("{group_by}",)
+
+    ranges = {"radius": AT_LEAST_0}
 
     column: str = "phash"
     image_column: str = "image"

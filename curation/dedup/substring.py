@@ -28,7 +28,7 @@ from curation.dedup.marking import Labels, holds_any, sorted_labels
 from curation.dedup.text_input import text_column
 from curation.dedup.token_spans import Tokenizer, byte_offsets, tokenizer_for, window_spans
 from curation.io.shards import atomic_write_json
-from curation.ops.base import DROP, ERROR, NOTE, Stage, register, set_column
+from curation.ops.base import AT_LEAST_0, DROP, ERROR, NOTE, POSITIVE, Stage, register, set_column
 from curation.rows import ORDER, add_marks
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
@@ -201,6 +201,8 @@ class SubstringDedup(Stage):
 
     requires = ("{column}",)
     provides = ("{column}",)
+
+    ranges = {"min_tokens": POSITIVE, "min_words": AT_LEAST_0}
 
     column: str = "text"
     min_tokens: int = 50

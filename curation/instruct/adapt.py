@@ -8,7 +8,7 @@ import re
 import pyarrow as pa
 
 from curation.instruct.templates import TASKS, conversation, row_rng, user_turn
-from curation.ops.base import DROP, Mapper, register
+from curation.ops.base import AT_LEAST_0, DROP, Mapper, register
 from curation.rows import MESSAGE
 
 # single-word COCO object categories (the label list of COCO 2017 instances), for hallucination negatives
@@ -118,6 +118,8 @@ class ToConversation(Mapper):
     requires = ("image",)
     provides = ("id", "images", "messages", "task")
 
+    ranges = {"seed": AT_LEAST_0}
+
     tasks: dict = dataclasses.field(default_factory=lambda: {"caption_short": 1.0})
     caption: str = "caption"
     question: str = "question"
@@ -184,6 +186,8 @@ class ToPreference(Mapper):
 
     requires = ("image", "caption")
     provides = ("id", "images", "prompt", "chosen", "rejected", "negative")
+
+    ranges = {"seed": AT_LEAST_0}
 
     negative: str = "mixed"
     caption: str = "caption"

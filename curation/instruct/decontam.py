@@ -10,7 +10,7 @@ import xxhash
 
 from curation.instruct.dedup import image_phash
 from curation.instruct.evalsets import load_eval_set, row_texts
-from curation.ops.base import Filter, register, set_column, with_drop
+from curation.ops.base import AT_LEAST_0, POSITIVE, Filter, register, set_column, with_drop
 from curation.text.words import normalize_for_hash
 
 
@@ -50,6 +50,8 @@ class Decontaminate(Filter):
     """
 
     provides = ("contamination_ngrams", "contamination_image_bits")
+
+    ranges = {"ngram": POSITIVE, "min_words": AT_LEAST_0, "phash_radius": AT_LEAST_0}
 
     eval_paths: list[str] = dataclasses.field(default_factory=list)
     ngram: int = 13

@@ -18,7 +18,7 @@ import ray
 import ray.data
 
 from curation.io.parquet import iter_tables
-from curation.ops.base import DROP, Stage, register, set_column
+from curation.ops.base import AT_LEAST_0, DROP, Stage, register, set_column
 from curation.rows import ORDER
 from curation.stagekit.context import StageContext
 from curation.stagekit.input import dataset_files, require_columns
@@ -146,6 +146,8 @@ class Mix(Stage):
     scarcest source is kept whole; larger totals are capped to it). Rules: `not_in_mix` (a source with no
     fraction), `over_quota`.
     """
+
+    ranges = {"total": AT_LEAST_0}
 
     column: str = "source"
     fractions: dict = dataclasses.field(default_factory=dict)

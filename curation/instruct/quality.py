@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from curation.io.instruct_formats import IMAGE_TAG
 from curation.models import FASTTEXT_LID, load_fasttext
-from curation.ops.base import Filter, register, set_column, with_drop
+from curation.ops.base import AT_LEAST_0, FRACTION, Filter, register, set_column, with_drop
 
 REFUSALS = (
     "as an ai language model",
@@ -51,6 +51,14 @@ class AssistantQuality(Filter):
     list), `language` / `low_score` (fastText lid.176 on texts of at least `lang_min_words` words; `keep` empty
     turns it off). Writes `assistant_words`, `assistant_repeat`, `assistant_lang`, `assistant_lang_score`.
     """
+
+    ranges = {
+        "min_words": AT_LEAST_0,
+        "max_words": AT_LEAST_0,
+        "max_repeat_ratio": FRACTION,
+        "min_score": FRACTION,
+        "lang_min_words": AT_LEAST_0,
+    }
 
     provides = ("assistant_words", "assistant_repeat", "assistant_lang", "assistant_lang_score")
 

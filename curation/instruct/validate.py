@@ -11,7 +11,7 @@ import dataclasses
 
 import pyarrow as pa
 
-from curation.ops.base import Filter, register, set_column, with_drop
+from curation.ops.base import AT_LEAST_0, POSITIVE, Filter, register, set_column, with_drop
 
 SCHEMAS = ("auto", "conversation", "preference", "pair")
 
@@ -52,6 +52,8 @@ class ConversationValidate(Filter):
     """
 
     provides = ("num_tokens",)
+
+    ranges = {"num_patches": AT_LEAST_0, "max_length": POSITIVE}
 
     tokenizer: str = "Qwen/Qwen2.5-0.5B-Instruct"
     num_patches: int = 576

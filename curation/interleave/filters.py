@@ -19,7 +19,7 @@ import pyarrow as pa
 from curation.interleave.document import IMAGES, split_images
 from curation.interleave.text_quality import TextRules, word_list
 from curation.models import FASTTEXT_LID, load_fasttext
-from curation.ops.base import Filter, Mapper, register
+from curation.ops.base import AT_LEAST_0, FRACTION, POSITIVE, Filter, Mapper, register
 from curation.ops.image_codec import open_image
 from curation.rows import set_column, with_drop
 
@@ -81,6 +81,13 @@ class InterleavedImageFilter(Mapper):
     requires = ("images",)
     provides = ("images", "dropped_images")
 
+    ranges = {
+        "min_side": AT_LEAST_0,
+        "max_side": AT_LEAST_0,
+        "max_aspect_ratio": AT_LEAST_0,
+        "max_pixels": POSITIVE,
+    }
+
     formats: list[str] = dataclasses.field(default_factory=lambda: ["jpeg", "png", "webp"])
     min_side: int = 150
     max_side: int = 20_000
@@ -141,6 +148,18 @@ class InterleavedTextFilter(RatioRuleSettings, Mapper):
     `profanity` (better-profanity's broad list) or a file with one word per line (`text_quality.word_list`).
     """
 
+    ranges = {
+        "max_character_repetition": FRACTION,
+        "max_word_repetition": FRACTION,
+        "max_special_characters": FRACTION,
+        "min_stopwords": FRACTION,
+        "max_flagged_words": FRACTION,
+        "min_punctuation": FRACTION,
+        "min_punctuation_tokens": AT_LEAST_0,
+        "min_words": AT_LEAST_0,
+        "max_words": AT_LEAST_0,
+    }
+
     requires = ("texts", "images")
     provides = ("texts", "images", "dropped_texts")
 
@@ -199,6 +218,22 @@ class InterleavedDocFilter(RatioRuleSettings, Filter):
 
     requires = ("texts", "images")
     provides = ("n_words", "lang", "lang_score")
+
+    ranges = {
+        "max_character_repetition": FRACTION,
+        "max_word_repetition": FRACTION,
+        "max_special_characters": FRACTION,
+        "min_stopwords": FRACTION,
+        "max_flagged_words": FRACTION,
+        "min_punctuation": FRACTION,
+        "min_punctuation_tokens": AT_LEAST_0,
+        "min_images": AT_LEAST_0,
+        "max_images": AT_LEAST_0,
+        "min_words": AT_LEAST_0,
+        "max_words": AT_LEAST_0,
+        "min_lang_score": FRACTION,
+        "max_chars": POSITIVE,
+    }
 
     min_images: int | None = 1
     max_images: int | None = 30

@@ -47,7 +47,7 @@ from curation.dedup.phash import HASH_BUCKET_SCHEMA, chunk_keys, image_phash
 from curation.interleave.attach import url_key
 from curation.interleave.document import split_images
 from curation.io.shards import atomic_write_json
-from curation.ops.base import Stage, register
+from curation.ops.base import AT_LEAST_0, POSITIVE, Stage, register
 from curation.rows import ORDER, set_column
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
@@ -230,6 +230,8 @@ class InterleavedImageDedup(Stage):
 
     requires = ("texts", "images")
     provides = ("images", "dropped_images")
+
+    ranges = {"radius": AT_LEAST_0, "max_occurrences": POSITIVE}
 
     by: list[str] = dataclasses.field(default_factory=lambda: list(KEYS))
     radius: int = 5

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from curation.ops.base import DROP, Filter, register, with_drop
+from curation.ops.base import AT_LEAST_0, DROP, FRACTION, Filter, register, with_drop
 from curation.ops.rowwise import evaluate_text_rows
 from curation.text.words import alpha_words
 
@@ -39,6 +39,8 @@ class BadWordsFilter(Filter):
 
     requires = ("text",)
     provides = ("badword_count",)
+
+    ranges = {"max_count": AT_LEAST_0, "max_ratio": FRACTION}
 
     words: str = "default"
     max_count: int = 0

@@ -30,9 +30,12 @@ if TYPE_CHECKING:
     from curation.stagekit.context import StageContext
 
 __all__ = [
+    "AT_LEAST_0",
     "DROP",
     "ERROR",
+    "FRACTION",
     "NOTE",
+    "POSITIVE",
     "REGISTRY",
     "Filter",
     "Mapper",
@@ -44,6 +47,12 @@ __all__ = [
 ]
 
 REGISTRY: dict[str, type[Op]] = {}
+
+# Inclusive (low, high) bounds of a numeric parameter, None for no bound, for `Op.ranges`.
+Bounds = tuple[float | None, float | None]
+AT_LEAST_0: Bounds = (0, None)
+POSITIVE: Bounds = (1, None)
+FRACTION: Bounds = (0, 1)
 
 
 def register(name: str) -> Callable[[type[Op]], type[Op]]:
@@ -69,6 +78,9 @@ class Op:
     requires: ClassVar[tuple[str, ...]] = ()
     provides: ClassVar[tuple[str, ...]] = ()
     uses_gpu: ClassVar[bool] = False
+    # Bounds of numeric parameters (of a list's elements, of a dict's values), checked by the recipe parser
+    # before `validate`: e.g. `{"max_ratio": FRACTION, "min_words": AT_LEAST_0}`.
+    ranges: ClassVar[dict[str, Bounds]] = {}
 
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before the first batch."""

@@ -52,6 +52,22 @@ def _member_kind(parts: tuple[str, ...], categories: set[str]) -> str | None:
     return parts[-1] if parts[-2] in categories else None
 
 
+def ut1_categories(source: Path) -> list[str]:
+    """The categories of a UT1 directory or tarball; none for a flat, already merged list."""
+    if source.is_dir():
+        paths = [path.relative_to(source).parts for path in source.rglob("*") if path.is_file()]
+    else:
+        with tarfile.open(source) as tar:
+            paths = [Path(member.name).parts for member in tar if member.isfile()]
+    return sorted(
+        {
+            parts[-2]
+            for parts in paths
+            if parts[-1] in ("domains", "urls") and _member_kind(parts, set()) is None
+        }
+    )
+
+
 def iter_ut1(
     source: str | Path, categories: Iterable[str] = REFINEDWEB_CATEGORIES
 ) -> Iterator[tuple[str, str]]:

@@ -7,7 +7,7 @@ import re
 
 import pyarrow as pa
 
-from curation.ops.base import ERROR, Filter, register, set_column, with_drop
+from curation.ops.base import AT_LEAST_0, ERROR, POSITIVE, Filter, register, set_column, with_drop
 
 TERMINAL_PUNCT = (".", "?", "!", '"', "'", "”", "’")
 ELLIPSIS = "..."  # ends in a period, yet marks an unfinished line: C4's code drops it
@@ -37,6 +37,8 @@ class C4Quality(Filter):
 
     requires = ("text",)
     provides = ("text",)
+
+    ranges = {"min_sentences": AT_LEAST_0, "min_words_per_line": AT_LEAST_0, "max_word_length": POSITIVE}
 
     min_sentences: int = 5
     filter_no_terminal_punct: bool = True

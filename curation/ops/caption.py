@@ -7,7 +7,7 @@ import re
 
 import pyarrow as pa
 
-from curation.ops.base import Filter, register
+from curation.ops.base import AT_LEAST_0, FRACTION, Filter, register
 from curation.ops.rowwise import evaluate_text_rows
 
 _URL_LIKE = re.compile(r"^\s*(https?://|www\.)\S+\s*$", re.IGNORECASE)
@@ -27,6 +27,13 @@ class CaptionFilter(Filter):
 
     requires = ("{column}",)
     provides = ("caption_words",)
+
+    ranges = {
+        "min_words": AT_LEAST_0,
+        "min_chars": AT_LEAST_0,
+        "max_words": AT_LEAST_0,
+        "max_special_char_ratio": FRACTION,
+    }
 
     column: str = "caption"
     min_words: int = 3

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.models import ensure_open_clip_weights, load_open_clip
-from curation.ops.base import ERROR, Filter, register, set_column, with_drop
+from curation.ops.base import ERROR, POSITIVE, Filter, register, set_column, with_drop
 from curation.ops.image_codec import decode_image
 
 EMBEDDING = "clip_image_embedding"
@@ -55,6 +55,8 @@ class ClipScore(Filter):
     requires = ("{image_column}", "{caption_column}")
     provides = ("clip_score", EMBEDDING)
     uses_gpu = True
+
+    ranges = {"batch_size": POSITIVE, "max_pixels": POSITIVE}
 
     model: str = "ViT-B-32"
     pretrained: str | None = "laion2b_s34b_b79k"

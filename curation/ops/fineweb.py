@@ -6,7 +6,7 @@ import dataclasses
 
 import pyarrow as pa
 
-from curation.ops.base import Filter, register
+from curation.ops.base import AT_LEAST_0, FRACTION, Filter, register
 from curation.ops.gopher import _repeats
 from curation.ops.rowwise import evaluate_text_rows
 from curation.text.punct import SENTENCE_TERMINALS
@@ -28,6 +28,14 @@ class FineWebQuality(Filter):
 
     requires = ("text",)
     provides = ("fineweb_line_punct_ratio",)
+
+    ranges = {
+        "line_punct_thr": FRACTION,
+        "short_line_thr": FRACTION,
+        "short_line_length": AT_LEAST_0,
+        "char_duplicates_ratio": FRACTION,
+        "new_line_ratio": AT_LEAST_0,
+    }
 
     line_punct_thr: float = 0.12
     short_line_thr: float = 0.67

@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from curation.ops.base import Filter, register
+from curation.ops.base import AT_LEAST_0, FRACTION, Filter, register
 from curation.ops.rowwise import evaluate_text_rows
 from curation.text.words import split_tokens
 
@@ -123,6 +123,15 @@ class GopherRepetition(Filter):
     2: 0.20, 3: 0.18, 4: 0.16) and `dup_{n}_gram` (characters in repeated n-grams; 5: 0.15 ... 10: 0.10).
     """
 
+    ranges = {
+        "dup_line_frac": FRACTION,
+        "dup_para_frac": FRACTION,
+        "dup_line_char_frac": FRACTION,
+        "dup_para_char_frac": FRACTION,
+        "top_n_grams": FRACTION,
+        "dup_n_grams": FRACTION,
+    }
+
     requires = ("text",)
     provides = ("gopher_dup_line_frac",)
 
@@ -179,6 +188,18 @@ class GopherQuality(Filter):
 
     requires = ("text",)
     provides = ("gopher_words",)
+
+    ranges = {
+        "min_doc_words": AT_LEAST_0,
+        "max_doc_words": AT_LEAST_0,
+        "min_avg_word_length": AT_LEAST_0,
+        "max_avg_word_length": AT_LEAST_0,
+        "max_symbol_word_ratio": AT_LEAST_0,
+        "max_bullet_lines_ratio": FRACTION,
+        "max_ellipsis_lines_ratio": FRACTION,
+        "min_alpha_words_ratio": FRACTION,
+        "min_stop_words": AT_LEAST_0,
+    }
 
     min_doc_words: int = 50
     max_doc_words: int = 100_000

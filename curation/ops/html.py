@@ -7,7 +7,17 @@ import re
 
 import pyarrow as pa
 
-from curation.ops.base import ERROR, NOTE, Filter, register, set_column, with_drop
+from curation.ops.base import (
+    AT_LEAST_0,
+    ERROR,
+    FRACTION,
+    NOTE,
+    POSITIVE,
+    Filter,
+    register,
+    set_column,
+    with_drop,
+)
 from curation.ops.html_guard import (
     DEPTH_CHECK_TAGS,
     UNCLOSED_CHECK_TAGS,
@@ -137,6 +147,18 @@ class HtmlExtract(Filter):
 
     requires = ("payload", "content_type", "http_charset")
     provides = ("text", "charset", "{engine_column}")
+
+    ranges = {
+        "blocks_fallback_chars": AT_LEAST_0,
+        "blocks_fallback_share": FRACTION,
+        "resiliparse_fallback_chars": AT_LEAST_0,
+        "trafilatura_fallback_chars": AT_LEAST_0,
+        "min_chars": AT_LEAST_0,
+        "max_html_bytes": POSITIVE,
+        "max_depth": POSITIVE,
+        "max_unclosed_tags": AT_LEAST_0,
+        "max_seconds": AT_LEAST_0,
+    }
 
     engine: str = "resiliparse"
     comments: bool = False

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from curation.ops.base import ERROR, Filter, Mapper, register, set_column, with_drop
+from curation.ops.base import AT_LEAST_0, ERROR, POSITIVE, Filter, Mapper, register, set_column, with_drop
 from curation.ops.image_codec import decode_image, hash_image, load_image, open_image
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ class ImageProbe(Mapper):
     requires = ("{column}",)
     provides = ("width", "height")
 
+    ranges = {"max_pixels": POSITIVE}
+
     column: str = "image"
     max_pixels: int = MAX_PIXELS
 
@@ -85,6 +87,8 @@ class ImageDecode(Mapper):
 
     requires = ("{column}",)
     provides = ("width", "height", "phash")
+
+    ranges = {"max_pixels": POSITIVE, "draft_side": POSITIVE}
 
     column: str = "image"
     phash: bool = True
@@ -120,6 +124,8 @@ class SizeFilter(Filter):
     """
 
     requires = ("width", "height")
+
+    ranges = {"min_side": AT_LEAST_0, "max_side": AT_LEAST_0, "max_aspect_ratio": AT_LEAST_0}
 
     min_side: int = 200
     max_side: int = 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable
 
 import pyarrow as pa
 
 from curation.models import FASTTEXT_LID, load_fasttext, resolve_fasttext
-from curation.ops.base import Filter, register, set_column, with_drop
+from curation.ops.base import FRACTION, POSITIVE, Filter, register, set_column, with_drop
 
 _LABEL = "__label__"
 ENGINES = ("fasttext", "lingua", "lingua_high")
@@ -26,6 +27,18 @@ def _fasttext_detector(model: str) -> Detector:
         return (labels[0][len(_LABEL) :], float(probs[0])) if labels else ("unknown", 0.0)
 
     return detect
+
+
+_CODE = re.compile(
+    r"[a-z]{2,3}"
+)  # the models' labels: ISO 639-1 codes, else ISO 639-3 (lid.176's `als`, `yue`)
+
+
+def lingua_codes() -> list[str]:
+    """The ISO 639-1 codes of lingua's languages (no model is loaded)."""
+    from lingua import Language
+
+    return sorted(language.iso_code_639_1.name.lower() for language in Language.all())
 
 
 @functools.lru_cache(maxsize=2)
@@ -66,6 +79,8 @@ class LanguageId(Filter):
     requires = ("{column}",)
     provides = ("lang", "lang_score")
 
+    ranges = {"min_score": FRACTION, "max_chars": POSITIVE}
+
     keep: list[str] = dataclasses.field(default_factory=lambda: ["en"])
     min_score: float = 0.65
     column: str = "text"
@@ -74,10 +89,19 @@ class LanguageId(Filter):
     max_chars: int = 20_000
 
     def validate(self) -> None:
-        if not 0.0 <= self.min_score <= 1.0:
-            raise ValueError("min_score must be within [0, 1]")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
+        known = None if self.engine == "fasttext" else lingua_codes()
+        for code in self.keep:
+            if not _CODE.fullmatch(code) or (known is not None and code not in known):
+                valid = (
+                    ", ".join(known)
+                    if known
+                    else "lowercase ISO 639 codes as lid.176 labels them: en, de, zh, ..."
+                )
+                raise ValueError(
+                    f"keep: {code!r} is not a language code of the {self.engine} engine; valid: {valid}"
+                )
 
     def preflight(self) -> None:
         if self.engine == "fasttext":

@@ -13,7 +13,7 @@ import re
 
 import pyarrow as pa
 
-from curation.ops.base import ERROR, NOTE, Filter, register, set_column, with_drop
+from curation.ops.base import AT_LEAST_0, ERROR, FRACTION, NOTE, Filter, register, set_column, with_drop
 from curation.text.words import count_words_or_chars
 
 # "3 likes", "1.2K shares", "12,004 views": a number (optionally K/M/B), an engagement noun, nothing else
@@ -63,6 +63,13 @@ class RefinedWebLines(Filter):
 
     requires = ("text",)
     provides = ("text",)
+
+    ranges = {
+        "max_uppercase_share": FRACTION,
+        "min_words": AT_LEAST_0,
+        "max_pattern_words": AT_LEAST_0,
+        "max_removed_share": FRACTION,
+    }
 
     max_uppercase_share: float = 0.5
     min_words: int = 2

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import pyarrow as pa
 
-from curation.ops.base import Filter, register, with_drop
-from curation.ops.blocklist import REFINEDWEB_CATEGORIES, HashedSet, hashed_ut1, installed_ut1
+from curation.ops.base import POSITIVE, Filter, register, with_drop
+from curation.ops.blocklist import REFINEDWEB_CATEGORIES, HashedSet, hashed_ut1, installed_ut1, ut1_categories
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -104,6 +104,8 @@ class UrlFilter(Filter):
     requires = ("url",)
     provides = ()
 
+    ranges = {"soft_word_threshold": POSITIVE}
+
     blocklist: str = "default"
     banned_words: str = "default"
     soft_banned_words: str = "default"
@@ -124,8 +126,35 @@ class UrlFilter(Filter):
         )
 
     def validate(self) -> None:
-        if self.soft_word_threshold < 1:
-            raise ValueError("soft_word_threshold must be >= 1")
+        for name in ("banned_words", "soft_banned_words"):
+            ref = getattr(self, name)
+            if ref not in ("default", "none") and not Path(ref).expanduser().is_file():
+                raise ValueError(
+                    f"{name}: list file {ref!r} does not exist; give `default`, `none` or a file path"
+                )
+        if (
+            self.blocklist not in ("default", "none", "ut1")
+            and not Path(self.blocklist).expanduser().exists()
+        ):
+            raise ValueError(
+                f"blocklist: {self.blocklist!r} does not exist; give `ut1`, `default`, `none`, a file of domains, "
+                "or a UT1 directory or tarball"
+            )
+
+    def preflight(self) -> None:
+        """The UT1 copy is there and has the `blocklist_categories` (a flat, merged list has no categories)."""
+        if self.blocklist in ("default", "none"):
+            return
+        source = installed_ut1() if self.blocklist == "ut1" else Path(self.blocklist).expanduser()
+        if not (source.is_dir() or tarfile.is_tarfile(source)):
+            return  # a file of domains
+        available = ut1_categories(source)
+        unknown = [c for c in self.blocklist_categories if c not in available]
+        if available and unknown:
+            raise ValueError(
+                f"blocklist_categories: {', '.join(map(repr, unknown))} not in {str(source)!r}; "
+                f"available: {', '.join(available)}"
+            )
 
     def _listed(self, urls: list[str | None]) -> list[str | None]:
         """Per URL: `blocklisted_domain`, `blocklisted_url` or None, all URLs looked up in one pass per list."""

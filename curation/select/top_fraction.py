@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray.data
 
-from curation.ops.base import Stage, register
+from curation.ops.base import FRACTION, Stage, register
 from curation.rows import DROP, ORDER, set_column
 from curation.stagekit.context import StageContext
 
@@ -41,6 +41,8 @@ class TopFraction(Stage):
     """
 
     requires = ("{column}",)
+
+    ranges = {"fraction": FRACTION}
 
     column: str = "clip_score"
     fraction: float = 0.3

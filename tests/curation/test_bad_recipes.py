@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.cli import main
-from curation.recipe import RecipeError, load_recipe
+from curation.ops import REGISTRY, Op, load_builtin_ops
+from curation.recipe import RecipeError, load_recipe, parse_recipe
 from tests.curation.warc_craft import jsonl
 
 
@@ -180,3 +182,101 @@ def test_a_folder_as_input_is_exit_2_suggesting_a_glob(tmp_path, docs, capsys, g
         in capsys.readouterr().err
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # a dict's keys and values and a list's elements are type-checked, naming the element
+        (
+            "steps[4].gopher_repetition.dup_n_grams={5: abc}",
+            "steps[4].gopher_repetition.dup_n_grams[5]: expected float, got str 'abc'",
+        ),
+        (
+            "steps[4].gopher_repetition.top_n_grams={x: 0.1}",
+            "top_n_grams['x'] (key): expected int, got str 'x'",
+        ),
+        ("steps[2].language_id.keep=[en, 5]", "steps[2].language_id.keep[1]: expected str, got int 5"),
+        # null only where the parameter's type allows it
+        ("steps[2].language_id.min_score=null", "steps[2].language_id.min_score: expected float, got null"),
+        # ranges (Op.ranges), also of a dict's values
+        ("steps[9].minhash_dedup.bands=0", "steps[9].minhash_dedup.bands: must be >= 1, got 0"),
+        ("steps[9].minhash_dedup.bands=-3", "steps[9].minhash_dedup.bands: must be >= 1, got -3"),
+        (
+            "steps[3].badwords_filter.max_ratio=-1",
+            "steps[3].badwords_filter.max_ratio: must be within [0, 1], got -1",
+        ),
+        ("steps[3].badwords_filter.max_count=-3", "steps[3].badwords_filter.max_count: must be >= 0, got -3"),
+        ("steps[5].gopher_quality.min_doc_words=-10", "gopher_quality.min_doc_words: must be >= 0, got -10"),
+        (
+            "steps[5].gopher_quality.max_symbol_word_ratio=-0.1",
+            "max_symbol_word_ratio: must be >= 0, got -0.1",
+        ),
+        ("steps[2].language_id.max_chars=-1", "steps[2].language_id.max_chars: must be >= 1, got -1"),
+        ("steps[4].gopher_repetition.dup_line_frac=2", "dup_line_frac: must be within [0, 1], got 2"),
+        ("steps[4].gopher_repetition.dup_n_grams={5: 1.5}", "dup_n_grams[5]: must be within [0, 1], got 1.5"),
+        # values that name something that is not there
+        ("steps[0].url_filter.blocklist=nosuch", "url_filter: blocklist: 'nosuch' does not exist"),
+        (
+            "steps[0].url_filter.banned_words=nosuch",
+            "url_filter: banned_words: list file 'nosuch' does not exist",
+        ),
+        (
+            "steps[2].language_id.keep=[english]",
+            "keep: 'english' is not a language code of the fasttext engine",
+        ),
+        (
+            "steps[2].language_id={keep: [xx], engine: lingua}",
+            "keep: 'xx' is not a language code of the lingua",
+        ),
+    ],
+)
+def test_a_bad_op_parameter_is_one_line_naming_its_place(capsys, override, message):
+    assert main(["validate", "pipelines/refinedweb.yaml", "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("engine", "keep"), [("fasttext", ["en", "de", "yue"]), ("lingua", ["en", "zh"]), ("fasttext", [])]
+)
+def test_language_codes_the_engines_know_are_accepted(engine, keep):
+    load_recipe("pipelines/refinedweb.yaml", [f"steps[2].language_id={{keep: {keep}, engine: {engine}}}"])
+
+
+def test_unknown_ut1_categories_are_an_error_listing_the_available_ones(tmp_path, capsys):
+    for category in ("adult", "gambling"):
+        (tmp_path / "ut1" / category).mkdir(parents=True)
+        (tmp_path / "ut1" / category / "domains").write_text("blocked.example\n")
+    sets = [
+        f"steps[0].url_filter.blocklist={tmp_path / 'ut1'}",
+        "steps[0].url_filter.blocklist_categories=[adult, nosuchcat]",
+    ]
+    assert main(["validate", "pipelines/refinedweb.yaml", *(a for s in sets for a in ("--set", s))]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "steps[0].url_filter" in err and "'nosuchcat' not in" in err and "available: adult, gambling" in err
+    )
+
+
+def test_an_op_check_that_crashes_is_one_line_not_a_traceback(monkeypatch):
+    @dataclasses.dataclass
+    class Broken(Op):
+        def validate(self) -> None:
+            _ = 1 / 0
+
+    monkeypatch.setitem(REGISTRY, "broken_check", Broken)
+    with pytest.raises(RecipeError, match=r"steps\[0\].broken_check: its parameters could not be checked"):
+        parse_recipe({"input": {"paths": ["x"]}, "steps": [{"broken_check": {}}]})
+
+
+def test_declared_ranges_name_parameters_and_hold_their_defaults():
+    load_builtin_ops()
+    for name, cls in REGISTRY.items():
+        defaults = {param: default for param, _, default in cls.params()}
+        for param, (low, high) in cls.ranges.items():
+            assert param in defaults, f"{name}.ranges names no parameter {param!r}"
+            values = defaults[param].values() if isinstance(defaults[param], dict) else [defaults[param]]
+            for value in values:
+                if value is not None:
+                    assert (low is None or value >= low) and (high is None or value <= high), (name, param)

@@ -46,7 +46,9 @@ def test_misspelled_key_is_named_with_valid_keys():
 def test_wrong_type_and_bad_value_are_located():
     with pytest.raises(RecipeError, match=r"steps\[0\].language_id.min_score: expected float"):
         parse_recipe(_with(steps=[{"language_id": {"min_score": "high"}}]))
-    with pytest.raises(RecipeError, match=r"steps\[0\].language_id: min_score must be within"):
+    with pytest.raises(
+        RecipeError, match=r"steps\[0\].language_id.min_score: must be within \[0, 1\], got 3.0"
+    ):
         parse_recipe(_with(steps=[{"language_id": {"min_score": 3.0}}]))
     with pytest.raises(RecipeError, match=r"steps\[0\].html_extract: engine must be one of"):
         parse_recipe(_with(steps=[{"html_extract": {"engine": "lynx"}}]))
