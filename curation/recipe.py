@@ -151,6 +151,15 @@ def _fits(value: Any, hint: Any) -> bool:  # noqa: ANN401
     return isinstance(base, type) and isinstance(value, base)
 
 
+def _param_hints(cls: type[Op]) -> dict[str, Any]:
+    """The op's parameter annotations as types; where one cannot be resolved (a plugin annotating with a name
+    imported only for type checkers), every parameter of that op is left unchecked (Any)."""
+    try:
+        return get_type_hints(cls)
+    except (NameError, TypeError, AttributeError):
+        return {f.name: Any for f in dataclasses.fields(cls)}
+
+
 def _parse_steps(raw_steps: Any) -> list[Step]:
     if not isinstance(raw_steps, list) or not raw_steps:
         raise RecipeError("steps", "must be a non-empty list of {op_name: {params}} items")
@@ -174,7 +183,7 @@ def _parse_steps(raw_steps: Any) -> list[Step]:
             raise RecipeError(f"{where}.{op_name}", "parameters must be a mapping")
         cls = REGISTRY[op_name]
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")}
-        hints = get_type_hints(cls)
+        hints = _param_hints(cls)
         for key, value in params.items():
             if key not in fields:
                 raise _unknown(f"{where}.{op_name}", str(key), sorted(fields))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
+from curation.ops.base import REGISTRY, Mapper
 from curation.recipe import RecipeError, apply_override, load_recipe, parse_recipe
 
 BASE = {
@@ -52,6 +55,22 @@ def test_wrong_type_and_bad_value_are_located():
         parse_recipe(_with(steps=[{"language_id": {"min_score": 3.0}}]))
     with pytest.raises(RecipeError, match=r"steps\[0\].html_extract: engine must be one of"):
         parse_recipe(_with(steps=[{"html_extract": {"engine": "lynx"}}]))
+
+
+@dataclasses.dataclass
+class _TypeCheckerOnly(Mapper):
+    """A plugin whose parameter is annotated with a name imported only for type checkers."""
+
+    model: ImportedForTypeCheckersOnly | None = None  # noqa: F821
+
+    def map(self, batch):
+        return batch
+
+
+def test_a_plugin_annotation_that_cannot_be_resolved_leaves_its_parameters_unchecked(monkeypatch):
+    monkeypatch.setitem(REGISTRY, "type_checker_only", _TypeCheckerOnly)
+    recipe = parse_recipe(_with(steps=[{"type_checker_only": {"model": "anything"}}]))
+    assert recipe.steps[0].params == {"model": "anything"}
 
 
 def test_unknown_top_level_and_section_keys():
