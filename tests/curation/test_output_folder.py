@@ -90,3 +90,24 @@ def test_overwrite_replaces_a_finished_or_an_interrupted_run(ray_local, tmp_path
     (interrupted / "_work" / "p00_segment").mkdir(parents=True)
     assert main(["run", recipe, "--output", str(interrupted), "--overwrite"]) == 0
     assert json.loads((interrupted / MANIFEST_NAME).read_text())["total_rows"] == 5
+
+
+def test_the_manifest_records_the_input_output_and_limit_the_run_had(ray_local, tmp_path):
+    yaml_docs, docs = tmp_path / "yaml.jsonl", tmp_path / "docs.jsonl"
+    yaml_docs.write_bytes(jsonl(3))
+    docs.write_bytes(jsonl(30))
+    recipe = _recipe(tmp_path, str(yaml_docs))
+    full, limited = tmp_path / "full", tmp_path / "limited"
+    assert main(["run", recipe, "--input", str(docs), "--output", str(full)]) == 0
+    assert main(["run", recipe, "--input", str(docs), "--output", str(limited), "--limit", "10"]) == 0
+    a, b = (json.loads((out / MANIFEST_NAME).read_text()) for out in (full, limited))
+    assert (a["total_rows"], b["total_rows"]) == (30, 10)
+    assert (a["limit"], b["limit"]) == (None, 10)
+    for manifest, out in ((a, full), (b, limited)):
+        body = manifest["recipe"]["body"]
+        assert body["input"]["paths"] == [str(docs)] and manifest["inputs"] == [str(docs)]
+        assert body["output"]["path"] == str(out)
+    assert b["recipe"]["body"]["input"]["limit"] == 10 and "limit" not in a["recipe"]["body"]["input"]
+    assert (
+        a["recipe"]["digest"] != b["recipe"]["digest"]
+    )  # the digest identifies the output: the limit decides it
