@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import hashlib
@@ -72,10 +73,27 @@ class Recipe:
 
     @property
     def digest(self) -> str:
-        """Hash of everything that decides the output (not the output path)."""
+        """Hash of everything that decides the output, `input.paths` and `input.limit` included (not the output
+        path); `as_run` puts the command line's `--input` and `--limit` in."""
         keyed = {k: v for k, v in self.raw.items() if k != "output"}
         keyed["output"] = {k: v for k, v in self.raw.get("output", {}).items() if k != "path"}
         return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def as_run(
+    recipe: Recipe, inputs: list[str] | None = None, output: str | None = None, limit: int | None = None
+) -> Recipe:
+    """`recipe` as a run's `--input`, `--output` and `--limit` override it: in its fields and in its body (`raw`),
+    so that its digest and the manifest describe what ran."""
+    raw = copy.deepcopy(recipe.raw)
+    paths = list(inputs or recipe.input_paths)
+    limit = recipe.limit if limit is None else limit
+    raw.setdefault("input", {})["paths"] = paths
+    if limit is not None:
+        raw["input"]["limit"] = limit
+    output = output or recipe.output_path
+    raw.setdefault("output", {})["path"] = output
+    return dataclasses.replace(recipe, input_paths=paths, limit=limit, output_path=output, raw=raw)
 
 
 def _unknown(where: str, key: str, valid: list[str] | tuple[str, ...]) -> RecipeError:

@@ -56,7 +56,7 @@ def iter_records(path: str, stats: ReaderStats) -> Iterator[tuple[str, object]]:
             try:
                 yield f"{name}:{lineno}", json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
-                stats.error("bad_json")
+                stats.error("bad_json", source_offset=lineno)
 
 
 def read_instruct(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
@@ -70,7 +70,7 @@ def read_instruct(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[p
             rows.append(convert(record, base_dir, position))
         except (ValueError, TypeError, AttributeError) as exc:  # FormatError is a ValueError
             reason = exc.reason if isinstance(exc, FormatError) else "bad_record"
-            stats.errors[f"{unit.format}:{reason}"] += 1
+            stats.fail(f"{unit.format}:{reason}", id=position)
             continue
         if len(rows) >= batch_rows:
             yield pa.Table.from_pylist(rows, schema=schema)

@@ -90,26 +90,26 @@ def obelics_document(row: dict, source: str) -> tuple[dict | None, str | None]:
 def read_obelics(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
     """Yield interleaved batches of one OBELICS-style parquet row group; malformed rows are counted errors."""
     name = os.path.basename(unit.path)
-    inner = ReaderStats()
+    inner = ReaderStats(path=unit.path, rejects=stats.rejects)
     row_no = 0
     for table in read_parquet(unit, inner, batch_rows):
         missing = [c for c in ("texts", "images") if c not in table.column_names]
         if missing:
-            for _ in range(table.num_rows):
-                stats.error(f"obelics:missing_columns:{','.join(missing)}")
+            stats.error(f"obelics:missing_columns:{','.join(missing)}", table.num_rows)
             continue
         docs = []
         for row in table.to_pylist():
-            doc, problem = obelics_document(row, f"{name}:{unit.row_group}:{row_no}")
+            source = f"{name}:{unit.row_group}:{row_no}"
+            doc, problem = obelics_document(row, source)
             row_no += 1
             if doc is None:
-                stats.error(problem or "obelics")
+                stats.error(problem or "obelics", id=source)
             else:
                 stats.records += 1
                 docs.append(doc)
         if docs:
             yield to_table(docs)
-    for reason, n in inner.errors.items():
+    for reason, n in inner.errors.items():  # their reject rows are already in the shared list
         stats.records += n
         stats.errors[reason] += n
 
@@ -150,7 +150,7 @@ def read_interleaved_webdataset(unit: Unit, stats: ReaderStats, batch_rows: int)
             return
         doc, problem = _wds_document(current, files, f"{name}:{current}")
         if doc is None:
-            stats.error(problem or "wds")
+            stats.error(problem or "wds", id=current)
         else:
             stats.records += 1
             docs.append(doc)

@@ -88,14 +88,14 @@ def read_jsonl(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.T
     with gzip.open(unit.path, "rb") if gz else open(unit.path, "rb") as fh:
         for lineno, line in enumerate(_lines(fh, stats), start=1):
             if line is None:
-                stats.error("line_too_long")
+                stats.error("line_too_long", source_offset=lineno)
                 continue
             if not line.strip():
                 continue
             stats.records += 1
             obj, problem = _parse(line)
             if obj is None:
-                stats.errors[problem] += 1
+                stats.fail(problem, source_offset=lineno)
                 continue
             rows["id"].append(str(obj["id"]) if obj.get("id") is not None else f"{name}:{lineno}")
             rows["url"].append(_url(obj))

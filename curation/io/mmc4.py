@@ -67,11 +67,11 @@ def read_mmc4(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
             try:
                 obj = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
-                stats.error("bad_json")
+                stats.error("bad_json", source_offset=lineno)
                 continue
             doc, problem = mmc4_document(obj, f"{name}:{lineno}")
             if doc is None:
-                stats.error(problem or "mmc4")
+                stats.error(problem or "mmc4", source_offset=lineno)
                 continue
             stats.records += 1
             rows.append(doc)

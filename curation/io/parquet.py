@@ -26,6 +26,17 @@ def row_groups(path: str) -> int:
     return pq.ParquetFile(path).metadata.num_row_groups
 
 
+def first_row(unit: Unit) -> int:
+    """The index in its file of a unit's first row (0 for a whole-file unit or an unreadable footer)."""
+    if unit.row_group <= 0:
+        return 0
+    try:
+        meta = pq.ParquetFile(unit.path).metadata
+    except (OSError, pa.ArrowException, ValueError):
+        return 0
+    return sum(meta.row_group(g).num_rows for g in range(unit.row_group))
+
+
 def parquet_schema(path: str) -> pa.Schema:
     return pq.read_schema(path)
 
@@ -69,18 +80,24 @@ def img2dataset_schema_problems(schema: pa.Schema) -> list[str]:
 def read_img2dataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Table]:
     """img2dataset parquet as pair rows: `key` -> `uid`, `jpg` -> `image`; rows whose `status` is not
     `success` (failed downloads) are skipped and counted."""
+    row = first_row(unit)
     for table in read_parquet(unit, stats, batch_rows):
+        row, start = row + table.num_rows, row
         table = table.rename_columns([IMG2DATASET_RENAMES.get(c, c) for c in table.column_names])
         missing = [c for c in ("uid", "caption", "image") if c not in table.column_names]
         if missing:
-            stats.errors[f"missing_columns:{','.join(missing)}"] += table.num_rows
+            stats.fail(f"missing_columns:{','.join(missing)}", table.num_rows)
             continue
         if "status" in table.column_names:
-            ok = pc.equal(table.column("status"), "success")
-            failed = table.num_rows - pc.sum(ok).as_py() if table.num_rows else 0
-            if failed:
-                stats.skipped["skipped_status_not_success"] += failed
-                table = table.filter(ok)
+            ok = pc.fill_null(pc.equal(table.column("status"), "success"), False)
+            for i in pc.indices_nonzero(pc.invert(ok)).to_pylist():
+                stats.skip(
+                    "skipped_status_not_success",
+                    source_offset=start + i,
+                    id=table.column("uid")[i].as_py(),
+                    url=table.column("url")[i].as_py() if "url" in table.column_names else None,
+                )
+            table = table.filter(ok)
         for name in ("width", "height"):
             if name in table.column_names:
                 table = table.set_column(

@@ -97,15 +97,18 @@ class _Rows:
         return table
 
 
-def _http_fields(block: bytes, stats: ReaderStats) -> tuple[str | None, str | None, bytes] | None:
-    """(content type, charset, decoded body) of a stored HTTP response; None (counted) when it cannot decode."""
+def _http_fields(
+    block: bytes, stats: ReaderStats, **where: object
+) -> tuple[str | None, str | None, bytes] | None:
+    """(content type, charset, decoded body) of a stored HTTP response; None (counted, `where` in its reject)
+    when it cannot decode."""
     response = split_response(block)
     if response is None:
         return None, None, block
     try:
         return response.content_type, response.charset, decoded_body(response)
     except BodyError as exc:
-        stats.errors[str(exc)] += 1  # the record is already counted as read
+        stats.fail(str(exc), **where)  # the record is already counted as read
         return None
 
 
@@ -117,47 +120,49 @@ def read_warc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Ta
     data = _read_range(unit)
     name = os.path.basename(unit.path)
     rows = _Rows()
-    unreadable: list[str] = []  # broken parts seen before the first record
+    unreadable: list[Broken] = []  # broken parts seen before the first record
     seen_record = False
     for item in WarcFramer(ByteStream(data, data[:2] == GZIP_MAGIC)):
         if isinstance(item, Broken):
             if seen_record:
-                stats.error(item.reason)
+                stats.error(item.reason, source_offset=unit.start + item.offset)
             else:
-                unreadable.append(item.reason)
+                unreadable.append(item)
             continue
         if not seen_record:
             seen_record = True
-            for reason in unreadable:
-                stats.error(reason)
+            for broken in unreadable:
+                stats.error(broken.reason, source_offset=unit.start + broken.offset)
         stats.records += 1
         headers = item.headers
-        kind = (_header(headers, "WARC-Type") or "").strip().lower()
-        kind = kind if kind in _RECORD_TYPES else "unknown"
+        offset = unit.start + item.offset
+        source = f"{name}:{offset}"
+        rid = (_header(headers, "WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
+        url = _target_uri(_header(headers, "WARC-Target-URI"))
+        where = {"source_offset": offset, "id": rid or source, "url": url}
+        record_type = (_header(headers, "WARC-Type") or "").strip().lower()
+        kind = record_type if record_type in _RECORD_TYPES else "unknown"
         if kind not in KEPT_TYPES:
-            stats.skip(f"skipped_{kind}")
+            stats.skip(f"skipped_{kind}", **where, record_type=record_type or None)
             continue
         if kind == "conversion":
             fields: tuple | None = ("text/plain", "utf-8", item.block)
         else:
-            fields = _http_fields(item.block, stats)
+            fields = _http_fields(item.block, stats, **where, record_type=kind)
             if fields is not None and fields[0] is None and not item.block.startswith(b"HTTP/"):
                 ctype = _header(headers, "Content-Type")
                 fields = (ctype.split(";")[0].strip() if ctype else None, None, item.block)
         if fields is None:
             continue
-        source = f"{name}:{unit.start + item.offset}"
-        rid = (_header(headers, "WARC-Record-ID") or "").strip("<>").removeprefix("urn:uuid:")
-        url, date = _target_uri(_header(headers, "WARC-Target-URI")), _header(headers, "WARC-Date")
-        rows.add(rid or source, url, date, source, fields)
+        rows.add(rid or source, url, _header(headers, "WARC-Date"), source, fields)
         if (table := rows.take(batch_rows)) is not None:
             yield table
     if not seen_record and unreadable:
-        if all(r == "bad_version_line" for r in unreadable):
-            stats.error("no_warc_records")
+        if all(b.reason == "bad_version_line" for b in unreadable):
+            stats.error("no_warc_records", source_offset=unit.start)
         else:
-            for reason in unreadable:
-                stats.error(reason)
+            for broken in unreadable:
+                stats.error(broken.reason, source_offset=unit.start + broken.offset)
     if (table := rows.take(1)) is not None:
         yield table
 
@@ -209,7 +214,7 @@ def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Tab
         if not stream.fill(pos + 1):
             if stream.damage is None:
                 break
-            stats.error(stream.damage)
+            stats.error(stream.damage, source_offset=unit.start + pos)
             if not stream.recover():
                 break
             pos = stream.base
@@ -223,7 +228,7 @@ def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Tab
             reason = (
                 ("arc_resync" if found else "arc_unparseable_rest") if match is None else "record_too_large"
             )
-            stats.error(reason)
+            stats.error(reason, source_offset=unit.start + pos)
             pos = stream.base + found.start() if found else stream.end
             continue
         url, _ip, date, _mime, length = (g.decode("latin-1") for g in match.groups())
@@ -232,13 +237,14 @@ def read_arc(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator[pa.Tab
         block = bytes(stream.buf[match.end() : match.end() + int(length)])
         offset, pos = pos, block_start + int(length)
         stats.records += 1
+        source = f"{name}:{offset}"
+        where = {"source_offset": unit.start + offset, "id": source, "url": url}
         if url.startswith("filedesc://"):
-            stats.skip("skipped_filedesc")
+            stats.skip("skipped_filedesc", **where, record_type="filedesc")
             continue
-        fields = _http_fields(block, stats)
+        fields = _http_fields(block, stats, **where)
         if fields is None:
             continue
-        source = f"{name}:{offset}"
         rows.add(source, url, _arc_date(date), source, fields)
         if (table := rows.take(batch_rows)) is not None:
             yield table

@@ -63,7 +63,7 @@ def read_webdataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator
         stats.records += 1
         row = _row(current, files, f"{name}:{current}")
         if row is None:
-            stats.errors["wds_sample_without_image"] += 1
+            stats.fail("wds_sample_without_image", id=current)
         else:
             rows.append(row)
 

@@ -76,11 +76,13 @@ def _write_shard_task(slices: list[Slice], out_dir: str, index: int) -> dict:
 def write_final_shards(
     files: list[tuple[str, int]], out_dir: Path, shard_rows: int, progress: Progress | None = None
 ) -> tuple[list[ShardInfo], pa.Schema | None]:
-    """Replace `<out_dir>/data/` with the shards of `files`; returns the shards and the output schema.
+    """Replace `<out_dir>/data/` with the shards of `files`; returns the shards and the output schema (None when
+    there is no row: `data/` is then an empty folder, which `pyarrow.dataset` loads as an empty table).
     `progress` advances as shards are written."""
     data_dir = out_dir / "data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
     plan = plan_shards(files, shard_rows)
     progress = progress or Progress()
     progress.start("shards", len(plan), "shards")

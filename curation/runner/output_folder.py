@@ -69,12 +69,12 @@ def check_output_folder(
     plan_file = out / WORK / PLAN
     if plan_file.exists():
         plan = json.loads(plan_file.read_text())
+        check_resume(plan, files, limit)  # first: it names what changed
         if plan["digest"] != digest:
             raise OutputExists(
                 f"{out} was produced by a different recipe (digest {plan['digest']} != {digest}); "
                 "resume needs the same recipe and input"
             )
-        check_resume(plan, files, limit)
 
 
 def prepare_output_folder(out: Path, overwrite: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from curation.io.rejects import unify_rejects
 from curation.io.shards import MANIFEST_NAME, atomic_write_json, write_manifest
 from curation.io.units import InputError, expand_paths
 from curation.preflight import check_input_schemas, check_steps
-from curation.recipe import Recipe, check_columns
+from curation.recipe import Recipe, as_run, check_columns
 from curation.runner.accounting import StepStats, run_totals
 from curation.runner.cluster import start_ray
 from curation.runner.output_folder import (
@@ -74,14 +74,12 @@ def run_recipe(
 ) -> RunResult:
     """Run `recipe` end to end and return where it wrote, its stats and manifest (`progress`: a line per phase)."""
     started = time.perf_counter()
-    recipe = replace(
-        recipe, input_paths=list(inputs or recipe.input_paths), limit=recipe.limit if limit is None else limit
-    )
+    recipe = as_run(recipe, inputs, output, limit)
     files = expand_paths(recipe.input_paths)  # a missing input fails here, before anything starts
     check_input_schemas(files, recipe.input_format)
     check_columns(recipe, files)  # structural, cheap: before any model is loaded
     check_steps(recipe)
-    out = Path(output or recipe.output_path)
+    out = Path(recipe.output_path)
     check_output_folder(out, recipe.digest, files, recipe.limit, resume, overwrite)
     # Ray before the folder is touched: a run that cannot start leaves the output folder as it was
     cluster = start_ray(address, recipe.max_workers)
@@ -122,6 +120,7 @@ def _write_outputs(
         final.schema if final.schema is not None else pa.schema([]),
         recipe={"name": recipe.name, "digest": recipe.digest, "body": recipe.raw},
         inputs=inputs,
+        limit=recipe.limit,
         versions=_versions(),
         stats=stats,
         rejects=rejects.name if recipe.rejects and rejects.exists() else None,

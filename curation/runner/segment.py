@@ -112,9 +112,10 @@ class UnitProcessor:
             marker.exists()
         ):  # finished by an earlier attempt of this task (Ray retries a task whose worker died)
             return json.loads(marker.read_text())
-        reader_stats = ReaderStats()
+        keep_rejects = spec.rejects_dir is not None
+        reader_stats = ReaderStats(path=unit["path"], rejects=[] if keep_rejects and spec.source else None)
         step_stats = [StepStats(name, "segment") for name, _ in self.ops]
-        rejects: list[pa.Table] | None = [] if spec.rejects_dir else None
+        rejects: list[pa.Table] | None = [] if keep_rejects else None
         kept: list[pa.Table] = []
         batches = _input_batches(unit, spec, reader_stats)
         read_seconds = 0.0
@@ -137,6 +138,8 @@ class UnitProcessor:
             out = pa.concat_tables(kept, promote_options="default")
             rows = out.num_rows
             write_parquet_atomic(out, data_path)
+        if (read_rejects := reader_stats.rejects_table()) is not None:
+            rejects.insert(0, read_rejects)
         if rejects:
             write_parquet_atomic(
                 pa.concat_tables(rejects, promote_options="default"),

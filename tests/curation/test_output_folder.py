@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pytest
 
 from curation.cli import main
@@ -90,3 +91,38 @@ def test_overwrite_replaces_a_finished_or_an_interrupted_run(ray_local, tmp_path
     (interrupted / "_work" / "p00_segment").mkdir(parents=True)
     assert main(["run", recipe, "--output", str(interrupted), "--overwrite"]) == 0
     assert json.loads((interrupted / MANIFEST_NAME).read_text())["total_rows"] == 5
+
+
+def test_the_manifest_records_the_input_output_and_limit_the_run_had(ray_local, tmp_path):
+    yaml_docs, docs = tmp_path / "yaml.jsonl", tmp_path / "docs.jsonl"
+    yaml_docs.write_bytes(jsonl(3))
+    docs.write_bytes(jsonl(30))
+    recipe = _recipe(tmp_path, str(yaml_docs))
+    full, limited = tmp_path / "full", tmp_path / "limited"
+    assert main(["run", recipe, "--input", str(docs), "--output", str(full)]) == 0
+    assert main(["run", recipe, "--input", str(docs), "--output", str(limited), "--limit", "10"]) == 0
+    a, b = (json.loads((out / MANIFEST_NAME).read_text()) for out in (full, limited))
+    assert (a["total_rows"], b["total_rows"]) == (30, 10)
+    assert (a["limit"], b["limit"]) == (None, 10)
+    for manifest, out in ((a, full), (b, limited)):
+        body = manifest["recipe"]["body"]
+        assert body["input"]["paths"] == [str(docs)] and manifest["inputs"] == [str(docs)]
+        assert body["output"]["path"] == str(out)
+    assert b["recipe"]["body"]["input"]["limit"] == 10 and "limit" not in a["recipe"]["body"]["input"]
+    assert (
+        a["recipe"]["digest"] != b["recipe"]["digest"]
+    )  # the digest identifies the output: the limit decides it
+
+
+def test_a_run_that_keeps_no_row_still_writes_a_loadable_data_folder(ray_local, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    steps = [{"html_extract": {}}, {"language_id": {"keep": ["zu"]}}]  # the demo pages are not Zulu
+    recipe.write_text(
+        json.dumps({"name": "t", "input": {"paths": ["data/warc/warcio_example.warc.gz"]}, "steps": steps})
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), "--output", str(out)]) == 0
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert (manifest["total_rows"], manifest["shards"], manifest["schema"]) == (0, [], [])
+    assert manifest["stats"]["totals"]["identity_holds"]
+    assert ds.dataset(out / "data", format="parquet").to_table().num_rows == 0
