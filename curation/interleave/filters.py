@@ -38,6 +38,10 @@ RATIO_CUTOFFS = (
 )  # fmt: skip
 
 
+# the bounds of RatioRuleSettings' parameters, for the `ranges` of the ops that take them
+RATIO_RULE_RANGES = {**dict.fromkeys(RATIO_CUTOFFS, FRACTION), "min_punctuation_tokens": AT_LEAST_0}
+
+
 @dataclasses.dataclass
 class RatioRuleSettings:
     """The parameters of OBELICS's ratio rules that both text filters take: cutoffs (null: not checked), the
@@ -149,13 +153,7 @@ class InterleavedTextFilter(RatioRuleSettings, Mapper):
     """
 
     ranges = {
-        "max_character_repetition": FRACTION,
-        "max_word_repetition": FRACTION,
-        "max_special_characters": FRACTION,
-        "min_stopwords": FRACTION,
-        "max_flagged_words": FRACTION,
-        "min_punctuation": FRACTION,
-        "min_punctuation_tokens": AT_LEAST_0,
+        **RATIO_RULE_RANGES,
         "min_words": AT_LEAST_0,
         "max_words": AT_LEAST_0,
     }
@@ -220,13 +218,7 @@ class InterleavedDocFilter(RatioRuleSettings, Filter):
     provides = ("n_words", "lang", "lang_score")
 
     ranges = {
-        "max_character_repetition": FRACTION,
-        "max_word_repetition": FRACTION,
-        "max_special_characters": FRACTION,
-        "min_stopwords": FRACTION,
-        "max_flagged_words": FRACTION,
-        "min_punctuation": FRACTION,
-        "min_punctuation_tokens": AT_LEAST_0,
+        **RATIO_RULE_RANGES,
         "min_images": AT_LEAST_0,
         "max_images": AT_LEAST_0,
         "min_words": AT_LEAST_0,
