@@ -12,7 +12,7 @@ import xxhash
 
 from curation.dedup.marking import mark_duplicates, sorted_labels
 from curation.io.shards import atomic_write_json
-from curation.ops.base import Stage, register
+from curation.ops.base import AT_LEAST_0, POSITIVE, Stage, register
 from curation.ops.clip import embeddings_of
 from curation.rows import ORDER
 from curation.stagekit import shuffle
@@ -102,6 +102,8 @@ class SemanticDedup(Stage):
     embedding) tuples are shuffled, never the rows. Rows without an embedding are kept untouched. `tag_only`
     writes `is_semantic_duplicate` instead of dropping.
     """
+
+    ranges = {"eps": (0, 2), "num_clusters": AT_LEAST_0, "sample_size": POSITIVE}  # eps: a cosine distance
 
     requires = ("{column}",)
 

@@ -68,6 +68,8 @@ class Mmc4Assign(Mapper):
     Compute the matrix with `interleaved_clip_similarity` when the input has none.
     """
 
+    ranges = {"min_similarity": (-1, 1)}  # a cosine similarity
+
     requires = ("texts", "images", SIMILARITY_MATRIX)
     provides = ("images", "dropped_images")
 

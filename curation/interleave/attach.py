@@ -28,7 +28,7 @@ import xxhash
 from curation.dedup.url import normalize_url
 from curation.interleave.document import IMAGES, split_images
 from curation.interleave.extract import RESOURCE
-from curation.ops.base import Stage, register
+from curation.ops.base import POSITIVE, Stage, register
 from curation.ops.image_codec import open_image
 from curation.rows import DROP, ORDER, set_column
 from curation.stagekit import shuffle
@@ -180,6 +180,8 @@ class AttachImages(Stage):
     `attach_images:not_an_image_response` (the crawl has a page at that URL) or `attach_images:image:<why>`
     (not a readable image, SVG, bomb, ...); image responses are dropped as `image_response`.
     """
+
+    ranges = {"max_pixels": POSITIVE}
 
     requires = ("url", "texts", "images", RESOURCE)
     provides = ("images", "dropped_images")

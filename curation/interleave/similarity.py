@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from curation.interleave.document import MATRIX, SIMILARITY_MATRIX, split_images
 from curation.models import load_open_clip
-from curation.ops.base import Mapper, register
+from curation.ops.base import POSITIVE, Mapper, register
 from curation.ops.image_codec import decode_image
 from curation.rows import set_column
 
@@ -24,6 +24,8 @@ class InterleavedClipSimilarity(Mapper):
     `openai`). `model` / `pretrained` as in `clip_score` (a name and tag, a local checkpoint or a local folder).
     An image without bytes or that does not decode goes to `dropped_images` (`no_bytes`, `image:<reason>`).
     """
+
+    ranges = {"batch_size": POSITIVE, "max_pixels": POSITIVE}
 
     requires = ("texts", "images")
     provides = (SIMILARITY_MATRIX, "images", "dropped_images")

@@ -56,7 +56,7 @@ class ClipScore(Filter):
     provides = ("clip_score", EMBEDDING)
     uses_gpu = True
 
-    ranges = {"batch_size": POSITIVE, "max_pixels": POSITIVE}
+    ranges = {"batch_size": POSITIVE, "max_pixels": POSITIVE, "min_score": (-1, 1)}  # min_score: a cosine
 
     model: str = "ViT-B-32"
     pretrained: str | None = "laion2b_s34b_b79k"

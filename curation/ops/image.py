@@ -158,6 +158,8 @@ class ImageResize(Mapper):
     images are row errors as in `image_decode`.
     """
 
+    ranges = {"max_side": POSITIVE, "quality": (1, 100), "max_pixels": POSITIVE}
+
     requires = ("{column}",)
     provides = ("{column}", "width", "height")
 

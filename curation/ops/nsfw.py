@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curation.ops.base import ERROR, Filter, register, set_column, with_drop
+from curation.ops.base import ERROR, FRACTION, POSITIVE, Filter, register, set_column, with_drop
 from curation.ops.clip import embeddings_of
 from curation.ops.image_codec import decode_image
 
@@ -82,6 +82,8 @@ class NsfwFilter(Filter):
     dense layers in `weights` (an `.npz`, see `load_mlp`; e.g. the LAION CLIP NSFW classifier converted from
     Keras); `nsfw_classes` is then empty.
     """
+
+    ranges = {"threshold": FRACTION, "batch_size": POSITIVE, "max_pixels": POSITIVE}
 
     requires = ("image",)
     provides = ("nsfw_score", "nsfw_classes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 
@@ -280,3 +281,21 @@ def test_declared_ranges_name_parameters_and_hold_their_defaults():
             for value in values:
                 if value is not None:
                     assert (low is None or value >= low) and (high is None or value <= high), (name, param)
+
+
+@pytest.mark.parametrize(
+    ("op", "params", "message"),
+    [
+        ("clip_score", {"min_score": 2}, "clip_score.min_score: must be within [-1, 1], got 2"),
+        ("mmc4_assign", {"min_similarity": -2}, "mmc4_assign.min_similarity: must be within [-1, 1], got -2"),
+        ("image_resize", {"quality": 0}, "image_resize.quality: must be within [1, 100], got 0"),
+        ("nsfw_filter", {"threshold": 1.5}, "nsfw_filter.threshold: must be within [0, 1], got 1.5"),
+        ("semantic_dedup", {"eps": 3}, "semantic_dedup.eps: must be within [0, 2], got 3"),
+    ],
+)
+def test_ops_outside_the_shipped_recipes_have_their_bounds_too(op, params, message):
+    """Similarities are cosines, thresholds fractions, JPEG quality 1-100: out of range is an error before a run."""
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        parse_recipe(
+            {"name": "t", "input": {"paths": ["x"], "format": "img2dataset"}, "steps": [{op: params}]}
+        )
