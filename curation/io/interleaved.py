@@ -20,8 +20,9 @@ import pyarrow as pa
 
 from curation.io.parquet import iter_tables, read_parquet
 from curation.io.reader_stats import ReaderStats
+from curation.io.shards import exportable_shards
 from curation.io.units import Unit
-from curation.rows import INTERLEAVED_IMAGE, INTERLEAVED_ROW, check_schema
+from curation.rows import INTERLEAVED_IMAGE, INTERLEAVED_ROW
 
 IMAGE_FIELDS = tuple(f.name for f in INTERLEAVED_IMAGE)
 INTERLEAVED_FORMATS = {"mmc4": "jsonl", "obelics": "parquet", "webdataset_interleaved": "webdataset"}
@@ -216,11 +217,7 @@ def export_interleaved_webdataset(
 ) -> list[Path]:
     """Write the interleaved shards of a finished run as WebDataset tars (`KEY.json` + `KEY.<i>.<ext>`); a shard
     without the interleaved contract's columns is a SchemaMismatch before anything is written."""
-    import pyarrow.parquet as pq
-
-    shards = sorted((Path(output) / "data").glob("part-*.parquet"))
-    for shard in shards:
-        check_schema(pq.read_schema(shard), "interleaved", where=f"{shard} (export --to webdataset)")
+    shards = exportable_shards(output, "interleaved")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.io.atomic import atomic_path
+from curation.rows import check_schema
 
 MANIFEST_NAME = "_manifest.json"
 ROW_GROUP_ROWS = 8192
@@ -152,3 +153,12 @@ def read_finished_manifest(out_dir: str | Path) -> dict:
     if not (Path(out_dir) / MANIFEST_NAME).is_file():
         raise NotARun(f"{out_dir} is not a finished curate run (no {MANIFEST_NAME})")
     return read_manifest(out_dir)
+
+
+def exportable_shards(output: str | Path, columns: str | pa.Schema, name: str = "") -> list[Path]:
+    """The shard files of a finished run, each checked to hold `columns` (a contract name or a schema, called
+    `name` in the error) before anything is exported: a SchemaMismatch names what is missing."""
+    shards = sorted((Path(output) / "data").glob("part-*.parquet"))
+    for shard in shards:
+        check_schema(pq.read_schema(shard), columns, where=f"{shard} (export --to webdataset)", name=name)
+    return shards

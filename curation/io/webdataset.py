@@ -10,13 +10,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curation.io.atomic import atomic_path
 from curation.io.parquet import iter_tables
 from curation.io.reader_stats import ReaderStats
+from curation.io.shards import exportable_shards
 from curation.io.units import Unit
-from curation.rows import PAIR, WDS_PAIR, check_schema
+from curation.rows import PAIR, WDS_PAIR
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 # what a pair shard needs to become WebDataset samples (`uid.jpg` + `uid.txt`)
@@ -88,10 +88,6 @@ def read_webdataset(unit: Unit, stats: ReaderStats, batch_rows: int) -> Iterator
         yield pa.Table.from_pylist(rows, schema=WDS_PAIR)
 
 
-def _shards(output: Path) -> list[Path]:
-    return sorted((output / "data").glob("part-*.parquet"))
-
-
 def _samples(shards: list[Path]) -> Iterator[dict]:
     for shard in shards:
         for table in iter_tables(str(shard), 1024):
@@ -141,8 +137,5 @@ def export_webdataset(output: str | Path, target: str | Path, samples_per_shard:
 
     A run without the columns samples need (`uid`, `caption`, `image`) is a `SchemaMismatch`, before any write.
     """
-    shards = _shards(Path(output))
-    for shard in shards:
-        where = f"{shard} (export --to webdataset)"
-        check_schema(pq.read_schema(shard), EXPORT_COLUMNS, where=where, name="image-text")
+    shards = exportable_shards(output, EXPORT_COLUMNS, name="image-text")
     return write_shards(_samples(shards), target, samples_per_shard)

@@ -127,6 +127,11 @@ def _cache_file(source: Path, categories: Iterable[str]) -> Path:
     return root / f"ut1-{key}.npz"
 
 
+def ut1_cached(source: Path, categories: Iterable[str]) -> bool:
+    """Whether a tarball's hashed sets for `categories` are in the cache (its categories were read once then)."""
+    return source.is_file() and _cache_file(source, categories).is_file()
+
+
 def hashed_ut1(
     source: str | Path, categories: Iterable[str], normalise_url: Callable[[str], str]
 ) -> tuple[HashedSet, HashedSet]:

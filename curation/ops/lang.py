@@ -29,9 +29,8 @@ def _fasttext_detector(model: str) -> Detector:
     return detect
 
 
-_CODE = re.compile(
-    r"[a-z]{2,3}"
-)  # the models' labels: ISO 639-1 codes, else ISO 639-3 (lid.176's `als`, `yue`)
+# the models' labels: ISO 639-1 codes, else ISO 639-3 (lid.176's `als`, `yue`)
+_CODE = re.compile(r"[a-z]{2,3}")
 
 
 def lingua_codes() -> list[str]:

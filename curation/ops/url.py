@@ -13,7 +13,14 @@ import numpy as np
 import pyarrow as pa
 
 from curation.ops.base import POSITIVE, Filter, register, with_drop
-from curation.ops.blocklist import REFINEDWEB_CATEGORIES, HashedSet, hashed_ut1, installed_ut1, ut1_categories
+from curation.ops.blocklist import (
+    REFINEDWEB_CATEGORIES,
+    HashedSet,
+    hashed_ut1,
+    installed_ut1,
+    ut1_cached,
+    ut1_categories,
+)
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -146,8 +153,10 @@ class UrlFilter(Filter):
         if self.blocklist in ("default", "none"):
             return
         source = installed_ut1() if self.blocklist == "ut1" else Path(self.blocklist).expanduser()
-        if not (source.is_dir() or tarfile.is_tarfile(source)):
-            return  # a file of domains
+        if not (source.is_dir() or tarfile.is_tarfile(source)) or ut1_cached(
+            source, self.blocklist_categories
+        ):
+            return  # a file of domains, or a tarball whose selection was read (and its categories seen) before
         available = ut1_categories(source)
         unknown = [c for c in self.blocklist_categories if c not in available]
         if available and unknown:
