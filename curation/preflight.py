@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curation.io.parquet import img2dataset_schema_problems, parquet_schema
-from curation.io.units import InputError, sniff_format
+from curation.io.units import InputError, resolved_paths, sniff_format
 from curation.recipe import Recipe, RecipeError
 
 
@@ -44,8 +44,9 @@ def check_output(out: Path) -> None:
 
 
 def check_resume(plan: dict, files: list[str], limit: int | None) -> None:
-    """A resumed run must read the same input files with the same `--limit` as the run it continues."""
-    if plan.get("inputs") is not None and plan["inputs"] != files:
+    """A resumed run must read the same input files (however spelled: `resolved_paths`) with the same `--limit`
+    as the run it continues."""
+    if plan.get("inputs") is not None and resolved_paths(plan["inputs"]) != resolved_paths(files):
         raise InputError(
             f"resume needs the same input: the run read {len(plan['inputs'])} file(s) "
             f"({', '.join(plan['inputs'][:3])}{', ...' if len(plan['inputs']) > 3 else ''}), now {len(files)} "

@@ -17,6 +17,7 @@ import yaml
 
 from curation.bounded_yaml import load_yaml
 from curation.io.readers import FORMATS, reader_columns
+from curation.io.units import resolved_paths
 from curation.ops import REGISTRY, Op, Stage, load_builtin_ops
 from curation.ops.base import Bounds
 from curation.recipe_settings import setting_problems
@@ -71,12 +72,15 @@ class Recipe:
     steps: list[Step] = field(default_factory=list)
     raw: dict = field(default_factory=dict, compare=False)
 
-    @property
-    def digest(self) -> str:
-        """Hash of everything that decides the output, `input.paths` and `input.limit` included (not the output
-        path); `as_run` puts the command line's `--input` and `--limit` in."""
-        keyed = {k: v for k, v in self.raw.items() if k != "output"}
+    def digest(self, files: list[str]) -> str:
+        """Hash of everything that decides the output: the body (`input.limit` included; `as_run` puts the command
+        line's `--limit` in) but for the output path and the input patterns, and in their place `files`, the
+        input files the patterns matched, resolved (`resolved_paths`): two spellings of one input, a relative and
+        an absolute path or two globs that match the same files, give one digest."""
+        keyed = {k: v for k, v in self.raw.items() if k not in ("input", "output")}
+        keyed["input"] = {k: v for k, v in self.raw.get("input", {}).items() if k != "paths"}
         keyed["output"] = {k: v for k, v in self.raw.get("output", {}).items() if k != "path"}
+        keyed["input_files"] = resolved_paths(files)
         return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -84,7 +88,7 @@ def as_run(
     recipe: Recipe, inputs: list[str] | None = None, output: str | None = None, limit: int | None = None
 ) -> Recipe:
     """`recipe` as a run's `--input`, `--output` and `--limit` override it: in its fields and in its body (`raw`),
-    so that its digest and the manifest describe what ran."""
+    so that the manifest describes what ran (and the digest covers the limit)."""
     raw = copy.deepcopy(recipe.raw)
     paths = list(inputs or recipe.input_paths)
     limit = recipe.limit if limit is None else limit

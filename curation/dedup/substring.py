@@ -41,6 +41,7 @@ log = logging.getLogger("curation")
 WINDOW_SCHEMA = pa.schema([("key", pa.uint64()), (ORDER, pa.int64())])
 WINDOWS_PER_PARTITION = 2_000_000
 BYTES_PER_TOKEN = 4  # for sizing the shuffle from the input's text bytes
+TAG_COLUMN = "substring_dup_chars"  # `tag_only`: characters the cut would remove
 
 
 def tokenized_windows(
@@ -142,6 +143,11 @@ def _chunked_windows(
         yield from zip(part, tokenized_windows([values[i] for i in part], tokenize, k), strict=True)
 
 
+def _cut_type(kind: pa.DataType) -> pa.DataType:
+    """The type of a text column of type `kind` once its spans are cut."""
+    return kind if kind in (pa.string(), pa.large_string()) else pa.large_string()
+
+
 def _cut(
     batch: pa.Table, labels: Labels, column: str, tokenize: Tokenizer, k: int, min_words: int, tag_only: bool
 ) -> pa.Table:
@@ -164,10 +170,9 @@ def _cut(
         else:
             notes[i] = "spans_cut"
     if tag_only:
-        batch = set_column(batch, "substring_dup_chars", pa.array(cut_chars, pa.int64()))
+        batch = set_column(batch, TAG_COLUMN, pa.array(cut_chars, pa.int64()))
     else:
-        kind = batch.schema.field(column).type
-        kind = kind if kind in (pa.string(), pa.large_string()) else pa.large_string()
+        kind = _cut_type(batch.schema.field(column).type)
         batch = add_marks(
             add_marks(set_column(batch, column, pa.array(values, kind)), DROP, drops), NOTE, notes
         )
@@ -225,6 +230,15 @@ class SubstringDedup(Stage):
                 f"substring_dedup: tokenizer {self.tokenizer!r} could not be loaded ({type(e).__name__}: {e}). "
                 "Without network, point `tokenizer` at a local folder holding tokenizer.json."
             ) from e
+
+    def kept_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        """`schema` with the text column as `_cut` writes it, or with `substring_dup_chars` (`tag_only`)."""
+        if schema.get_field_index(self.column) < 0:
+            return None
+        name = TAG_COLUMN if self.tag_only else self.column
+        field = pa.field(name, pa.int64() if self.tag_only else _cut_type(schema.field(self.column).type))
+        index = schema.get_field_index(name)
+        return schema.set(index, field) if index >= 0 else schema.append(field)
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         work: Path = ctx.work_dir

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,11 +38,12 @@ class InputError(ValueError):
 
 def expand_paths(patterns: list[str]) -> list[str]:
     """Expand globs; every pattern must match at least one file (a folder is an error that suggests a glob).
-    Sorted, so plans are deterministic."""
+    Absolute paths (a plan read later, from another folder, still finds them), each once, sorted per pattern, so
+    plans are deterministic."""
     files: list[str] = []
     for pattern in patterns:
         found = glob.glob(str(Path(pattern).expanduser()), recursive=True)
-        matched = sorted(p for p in found if Path(p).is_file())
+        matched = sorted(os.path.abspath(p) for p in found if Path(p).is_file())
         # a folder is not read whole: say which files
         if not matched and any(Path(p).is_dir() for p in found):
             what = "is a folder" if Path(pattern).expanduser().is_dir() else "matches only folders"
@@ -52,6 +54,12 @@ def expand_paths(patterns: list[str]) -> list[str]:
         files.extend(matched)
     seen: set[str] = set()
     return [f for f in files if not (f in seen or seen.add(f))]
+
+
+def resolved_paths(files: list[str]) -> list[str]:
+    """`files` as the files they are (absolute, every link followed): what identifies a run's input, however its
+    patterns were spelled."""
+    return [os.path.realpath(f) for f in files]
 
 
 def sniff_format(path: str) -> str:

@@ -170,3 +170,9 @@ class Stage(Op):
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         raise NotImplementedError
+
+    def kept_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        """The schema of the rows this stage keeps from rows of `schema`, for a run whose rows were all dropped
+        before it: `schema` when it only marks drops (provides no column, `tag_only` off), else None (unknown).
+        A stage that writes columns of known types says so by overriding it."""
+        return schema if not self.provided_columns() and not self.tag_only else None

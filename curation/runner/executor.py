@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pyarrow as pa
@@ -9,6 +10,8 @@ import pyarrow as pa
 from curation.ops.base import Filter, Mapper, Op
 from curation.rows import ERROR, MARKS, split_marks
 from curation.runner.accounting import StepStats
+
+log = logging.getLogger("curation")
 
 
 def _call(op: Op, batch: pa.Table) -> pa.Table:
@@ -58,3 +61,18 @@ def apply_op(
     stats.rows_out += split.kept.num_rows
     stats.seconds += time.perf_counter() - start
     return split.kept
+
+
+def zero_row_output(ops: list[tuple[str, Op]], table: pa.Table) -> pa.Table | None:
+    """Zero-row `table` through `ops` as kept rows would go (marks removed): the columns and types that rows
+    reaching the end would have had. None when an op cannot take a zero-row batch (the schema stays unknown)."""
+    for step, op in ops:
+        try:
+            table = _call(op, table)
+        except Exception as exc:  # only a schema is at stake: the rows are counted already
+            log.debug("step %s cannot take a zero-row batch (%s): no schema for its output", step, exc)
+            return None
+        if table.num_rows:  # rows out of none: not an op's contract (`apply_op` refuses it too)
+            return None
+        table = table.drop_columns([c for c in MARKS if c in table.column_names])
+    return table

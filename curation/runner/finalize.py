@@ -76,14 +76,17 @@ def _write_shard_task(slices: list[Slice], out_dir: str, index: int) -> dict:
 def write_final_shards(
     files: list[tuple[str, int]], out_dir: Path, shard_rows: int, progress: Progress | None = None
 ) -> tuple[list[ShardInfo], pa.Schema | None]:
-    """Replace `<out_dir>/data/` with the shards of `files`; returns the shards and the output schema (None when
-    there is no row: `data/` is then an empty folder, which `pyarrow.dataset` loads as an empty table).
-    `progress` advances as shards are written."""
+    """Replace `<out_dir>/data/` with the shards of `files`; returns the shards and the output schema. A run that
+    kept no row has one zero-row shard of its rows' schema when `files` is a zero-row file that carries it, else
+    (no schema known) no shard and schema None: `data/` is then an empty folder. `progress` advances as shards
+    are written."""
     data_dir = out_dir / "data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
     plan = plan_shards(files, shard_rows)
+    if not plan and files:  # no row, but a zero-row file that carries their schema: one zero-row shard of it
+        plan = [[(files[0][0], 0, 0)]]
     progress = progress or Progress()
     progress.start("shards", len(plan), "shards")
     try:

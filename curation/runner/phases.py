@@ -25,6 +25,12 @@ from curation.stagekit.context import StageContext
 Files = list[tuple[str, int]]  # a phase's output: parquet files and their row counts, in row order
 
 
+def kept_files(files: Files) -> Files:
+    """The files that hold rows; when none does, the first zero-row file, which carries the schema of the rows
+    (`Files` of a phase that kept no row: one zero-row file, or nothing when no schema is known)."""
+    return [f for f in files if f[1]] or files[:1]
+
+
 @dataclass
 class PhaseResult:
     """The files a phase wrote (in row order) and the statistics of its steps."""
@@ -35,7 +41,7 @@ class PhaseResult:
 
 @dataclass
 class ShardsResult:
-    """The final shards and their schema (None when no row was kept)."""
+    """The final shards and their schema (None when no row was kept and their schema is unknown)."""
 
     shards: list[ShardInfo]
     schema: pa.Schema | None
@@ -98,7 +104,7 @@ class SegmentPhase:
             for summary in summaries:
                 read.merge(StepStats.from_dict(summary["read"]))
             stats.insert(0, read)
-        return PhaseResult([(s["data"], s["rows"]) for s in summaries if s["rows"]], stats)
+        return PhaseResult(kept_files([(s["data"], s["rows"]) for s in summaries if s["data"]]), stats)
 
 
 @dataclass

@@ -80,11 +80,12 @@ def run_recipe(
     check_columns(recipe, files)  # structural, cheap: before any model is loaded
     check_steps(recipe)
     out = Path(recipe.output_path)
-    check_output_folder(out, recipe.digest, files, recipe.limit, resume, overwrite)
+    digest = recipe.digest(files)
+    check_output_folder(out, digest, files, recipe.limit, resume, overwrite)
     # Ray before the folder is touched: a run that cannot start leaves the output folder as it was
     cluster = start_ray(address, recipe.max_workers)
     prepare_output_folder(out, overwrite)
-    plan = {"digest": recipe.digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
+    plan = {"digest": digest, "recipe": recipe.raw, "inputs": files, "limit": recipe.limit}
     atomic_write_json(out / WORK / PLAN, plan)
     progress = progress or Progress()
     source, rest = plan_phases(recipe, out, out / WORK, cluster, resume)
@@ -99,11 +100,17 @@ def run_recipe(
     final = Finalize(out, recipe.shard_rows).run(result.files, progress)
     if recipe.rejects:
         unify_rejects(out / "rejects")
-    return _write_outputs(out, recipe, files, result.stats, final, time.perf_counter() - started)
+    return _write_outputs(out, recipe, digest, files, result.stats, final, time.perf_counter() - started)
 
 
 def _write_outputs(
-    out: Path, recipe: Recipe, inputs: list[str], steps: list[StepStats], final: ShardsResult, seconds: float
+    out: Path,
+    recipe: Recipe,
+    digest: str,
+    inputs: list[str],
+    steps: list[StepStats],
+    final: ShardsResult,
+    seconds: float,
 ) -> RunResult:
     """`stats.json` and the manifest of a finished run."""
     stats = {
@@ -118,7 +125,7 @@ def _write_outputs(
         out,
         final.shards,
         final.schema if final.schema is not None else pa.schema([]),
-        recipe={"name": recipe.name, "digest": recipe.digest, "body": recipe.raw},
+        recipe={"name": recipe.name, "digest": digest, "body": recipe.raw},
         inputs=inputs,
         limit=recipe.limit,
         versions=_versions(),

@@ -2,8 +2,9 @@
 
 A worker process builds the segment's ops once (models load once per worker) and keeps them for every later unit
 of the segment; then for every unit it reads, applies the ops batch by batch, and writes the unit's kept rows,
-rejects and statistics atomically. A unit whose marker exists is finished; `--resume` skips it. The driver only
-sees the small per-unit summaries.
+rejects and statistics atomically (a unit that keeps no row writes a zero-row file of the schema its rows would
+have had, when the ops can say: `executor.zero_row_output`). A unit whose marker exists is finished; `--resume`
+skips it. The driver only sees the small per-unit summaries.
 
 Segments with a GPU-capable model (CLIP) run in a Ray Data actor pool: each actor holds its model, and its GPU
 when the cluster has one, for the whole segment. Other segments run in Ray Data's task pool: task workers are
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray.data
 
 from curation.io.parquet import iter_tables
@@ -34,7 +36,7 @@ from curation.io.units import Unit
 from curation.recipe import Step
 from curation.rows import ORDER
 from curation.runner.accounting import StepStats
-from curation.runner.executor import apply_op
+from curation.runner.executor import apply_op, zero_row_output
 from curation.runner.progress import Progress
 
 TASK_UNITS = 16  # most units one CPU task processes
@@ -70,9 +72,13 @@ def _input_batches(unit: dict, spec: SegmentSpec, reader_stats: ReaderStats):
     rows, so a small limit reads no record past that row); the records it skipped on the way stay counted.
     """
     if not spec.source:
+        read = 0
         for table in iter_tables(unit["path"], spec.batch_rows):
             reader_stats.records += table.num_rows
+            read += table.num_rows
             yield table
+        if not read:  # a zero-row file carries the schema of a phase that kept no row
+            yield pq.read_schema(unit["path"]).empty_table()
         return
     u = Unit(**{k: unit[k] for k in ("index", "path", "format", "start", "end", "row_group")})
     emitted = 0
@@ -117,6 +123,7 @@ class UnitProcessor:
         step_stats = [StepStats(name, "segment") for name, _ in self.ops]
         rejects: list[pa.Table] | None = [] if keep_rejects else None
         kept: list[pa.Table] = []
+        emptied: tuple[int, pa.Table] | None = None  # the batch that left the fewest ops to run when emptied
         batches = _input_batches(unit, spec, reader_stats)
         read_seconds = 0.0
         while True:
@@ -125,18 +132,22 @@ class UnitProcessor:
             read_seconds += time.perf_counter() - started
             if table is None:
                 break
+            done = 0
             for (name, op), stats in zip(self.ops, step_stats, strict=True):
                 if table.num_rows == 0:
                     break
                 table = apply_op(op, name, table, stats, rejects)
+                done += 1
             if table.num_rows:
                 kept.append(table)
+            elif emptied is None or done > emptied[0]:
+                emptied = (done, table)
         key = unit["key"]
-        rows = 0
         data_path = unit_data_path(spec.phase_dir, key)
-        if kept:
-            out = pa.concat_tables(kept, promote_options="default")
-            rows = out.num_rows
+        out = pa.concat_tables(kept, promote_options="default") if kept else None
+        if out is None and emptied is not None:  # no row, but the schema its rows would have had, when known
+            out = zero_row_output(self.ops[emptied[0] :], emptied[1])
+        if out is not None:
             write_parquet_atomic(out, data_path)
         if (read_rejects := reader_stats.rejects_table()) is not None:
             rejects.insert(0, read_rejects)
@@ -156,8 +167,8 @@ class UnitProcessor:
         read.rows_out = read.rows_in - sum(read.dropped.values()) - sum(read.errors.values())
         summary = {
             "key": key,
-            "rows": rows,
-            "data": str(data_path) if rows else None,
+            "rows": out.num_rows if out is not None else 0,
+            "data": str(data_path) if out is not None else None,
             "read": read.to_dict(),
             "steps": [s.to_dict() for s in step_stats],
         }

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray.data
 
 from curation.io.parquet import iter_tables
@@ -27,6 +28,7 @@ from curation.stagekit.input import order_bounds
 from curation.stagekit.memory import release_memory
 
 SUCCESS = "_SUCCESS.json"
+EMPTY = "empty.parquet"  # a stage that got no row: a zero-row file of the schema its kept rows would have
 BLOCK_BYTES = 16 << 20  # target block size of a stage's input: memory per task does not grow with the input
 READ_ROWS = 8192  # rows per read batch of an input file
 
@@ -44,7 +46,8 @@ def _write_block(
     """Write one block sorted by `_order`: kept rows to `data_dir`, one file per input file they came from (named
     by first `_order`), rejects to `rejects_dir`; return one summary row per file (with its `_order` range), per
     reason and per note. A block may hold rows of several input files, but one input file's rows are read in
-    order, so the files written from all blocks do not interleave."""
+    order, so the files written from all blocks do not interleave. A block that keeps none of its rows writes
+    a zero-row file of their schema instead (kind `empty`: a stage that keeps no row passes on a schema)."""
     kinds, reasons, counts, paths, lows, highs = [], [], [], [], [], []
 
     def add(kind: str, reason: str | None, n: int, path: str | None = None, lo: int = 0, hi: int = 0) -> None:
@@ -65,6 +68,10 @@ def _write_block(
         path = Path(data_dir) / f"o{lo:020d}.parquet"
         write_parquet_atomic(kept.slice(offset, length), path)
         add("file", None, length, str(path), lo, hi)
+    if batch.num_rows and not kept.num_rows:
+        first = batch.column(ORDER)[0].as_py()
+        write_parquet_atomic(kept, Path(data_dir) / f"e{first:020d}.parquet")
+        add("empty", None, 0, str(Path(data_dir) / f"e{first:020d}.parquet"), first, first)
     if split.rejects is not None:
         first = split.rejects.column(ORDER)[0].as_py()
         write_parquet_atomic(split.rejects, Path(rejects_dir) / f"o{first:020d}.parquet")
@@ -165,7 +172,7 @@ def run_stage(
         )
         counted = {"dropped": stats.dropped, "errors": stats.errors, "notes": stats.notes}
         for row in summary_rows:
-            if row["kind"] != "file":
+            if row["kind"] in counted:
                 counted[row["kind"]][row["reason"]] += row["n"]
         written = [row for row in summary_rows if row["kind"] == "file"]
         if not _in_order(written):
@@ -183,6 +190,14 @@ def run_stage(
                 if row["kind"] == "file"
             ]
         out_files = sorted((row["path"], row["n"]) for row in written)
+        empties = sorted((row["lo"], row["path"]) for row in summary_rows if row["kind"] == "empty")
+        if not out_files and empties:  # the schema of the rows, from the block that holds the first of them
+            out_files = [(empties[0][1], 0)]
+    elif files and (schema := stage.kept_schema(pq.read_schema(files[0][0]))) is not None:
+        # no row reached this stage, but a zero-row file carries their schema: pass on the stage's, when known
+        path = phase_dir / "data" / EMPTY
+        write_parquet_atomic(schema.empty_table(), path)
+        out_files = [(str(path), 0)]
     stats.seconds = time.perf_counter() - started
     stats.rows_out = sum(rows for _, rows in out_files)
     summary = {"files": out_files, "stats": stats.to_dict()}

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from curation.cli import main
+from curation.io.shards import MANIFEST_NAME
 from curation.ops.html import HtmlExtract
 from curation.recipe import load_recipe
 from curation.runner.run import run_recipe
@@ -87,6 +88,33 @@ def test_resume_refuses_a_different_input_or_limit(ray_local, tmp_path, capsys):
     )
     assert "resume needs the same input" in capsys.readouterr().err
     assert main(["run", recipe, "--output", str(out), "--resume", "--limit", "20"]) == 0
+
+
+def test_resume_takes_the_same_input_however_its_patterns_are_spelled(ray_local, tmp_path, monkeypatch):
+    """The digest and the resume check follow the files the patterns match, not the patterns: a glob that matches
+    the same files, or the relative spelling from another folder, continues the run; the plan's files are
+    absolute, so the resumed units still find them."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("demo-1.jsonl", "demo-2.jsonl"):
+        (folder / name).write_bytes(jsonl(6))
+    recipe = _write_recipe(
+        tmp_path / "r.yaml", [str(folder / "*.jsonl")], [{"gopher_quality": {"tag_only": True}}]
+    )
+    out = tmp_path / "out"
+    first = run_recipe(load_recipe(recipe), output=str(out)).manifest
+    (out / "_work" / "p00_segment" / "units" / "u00000001.json").unlink()  # as if interrupted there
+    (out / MANIFEST_NAME).unlink()
+    monkeypatch.chdir(tmp_path)
+    args = ["run", recipe, "--output", str(out), "--resume", "--input", "in/demo*.jsonl"]
+    assert main(args) == 0
+    resumed = json.loads((out / MANIFEST_NAME).read_text())
+    assert resumed["recipe"]["digest"] == first["recipe"]["digest"]
+    assert resumed["shards"] == first["shards"] and resumed["inputs"] == first["inputs"]
+    assert main([*args[:-1], "in/demo-1.jsonl", "--input", str(folder / "demo-2.jsonl")]) == 0
+    assert (
+        main([*args[:-1], "in/demo-2.jsonl", "--input", "in/demo-1.jsonl"]) == 2
+    )  # another order: other rows
 
 
 @pytest.mark.slow

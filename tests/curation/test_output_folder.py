@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow.dataset as ds
 import pytest
 
 from curation.cli import main
@@ -112,17 +111,3 @@ def test_the_manifest_records_the_input_output_and_limit_the_run_had(ray_local, 
     assert (
         a["recipe"]["digest"] != b["recipe"]["digest"]
     )  # the digest identifies the output: the limit decides it
-
-
-def test_a_run_that_keeps_no_row_still_writes_a_loadable_data_folder(ray_local, tmp_path):
-    recipe = tmp_path / "r.yaml"
-    steps = [{"html_extract": {}}, {"language_id": {"keep": ["zu"]}}]  # the demo pages are not Zulu
-    recipe.write_text(
-        json.dumps({"name": "t", "input": {"paths": ["data/warc/warcio_example.warc.gz"]}, "steps": steps})
-    )
-    out = tmp_path / "out"
-    assert main(["run", str(recipe), "--output", str(out)]) == 0
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert (manifest["total_rows"], manifest["shards"], manifest["schema"]) == (0, [], [])
-    assert manifest["stats"]["totals"]["identity_holds"]
-    assert ds.dataset(out / "data", format="parquet").to_table().num_rows == 0

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
+from curation.io.units import expand_paths
 from curation.ops.base import REGISTRY, Mapper
 from curation.recipe import RecipeError, apply_override, load_recipe, parse_recipe
 
@@ -112,4 +113,24 @@ def test_digest_ignores_output_path_only():
     a = parse_recipe(_with(output={"path": "a"}))
     b = parse_recipe(_with(output={"path": "b"}))
     c = parse_recipe(_with(output={"path": "a", "shard_rows": 5}))
-    assert a.digest == b.digest != c.digest
+    files = ["data/warc/demo.warc.gz"]
+    assert a.digest(files) == b.digest(files) != c.digest(files)
+
+
+def test_digest_covers_the_input_files_not_how_their_patterns_are_spelled(tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("demo-1.jsonl", "demo-2.jsonl"):
+        (folder / name).write_text('{"text": "a"}\n')
+    (tmp_path / "link").symlink_to(folder)
+    monkeypatch.chdir(tmp_path)
+
+    def digest(*patterns: str) -> str:
+        recipe = parse_recipe(_with(input={"paths": list(patterns)}))
+        return recipe.digest(expand_paths(recipe.input_paths))
+
+    same = digest("in/*.jsonl")
+    assert digest("in/demo*.jsonl") == digest(f"{folder}/*.jsonl") == digest("link/*.jsonl") == same
+    assert digest("in/demo-1.jsonl", "./in/demo-2.jsonl") == same
+    assert digest("in/demo-2.jsonl", "in/demo-1.jsonl") != same  # the order decides the output's order
+    assert digest("in/demo-1.jsonl") != same

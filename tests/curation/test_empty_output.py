@@ -1,0 +1,104 @@
+"""A run that keeps no row writes one zero-row shard with the schema its rows would have had (the same recipe's
+schema when it keeps rows), listed in the manifest and loadable by every reader; resumed, it writes the same."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from curation.cli import main
+from curation.io.shards import MANIFEST_NAME
+
+SHARD = "data/part-00000.parquet"
+
+
+def _run(tmp_path: Path, name: str, inputs: list[str], steps: list, *args: str) -> Path:
+    recipe = tmp_path / f"{name}.yaml"
+    recipe.write_text(json.dumps({"name": "t", "input": {"paths": inputs}, "steps": steps}))
+    out = tmp_path / name
+    assert main(["run", str(recipe), "--output", str(out), *args]) == 0
+    return out
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / MANIFEST_NAME).read_text())
+
+
+def _check_empty_like(empty: Path, kept: Path) -> None:
+    """`empty` holds one zero-row shard with `kept`'s schema, in the manifest too, and every reader loads it."""
+    manifest, reference = _manifest(empty), _manifest(kept)
+    assert reference["total_rows"] > 0 and manifest["total_rows"] == 0
+    assert [(s["path"], s["rows"]) for s in manifest["shards"]] == [(SHARD, 0)]
+    assert manifest["schema"] == reference["schema"]
+    assert manifest["stats"]["totals"]["identity_holds"]
+    schema = pq.read_schema(kept / SHARD)
+    assert pq.read_schema(empty / SHARD).equals(schema)
+    table = pads.dataset(empty / "data", format="parquet").to_table()
+    assert table.num_rows == 0 and table.schema.equals(schema)
+    pl = pytest.importorskip("polars")
+    frame = pl.read_parquet(str(empty / "data" / "*.parquet"))
+    assert frame.height == 0 and frame.columns == schema.names
+    duckdb = pytest.importorskip("duckdb")
+    relation = duckdb.sql(f"select * from read_parquet('{empty}/data/*.parquet')")
+    assert relation.columns == schema.names and len(relation.fetchall()) == 0
+
+
+def test_filters_that_drop_every_row_leave_a_zero_row_shard_of_the_rows_schema(ray_local, tmp_path):
+    """The source segment drops every row: the stages after it (one that only marks drops, one that rewrites
+    its column) and the segment between them pass the schema on."""
+
+    def steps(lang: str) -> list:
+        return [
+            {"html_extract": {}},
+            {"language_id": {"keep": [lang]}},  # the one page in English, none in Zulu
+            {"exact_dedup": {"column": "text"}},
+            {"gopher_quality": {"tag_only": True}},
+            {"substring_dedup": {"min_tokens": 50}},
+        ]
+
+    inputs = ["data/warc/warcio_example.warc.gz"]
+    kept = _run(tmp_path, "kept", inputs, steps("en"))
+    empty = _run(tmp_path, "empty", inputs, steps("zu"))
+    _check_empty_like(empty, kept)
+    # resume of an interrupted run that kept nothing: the last stage and the shards again, the same bytes
+    first = _manifest(empty)["shards"]
+    for name in (MANIFEST_NAME, "stats.json", "data"):
+        shutil.rmtree(empty / name) if name == "data" else (empty / name).unlink()
+    (empty / "_work" / "p03_stage_substring_dedup" / "_SUCCESS.json").unlink()
+    recipe = tmp_path / "empty.yaml"
+    assert main(["run", str(recipe), "--output", str(empty), "--resume"]) == 0
+    assert _manifest(empty)["shards"] == first
+
+
+def test_a_stage_that_drops_every_row_leaves_a_zero_row_shard_of_the_rows_schema(ray_local, tmp_path):
+    """Every document is there twice, so substring_dedup cuts all its text; `min_words` then drops them all."""
+    docs = tmp_path / "docs.jsonl"
+    text = "a sentence of several words that repeats in the corpus, number {} of them"
+    docs.write_text(
+        "".join(json.dumps({"id": f"d{i}{j}", "text": text.format(i)}) + "\n" for i in range(4) for j in "ab")
+    )
+
+    def steps(min_words: int) -> list:
+        return [{"substring_dedup": {"min_tokens": 5, "min_words": min_words}}]
+
+    kept = _run(tmp_path, "kept", [str(docs)], steps(0))
+    empty = _run(tmp_path, "empty", [str(docs)], steps(1000))
+    assert _manifest(empty)["stats"]["steps"][-1]["dropped"] == {"substring_dedup:too_short_after_cut": 8}
+    _check_empty_like(empty, kept)
+
+
+def test_no_record_read_means_no_schema_and_no_shard(ray_local, tmp_path):
+    """No record reached a step (every line is broken): no column can be known, so `data/` stays empty."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("not json\n{broken\n")
+    out = _run(tmp_path, "none", [str(docs)], [{"gopher_quality": {}}])
+    manifest = _manifest(out)
+    assert (manifest["total_rows"], manifest["shards"], manifest["schema"]) == (0, [], [])
+    assert manifest["stats"]["totals"]["identity_holds"]
+    assert not list((out / "data").iterdir())
+    assert pads.dataset(out / "data", format="parquet").to_table().num_rows == 0
