@@ -12,18 +12,22 @@ TINY_CLIP = {
 }
 
 
-def build_tiny_clip(out_dir: Path, seed: int = 0) -> Path:
-    """Save open_clip_config.json + open_clip_model.safetensors; load it with the folder path as the model name."""
+def build_tiny_clip(out_dir: Path, seed: int = 0, vocab_size: int | None = None) -> Path:
+    """Save open_clip_config.json + open_clip_model.safetensors; load it with the folder path as the model name.
+    `vocab_size`: the text tower's token embeddings (open_clip's tokenizer needs 49408)."""
     import open_clip
     import torch
     from safetensors.torch import save_file
 
+    cfg = TINY_CLIP
+    if vocab_size is not None:
+        cfg = {**TINY_CLIP, "text_cfg": {**TINY_CLIP["text_cfg"], "vocab_size": vocab_size}}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": TINY_CLIP, "preprocess_cfg": {"size": 64}})
+        json.dumps({"model_cfg": cfg, "preprocess_cfg": {"size": 64}})
     )
     torch.manual_seed(seed)
-    model = open_clip.CLIP(**TINY_CLIP)
+    model = open_clip.CLIP(**cfg)
     save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()},
         str(out_dir / "open_clip_model.safetensors"),
