@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from curation.cli import main
@@ -171,3 +172,27 @@ def test_ctrl_c_is_one_line_and_the_run_resumes(ray_local, tmp_path):
     assert main(args) == 0
     totals = json.loads((out / "stats.json").read_text())["totals"]
     assert totals["input_records"] == 8 * 4000 and totals["identity_holds"]
+
+
+@pytest.mark.parametrize("good", [0, 1])
+def test_a_step_that_errors_on_every_row_ends_the_run_non_zero_with_its_output_written(
+    ray_local, tmp_path, capsys, good
+):
+    photo = next(Path("data/images").glob("*.jpg")).read_bytes()
+    images = [photo] * good + [b"not an image"] * (120 - good)
+    pq.write_table(pa.table({"id": [str(i) for i in range(120)], "image": images}), tmp_path / "p.parquet")
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(tmp_path / "p.parquet")], [{"image_probe": {}}])
+    out = tmp_path / "out"
+    code = main(["run", recipe, "--output", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    stats = json.loads((out / "stats.json").read_text())
+    assert (out / "_manifest.json").exists() and stats["totals"]["identity_holds"]
+    assert stats["steps"][1]["errors"] == {"image_probe:image:not_an_image": 120 - good}
+    if good:
+        assert code == 0 and not any(line.startswith("error:") for line in err)
+    else:
+        assert code == 1
+        assert err[-1] == (
+            "error: every row errored in image_probe: all 120 rows (mostly image_probe:image:not_an_image); "
+            f"see {out}/stats.json"
+        )
