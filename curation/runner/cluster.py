@@ -20,6 +20,8 @@ NOTICES = {
     "ray._private.authentication.authentication_token_setup": "Token authentication is enabled for this",
     "ray.data._internal.progress": "Progress bars disabled",
 }
+# where an embedded Ray keeps its session folder (sockets, logs, spilled objects); socket paths must stay short
+TEMP_HINT = "its session folder goes under $RAY_TMPDIR, else $TMPDIR, else /tmp"
 REACH_SECONDS = 5  # to answer a TCP connection; Ray itself retries an address that does not for 30 s and more
 
 
@@ -49,6 +51,12 @@ def _quiet_notices() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNotice) for f in logger.filters):
             logger.addFilter(_DropNotice(prefix))
+
+
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    """Ray's message on one line (its GCS start failure quotes log lines), cut to `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_reachable(address: str) -> None:
@@ -88,7 +96,10 @@ def start_ray(address: str | None, max_workers: int | None) -> Cluster:
                 address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
             )
         except (ValueError, ConnectionError, TimeoutError) as exc:  # a malformed address, no cluster there
-            raise ClusterError(f"cannot start or join Ray at {address}: {exc}") from None
+            raise ClusterError(f"cannot start or join Ray at {address}: {_one_line(exc)}") from None
+        except (RuntimeError, OSError) as exc:  # a local Ray that cannot start: its session folder, its GCS
+            where = f"start Ray here ({TEMP_HINT})" if address == "local" else f"join Ray at {address}"
+            raise ClusterError(f"cannot {where}: {_one_line(exc)}") from None
         atexit.register(_ignore_ctrl_c)  # after `import ray` registered its shutdown: runs before it
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()

@@ -196,3 +196,24 @@ def test_a_step_that_errors_on_every_row_ends_the_run_non_zero_with_its_output_w
             "error: every row errored in image_probe: all 120 rows (mostly image_probe:image:not_an_image); "
             f"see {out}/stats.json"
         )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["under_a_file", "too_long_for_a_socket"])
+def test_an_embedded_ray_that_cannot_start_is_exit_2_in_one_line(tmp_path, where):
+    """Ray's own failures, reached through the variable Ray reads: its session folder cannot be made (a file in
+    the way, as a full or read-only disk would refuse it even to root), or its socket paths would be too long."""
+    (tmp_path / "a_file").write_text("x")
+    tmpdir = tmp_path / "a_file" / "ray" if where == "under_a_file" else tmp_path / ("d" * 90)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(jsonl(5))
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(docs)], [{"gopher_quality": {"tag_only": True}}])
+    out = tmp_path / "out"
+    proc = curate("run", recipe, "--output", str(out), env={"RAY_TMPDIR": str(tmpdir)})
+    log, _ = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 2, log
+    assert (
+        log.strip().splitlines()[-1].startswith("error: cannot start Ray here (its session folder goes under")
+    )
+    assert str(tmpdir) in log and "Traceback" not in log
+    assert not out.exists()
