@@ -3,12 +3,16 @@ refuses a different input, and a killed run leaves no process behind and writes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -144,6 +148,45 @@ def test_an_address_with_no_ray_is_exit_2_and_leaves_the_output_as_it_was(tmp_pa
     assert proc.returncode == 2, log
     assert log.splitlines()[-1].startswith("error: cannot ") and address in log and "Traceback" not in log
     assert not out.exists()  # so a rerun needs no --resume
+
+
+@pytest.fixture
+def not_ray() -> Iterator[int]:
+    """The port of a plain TCP server on 127.0.0.1 that takes connections and never says a word."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the server closed at the end of the test
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_something_else_listens_is_exit_2_within_seconds(tmp_path, not_ray, scheme):
+    """Ray alone retries such an address for 30 s (ray://) or over 13 minutes (HOST:PORT)."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(jsonl(5))
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(docs)], [{"gopher_quality": {"tag_only": True}}])
+    address = f"{scheme}127.0.0.1:{not_ray}"
+    started = time.monotonic()
+    proc = curate("run", recipe, "--output", str(tmp_path / "out"), "--address", address)
+    log, _ = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 2, log
+    assert time.monotonic() - started < 25, log
+    assert (
+        log.strip()
+        .splitlines()[-1]
+        .startswith(f"error: cannot join Ray at {address}: something listens there")
+    )
+    assert "Traceback" not in log and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
