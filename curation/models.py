@@ -123,16 +123,26 @@ def check_tokenizer_fits(model: str, tokenizer, embeddings: int) -> None:  # noq
         size = _tokenizer_size(tokenizer) or top + 1
         raise ValueError(
             f"open_clip model {model}: its tokenizer ({size} tokens, ids up to {top}) does not fit its text tower "
-            f"({embeddings} token embeddings); give it the tokenizer it was trained with, or a text_cfg.vocab_size "
-            f"of at least {size}"
+            f"({embeddings} token embeddings); give it the tokenizer it was trained with, or a text tower of at "
+            f"least {size} token embeddings"
         )
 
 
-def check_open_clip_config(model: str, pretrained: str | None) -> None:
-    """From a local model folder's config alone (no weights read): its tokenizer fits its text tower.
+def _hf_vocab_size(name: str) -> int | None:
+    """`vocab_size` of a Hugging Face model's config on this machine (a folder, or the hub cache); None without."""
+    from transformers import AutoConfig
 
-    Registry models ship matching configs and tokenizers; a text tower from Hugging Face (`hf_model_name`)
-    has its size in its own config and is checked when loaded (`load_open_clip`)."""
+    try:
+        return AutoConfig.from_pretrained(name, local_files_only=True).vocab_size
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_open_clip_config(model: str, pretrained: str | None) -> None:
+    """From a local model folder's configs alone (no weights read): its tokenizer fits its text tower.
+
+    Registry models ship matching configs and tokenizers. A text tower from Hugging Face (`hf_model_name`) has its
+    size in its own config, read when it is on this machine; else the load checks it (`load_open_clip`)."""
     name, _ = open_clip_reference(model, pretrained)
     if not name.startswith("local-dir:"):
         return
@@ -140,10 +150,10 @@ def check_open_clip_config(model: str, pretrained: str | None) -> None:
     from open_clip.model import CLIPTextCfg
 
     text_cfg = (open_clip.get_model_config(name) or {}).get("text_cfg", {})
-    if text_cfg.get("hf_model_name"):
-        return
-    rows = text_cfg.get("vocab_size", CLIPTextCfg.vocab_size)
-    check_tokenizer_fits(model, open_clip.get_tokenizer(name), rows)
+    hf_model = text_cfg.get("hf_model_name")
+    rows = _hf_vocab_size(hf_model) if hf_model else text_cfg.get("vocab_size", CLIPTextCfg.vocab_size)
+    if rows is not None:
+        check_tokenizer_fits(model, open_clip.get_tokenizer(name), rows)
 
 
 def _token_embeddings(net) -> int | None:  # noqa: ANN001 - an open_clip model

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("open_clip")
 sys.path.insert(0, str(Path(__file__).parent))
-from clip_fixtures import build_tiny_clip  # noqa: E402
+from clip_fixtures import build_tiny_clip, build_tiny_hf_text_clip  # noqa: E402
 
 from curation.models import open_clip_reference  # noqa: E402
 from curation.ops.clip import ClipScore  # noqa: E402
@@ -170,3 +170,38 @@ def test_the_mismatch_fails_the_ops_setup_when_the_model_loads(clip_vocab_64):
         ValueError, match=r"49408 tokens, ids up to 49407\) does not fit its text tower \(64 token"
     ):
         op.setup()
+
+
+def test_a_hugging_face_text_tower_is_checked_from_its_config_and_at_load(tmp_path, capsys):
+    """A BERT text tower of 50 token embeddings with a 104-token tokenizer: `curate validate` reads the size
+    from the BERT config on disk; the load compares the loaded embedding."""
+    from curation.cli import main
+
+    model = build_tiny_hf_text_clip(tmp_path / "hf-text", vocab_size=50)
+    pool = _pool(tmp_path / "pool.parquet", copies=1)
+    recipe = tmp_path / "r.yaml"
+    step = {"clip_score": {"model": str(model), "pretrained": None}}
+    recipe.write_text(
+        json.dumps({"name": "t", "input": {"format": "img2dataset", "paths": [str(pool)]}, "steps": [step]})
+    )
+    assert main(["validate", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        len(err.strip().splitlines()) == 1
+        and "(104 tokens, ids up to 10" in err
+        and "(50 token embeddings)" in err
+    )
+    with pytest.raises(
+        ValueError, match=r"\(104 tokens, ids up to 10\d\) does not fit its text tower \(50 token"
+    ):
+        ClipScore(model=str(model), pretrained=None).setup()
+    fits = build_tiny_hf_text_clip(tmp_path / "hf-text-fits", vocab_size=104)
+    recipe.write_text(recipe.read_text().replace(str(model), str(fits)))
+    assert main(["validate", str(recipe)]) == 0
+    op = ClipScore(model=str(fits), pretrained=None)
+    op.setup()
+    assert (
+        op.evaluate(pa.table({"image": [IMAGES[0].read_bytes()], "caption": ["a photo of a dog"]}))
+        .column("clip_score")[0]
+        .is_valid
+    )
