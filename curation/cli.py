@@ -21,6 +21,7 @@ class UsageError(ValueError):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from curation.report import funnel_table
+    from curation.runner.accounting import all_errors
     from curation.runner.cluster import ClusterError
     from curation.runner.progress import Progress
     from curation.runner.run import OutputExists, run_recipe
@@ -47,6 +48,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(
         f"time {result.seconds:.1f}s; stats: {result.output}/stats.json; report: curate report {result.output}"
     )
+    failed = all_errors(result.stats["steps"])
+    if failed:  # finished and written, but a step failed on everything it got: not a success
+        said = "; ".join(
+            f"{s['step']}: all {s['in']} rows (mostly {max(s['errors'], key=s['errors'].get)})"
+            for s in failed
+        )
+        print(f"error: every row errored in {said}; see {result.output}/stats.json", file=sys.stderr)
+        return 1
     return 0
 
 

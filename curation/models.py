@@ -10,6 +10,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 FASTTEXT_LID = "lid.176.ftz"
+# A caption whose tokens include the tokenizer's special ones (start, end, padding) and a few rare pieces: a text
+# tower with fewer token embeddings than its ids reach fails on every caption.
+PROBE_CAPTION = "A photo of 2 dogs & a café, 漢字 ✓"
 
 
 def resolve_fasttext(ref: str = FASTTEXT_LID) -> Path:
@@ -106,12 +109,79 @@ def ensure_open_clip_weights(model: str, pretrained: str | None) -> None:
         raise FileNotFoundError(f"cannot download weights {tag!r} for {name!r} ({exc}); {how}") from None
 
 
+def _tokenizer_size(tokenizer) -> int | None:  # noqa: ANN001 - open_clip's tokenizers share no base class
+    """How many tokens `tokenizer` knows (open_clip's own BPE, or the Hugging Face tokenizer it wraps)."""
+    inner = getattr(tokenizer, "tokenizer", None)
+    return len(inner) if inner is not None else getattr(tokenizer, "vocab_size", None)
+
+
+def check_tokenizer_fits(model: str, tokenizer, embeddings: int) -> None:  # noqa: ANN001
+    """A ValueError naming `model` and both sizes when the ids `tokenizer` gives reach past the text tower's
+    `embeddings` token embeddings (every caption would then fail)."""
+    top = int(tokenizer([PROBE_CAPTION]).max())
+    if top >= embeddings:
+        size = _tokenizer_size(tokenizer) or top + 1
+        raise ValueError(
+            f"open_clip model {model}: its tokenizer ({size} tokens, ids up to {top}) does not fit its text tower "
+            f"({embeddings} token embeddings); give it the tokenizer it was trained with, or a text tower of at "
+            f"least {size} token embeddings"
+        )
+
+
+def _hf_vocab_size(name: str) -> int | None:
+    """`vocab_size` of a Hugging Face model's config on this machine (a folder, or the hub cache); None without."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name, local_files_only=True).vocab_size
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_open_clip_config(model: str, pretrained: str | None) -> None:
+    """From a local model folder's configs alone (no weights read): its tokenizer fits its text tower.
+
+    Registry models ship matching configs and tokenizers. A text tower from Hugging Face (`hf_model_name`) has its
+    size in its own config, read when it is on this machine; else the load checks it (`load_open_clip`)."""
+    name, _ = open_clip_reference(model, pretrained)
+    if not name.startswith("local-dir:"):
+        return
+    import open_clip
+    from open_clip.model import CLIPTextCfg
+
+    text_cfg = (open_clip.get_model_config(name) or {}).get("text_cfg", {})
+    hf_model = text_cfg.get("hf_model_name")
+    rows = _hf_vocab_size(hf_model) if hf_model else text_cfg.get("vocab_size", CLIPTextCfg.vocab_size)
+    if rows is not None:
+        check_tokenizer_fits(model, open_clip.get_tokenizer(name), rows)
+
+
+def _token_embeddings(net) -> int | None:  # noqa: ANN001 - an open_clip model
+    """Rows of the text tower's token embedding: open_clip's own text transformer or a Hugging Face one."""
+    import torch
+
+    text = getattr(net, "text", None)
+    for owner in (net, text):
+        emb = getattr(owner, "token_embedding", None)
+        if isinstance(emb, torch.nn.Embedding):
+            return emb.num_embeddings
+    transformer = getattr(text, "transformer", None)
+    if hasattr(transformer, "get_input_embeddings"):
+        return transformer.get_input_embeddings().num_embeddings
+    return None
+
+
 @functools.lru_cache(maxsize=2)
 def load_open_clip(model: str, pretrained: str | None, device: str):  # noqa: ANN201 - (model, preprocess, tokenizer)
-    """Load (once per process) an open_clip model in eval mode with its image transform and tokenizer."""
+    """Load (once per process) an open_clip model in eval mode with its image transform and tokenizer; a
+    tokenizer that does not fit the text tower is a ValueError (`check_tokenizer_fits`)."""
     import open_clip
 
     name, tag = open_clip_reference(model, pretrained)
     net, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, device=device)
     net.eval()
-    return net, preprocess, open_clip.get_tokenizer(name)
+    tokenizer = open_clip.get_tokenizer(name)
+    rows = _token_embeddings(net)
+    if rows is not None:
+        check_tokenizer_fits(model, tokenizer, rows)
+    return net, preprocess, tokenizer

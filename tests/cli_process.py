@@ -12,10 +12,10 @@ from pathlib import Path
 
 
 def curate(*args: str, **popen) -> subprocess.Popen:
-    """Start `python -m curation.cli ARGS`, stdout and stderr merged into one text pipe."""
+    """Start `python -m curation.cli ARGS`, stdout and stderr merged into one text pipe; `env` adds variables."""
     return subprocess.Popen(
         [sys.executable, "-m", "curation.cli", *args],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **popen.pop("env", {})},
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -57,15 +57,27 @@ class Progress:
         )
 
 
+def _headline(summary: dict) -> str:
+    """What the run did, and for a resumed run what this process did (`steps_run` in `seconds`) apart from the
+    run's totals (`steps`, epochs, samples, tokens)."""
+    rate = summary["tokens_per_s"]
+    run = f"{summary['epochs']:.2f} epochs, {summary['samples']:,} samples, {summary['tokens']:,} tokens"
+    ran = summary.get("steps_run", summary["steps"])
+    if ran == summary["steps"]:
+        return f"finished {ran} steps in {hms(summary['seconds'])} ({run}, {rate:.1f} tokens/s)"
+    did = f"{rate:.1f} tokens/s" if ran else "no step left to run"
+    return (
+        f"resumed at step {summary['steps'] - ran}: ran {ran} steps in {hms(summary['seconds'])} ({did}); "
+        f"the run: {summary['steps']} steps, {run}"
+    )
+
+
 def write_summary(out_dir: Path, summary: dict) -> str:
     """Write `summary.json` and return the human-readable end-of-run lines."""
     (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2))
     drops = {k: v for k, v in summary["dropped"].items() if v}
-    rate = summary["tokens_per_s"]
     lines = [
-        f"finished {summary['steps']} steps in {hms(summary['seconds'])} "
-        f"({summary['epochs']:.2f} epochs, {summary['samples']:,} samples, {summary['tokens']:,} tokens"
-        + (f", {rate:.1f} tokens/s)" if rate is not None else "; no step left to run)"),
+        _headline(summary),
         "final " + " ".join(f"{k}={v:.4g}" for k, v in summary["final"].items()),
         f"dropped samples: {drops if drops else 'none'}",
         f"hand-off: {summary['handoff']}",

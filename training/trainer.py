@@ -228,7 +228,8 @@ class Trainer:
         seconds = progress.elapsed()
         summary = {
             "stage": self.cfg.stage,
-            "steps": step,
+            "steps": step,  # the run's, from its start
+            "steps_run": step - progress.start_step,  # this process's, in `seconds` (fewer after --resume)
             "epochs": progress.epoch(step),
             "seconds": seconds,
             "samples": int(totals["samples"]),

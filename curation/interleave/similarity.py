@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.interleave.document import MATRIX, SIMILARITY_MATRIX, split_images
-from curation.models import load_open_clip
+from curation.models import check_open_clip_config, ensure_open_clip_weights, load_open_clip
 from curation.ops.base import POSITIVE, Mapper, register
 from curation.ops.image_codec import decode_image
 from curation.rows import set_column
@@ -35,6 +35,10 @@ class InterleavedClipSimilarity(Mapper):
     pretrained: str | None = "openai"
     batch_size: int = 64
     max_pixels: int = 89_478_485
+
+    def preflight(self) -> None:
+        ensure_open_clip_weights(self.model, self.pretrained)
+        check_open_clip_config(self.model, self.pretrained)
 
     def setup(self) -> None:
         import torch

@@ -75,3 +75,9 @@ def run_totals(steps: list[StepStats]) -> dict:
         "steps_chain": chained,
         "identity_holds": input_records == output_rows + dropped + errors and chained,
     }
+
+
+def all_errors(steps: list[dict]) -> list[dict]:
+    """The steps (as `stats.json` writes them) that got rows and errored on every one of them: a run that ends
+    this way did not do what its recipe asks, however cleanly it finished."""
+    return [s for s in steps if s["in"] and sum(s["errors"].values()) == s["in"]]

@@ -20,7 +20,15 @@ NOTICES = {
     "ray._private.authentication.authentication_token_setup": "Token authentication is enabled for this",
     "ray.data._internal.progress": "Progress bars disabled",
 }
-REACH_SECONDS = 5  # to answer a TCP connection; Ray itself retries an address that does not for 30 s and more
+# where an embedded Ray keeps its session folder (sockets, logs, spilled objects); socket paths must stay short
+TEMP_HINT = "its session folder goes under $RAY_TMPDIR, else $TMPDIR, else /tmp"
+# to take a TCP connection and answer as a gRPC server: Ray itself retries an address that does not for 30 s
+# (ray://) and over 13 minutes (HOST:PORT: 20 tries of 40 s each)
+REACH_SECONDS = 5
+HTTP2_PREFACE = (
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+)  # + empty SETTINGS
+SETTINGS_FRAME = 0x04  # HTTP/2 frame type, the 4th byte of a frame header
 
 
 class ClusterError(RuntimeError):
@@ -51,16 +59,47 @@ def _quiet_notices() -> None:
             logger.addFilter(_DropNotice(prefix))
 
 
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    """Ray's message on one line (its GCS start failure quotes log lines), cut to `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _answers_http2(conn: socket.socket) -> bool:
+    """Whether the server answers HTTP/2's connection preface with a SETTINGS frame, as every gRPC server (a Ray
+    GCS, a Ray client server) does at once; False on silence past the socket's timeout or a close."""
+    conn.sendall(HTTP2_PREFACE)
+    head = b""
+    try:
+        while len(head) < 9:
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                break
+            head += chunk
+    except OSError:
+        return False
+    return len(head) == 9 and head[3] == SETTINGS_FRAME
+
+
 def _check_reachable(address: str) -> None:
-    """A `[ray://]HOST:PORT` that does not take a TCP connection within seconds is a ClusterError; other forms
-    (`auto`, a malformed address) are left to `ray.init`."""
+    """A `[ray://]HOST:PORT` that does not take a TCP connection, or does not answer as a gRPC server within
+    seconds, is a ClusterError (Ray would retry it for minutes); other forms (`auto`, a malformed address) are
+    left to `ray.init`. A cluster with TLS (RAY_USE_TLS) is only checked for the connection."""
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not (colon and host and port.isdigit()):
         return
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS).close()
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS)
     except OSError as exc:
         raise ClusterError(f"cannot reach Ray at {address}: {exc}") from None
+    with conn:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true") or _answers_http2(conn):
+            return
+    raise ClusterError(
+        f"cannot join Ray at {address}: something listens there but does not answer as Ray does (no gRPC reply "
+        f"in {REACH_SECONDS} s); give the head's GCS address (`ray start --port`, 6379 by default) or "
+        "ray://HOST:PORT of its client server (10001 by default)"
+    )
 
 
 def _ignore_ctrl_c() -> None:
@@ -88,7 +127,10 @@ def start_ray(address: str | None, max_workers: int | None) -> Cluster:
                 address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
             )
         except (ValueError, ConnectionError, TimeoutError) as exc:  # a malformed address, no cluster there
-            raise ClusterError(f"cannot start or join Ray at {address}: {exc}") from None
+            raise ClusterError(f"cannot start or join Ray at {address}: {_one_line(exc)}") from None
+        except (RuntimeError, OSError) as exc:  # a local Ray that cannot start: its session folder, its GCS
+            where = f"start Ray here ({TEMP_HINT})" if address == "local" else f"join Ray at {address}"
+            raise ClusterError(f"cannot {where}: {_one_line(exc)}") from None
         atexit.register(_ignore_ctrl_c)  # after `import ray` registered its shutdown: runs before it
         logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()

@@ -3,16 +3,21 @@ refuses a different input, and a killed run leaves no process behind and writes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from curation.cli import main
@@ -173,6 +178,45 @@ def test_an_address_with_no_ray_is_exit_2_and_leaves_the_output_as_it_was(tmp_pa
     assert not out.exists()  # so a rerun needs no --resume
 
 
+@pytest.fixture
+def not_ray() -> Iterator[int]:
+    """The port of a plain TCP server on 127.0.0.1 that takes connections and never says a word."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the server closed at the end of the test
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_something_else_listens_is_exit_2_within_seconds(tmp_path, not_ray, scheme):
+    """Ray alone retries such an address for 30 s (ray://) or over 13 minutes (HOST:PORT)."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(jsonl(5))
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(docs)], [{"gopher_quality": {"tag_only": True}}])
+    address = f"{scheme}127.0.0.1:{not_ray}"
+    started = time.monotonic()
+    proc = curate("run", recipe, "--output", str(tmp_path / "out"), "--address", address)
+    log, _ = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 2, log
+    assert time.monotonic() - started < 25, log
+    assert (
+        log.strip()
+        .splitlines()[-1]
+        .startswith(f"error: cannot join Ray at {address}: something listens there")
+    )
+    assert "Traceback" not in log and not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_ctrl_c_is_one_line_and_the_run_resumes(ray_local, tmp_path):
@@ -199,3 +243,48 @@ def test_ctrl_c_is_one_line_and_the_run_resumes(ray_local, tmp_path):
     assert main(args) == 0
     totals = json.loads((out / "stats.json").read_text())["totals"]
     assert totals["input_records"] == 8 * 4000 and totals["identity_holds"]
+
+
+@pytest.mark.parametrize("good", [0, 1])
+def test_a_step_that_errors_on_every_row_ends_the_run_non_zero_with_its_output_written(
+    ray_local, tmp_path, capsys, good
+):
+    photo = next(Path("data/images").glob("*.jpg")).read_bytes()
+    images = [photo] * good + [b"not an image"] * (120 - good)
+    pq.write_table(pa.table({"id": [str(i) for i in range(120)], "image": images}), tmp_path / "p.parquet")
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(tmp_path / "p.parquet")], [{"image_probe": {}}])
+    out = tmp_path / "out"
+    code = main(["run", recipe, "--output", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    stats = json.loads((out / "stats.json").read_text())
+    assert (out / "_manifest.json").exists() and stats["totals"]["identity_holds"]
+    assert stats["steps"][1]["errors"] == {"image_probe:image:not_an_image": 120 - good}
+    if good:
+        assert code == 0 and not any(line.startswith("error:") for line in err)
+    else:
+        assert code == 1
+        assert err[-1] == (
+            "error: every row errored in image_probe: all 120 rows (mostly image_probe:image:not_an_image); "
+            f"see {out}/stats.json"
+        )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["under_a_file", "too_long_for_a_socket"])
+def test_an_embedded_ray_that_cannot_start_is_exit_2_in_one_line(tmp_path, where):
+    """Ray's own failures, reached through the variable Ray reads: its session folder cannot be made (a file in
+    the way, as a full or read-only disk would refuse it even to root), or its socket paths would be too long."""
+    (tmp_path / "a_file").write_text("x")
+    tmpdir = tmp_path / "a_file" / "ray" if where == "under_a_file" else tmp_path / ("d" * 90)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_bytes(jsonl(5))
+    recipe = _write_recipe(tmp_path / "r.yaml", [str(docs)], [{"gopher_quality": {"tag_only": True}}])
+    out = tmp_path / "out"
+    proc = curate("run", recipe, "--output", str(out), env={"RAY_TMPDIR": str(tmpdir)})
+    log, _ = communicate_or_kill(proc, timeout=60)
+    assert proc.returncode == 2, log
+    assert (
+        log.strip().splitlines()[-1].startswith("error: cannot start Ray here (its session folder goes under")
+    )
+    assert str(tmpdir) in log and "Traceback" not in log
+    assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 pytest.importorskip("open_clip")
 sys.path.insert(0, str(Path(__file__).parent))
-from clip_fixtures import build_tiny_clip  # noqa: E402
+from clip_fixtures import build_tiny_clip, build_tiny_hf_text_clip  # noqa: E402
 
 from curation.models import open_clip_reference  # noqa: E402
 from curation.ops.clip import ClipScore  # noqa: E402
@@ -126,3 +127,81 @@ def test_clip_rejects_bad_images_without_failing_the_batch(tiny_clip):
     out = op.evaluate(pa.table({"image": [IMAGES[0].read_bytes(), b"", b"junk"], "caption": ["a", "b", "c"]}))
     assert out.column("_error").to_pylist() == [None, "image:empty", "image:not_an_image"]
     assert out.column("clip_score")[0].is_valid
+
+
+@pytest.fixture(scope="module")
+def clip_vocab_64(tmp_path_factory) -> Path:
+    """A tiny open_clip whose text tower embeds 64 tokens: open_clip's tokenizer gives ids up to 49407."""
+    return build_tiny_clip(tmp_path_factory.mktemp("clip") / "vocab-64", vocab_size=64)
+
+
+@pytest.mark.parametrize("op", ["clip_score", "interleaved_clip_similarity"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_tokenizer_that_does_not_fit_the_model_is_one_line_before_anything_runs(
+    tmp_path, capsys, clip_vocab_64, op, command
+):
+    from curation.cli import main
+
+    pool = _pool(tmp_path / "pool.parquet", copies=1)
+    fmt = "img2dataset" if op == "clip_score" else "obelics"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "name": "t",
+                "input": {"format": fmt, "paths": [str(pool)]},
+                "steps": [{op: {"model": str(clip_vocab_64), "pretrained": None}}],
+            }
+        )
+    )
+    args = [command, str(recipe)] + (["--output", str(tmp_path / "out")] if command == "run" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"steps[0].{op}: cannot load its model: open_clip model {clip_vocab_64}" in err
+    assert "49408 tokens" in err and "64 token embeddings" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_mismatch_fails_the_ops_setup_when_the_model_loads(clip_vocab_64):
+    """Where no preflight ran (an op used from Python): the load itself refuses, before any row errors."""
+    op = ClipScore(model=str(clip_vocab_64), pretrained=None)
+    with pytest.raises(
+        ValueError, match=r"49408 tokens, ids up to 49407\) does not fit its text tower \(64 token"
+    ):
+        op.setup()
+
+
+def test_a_hugging_face_text_tower_is_checked_from_its_config_and_at_load(tmp_path, capsys):
+    """A BERT text tower of 50 token embeddings with a 104-token tokenizer: `curate validate` reads the size
+    from the BERT config on disk; the load compares the loaded embedding."""
+    from curation.cli import main
+
+    model = build_tiny_hf_text_clip(tmp_path / "hf-text", vocab_size=50)
+    pool = _pool(tmp_path / "pool.parquet", copies=1)
+    recipe = tmp_path / "r.yaml"
+    step = {"clip_score": {"model": str(model), "pretrained": None}}
+    recipe.write_text(
+        json.dumps({"name": "t", "input": {"format": "img2dataset", "paths": [str(pool)]}, "steps": [step]})
+    )
+    assert main(["validate", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        len(err.strip().splitlines()) == 1
+        and "(104 tokens, ids up to 10" in err
+        and "(50 token embeddings)" in err
+    )
+    with pytest.raises(
+        ValueError, match=r"\(104 tokens, ids up to 10\d\) does not fit its text tower \(50 token"
+    ):
+        ClipScore(model=str(model), pretrained=None).setup()
+    fits = build_tiny_hf_text_clip(tmp_path / "hf-text-fits", vocab_size=104)
+    recipe.write_text(recipe.read_text().replace(str(model), str(fits)))
+    assert main(["validate", str(recipe)]) == 0
+    op = ClipScore(model=str(fits), pretrained=None)
+    op.setup()
+    assert (
+        op.evaluate(pa.table({"image": [IMAGES[0].read_bytes()], "caption": ["a photo of a dog"]}))
+        .column("clip_score")[0]
+        .is_valid
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -275,7 +276,11 @@ def test_resume_align_reproduces_losses(workdir, coco_dir, z2_align):
     resume_matches(workdir, "tiny_align.yaml", args, kill_at=5, saved_at=3, reference=z2_align)
     again = launch(workdir, "tiny_align.yaml", *args, resume=True)  # the run is finished: no step is left
     assert_ok(again)
-    assert "no step left to run)" in again.stdout and "tokens/s" not in again.stdout
+    assert re.search(
+        r"resumed at step (\d+): ran 0 steps in 0:00:\d\d \(no step left to run\); the run: \1 steps",
+        again.stdout,
+    )
+    assert "tokens/s" not in again.stdout
 
 
 def test_resume_dpo_reproduces_losses(workdir, pref_dir, z2_dpo):

@@ -132,6 +132,7 @@ def test_resumed_throughput_counts_only_this_processes_steps(tmp_path):
     assert finished.tokens_per_s(12, 1_200_000) is None
     summary = {
         "steps": 12,
+        "steps_run": 0,
         "seconds": finished.elapsed(),
         "epochs": 1.0,
         "samples": 48,
@@ -142,11 +143,40 @@ def test_resumed_throughput_counts_only_this_processes_steps(tmp_path):
         "handoff": "runs/x/handoff",
     }
     text = write_summary(tmp_path, summary)
-    assert "1,200,000 tokens; no step left to run)" in text and "tokens/s" not in text
+    assert text.splitlines()[0] == (
+        "resumed at step 12: ran 0 steps in 0:00:00 (no step left to run); "
+        "the run: 12 steps, 1.00 epochs, 48 samples, 1,200,000 tokens"
+    )
+    assert "tokens/s" not in text
     assert json.loads((tmp_path / "summary.json").read_text())["tokens_per_s"] is None
     resumed = Progress(6, 12, rows=48, items_per_step=4, start_tokens=600_000)
     resumed.started -= 2.0  # steps 7-12 took two seconds
     assert resumed.tokens_per_s(12, 600_100) == pytest.approx(50.0, rel=0.05)
+
+
+def test_a_resumed_summary_pairs_this_processes_steps_with_its_time(tmp_path):
+    """Resumed at step 6 of 12, the process ran 6 steps in its 2 s: the headline says so, the run's 12 steps
+    apart (not "finished 12 steps in 0:00:02")."""
+    from training.progress import write_summary
+
+    summary = {
+        "steps": 12,
+        "steps_run": 6,
+        "seconds": 2.4,
+        "epochs": 1.0,
+        "samples": 48,
+        "tokens": 1_200_000,
+        "tokens_per_s": 50.0,
+        "final": {"loss": 1.25},
+        "dropped": {},
+        "handoff": "runs/x/handoff",
+    }
+    assert write_summary(tmp_path, summary).splitlines()[0] == (
+        "resumed at step 6: ran 6 steps in 0:00:02 (50.0 tokens/s); "
+        "the run: 12 steps, 1.00 epochs, 48 samples, 1,200,000 tokens"
+    )
+    fresh = write_summary(tmp_path, {**summary, "steps_run": 12}).splitlines()[0]
+    assert fresh == "finished 12 steps in 0:00:02 (1.00 epochs, 48 samples, 1,200,000 tokens, 50.0 tokens/s)"
 
 
 def test_precision_choices_reach_deepspeed():
