@@ -17,11 +17,11 @@ from curation.io.shards import MANIFEST_NAME
 SHARD = "data/part-00000.parquet"
 
 
-def _run(tmp_path: Path, name: str, inputs: list[str], steps: list, *args: str) -> Path:
+def _run(tmp_path: Path, name: str, inputs: list[str], steps: list, *args: str, exit_code: int = 0) -> Path:
     recipe = tmp_path / f"{name}.yaml"
     recipe.write_text(json.dumps({"name": "t", "input": {"paths": inputs}, "steps": steps}))
     out = tmp_path / name
-    assert main(["run", str(recipe), "--output", str(out), *args]) == 0
+    assert main(["run", str(recipe), "--output", str(out), *args]) == exit_code
     return out
 
 
@@ -93,10 +93,11 @@ def test_a_stage_that_drops_every_row_leaves_a_zero_row_shard_of_the_rows_schema
 
 
 def test_no_record_read_means_no_schema_and_no_shard(ray_local, tmp_path):
-    """No record reached a step (every line is broken): no column can be known, so `data/` stays empty."""
+    """No record reached a step (every line is broken): no column can be known, so `data/` stays empty (and the
+    run, whose reader errored on every record, ends with exit 1)."""
     docs = tmp_path / "docs.jsonl"
     docs.write_text("not json\n{broken\n")
-    out = _run(tmp_path, "none", [str(docs)], [{"gopher_quality": {}}])
+    out = _run(tmp_path, "none", [str(docs)], [{"gopher_quality": {}}], exit_code=1)
     manifest = _manifest(out)
     assert (manifest["total_rows"], manifest["shards"], manifest["schema"]) == (0, [], [])
     assert manifest["stats"]["totals"]["identity_holds"]
