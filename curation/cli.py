@@ -25,6 +25,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from curation.runner.cluster import ClusterError
     from curation.runner.progress import Progress
     from curation.runner.run import OutputExists, run_recipe
+    from curation.runner.segment import StepSetupError
 
     recipe = load_recipe(args.recipe, args.set)
     try:
@@ -41,6 +42,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except (InputError, OutputExists, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StepSetupError as exc:  # the run started: what finished is kept for --resume
+        print(f"error: {exc}; once fixed, rerun with --resume to continue", file=sys.stderr)
+        return 1
     print(funnel_table(result.stats))
     print(
         f"\n{result.manifest['total_rows']} rows in {len(result.manifest['shards'])} shard(s) -> {result.output}/data"

@@ -18,7 +18,7 @@ from curation.runner.accounting import StepStats
 from curation.runner.cluster import Cluster
 from curation.runner.finalize import write_final_shards
 from curation.runner.progress import Progress
-from curation.runner.segment import SegmentSpec, run_segment, warm_workers
+from curation.runner.segment import SegmentSpec, StepSetupError, run_segment, setup_error, warm_workers
 from curation.runner.stage_phase import run_stage
 from curation.stagekit.context import StageContext
 
@@ -88,13 +88,25 @@ class SegmentPhase:
         units = self.units if self.spec.source else [{"key": Path(p).stem, "path": p} for p, _ in files]
         gpus = 1.0 if self.actors and self.cluster.has_gpu else 0.0
         try:
-            summaries = run_segment(
-                units, self.spec, self.cluster.workers, actors=self.actors, num_gpus=gpus, progress=progress
-            )
-        finally:
-            progress.finish()
-            ray.get(self._warming)  # an op that cannot be built raises its own error here
-            self._warming = []
+            try:
+                summaries = run_segment(
+                    units,
+                    self.spec,
+                    self.cluster.workers,
+                    actors=self.actors,
+                    num_gpus=gpus,
+                    progress=progress,
+                )
+            finally:
+                progress.finish()
+                ray.get(self._warming)  # an op that cannot be built raises its own error here
+                self._warming = []
+        except (
+            Exception
+        ) as exc:  # an op that could not set up on a worker: its error alone, not Ray's wrappers
+            if (failed := setup_error(exc)) is None:
+                raise
+            raise StepSetupError(failed.step, failed.reason) from None
         stats = [StepStats(s.name, "segment") for s in self.spec.steps]
         for summary in summaries:
             for acc, d in zip(stats, summary["steps"], strict=True):

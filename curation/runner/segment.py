@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -97,15 +98,50 @@ def _input_batches(unit: dict, spec: SegmentSpec, reader_stats: ReaderStats):
             return
 
 
+class StepSetupError(RuntimeError):
+    """A step's op could not set up on a worker (`Op.setup`: a model that does not load there, a missing file)."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"step {step} could not set up on a worker: {reason}")
+        self.step, self.reason = step, reason
+
+    def __reduce__(self) -> tuple:
+        return StepSetupError, (self.step, self.reason)
+
+
+_SETUP_FAILED = re.compile(r"StepSetupError: step (\S+) could not set up on a worker: (.*)")
+
+
+def setup_error(exc: BaseException | None) -> StepSetupError | None:
+    """The StepSetupError that `exc`, as the driver gets it from Ray, carries, if any: itself or one in its
+    `cause` / `__cause__` / `__context__` chain (a `ray.get`), else one named in its text (Ray Data passes a
+    map's error on as a UserCodeException, and an actor's constructor error as an ActorDiedError, holding the
+    worker's traceback as text only)."""
+    seen: set[int] = set()
+    text = ""
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, StepSetupError):
+            return exc
+        seen.add(id(exc))
+        text += str(exc) + "\n"
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    found = _SETUP_FAILED.search(text)
+    return StepSetupError(found[1], found[2]) if found else None
+
+
 class UnitProcessor:
     """The segment's ops built once per worker (an actor, or a task worker process); `__call__` takes a batch of
-    unit descriptions."""
+    unit descriptions. An op whose `setup` fails raises StepSetupError, naming its step."""
 
     def __init__(self, spec: SegmentSpec) -> None:
         self.spec = spec
         self.ops = [(step.name, step.build()) for step in spec.steps]
-        for _, op in self.ops:
-            op.setup()
+        for name, op in self.ops:
+            try:
+                op.setup()
+            except Exception as exc:  # the op's own reason, on one line, with its step
+                reason = " ".join(str(exc).split()) or "no message"
+                raise StepSetupError(name, f"{type(exc).__name__}: {reason}") from exc
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         summaries = [self.process(unit) for unit in batch.to_pylist()]
@@ -174,6 +210,25 @@ class UnitProcessor:
         }
         atomic_write_json(marker, summary)
         return summary
+
+
+class ActorProcessor:
+    """UnitProcessor in a Ray Data actor. An op that cannot set up fails the actor's first batch, not its
+    constructor: Ray Data reports a batch's error as the user's (`setup_error` reads it), an actor that dies in
+    its constructor as an internal Ray error, with pages of Ray's own logs."""
+
+    def __init__(self, spec: SegmentSpec) -> None:
+        self.processor: UnitProcessor | None = None
+        self.failed: StepSetupError | None = None
+        try:
+            self.processor = UnitProcessor(spec)
+        except StepSetupError as exc:
+            self.failed = exc
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.processor is None:
+            raise self.failed
+        return self.processor(batch)
 
 
 _BUILT: dict[str, UnitProcessor] = {}  # in a task worker process: the processor of the segment it last ran
@@ -253,7 +308,7 @@ def run_segment(
             if actors:
                 ds = ray.data.from_items(todo, override_num_blocks=len(todo))
                 done = ds.map_batches(
-                    UnitProcessor,
+                    ActorProcessor,
                     fn_constructor_kwargs={"spec": spec},
                     batch_size=1,
                     batch_format="pyarrow",

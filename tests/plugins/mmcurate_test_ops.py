@@ -68,3 +68,27 @@ class NoteOddRowsStage(Stage):
             fn_kwargs={"note": "odd_in_stage", "every": self.every},
             batch_format="pyarrow",
         )
+
+
+@register("needs_model_file")
+@dataclasses.dataclass
+class NeedsModelFile(Mapper):
+    """Loads its "model" in `setup`: FileNotFoundError on a worker where `model` does not exist (no preflight, as
+    a model that only the workers' machines can see); rows pass unchanged."""
+
+    model: str = ""
+
+    def setup(self) -> None:
+        if not os.path.exists(self.model):
+            raise FileNotFoundError(f"no model at {self.model}")
+
+    def map(self, batch: pa.Table) -> pa.Table:
+        return batch
+
+
+@register("needs_model_file_in_actor")
+@dataclasses.dataclass
+class NeedsModelFileInActor(NeedsModelFile):
+    """`needs_model_file` as a GPU-capable op: its segment runs in an actor pool."""
+
+    uses_gpu = True
