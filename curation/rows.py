@@ -87,7 +87,7 @@ def split_marks(marked: pa.Table, step: str, *, drops: bool = True, rejects: boo
     """
     names = marked.column_names
     n = marked.num_rows
-    none = pa.array([False] * n)
+    none = pa.array([False] * n, pa.bool_())
     error_col = marked.column(ERROR).cast(pa.string()) if ERROR in names else None
     drop_col = marked.column(DROP).cast(pa.string()) if DROP in names and drops else None
     has_error = pc.is_valid(error_col) if error_col is not None else none

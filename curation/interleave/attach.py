@@ -30,7 +30,7 @@ from curation.interleave.document import IMAGES, split_images
 from curation.interleave.extract import RESOURCE
 from curation.ops.base import POSITIVE, Stage, register
 from curation.ops.image_codec import open_image
-from curation.rows import DROP, ORDER, set_column
+from curation.rows import DROP, ORDER, set_column, split_marks
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
 from curation.stagekit.grouping import partitions_for
@@ -187,6 +187,12 @@ class AttachImages(Stage):
     provides = ("images", "dropped_images")
 
     max_pixels: int = 89_478_485
+
+    def kept_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        """What `_mark` makes of rows of `schema`, from a zero-row batch of them."""
+        if any(schema.get_field_index(c) < 0 for c in (ORDER, "texts", "images")):
+            return None
+        return split_marks(_mark(schema.empty_table(), [], self.op_name), self.op_name).kept.schema
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         files = dataset_files(ds, ctx)

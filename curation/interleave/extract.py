@@ -100,17 +100,18 @@ class _Walker:
 
 @functools.cache
 def _parser():  # noqa: ANN202 - lxml parser
-    """lxml's HTML parser with plain elements (no lxml.html class lookup per node)."""
+    """lxml's HTML parser with plain elements (no lxml.html class lookup per node), reading UTF-8 bytes."""
     from lxml import etree
 
-    return etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+    return etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True)
 
 
 def html_to_document(html: str, page_url: str) -> tuple[list[str], list[dict], list[dict]]:
     """(texts, images, dropped images) of one HTML page in DOM order."""
     from lxml import etree
 
-    root = etree.fromstring(html, _parser())
+    # as UTF-8 bytes: lxml refuses a str that opens with an XML declaration naming an encoding (XHTML pages)
+    root = etree.fromstring(html.encode("utf-8", "replace"), _parser())
     if root is None:
         return [], [], []
     base = page_url

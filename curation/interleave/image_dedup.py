@@ -48,7 +48,7 @@ from curation.interleave.attach import url_key
 from curation.interleave.document import split_images
 from curation.io.shards import atomic_write_json
 from curation.ops.base import AT_LEAST_0, POSITIVE, Stage, register
-from curation.rows import ORDER, set_column
+from curation.rows import ORDER, set_column, split_marks
 from curation.stagekit import shuffle
 from curation.stagekit.context import StageContext
 from curation.stagekit.grouping import partitions_for
@@ -245,6 +245,13 @@ class InterleavedImageDedup(Stage):
             raise ValueError("radius must be in [0, 32)")
         if self.max_occurrences is not None and self.max_occurrences < 1:
             raise ValueError("max_occurrences must be >= 1 (or null)")
+
+    def kept_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        """What `_apply` makes of rows of `schema`, from a zero-row batch of them."""
+        if any(schema.get_field_index(c) < 0 for c in (ORDER, "images")):
+            return None
+        empty = _apply(schema.empty_table(), [], self.op_name, self.tag_only)
+        return split_marks(empty, self.op_name).kept.schema
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         work = ctx.work_dir

@@ -103,3 +103,22 @@ def test_no_record_read_means_no_schema_and_no_shard(ray_local, tmp_path):
     assert manifest["stats"]["totals"]["identity_holds"]
     assert not list((out / "data").iterdir())
     assert pads.dataset(out / "data", format="parquet").to_table().num_rows == 0
+
+
+def test_interleaved_stages_pass_the_documents_schema_on(ray_local, tmp_path):
+    """OBELICS's order on the bundled crawl: the document filter drops every page before `attach_images` and
+    `interleaved_image_dedup`, which add and rewrite image columns; the shard has the schema of the same
+    recipe's documents when pages pass."""
+
+    def steps(min_words: int) -> list:
+        return [
+            {"html_interleave": {}},
+            {"interleaved_doc_filter": {"min_images": None, "min_words": min_words, "lang": None}},
+            {"attach_images": {}},
+            {"interleaved_image_dedup": {"by": ["url"]}},
+        ]
+
+    inputs = [str(Path(__file__).resolve().parents[2] / "data" / "warc" / "demo.warc.gz")]
+    kept = _run(tmp_path, "kept", inputs, steps(1))
+    empty = _run(tmp_path, "empty", inputs, steps(10**9))
+    _check_empty_like(empty, kept)

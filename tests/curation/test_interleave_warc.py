@@ -52,6 +52,18 @@ def test_dom_order_urls_and_alt():
     ]  # fmt: skip
 
 
+def test_an_xhtml_page_with_an_encoding_declaration_is_read():
+    """An XML declaration naming an encoding (XHTML pages; one of the bundled demo crawl's pages): lxml refuses it
+    in a str, so the page is parsed from its UTF-8 bytes, non-ASCII text intact."""
+    html = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        '<p>Caf\u00e9 students, halls too full.</p><img src="/h.jpg"></body></html>'
+    )
+    texts, images, _ = html_to_document(html, "https://news.example/a")
+    assert texts == ["Caf\u00e9 students, halls too full."]
+    assert [i["url"] for i in images] == ["https://news.example/h.jpg"]
+
+
 def test_text_filter_keeps_image_places_and_image_filter_rules():
     docs = to_table(
         [{"doc_id": "a", "texts": ["two words", "this one has five words", "x", "four words right here"],
