@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from curation.io.output_paths import check_target_folder, remove_entries
 from training.checkpoint import latest_tag
 from training.config import Config, load_config
+from training.launch import CONFIG_NAME
 from training.llava import export_llava, llava_supported
 from training.model.build import (
     EXPORT_META,
@@ -32,16 +33,20 @@ from training.model.build import (
 from training.model.projector import save_projector
 from training.model.vlm import VLM
 
-CONFIG_NAME = "config.yaml"
 EXPORT_ENTRIES = ("lm", "projector", "vision", "llava", EXPORT_META)  # what `export_model` writes
 
 
-def save_run_config(cfg: Config, out_dir: Path) -> None:
-    """Write the run's config with absolute paths and, with `init_from`, the components it started from."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def run_config_data(cfg: Config) -> dict:
+    """The run's config as recorded in `config.yaml`: absolute paths and, with `init_from`, the components it
+    started from."""
     resolved, _ = resolve_model_config(cfg.model)
-    data = dataclasses.asdict(dataclasses.replace(cfg, model=resolved))
-    (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(data, sort_keys=False))
+    return dataclasses.asdict(dataclasses.replace(cfg, model=resolved))
+
+
+def save_run_config(cfg: Config, out_dir: Path) -> None:
+    """Write the run's config (`run_config_data`) as `config.yaml`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(run_config_data(cfg), sort_keys=False))
 
 
 def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:

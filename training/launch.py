@@ -15,11 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from curation.io.output_paths import remove_entries
 from training.config import Config, ConfigError, load_config
 from training.data.shards import ShardSource
 
-RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "summary.json", "tensorboard", "checkpoints", "handoff")
+CONFIG_NAME = "config.yaml"  # the run's recorded config (training.export writes it)
+RUN_ENTRIES = (CONFIG_NAME, "metrics.jsonl", "summary.json", "tensorboard", "checkpoints", "handoff")
+# what `--resume` may change: how a run loads, logs and checkpoints, never what it trains
+RESUME_MAY_CHANGE = ("data.num_workers", "logging.", "checkpoint.")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,21 +35,66 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def check_model_references(cfg: Config) -> None:
+    """The export `model.init_from` names, the projector type and the hand-off artifact it loads, checked here
+    so that a wrong one fails before any rank starts."""
+    from training.model.build import resolve_model_config
+    from training.model.projector import PROJECTORS, check_projector_artifact
+
+    resolved, _ = resolve_model_config(cfg.model)
+    kind = resolved.projector.type
+    if kind not in PROJECTORS:
+        raise ConfigError(f"model.projector.type: {kind!r} is not one of {sorted(PROJECTORS)}")
+    if resolved.projector.checkpoint:
+        check_projector_artifact(resolved.projector.checkpoint, kind)
+
+
 def preflight(cfg: Config) -> None:
-    """Open every data source (manifest, shard files, schema) so bad data fails here, not on N ranks."""
+    """Check the model's references and open every data source (manifest, shard files, schema) so bad input
+    fails here, not on N ranks."""
     from training.stages import stage_class  # torch: only once the config itself is valid
 
+    check_model_references(cfg)
     stage = stage_class(cfg.stage)(cfg, pad_id=0)
     for source in cfg.data.sources + cfg.data.eval.sources:
         ShardSource(source.path, stage.schema, cfg.seed, cfg.data.shuffle, stage.extra_columns())
 
 
+def _flat(data: object, prefix: str = "") -> dict[str, object]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    return {k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+
+
+def config_changes(cfg: Config, out: Path) -> list[str]:
+    """`key: recorded -> now` for each setting of `cfg` that differs from the run recorded in `out`
+    (nothing when `out` holds no recorded config), leaving out those `--resume` may change."""
+    from training.export import run_config_data  # torch: only once the config itself is valid
+
+    recorded = out / CONFIG_NAME
+    if not recorded.is_file():
+        return []
+    old = {k.rstrip("."): v for k, v in _flat(yaml.safe_load(recorded.read_text()) or {}).items()}
+    now = yaml.safe_load(yaml.safe_dump(run_config_data(cfg)))
+    new = {k.rstrip("."): v for k, v in _flat(now).items()}
+    keys = sorted(k for k in old.keys() | new.keys() if not k.startswith(RESUME_MAY_CHANGE))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
 def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
     """A run never lands on top of another by accident: a non-empty `output_dir` needs `--resume` (continue
-    it) or `--overwrite` (which removes the earlier run's files: config, metrics, TensorBoard, checkpoints,
-    hand-off; anything else in the folder is left alone)."""
+    it, with the config it was started with) or `--overwrite` (which removes the earlier run's files: config,
+    metrics, TensorBoard, checkpoints, hand-off; anything else in the folder is left alone)."""
     out = Path(cfg.output_dir)
-    if not out.is_dir() or not any(out.iterdir()) or resume:
+    if resume:
+        changes = config_changes(cfg, out)
+        if changes:
+            raise ConfigError(
+                f"--resume: the config differs from the run's in {out} ({'; '.join(changes)}); resume it "
+                "with its own config, or start a new run with --overwrite or another output_dir"
+            )
+        return
+    if not out.is_dir() or not any(out.iterdir()):
         return
     if not overwrite:
         latest = out / "checkpoints" / "latest"

@@ -41,6 +41,16 @@ def test_overrides_apply_with_yaml_types():
         ("deepspeed.zero_stage=4", "deepspeed.zero_stage: 4 is not one of [0, 1, 2, 3]"),
         ("data.sources=[]", "data.sources: at least one source is required"),
         ("data.sources=[{path:", "override 'data.sources=[{path:': the value is not valid YAML"),
+        # out-of-range numbers: caught here, not as a rank's traceback or a run that trains the wrong way
+        ("train.lr=-1e-3", "train.lr: must be >= 0, got -0.001"),
+        ("checkpoint.every=0", "checkpoint.every: must be >= 1, got 0"),
+        ("logging.every=0", "logging.every: must be >= 1, got 0"),
+        ("data.num_workers=-1", "data.num_workers: must be >= 0, got -1"),
+        ("model.max_length=0", "model.max_length: must be >= 1, got 0"),
+        ("train.warmup_ratio=1.5", "train.warmup_ratio: must be <= 1, got 1.5"),
+        ("dpo.beta=0", "dpo.beta: must be > 0, got 0.0"),
+        ("train.epochs=0", "train.epochs: must be > 0, got 0.0"),
+        ("train.lora={r: 0}", "train.lora.r: must be >= 1, got 0"),
     ],
 )
 def test_bad_values_name_their_path(override, message):

@@ -46,6 +46,65 @@ def test_overwrite_removes_only_the_runs_own_files(tmp_path):
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
 
 
+def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_path):
+    """`--resume` continues a run with its own config: a change to what it trains is refused before any rank
+    starts (the recorded config.yaml, which `train export` reads, is left as it was); a change to how it loads,
+    logs or checkpoints is not."""
+    from training.export import save_run_config
+
+    data = tmp_path / "data"
+    write_table_shards(conversation_table(2), data)
+    run = tmp_path / "runs" / "done"
+    base = [f"output_dir={run}", f"data.sources=[{{path: {data}}}]", "data.eval.sources=[]"]
+    save_run_config(load_config(CONFIGS / "tiny_instruct.yaml", base), run)
+    recorded = (run / "config.yaml").read_text()
+    args = ["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "2", "--resume", *base]
+    proc = run_train(tmp_path, *args, "model.projector.type=linear", "train.lr=0.5", timeout=180)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "--resume: the config differs from the run's" in proc.stderr
+    assert "model.projector.type: 'mlp2x_gelu' -> 'linear'; train.lr: 0.0002 -> 0.5" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (run / "config.yaml").read_text() == recorded
+
+    from training.launch import prepare_output_dir
+
+    same = load_config(CONFIGS / "tiny_instruct.yaml", [*base, "data.num_workers=3", "logging.every=5"])
+    prepare_output_dir(same, resume=True, overwrite=False)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["model.projector.type=mlp3x"],
+            "model.projector.type: 'mlp3x' is not one of ['linear', 'mlp2x_gelu']",
+        ),
+        (
+            ["model.projector.type=linear"],
+            "projector type 'mlp2x_gelu' does not match model.projector.type 'linear'",
+        ),
+        (["model.projector.checkpoint=nowhere"], "nowhere: not a projector artifact (no projector.json)"),
+        (["model.init_from=handoff"], "is not an exported model (no vlm.json)"),
+    ],
+)
+def test_wrong_model_references_fail_before_any_rank_starts(
+    tmp_path, monkeypatch, capsys, overrides, message
+):
+    """A projector type, hand-off or export that cannot load is a one-line error (exit 2) from `train launch`,
+    not a traceback from every rank."""
+    from training.cli import main
+    from training.model.projector import save_projector
+
+    save_projector({}, "mlp2x_gelu", 8, 8, tmp_path / "handoff")
+    write_table_shards(conversation_table(2), tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    args = ["output_dir=run", "data.sources=[{path: data}]", "data.eval.sources=[]"]
+    args += ["model.projector.checkpoint=handoff", *overrides]
+    assert main(["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "1", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
     folder = tmp_path / "recipes"
     (folder / "models" / "lm").mkdir(parents=True)
