@@ -13,7 +13,7 @@ import yaml
 from curation.bench.clipbench import datacomp_tasks
 from curation.bench.evaluate import Task
 from curation.bench.scales import SCALES, Scale, get_scale
-from curation.bench.strategies import KINDS, Strategy
+from curation.bench.strategies import KINDS, Strategy, StrategyError, check_params
 
 TOP_KEYS = (
     "name", "output", "scale", "scale_overrides", "seeds", "pool", "strategies", "tasks", "device", "workers",
@@ -65,6 +65,19 @@ def _keys(section: Any, valid: tuple[str, ...], where: str) -> dict:
     return section
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count(raw: dict, key: str, default: int | None, low: int) -> int | None:
+    value = raw.get(key, default)
+    if value is None and default is None:
+        return None
+    if not _is_int(value) or value < low:
+        raise BenchError(f"{key}: expected an integer >= {low}, got {value!r}")
+    return value
+
+
 def _named(items: Any, where: str) -> list[tuple[str, str, dict]]:
     if not isinstance(items, list) or not items:
         raise BenchError(f"{where}: must be a non-empty list of {{name: ..., kind: ...}} items")
@@ -106,14 +119,26 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
         )
     except ValueError as exc:
         raise BenchError(f"scale_overrides: {exc}") from None
+    if "teacher" in pool:
+        try:
+            get_scale("tiny", pool["teacher"])
+        except ValueError as exc:
+            raise BenchError(f"pool.teacher: {exc}") from None
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
         raise BenchError("seeds: a non-empty list of integers")
+    if len(set(seeds)) < len(seeds):
+        raise BenchError(f"seeds: {next(s for s in seeds if seeds.count(s) > 1)} is listed twice")
     strategies = []
     for i, (name, kind, params) in enumerate(_named(raw.get("strategies"), "strategies")):
         if kind not in KINDS:
             raise BenchError(f"strategies[{i}] ({name}): unknown kind {kind!r}; valid: {', '.join(KINDS)}")
-        strategies.append(Strategy(name, kind, params))
+        strategy = Strategy(name, kind, params)
+        try:
+            check_params(strategy)
+        except StrategyError as exc:
+            raise BenchError(f"strategies[{i}] ({name}): {exc}") from None
+        strategies.append(strategy)
     tasks = []
     for i, (name, kind, params) in enumerate(_named(raw.get("tasks"), "tasks")):
         if kind == "datacomp":  # DataComp's 38-task suite, read through clip_benchmark from params["root"]
@@ -127,19 +152,22 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
     names = [t.name for t in tasks]
     if len(set(names)) < len(names):
         raise BenchError(f"tasks: duplicate name {next(n for n in names if names.count(n) > 1)!r}")
+    output = raw.get("output", f"out/bench/{Path(source).stem}")
+    if not isinstance(output, str) or not output:
+        raise BenchError(f"output: expected a folder path, got {output!r}")
     return BenchConfig(
         name=str(raw.get("name", Path(source).stem)),
-        output=base / raw.get("output", f"out/bench/{Path(source).stem}"),
+        output=base / output,
         scale=scale_obj,
         seeds=tuple(seeds),
         pool=pool,
         strategies=tuple(strategies),
         tasks=tuple(tasks),
         device=str(raw.get("device", "cpu")),
-        workers=int(raw.get("workers", 0)),
-        parallel=max(1, int(raw.get("parallel", 1))),
-        threads=int(raw["threads"]) if raw.get("threads") else None,
-        samples_per_shard=int(raw.get("samples_per_shard", 10_000)),
+        workers=_count(raw, "workers", 0, 0),
+        parallel=_count(raw, "parallel", 1, 1),
+        threads=_count(raw, "threads", None, 1),
+        samples_per_shard=_count(raw, "samples_per_shard", 10_000, 1),
         raw=raw,
     )
 

@@ -38,6 +38,29 @@ def _load(tmp_path, **changes):
         ({"seeds": "0"}, "seeds: a non-empty list of integers"),
         ({"scale_overrides": {"samples": 5}}, "scale override 'samples' is not a scale setting"),
         ({"tasks": []}, "tasks: must be a non-empty list"),
+        # caught before the pool is built and scored, not as a skip (or a traceback) hours later
+        (
+            {"strategies": [{"name": "x", "kind": "top_fraction", "column": "s", "fraction": -0.3}]},
+            r"strategies\[0\] \(x\): fraction must be a number in \(0, 1\], got -0.3",
+        ),
+        (
+            {"strategies": [{"name": "x", "kind": "threshold", "column": "s", "mn": 0.3}]},
+            r"strategies\[0\] \(x\): bad parameters for kind 'threshold': got an unexpected keyword",
+        ),
+        (
+            {"strategies": [{"name": "x", "kind": "steps", "steps": [{"caption_filtr": {}}]}]},
+            r"strategies\[0\] \(x\): steps\[0\].caption_filtr: unknown op",
+        ),
+        ({"strategies": [{"name": "x", "kind": "random"}]}, "random needs exactly one of fraction, k"),
+        ({"seeds": [0, 1, 0]}, "seeds: 0 is listed twice"),
+        ({"workers": "two"}, "workers: expected an integer >= 0, got 'two'"),
+        ({"samples_per_shard": 0}, "samples_per_shard: expected an integer >= 1, got 0"),
+        ({"output": None}, "output: expected a folder path, got None"),
+        ({"scale_overrides": {"batch_size": "x"}}, "scale override batch_size: expected int >= 1, got 'x'"),
+        (
+            {"pool": {"fashion_mnist": {}, "teacher": {"samples_seen": 0}}},
+            "pool.teacher: scale override samples_seen: expected int >= 1, got 0",
+        ),
     ],
 )
 def test_mistakes_are_named(tmp_path, changes, message):
