@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from curation.bench.clipbench import datacomp_tasks
-from curation.bench.evaluate import Task
+from curation.bench.evaluate import TASK_KEYS, Task
 from curation.bench.scales import SCALES, Scale, get_scale
 from curation.bench.strategies import KINDS, Strategy, StrategyError, check_params
 
@@ -147,7 +147,14 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
                     f"tasks[{i}] ({name}): kind datacomp needs root (DataComp's evaluation data)"
                 )
             tasks += [Task(n, k, p) for n, k, p in datacomp_tasks(str(base / params["root"]))]
+        elif kind not in TASK_KEYS:
+            valid = ", ".join([*TASK_KEYS, "datacomp"])
+            raise BenchError(f"tasks[{i}] ({name}): unknown kind {kind!r}; valid: {valid}")
         else:
+            unknown = sorted(set(params) - set(TASK_KEYS[kind]))
+            if unknown:
+                valid = ", ".join(TASK_KEYS[kind])
+                raise BenchError(f"tasks[{i}] ({name}).{unknown[0]}: unknown key; valid: {valid}")
             tasks.append(Task(name, kind, params))
     names = [t.name for t in tasks]
     if len(set(names)) < len(names):

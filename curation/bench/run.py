@@ -109,8 +109,6 @@ def prepare_pool(cfg: BenchConfig, log: Log) -> Pool:
         built = root / "built.json"
         if not built.is_file():
             src = Path(fm.get("root", "../shared/data/fashion_mnist"))
-            if not src.is_dir():
-                raise BenchError(f"pool.fashion_mnist.root: {src} does not exist")
             log(f"building the pool from {src}")
             counts = build_pool(
                 src,
@@ -165,6 +163,16 @@ def prepare_pool(cfg: BenchConfig, log: Log) -> Pool:
     return Pool.open(scored)
 
 
+def _check_pool_source(cfg: BenchConfig) -> None:
+    """The pool's source exists (the Fashion-MNIST folder while the pool is not built yet)."""
+    if "fashion_mnist" not in cfg.pool:
+        Pool.open(cfg.pool["path"])  # FileNotFoundError naming the path
+        return
+    src = Path(cfg.pool["fashion_mnist"].get("root", "../shared/data/fashion_mnist"))
+    if not (cfg.output / "pool" / "built.json").is_file() and not src.is_dir():
+        raise BenchError(f"pool.fashion_mnist.root: {src} does not exist")
+
+
 def _run_dir(cfg: BenchConfig, strategy: str, seed: int) -> Path:
     return cfg.output / "runs" / strategy / f"seed{seed}"
 
@@ -201,7 +209,6 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     """Run every (strategy, seed) not finished yet and write the ranked table."""
     from curation.bench import table as tables
 
-    _prepare_output(cfg, resume)
     skipped: dict[str, str] = {}
     for task in cfg.tasks:
         try:
@@ -212,6 +219,10 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     tasks = [t for t in cfg.tasks if t.name not in skipped]
     if not tasks:
         raise BenchError("no evaluation task can run: " + "; ".join(skipped.values()))
+    _check_pool_source(cfg)
+    _prepare_output(
+        cfg, resume
+    )  # only now: a benchmark that cannot start leaves no output to refuse a fixed rerun
     pool = prepare_pool(cfg, log)
     failures: dict[str, str] = {}
     results: list[dict] = []

@@ -38,6 +38,11 @@ def _load(tmp_path, **changes):
         ({"seeds": "0"}, "seeds: a non-empty list of integers"),
         ({"scale_overrides": {"samples": 5}}, "scale override 'samples' is not a scale setting"),
         ({"tasks": []}, "tasks: must be a non-empty list"),
+        ({"tasks": [{"name": "t", "kind": "zeroshot", "limt": 5}]}, r"tasks\[0\] \(t\).limt: unknown key"),
+        (
+            {"tasks": [{"name": "t", "kind": "linear_probe"}]},
+            r"tasks\[0\] \(t\): unknown kind 'linear_probe'",
+        ),
         # caught before the pool is built and scored, not as a skip (or a traceback) hours later
         (
             {"strategies": [{"name": "x", "kind": "top_fraction", "column": "s", "fraction": -0.3}]},
@@ -80,3 +85,26 @@ def test_cli_reports_a_bad_file(tmp_path, capsys):
     assert main(["bench", str(path)]) == 2
     assert "strategies[0]: each item needs a name and a kind" in capsys.readouterr().err
     assert main(["bench", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_a_benchmark_that_cannot_start_leaves_no_output(tmp_path, capsys):
+    """A missing pool was found after bench.json was written: the fixed file was then refused without --resume
+    and, having another digest, with it too."""
+    out = tmp_path / "out"
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    bench = BASE | {"output": str(out), "pool": {"path": str(tmp_path / "no_pool")}, "tasks": [task]}
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    assert "no_pool: no parquet files" in capsys.readouterr().err
+    assert not out.exists()
+    fm = {"fashion_mnist": {"root": str(tmp_path / "no_fm")}}
+    path.write_text(yaml.safe_dump(bench | {"pool": fm}))
+    assert main(["bench", str(path)]) == 2
+    assert "pool.fashion_mnist.root" in capsys.readouterr().err and not out.exists()
