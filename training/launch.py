@@ -81,11 +81,35 @@ def config_changes(cfg: Config, out: Path) -> list[str]:
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
-def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
+def inputs_in_output(cfg: Config) -> list[str]:
+    """`key (path)` of each local input of the run (data, models, hand-off, export) inside its `output_dir`."""
+    out = Path(cfg.output_dir).resolve()
+    m = cfg.model
+    inputs = {
+        "model.init_from": m.init_from,
+        "model.projector.checkpoint": m.projector.checkpoint,
+        "model.lm.name": m.lm.name,
+        "model.vision.name": m.vision.name,
+    }
+    inputs |= {f"data.sources[{i}].path": s.path for i, s in enumerate(cfg.data.sources)}
+    inputs |= {f"data.eval.sources[{i}].path": s.path for i, s in enumerate(cfg.data.eval.sources)}
+    return [
+        f"{key} ({path})"
+        for key, path in inputs.items()
+        if path and Path(path).is_absolute() and Path(path).resolve().is_relative_to(out)
+    ]
+
+
+def check_output_dir(cfg: Config, resume: bool, overwrite: bool) -> bool:
     """A run never lands on top of another by accident: a non-empty `output_dir` needs `--resume` (continue
-    it, with the config it was started with) or `--overwrite` (which removes the earlier run's files: config,
-    metrics, TensorBoard, checkpoints, hand-off; anything else in the folder is left alone)."""
+    it, with the config it was started with) or `--overwrite`; an `output_dir` holding one of the run's inputs
+    is refused whatever the flags. Returns whether an earlier run's files are to be replaced."""
     out = Path(cfg.output_dir)
+    held = inputs_in_output(cfg)
+    if held:
+        raise ConfigError(
+            f"output_dir {out} holds this run's input {', '.join(held)}; choose another output_dir"
+        )
     if resume:
         changes = config_changes(cfg, out)
         if changes:
@@ -93,17 +117,24 @@ def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
                 f"--resume: the config differs from the run's in {out} ({'; '.join(changes)}); resume it "
                 "with its own config, or start a new run with --overwrite or another output_dir"
             )
-        return
+        return False
     if not out.is_dir() or not any(out.iterdir()):
-        return
+        return False
     if not overwrite:
         latest = out / "checkpoints" / "latest"
-        held = f" (checkpoint {latest.read_text().strip()})" if latest.is_file() else ""
+        held_tag = f" (checkpoint {latest.read_text().strip()})" if latest.is_file() else ""
         raise ConfigError(
-            f"output_dir {out} is not empty{held}: pass --resume to continue that run or --overwrite to "
+            f"output_dir {out} is not empty{held_tag}: pass --resume to continue that run or --overwrite to "
             "replace it, or choose another output_dir"
         )
-    remove_entries(out, RUN_ENTRIES)
+    return True
+
+
+def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
+    """`check_output_dir`, then remove the earlier run's files (config, metrics, TensorBoard, checkpoints,
+    hand-off; anything else in the folder is left alone) when `--overwrite` replaces it."""
+    if check_output_dir(cfg, resume, overwrite):
+        remove_entries(Path(cfg.output_dir), RUN_ENTRIES)
 
 
 def _cuda_devices() -> int:
@@ -156,8 +187,10 @@ def launch(
 ) -> int:
     """Validate, then run the launcher in the foreground; returns its exit code."""
     cfg = load_config(config, overrides)
+    replace = check_output_dir(cfg, resume, overwrite)  # finished work is refused before anything is loaded
     preflight(cfg)
-    prepare_output_dir(cfg, resume, overwrite)
+    if replace:  # only once the new run is known to start
+        remove_entries(Path(cfg.output_dir), RUN_ENTRIES)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if "DS_ACCELERATOR" not in env and not _cuda_devices():

@@ -105,6 +105,31 @@ def test_wrong_model_references_fail_before_any_rank_starts(
     assert not (tmp_path / "run").exists()
 
 
+def test_an_output_dir_holding_the_runs_input_is_refused_even_with_overwrite(tmp_path):
+    """Stage 2 pointed at the stage-1 run as its output_dir with --overwrite deleted the hand-off it was about to
+    load (and the stage-1 checkpoints with it)."""
+    from training.config import ConfigError
+    from training.launch import prepare_output_dir
+    from training.model.projector import save_projector
+
+    stage1 = tmp_path / "runs" / "align"
+    save_projector({}, "mlp2x_gelu", 8, 8, stage1 / "handoff")
+    (stage1 / "checkpoints").mkdir()
+    args = [f"output_dir={stage1}", f"model.projector.checkpoint={stage1 / 'handoff'}"]
+    cfg = load_config(CONFIGS / "tiny_instruct.yaml", args)
+    for resume, overwrite in ((False, True), (True, False), (False, False)):
+        with pytest.raises(ConfigError, match=r"holds this run's input model.projector.checkpoint \("):
+            prepare_output_dir(cfg, resume=resume, overwrite=overwrite)
+    assert (stage1 / "handoff" / "projector.json").is_file() and (stage1 / "checkpoints").is_dir()
+    data = tmp_path / "runs" / "align" / "data"
+    cfg = load_config(
+        CONFIGS / "tiny_instruct.yaml",
+        [f"output_dir={tmp_path / 'runs'}", f"data.sources=[{{path: {data}}}]"],
+    )
+    with pytest.raises(ConfigError, match=r"holds this run's input data.sources\[0\].path"):
+        prepare_output_dir(cfg, resume=False, overwrite=True)
+
+
 def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
     folder = tmp_path / "recipes"
     (folder / "models" / "lm").mkdir(parents=True)
