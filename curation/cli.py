@@ -269,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--scale", help="train at this scale instead of the file's (tiny, small, medium, large, xlarge)"
     )
-    bench.add_argument("--parallel", type=int, help="trainings at once (replaces the file's `parallel`)")
+    bench.add_argument(
+        "--parallel", type=_positive_int, help="trainings at once (replaces the file's `parallel`)"
+    )
     bench.set_defaults(fn=_cmd_bench)
     return parser
 

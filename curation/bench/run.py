@@ -164,9 +164,16 @@ def prepare_pool(cfg: BenchConfig, log: Log) -> Pool:
 
 
 def _check_pool_source(cfg: BenchConfig) -> None:
-    """The pool's source exists (the Fashion-MNIST folder while the pool is not built yet)."""
+    """The pool's source exists with the columns training reads (the Fashion-MNIST folder while the pool is not
+    built yet)."""
     if "fashion_mnist" not in cfg.pool:
-        Pool.open(cfg.pool["path"])  # FileNotFoundError naming the path
+        pool = Pool.open(cfg.pool["path"])  # FileNotFoundError naming the path
+        missing = [c for c in cfg.columns.values() if c not in pool.columns]
+        if missing:
+            raise BenchError(
+                f"pool {cfg.pool['path']}: no column {missing[0]!r}, which training reads (uid, image and caption "
+                f"columns, renamed with pool.columns); pool columns: {', '.join(pool.columns)}"
+            )
         return
     src = Path(cfg.pool["fashion_mnist"].get("root", "../shared/data/fashion_mnist"))
     if not (cfg.output / "pool" / "built.json").is_file() and not src.is_dir():

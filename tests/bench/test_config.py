@@ -108,3 +108,29 @@ def test_a_benchmark_that_cannot_start_leaves_no_output(tmp_path, capsys):
     path.write_text(yaml.safe_dump(bench | {"pool": fm}))
     assert main(["bench", str(path)]) == 2
     assert "pool.fashion_mnist.root" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_pool_without_the_training_columns_is_refused_before_it_is_used(tmp_path, capsys):
+    """A pool lacking `image` (here: a text run's output) crashed with KeyError: 'image' once the first subset
+    was exported, after the output folder was claimed; `--parallel 0` or below is refused by the parser."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "pool").mkdir()
+    pq.write_table(pa.table({"uid": ["a"], "text": ["t"]}), tmp_path / "pool" / "part-00000.parquet")
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    out = tmp_path / "out"
+    bench = BASE | {"output": str(out), "pool": {"path": str(tmp_path / "pool")}, "tasks": [task]}
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    assert "no column 'image', which training reads" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", str(path), "--parallel", "-1"])
+    assert exit_.value.code == 2 and "must be an integer >= 1" in capsys.readouterr().err
