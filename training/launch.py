@@ -23,8 +23,8 @@ from training.data.shards import ShardSource
 
 CONFIG_NAME = "config.yaml"  # the run's recorded config (training.export writes it)
 RUN_ENTRIES = (CONFIG_NAME, "metrics.jsonl", "summary.json", "tensorboard", "checkpoints", "handoff")
-# what `--resume` may change: how a run loads, logs and checkpoints, never what it trains
-RESUME_MAY_CHANGE = ("data.num_workers", "logging.", "checkpoint.")
+# what `--resume` may change: where the run lives and how it loads, logs and checkpoints, never what it trains
+RESUME_MAY_CHANGE = ("output_dir", "data.num_workers", "logging.", "checkpoint.")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,6 +130,21 @@ def check_output_dir(cfg: Config, resume: bool, overwrite: bool) -> bool:
     return True
 
 
+def check_resume_world(cfg: Config, ranks: int) -> None:
+    """The checkpoint `--resume` continues from was written by as many ranks as will load it (its optimizer
+    state and data positions are per rank)."""
+    from training.checkpoint import latest_tag
+
+    root = Path(cfg.output_dir) / "checkpoints"
+    tag = latest_tag(root)
+    written = len(list((root / tag).glob("rank-*.pt"))) if tag else 0
+    if written and written != ranks:
+        raise ConfigError(
+            f"--resume: checkpoint {tag} was written by {written} ranks, this launch starts {ranks}; "
+            f"resume with --num-gpus {written}"
+        )
+
+
 def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
     """`check_output_dir`, then remove the earlier run's files (config, metrics, TensorBoard, checkpoints,
     hand-off; anything else in the folder is left alone) when `--overwrite` replaces it."""
@@ -188,6 +203,8 @@ def launch(
     """Validate, then run the launcher in the foreground; returns its exit code."""
     cfg = load_config(config, overrides)
     replace = check_output_dir(cfg, resume, overwrite)  # finished work is refused before anything is loaded
+    if resume and not hostfile:
+        check_resume_world(cfg, num_gpus or max(_cuda_devices(), 1))
     preflight(cfg)
     if replace:  # only once the new run is known to start
         remove_entries(Path(cfg.output_dir), RUN_ENTRIES)

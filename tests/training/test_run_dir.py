@@ -70,6 +70,11 @@ def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_p
 
     same = load_config(CONFIGS / "tiny_instruct.yaml", [*base, "data.num_workers=3", "logging.every=5"])
     prepare_output_dir(same, resume=True, overwrite=False)
+    moved = tmp_path / "moved"
+    run.rename(moved)  # a run folder moved elsewhere resumes there
+    prepare_output_dir(
+        load_config(CONFIGS / "tiny_instruct.yaml", [*base, f"output_dir={moved}"]), True, False
+    )
 
 
 @pytest.mark.parametrize(
@@ -128,6 +133,24 @@ def test_an_output_dir_holding_the_runs_input_is_refused_even_with_overwrite(tmp
     )
     with pytest.raises(ConfigError, match=r"holds this run's input data.sources\[0\].path"):
         prepare_output_dir(cfg, resume=False, overwrite=True)
+
+
+def test_resume_with_another_number_of_ranks_is_refused_before_launch(tmp_path, monkeypatch, capsys):
+    """A 2-rank checkpoint resumed on 1 rank died in DeepSpeed's ZeRO-3 loader with a tensor-size traceback."""
+    from training.checkpoint import COMPLETE, LATEST
+    from training.cli import main
+
+    ckpt = tmp_path / "run" / "checkpoints" / "step-00000003"
+    ckpt.mkdir(parents=True)
+    for name in ("rank-0.pt", "rank-1.pt", COMPLETE):
+        (ckpt / name).write_text("")
+    (ckpt.parent / LATEST).write_text(ckpt.name)
+    write_table_shards(conversation_table(2), tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    args = ["output_dir=run", "data.sources=[{path: data}]", "data.eval.sources=[]"]
+    argv = ["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "1", "--resume", *args]
+    assert main([*argv, "model.projector.checkpoint=null"]) == 2
+    assert "checkpoint step-00000003 was written by 2 ranks, this launch starts 1" in capsys.readouterr().err
 
 
 def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
