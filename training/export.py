@@ -19,7 +19,7 @@ from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoin
 from safetensors.torch import save_file
 
 from curation.io.output_paths import check_target_folder, remove_entries
-from training.checkpoint import latest_tag
+from training.checkpoint import COMPLETE, latest_tag
 from training.config import Config, load_config
 from training.launch import CONFIG_NAME
 from training.llava import export_llava, llava_supported
@@ -90,11 +90,18 @@ def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, obje
     from training.stages import stage_class
 
     run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{run_dir}: not a training run (no {CONFIG_NAME})")
     cfg = load_config(run_dir / CONFIG_NAME)
     root = run_dir / "checkpoints"
     tag = tag or latest_tag(root)
     if tag is None:
         raise FileNotFoundError(f"{root}: no complete checkpoint")
+    if not (root / tag / COMPLETE).is_file():  # absent, or cut short by a killed run
+        complete = sorted(p.name for p in root.glob("step-*") if (p / COMPLETE).is_file())
+        raise FileNotFoundError(
+            f"{root / tag}: not a complete checkpoint; complete ones: {complete or 'none'}"
+        )
     model, tokenizer = build_vlm(cfg.model, cfg.seed)
     torch.manual_seed(cfg.seed)
     stage_class(cfg.stage)(cfg, tokenizer.pad_token_id).configure(
