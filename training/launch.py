@@ -35,6 +35,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def check_model_name(key: str, name: str, source: str) -> None:
+    """`name` is a model folder or a name its library resolves (transformers: a folder or hub model whose config
+    it can read; open_clip: a folder with `open_clip_config.json`, a registry or an `hf-hub:` name), so that a
+    mistyped path fails here, not on every rank."""
+    if source == "open_clip":
+        import open_clip
+
+        if Path(name).is_dir() and not (Path(name) / "open_clip_config.json").is_file():
+            raise ConfigError(f"{key}: {name} is not an open_clip model folder (no open_clip_config.json)")
+        if Path(name).is_dir() or name.startswith("hf-hub:") or name in open_clip.list_models():
+            return
+        raise ConfigError(f"{key}: {name!r} is neither a local model folder nor an open_clip model name")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"{key}: {name!r} is neither a local model folder nor a loadable model ({reason})"
+        ) from None
+
+
 def check_model_references(cfg: Config) -> None:
     """The export `model.init_from` names, the projector type and the hand-off artifact it loads, checked here
     so that a wrong one fails before any rank starts."""
@@ -42,6 +65,8 @@ def check_model_references(cfg: Config) -> None:
     from training.model.projector import PROJECTORS, check_projector_artifact
 
     resolved, _ = resolve_model_config(cfg.model)
+    check_model_name("model.lm.name", resolved.lm.name, "hf")
+    check_model_name("model.vision.name", resolved.vision.name, resolved.vision.source)
     kind = resolved.projector.type
     if kind not in PROJECTORS:
         raise ConfigError(f"model.projector.type: {kind!r} is not one of {sorted(PROJECTORS)}")

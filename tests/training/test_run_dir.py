@@ -90,18 +90,32 @@ def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_p
         ),
         (["model.projector.checkpoint=nowhere"], "nowhere: not a projector artifact (no projector.json)"),
         (["model.init_from=handoff"], "is not an exported model (no vlm.json)"),
+        (
+            ["model.lm.name=/no/lm"],
+            "model.lm.name: '/no/lm' is neither a local model folder nor a loadable",
+        ),
+        (
+            ["model.lm.name=toy/open_clip"],
+            "toy/open_clip' is neither a local model folder nor a loadable model",
+        ),
+        (["model.vision.name=toy/lm"], "toy/lm is not an open_clip model folder (no open_clip_config.json)"),
+        (
+            ["model.vision.name=ViT-Q-99"],
+            "'ViT-Q-99' is neither a local model folder nor an open_clip model name",
+        ),
     ],
 )
 def test_wrong_model_references_fail_before_any_rank_starts(
-    tmp_path, monkeypatch, capsys, overrides, message
+    workdir, tmp_path, monkeypatch, capsys, overrides, message
 ):
-    """A projector type, hand-off or export that cannot load is a one-line error (exit 2) from `train launch`,
-    not a traceback from every rank."""
+    """A model name, projector type, hand-off or export that cannot load is a one-line error (exit 2) from
+    `train launch`, not a traceback from every rank."""
     from training.cli import main
     from training.model.projector import save_projector
 
     save_projector({}, "mlp2x_gelu", 8, 8, tmp_path / "handoff")
     write_table_shards(conversation_table(2), tmp_path / "data")
+    (tmp_path / "toy").symlink_to(workdir / "toy")  # the tiny models, where the config's toy/ names resolve
     monkeypatch.chdir(tmp_path)
     args = ["output_dir=run", "data.sources=[{path: data}]", "data.eval.sources=[]"]
     args += ["model.projector.checkpoint=handoff", *overrides]
