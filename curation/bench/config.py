@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ TOP_KEYS = (
 )  # fmt: skip
 POOL_KEYS = ("path", "fashion_mnist", "teacher", "score", "columns")
 FASHION_KEYS = ("root", "teacher_rows", "pool_rows", "noise", "seed")
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 class BenchError(ValueError):
@@ -133,6 +137,10 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
     for i, (name, kind, params) in enumerate(_named(raw.get("strategies"), "strategies")):
         if kind not in KINDS:
             raise BenchError(f"strategies[{i}] ({name}): unknown kind {kind!r}; valid: {', '.join(KINDS)}")
+        if not SAFE_NAME.fullmatch(name):  # it names the folder runs/<name>/ of the output
+            raise BenchError(
+                f"strategies[{i}]: name {name!r} must be letters, digits, '.', '_' or '-', not starting with '.'"
+            )
         strategy = Strategy(name, kind, params)
         try:
             check_params(strategy)

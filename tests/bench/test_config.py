@@ -58,6 +58,10 @@ def _load(tmp_path, **changes):
         ),
         ({"strategies": [{"name": "x", "kind": "random"}]}, "random needs exactly one of fraction, k"),
         ({"seeds": [0, 1, 0]}, "seeds: 0 is listed twice"),
+        (  # the name is a folder of the output: this one wrote outside it
+            {"strategies": [{"name": "../../elsewhere", "kind": "none"}]},
+            r"strategies\[0\]: name '../../elsewhere' must be letters, digits",
+        ),
         ({"workers": "two"}, "workers: expected an integer >= 0, got 'two'"),
         ({"samples_per_shard": 0}, "samples_per_shard: expected an integer >= 1, got 0"),
         ({"output": None}, "output: expected a folder path, got None"),
