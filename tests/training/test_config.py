@@ -65,3 +65,14 @@ def test_cli_reports_config_typo_without_launching(tmp_path):
     proc = run_train(tmp_path, "launch", str(bad), "--num-gpus", "2", timeout=60)
     assert proc.returncode == 2
     assert "train.micro_batchsize: unknown key (did you mean 'micro_batch_size'?)" in proc.stderr
+
+
+@pytest.mark.parametrize("ranks", ["-1", "0", "two"])
+def test_num_gpus_must_be_a_positive_count(ranks, capsys):
+    """`--num-gpus -1` started no rank at all and exited 0 as if the run had finished."""
+    from training.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["launch", str(CONFIGS / "tiny_align.yaml"), "--num-gpus", ranks])
+    assert exit_.value.code == 2
+    assert f"--num-gpus: must be an integer >= 1, got '{ranks}'" in capsys.readouterr().err
