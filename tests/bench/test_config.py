@@ -138,3 +138,29 @@ def test_a_pool_without_the_training_columns_is_refused_before_it_is_used(tmp_pa
     with pytest.raises(SystemExit) as exit_:
         main(["bench", str(path), "--parallel", "-1"])
     assert exit_.value.code == 2 and "must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_an_unfinished_curate_run_is_no_pool(tmp_path, capsys):
+    """A curate run killed midway holds `_work/` and some of its `data/` shards: benchmarking it silently ranked
+    strategies on part of the pool."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = tmp_path / "scored"
+    (run / "_work").mkdir(parents=True)
+    (run / "data").mkdir()
+    rows = {"uid": ["a"], "image": [b"x"], "caption": ["c"]}
+    pq.write_table(pa.table(rows), run / "data" / "part-00000.parquet")
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    out = tmp_path / "out"
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(BASE | {"output": str(out), "pool": {"path": str(run)}, "tasks": [task]}))
+    assert main(["bench", str(path)]) == 2
+    assert "a curate run that has not finished (no _manifest.json)" in capsys.readouterr().err
+    assert not out.exists()
