@@ -143,6 +143,9 @@ def _check_zeroshot(task: Task) -> None:
     p = task.params
     if not p.get("classnames") or not p.get("templates"):
         raise ValueError(f"task {task.name}: zeroshot needs classnames and templates")
+    for key in ("classnames", "templates"):  # a string would be read as a list of its characters
+        if not isinstance(p[key], list) or not all(isinstance(v, str) for v in p[key]):
+            raise ValueError(f"task {task.name}: {key} must be a list of strings, got {p[key]!r}")
     if not all(isinstance(t, str) and "{}" in t for t in p["templates"]):
         raise ValueError(f"task {task.name}: every template needs {{}} where the class name goes")
     if "folder" in p:  # a class per folder: the labels are the class names' positions

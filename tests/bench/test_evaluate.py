@@ -127,3 +127,5 @@ def test_zeroshot_tasks_that_would_score_wrong_are_refused(tmp_path):
         check_task(Task("t", "zeroshot", idx | {"classnames": list("abcdefghij"), "templates": ["a photo."]}))
     with pytest.raises(ValueError, match="needs classnames and templates"):
         check_task(Task("t", "zeroshot", idx | {"classnames": [], "templates": ["{}"]}))
+    with pytest.raises(ValueError, match="classnames must be a list of strings, got 'abcdefghij'"):
+        check_task(Task("t", "zeroshot", idx | {"classnames": "abcdefghij", "templates": ["{}"]}))
