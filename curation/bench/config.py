@@ -111,6 +111,12 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
         raise BenchError(
             "pool.teacher: a teacher is trained only on a built pool's clean split (fashion_mnist)"
         )
+    columns = pool.get("columns", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise BenchError(
+            f"pool.columns: a mapping of uid, image, caption to pool column names, got {columns!r}"
+        )
+    _keys(columns, ("uid", "image", "caption"), "pool.columns")
     score = pool.get("score")
     if score is not None and (not isinstance(score, list) or not score):
         raise BenchError("pool.score: a non-empty list of recipe steps (tag_only filters write the scores)")

@@ -58,6 +58,8 @@ def _load(tmp_path, **changes):
         ),
         ({"strategies": [{"name": "x", "kind": "random"}]}, "random needs exactly one of fraction, k"),
         ({"seeds": [0, 1, 0]}, "seeds: 0 is listed twice"),
+        ({"pool": {"path": "p", "columns": ["img"]}}, "pool.columns: a mapping of uid, image, caption"),
+        ({"pool": {"path": "p", "columns": {"imgae": "jpg"}}}, "pool.columns.imgae: unknown key"),
         (  # the name is a folder of the output: this one wrote outside it
             {"strategies": [{"name": "../../elsewhere", "kind": "none"}]},
             r"strategies\[0\]: name '../../elsewhere' must be letters, digits",
