@@ -165,6 +165,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 2
     print(outcome.paths["markdown"].read_text())
     print("\n".join(f"{k}: {v}" for k, v in outcome.paths.items()))
+    if not outcome.table["rows"]:  # a table of failures only is no result
+        print("error: no strategy finished a run; the reasons are listed under the table", file=sys.stderr)
+        return 2
     return 0
 
 

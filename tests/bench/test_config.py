@@ -166,3 +166,34 @@ def test_an_unfinished_curate_run_is_no_pool(tmp_path, capsys):
     assert main(["bench", str(path)]) == 2
     assert "a curate run that has not finished (no _manifest.json)" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_benchmark_where_no_strategy_runs_exits_2(tmp_path, capsys):
+    """Every strategy selecting nothing left a table of failures and exit 0, as if the benchmark had ranked them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "pool").mkdir()
+    rows = {"uid": ["a", "b"], "image": [b"x", b"y"], "caption": ["c", "d"], "score": [0.1, 0.2]}
+    pq.write_table(pa.table(rows), tmp_path / "pool" / "part-00000.parquet")
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    strategy = {"name": "none_pass", "kind": "threshold", "column": "score", "min": 5.0}
+    out = tmp_path / "out"
+    bench = {
+        "output": str(out),
+        "pool": {"path": str(tmp_path / "pool")},
+        "strategies": [strategy],
+        "tasks": [task],
+    }
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "strategy none_pass failed: selects no rows of the 2-row pool" in captured.out
+    assert "error: no strategy finished a run" in captured.err
