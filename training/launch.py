@@ -35,22 +35,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def check_model_name(key: str, name: str, source: str) -> None:
+def check_model_name(key: str, name: str, source: str) -> object | None:
     """`name` is a model folder or a name its library resolves (transformers: a folder or hub model whose config
-    it can read; open_clip: a folder with `open_clip_config.json`, a registry or an `hf-hub:` name), so that a
-    mistyped path fails here, not on every rank."""
+    it can read, which is returned; open_clip: a folder with `open_clip_config.json`, a registry or an `hf-hub:`
+    name), so that a mistyped path fails here, not on every rank."""
     if source == "open_clip":
         import open_clip
 
         if Path(name).is_dir() and not (Path(name) / "open_clip_config.json").is_file():
             raise ConfigError(f"{key}: {name} is not an open_clip model folder (no open_clip_config.json)")
         if Path(name).is_dir() or name.startswith("hf-hub:") or name in open_clip.list_models():
-            return
+            return None
         raise ConfigError(f"{key}: {name!r} is neither a local model folder nor an open_clip model name")
     from transformers import AutoConfig
 
     try:
-        AutoConfig.from_pretrained(name)
+        return AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0]
         raise ConfigError(
@@ -65,13 +65,19 @@ def check_model_references(cfg: Config) -> None:
     from training.model.projector import PROJECTORS, check_projector_artifact
 
     resolved, _ = resolve_model_config(cfg.model)
-    check_model_name("model.lm.name", resolved.lm.name, "hf")
+    lm_config = check_model_name("model.lm.name", resolved.lm.name, "hf")
     check_model_name("model.vision.name", resolved.vision.name, resolved.vision.source)
     kind = resolved.projector.type
     if kind not in PROJECTORS:
         raise ConfigError(f"model.projector.type: {kind!r} is not one of {sorted(PROJECTORS)}")
     if resolved.projector.checkpoint:
-        check_projector_artifact(resolved.projector.checkpoint, kind)
+        meta = check_projector_artifact(resolved.projector.checkpoint, kind)
+        lm_dim = lm_config.get_text_config().hidden_size
+        if meta.get("lm_dim") not in (None, lm_dim):
+            raise ConfigError(
+                f"model.projector.checkpoint: {resolved.projector.checkpoint} projects into an LM of hidden size "
+                f"{meta['lm_dim']}, but model.lm.name ({resolved.lm.name}) has {lm_dim}"
+            )
 
 
 def preflight(cfg: Config) -> None:

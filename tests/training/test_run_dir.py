@@ -90,6 +90,7 @@ def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_p
         ),
         (["model.projector.checkpoint=nowhere"], "nowhere: not a projector artifact (no projector.json)"),
         (["model.init_from=handoff"], "is not an exported model (no vlm.json)"),
+        ([], "handoff projects into an LM of hidden size 8, but model.lm.name"),  # a hand-off for another LM
         (
             ["model.lm.name=/no/lm"],
             "model.lm.name: '/no/lm' is neither a local model folder nor a loadable",
