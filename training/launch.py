@@ -81,14 +81,14 @@ def check_model_references(cfg: Config) -> None:
 
 
 def preflight(cfg: Config) -> None:
-    """Check the model's references and open every data source (manifest, shard files, schema) so bad input
+    """Open every data source (manifest, shard files, schema) and check the model's references, so bad input
     fails here, not on N ranks."""
     from training.stages import stage_class  # torch: only once the config itself is valid
 
-    check_model_references(cfg)
     stage = stage_class(cfg.stage)(cfg, pad_id=0)
     for source in cfg.data.sources + cfg.data.eval.sources:
         ShardSource(source.path, stage.schema, cfg.seed, cfg.data.shuffle, stage.extra_columns())
+    check_model_references(cfg)
 
 
 def _flat(data: object, prefix: str = "") -> dict[str, object]:
