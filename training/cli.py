@@ -43,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         "--overwrite", action="store_true", help="replace the export already in a non-empty out_dir"
     )
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command != "launch" or any(e.startswith("-") or "=" not in e for e in extra)):
+    if extra and (args.command != "launch" or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    loose = [e for e in args.overrides + extra if "=" not in e] if args.command == "launch" else []
+    if loose:  # e.g. the second half of an unquoted `train.lora={r: 4}`
+        parser.error(
+            f"{loose[0]!r} is not a key.sub=value override (quote a value that holds spaces: 'train.lora={{r: 4}}')"
+        )
     try:
         if args.command == "launch":
             from training.launch import launch

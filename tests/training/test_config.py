@@ -76,3 +76,24 @@ def test_num_gpus_must_be_a_positive_count(ranks, capsys):
         main(["launch", str(CONFIGS / "tiny_align.yaml"), "--num-gpus", ranks])
     assert exit_.value.code == 2
     assert f"--num-gpus: must be an integer >= 1, got '{ranks}'" in capsys.readouterr().err
+
+
+def test_an_override_split_by_the_shell_is_named(capsys):
+    """An unquoted `train.lora={r: 4}` reached argparse as two words and every override was reported as an
+    unrecognized argument."""
+    from training.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "launch",
+                str(CONFIGS / "tiny_align.yaml"),
+                "--num-gpus",
+                "1",
+                "output_dir=x",
+                "train.lora={r:",
+                "4}",
+            ]
+        )
+    assert exit_.value.code == 2
+    assert "'4}' is not a key.sub=value override (quote a value that holds spaces" in capsys.readouterr().err
