@@ -136,6 +136,9 @@ def check_output_dir(cfg: Config, resume: bool, overwrite: bool) -> bool:
     it, with the config it was started with) or `--overwrite`; an `output_dir` holding one of the run's inputs
     is refused whatever the flags. Returns whether an earlier run's files are to be replaced."""
     out = Path(cfg.output_dir)
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"output_dir {out}: {existing} is a file, not a folder")
     held = inputs_in_output(cfg)
     if held:
         raise ConfigError(

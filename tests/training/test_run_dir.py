@@ -168,6 +168,20 @@ def test_resume_with_another_number_of_ranks_is_refused_before_launch(tmp_path, 
     assert "checkpoint step-00000003 was written by 2 ranks, this launch starts 1" in capsys.readouterr().err
 
 
+def test_an_output_dir_that_is_a_file_is_refused_before_launch(tmp_path):
+    """It failed on every rank with FileExistsError."""
+    from training.config import ConfigError
+    from training.launch import check_output_dir
+
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    for out in (afile, afile / "run"):
+        cfg = load_config(CONFIGS / "tiny_align.yaml", [f"output_dir={out}"])
+        with pytest.raises(ConfigError, match=f"output_dir {out}: {afile} is a file, not a folder"):
+            check_output_dir(cfg, resume=False, overwrite=True)
+    assert afile.read_text() == "mine"
+
+
 def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
     folder = tmp_path / "recipes"
     (folder / "models" / "lm").mkdir(parents=True)
