@@ -236,6 +236,8 @@ def launch(
 ) -> int:
     """Validate, then run the launcher in the foreground; returns its exit code."""
     cfg = load_config(config, overrides)
+    if hostfile and not Path(hostfile).is_file():  # DeepSpeed would train on this node alone, with a warning
+        raise ConfigError(f"--hostfile {hostfile}: no such file")
     replace = check_output_dir(cfg, resume, overwrite)  # finished work is refused before anything is loaded
     if resume and not hostfile:
         check_resume_world(cfg, num_gpus or max(_cuda_devices(), 1))

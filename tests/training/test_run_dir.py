@@ -182,6 +182,17 @@ def test_an_output_dir_that_is_a_file_is_refused_before_launch(tmp_path):
     assert afile.read_text() == "mine"
 
 
+def test_a_missing_hostfile_is_refused(tmp_path, capsys):
+    """DeepSpeed's runner, given a hostfile that does not exist, trained on the local node alone (one rank
+    here) after a warning in its log, and `train launch` exited 0."""
+    from training.cli import main
+
+    argv = ["launch", str(CONFIGS / "tiny_align.yaml"), "--hostfile", str(tmp_path / "hosts")]
+    assert main([*argv, f"output_dir={tmp_path / 'run'}"]) == 2
+    assert f"--hostfile {tmp_path / 'hosts'}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
     folder = tmp_path / "recipes"
     (folder / "models" / "lm").mkdir(parents=True)
