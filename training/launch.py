@@ -58,6 +58,22 @@ def check_model_name(key: str, name: str, source: str) -> object | None:
         ) from None
 
 
+def check_lora_targets(lm_config: object, targets: list[str]) -> None:
+    """Every `train.lora.target_modules` entry names modules of the LM (matched as PEFT does: the module's name
+    or a dotted suffix of it); the LM is built on the meta device, so nothing is allocated."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        names = [n for n, _ in AutoModelForCausalLM.from_config(lm_config).named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if missing:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n in names if n and not n.rsplit(".", 1)[-1].isdigit()})
+        raise ConfigError(
+            f"train.lora.target_modules: {missing} match no module of the LM; its modules: {', '.join(leaves)}"
+        )
+
+
 def check_model_references(cfg: Config) -> None:
     """The export `model.init_from` names, the projector type and the hand-off artifact it loads, checked here
     so that a wrong one fails before any rank starts."""
@@ -70,6 +86,8 @@ def check_model_references(cfg: Config) -> None:
     kind = resolved.projector.type
     if kind not in PROJECTORS:
         raise ConfigError(f"model.projector.type: {kind!r} is not one of {sorted(PROJECTORS)}")
+    if cfg.train.lora is not None:
+        check_lora_targets(lm_config, cfg.train.lora.target_modules)
     if resolved.projector.checkpoint:
         meta = check_projector_artifact(resolved.projector.checkpoint, kind)
         lm_dim = lm_config.get_text_config().hidden_size

@@ -92,6 +92,10 @@ def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_p
         (["model.init_from=handoff"], "is not an exported model (no vlm.json)"),
         ([], "handoff projects into an LM of hidden size 8, but model.lm.name"),  # a hand-off for another LM
         (
+            ["train.lora={target_modules: [q_proj, qproj]}"],
+            "train.lora.target_modules: ['qproj'] match no module",
+        ),
+        (
             ["model.lm.name=/no/lm"],
             "model.lm.name: '/no/lm' is neither a local model folder nor a loadable",
         ),
