@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -82,6 +83,26 @@ def _count(raw: dict, key: str, default: int | None, low: int) -> int | None:
     return value
 
 
+def _check_score_steps(steps: list) -> None:
+    """The scoring steps parse as recipe steps, and every filter or stage among them only tags (one that drops
+    rows would shrink the pool every strategy, `none` included, selects from)."""
+    from curation.recipe import RecipeError, parse_recipe
+
+    try:
+        recipe = parse_recipe({"input": {"paths": ["pool"]}, "steps": steps}, "pool.score")
+    except RecipeError as exc:
+        raise BenchError(f"pool.score: {exc}") from None
+    for i, step in enumerate(recipe.steps):
+        fields = (
+            {f.name for f in dataclasses.fields(step.cls)} if dataclasses.is_dataclass(step.cls) else set()
+        )
+        if "tag_only" in fields and step.params.get("tag_only") is not True:
+            raise BenchError(
+                f"pool.score[{i}].{step.name}: set tag_only: true; scoring keeps every row of the pool, "
+                "strategies do the dropping"
+            )
+
+
 def _named(items: Any, where: str) -> list[tuple[str, str, dict]]:
     if not isinstance(items, list) or not items:
         raise BenchError(f"{where}: must be a non-empty list of {{name: ..., kind: ...}} items")
@@ -120,6 +141,8 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
     score = pool.get("score")
     if score is not None and (not isinstance(score, list) or not score):
         raise BenchError("pool.score: a non-empty list of recipe steps (tag_only filters write the scores)")
+    if score:
+        _check_score_steps(score)
     scale = scale_name or raw.get("scale", "tiny")
     if scale not in SCALES:
         raise BenchError(f"scale: unknown scale {scale!r}; valid: {', '.join(SCALES)}")

@@ -58,6 +58,14 @@ def _load(tmp_path, **changes):
         ),
         ({"strategies": [{"name": "x", "kind": "random"}]}, "random needs exactly one of fraction, k"),
         ({"seeds": [0, 1, 0]}, "seeds: 0 is listed twice"),
+        (  # it dropped rows from the pool all strategies select from (`none` included)
+            {"pool": {"path": "p", "score": [{"caption_filter": {}}]}},
+            r"pool.score\[0\].caption_filter: set tag_only: true",
+        ),
+        (  # found after bench.json was written, so the fixed file was refused
+            {"pool": {"path": "p", "score": [{"caption_filtr": {"tag_only": True}}]}},
+            "pool.score: steps\\[0\\].caption_filtr: unknown op",
+        ),
         ({"pool": {"path": "p", "columns": ["img"]}}, "pool.columns: a mapping of uid, image, caption"),
         ({"pool": {"path": "p", "columns": {"imgae": "jpg"}}}, "pool.columns.imgae: unknown key"),
         (  # the name is a folder of the output: this one wrote outside it
