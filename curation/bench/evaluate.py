@@ -124,6 +124,17 @@ TASK_KEYS = {
 }
 
 
+def _need_columns(task: Task, path: str | Path, columns: list[str]) -> None:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(_need(str(path), task.name, "parquet")).names
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ValueError(
+            f"task {task.name}: {path} has no column {missing[0]!r} (columns: {', '.join(names)})"
+        )
+
+
 def _labels(task: Task) -> np.ndarray:
     """The integer labels of an IDX or parquet zeroshot task (what evaluation will read), without the images."""
     p = task.params
@@ -151,7 +162,9 @@ def _check_zeroshot(task: Task) -> None:
     if "folder" in p:  # a class per folder: the labels are the class names' positions
         _need(p["folder"], task.name, "image folder")
         return
-    if "parquet" not in p:
+    if "parquet" in p:
+        _need_columns(task, p["parquet"], [p.get("image_column", "image"), p.get("label_column", "label")])
+    else:
         _need(p.get("images"), task.name, "images file")
     labels = _labels(task)
     n = len(p["classnames"])
@@ -167,7 +180,7 @@ def check_task(task: Task) -> None:
     if task.kind == "zeroshot":
         _check_zeroshot(task)
     elif task.kind == "retrieval":
-        _need(p.get("path"), task.name, "pairs parquet")
+        _need_columns(task, _need(p.get("path"), task.name, "pairs parquet"), ["image", "caption"])
     elif task.kind == "clip_benchmark":
         clipbench.check(task)
     else:

@@ -127,5 +127,13 @@ def test_zeroshot_tasks_that_would_score_wrong_are_refused(tmp_path):
         check_task(Task("t", "zeroshot", idx | {"classnames": list("abcdefghij"), "templates": ["a photo."]}))
     with pytest.raises(ValueError, match="needs classnames and templates"):
         check_task(Task("t", "zeroshot", idx | {"classnames": [], "templates": ["{}"]}))
+    # found only when the first trained model was evaluated: a ValueError that ended the whole benchmark
+    pq.write_table(pa.table({"image": [b"x"], "text": ["c"]}), tmp_path / "pairs.parquet")
+    with pytest.raises(ValueError, match="pairs.parquet has no column 'caption' \\(columns: image, text\\)"):
+        check_task(Task("r", "retrieval", {"path": str(tmp_path / "pairs.parquet")}))
+    pq.write_table(pa.table({"jpg": [b"x"], "label": [0]}), tmp_path / "q.parquet")
+    with pytest.raises(ValueError, match="q.parquet has no column 'image'"):
+        check_task(Task("q", "zeroshot", {"parquet": str(tmp_path / "q.parquet"), "classnames": ["a"],
+                                          "templates": ["{}"]}))  # fmt: skip
     with pytest.raises(ValueError, match="classnames must be a list of strings, got 'abcdefghij'"):
         check_task(Task("t", "zeroshot", idx | {"classnames": "abcdefghij", "templates": ["{}"]}))
