@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -120,11 +121,19 @@ def export_checkpoint(
     run_dir: str | Path, out_dir: str | Path, tag: str | None = None, overwrite: bool = False
 ) -> Path:
     """`train export`: checkpoint of a run -> export layout. `out_dir` must be absent or empty, or (with
-    `overwrite`) hold only an earlier export, which is replaced once the checkpoint has loaded."""
+    `overwrite`) hold only an earlier export, which is replaced once the new one is complete."""
     out_dir = Path(out_dir)
     replace = check_target_folder(out_dir, overwrite, _not_exported)  # before the slow load
     model, tokenizer, cfg = load_trained(run_dir, tag)
+    # written beside the target and moved in once complete (vlm.json, which readers look for, last): an export
+    # that fails or is killed leaves the earlier one, never a partial one
+    staging = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    export_model(model, tokenizer, cfg, staging)
     if replace:
         remove_entries(out_dir, EXPORT_ENTRIES)
-    export_model(model, tokenizer, cfg, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(staging.iterdir(), key=lambda p: p.name == EXPORT_META):
+        entry.rename(out_dir / entry.name)
+    staging.rmdir()
     return out_dir

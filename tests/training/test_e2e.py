@@ -328,6 +328,30 @@ def test_a_run_that_trains_on_no_sample_fails_without_a_handoff(workdir, coco_di
     assert not (workdir / "runs" / "no_sample" / "handoff").exists()
 
 
+def test_killed_train_export_overwrite_leaves_a_complete_export(workdir, z2_align, tmp_path):
+    """`train export --overwrite` killed while writing removed the earlier export and left a partial one (no
+    vlm.json): whatever moment the kill lands, the folder holds one complete export."""
+    out = tmp_path / "export"
+    assert_ok(run_train(workdir, "export", str(z2_align), str(out)))
+    complete = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+
+    def state() -> set[tuple[str, int]]:
+        try:
+            return {(str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")}
+        except FileNotFoundError:  # a file went away while listing: it is at work
+            return set()
+
+    before = state()
+    with start_train(workdir, "export", str(z2_align), str(out), "--overwrite") as proc:
+        deadline = time.monotonic() + LAUNCH_TIMEOUT
+        while state() == before:  # until it writes or removes anything
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.002)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == complete
+
+
 def session_processes(sid: int) -> list[int]:
     """Pids of the live processes in session `sid`."""
     pids = []
