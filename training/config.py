@@ -128,6 +128,11 @@ class TrainConfig:
     train_vision: bool = False
     lora: LoraConfig | None = None
 
+    def lr_of(self, part: str) -> float:
+        """The learning rate of `part` (projector or vision): its own when set (0 included), else `lr`."""
+        own = getattr(self, f"{part}_lr")
+        return self.lr if own is None else own
+
 
 @dataclass
 class DPOConfig:

@@ -97,3 +97,24 @@ def test_an_override_split_by_the_shell_is_named(capsys):
         )
     assert exit_.value.code == 2
     assert "'4}' is not a key.sub=value override (quote a value that holds spaces" in capsys.readouterr().err
+
+
+def test_a_zero_part_lr_is_kept_not_replaced_by_lr(workdir):
+    """`train.projector_lr: 0` (a frozen projector) trained the projector at `lr`: 0 was read as unset."""
+    from training.model.build import build_vlm
+
+    args = [f"model.lm.name={workdir / 'toy' / 'lm'}", f"model.vision.name={workdir / 'toy' / 'open_clip'}"]
+    args += [
+        "data.sources=[{path: d}]",
+        "train.projector_lr=0",
+        "train.vision_lr=0",
+        "train.train_vision=true",
+    ]
+    for stage in ("align", "instruct"):
+        cfg = load_config(CONFIGS / f"tiny_{stage}.yaml", [*args, "model.projector.checkpoint=null"])
+        model, _ = build_vlm(cfg.model)
+        lrs = STAGES[stage](cfg, pad_id=0).configure(model)
+        assert lrs["projector"] == 0.0 and lrs.get("vision", 0.0) == 0.0, (stage, lrs)
+    assert (
+        load_config(CONFIGS / "tiny_align.yaml", ["data.sources=[{path: d}]"]).train.lr_of("vision") == 1e-3
+    )
