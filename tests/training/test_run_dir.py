@@ -197,6 +197,24 @@ def test_a_missing_hostfile_is_refused(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_resume_falls_back_to_the_newest_complete_checkpoint(tmp_path):
+    """`latest` naming a checkpoint that is gone or incomplete made --resume start from step 0 (and overwrite the
+    complete checkpoints it had) and export find no checkpoint at all."""
+    from training.checkpoint import COMPLETE, LATEST, latest_tag
+
+    root = tmp_path / "checkpoints"
+    for step, complete in ((3, True), (6, True), (9, False)):
+        (root / f"step-{step:08d}").mkdir(parents=True)
+        if complete:
+            (root / f"step-{step:08d}" / COMPLETE).write_text(str(step))
+    assert latest_tag(root) == "step-00000006"  # no `latest` marker
+    (root / LATEST).write_text("step-00000009")
+    assert latest_tag(root) == "step-00000006"
+    (root / LATEST).write_text("step-00000003")
+    assert latest_tag(root) == "step-00000003"  # the marker wins when it names a complete one
+    assert latest_tag(tmp_path / "none") is None
+
+
 def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
     folder = tmp_path / "recipes"
     (folder / "models" / "lm").mkdir(parents=True)
