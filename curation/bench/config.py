@@ -25,6 +25,7 @@ POOL_KEYS = ("path", "fashion_mnist", "teacher", "score", "columns")
 FASHION_KEYS = ("root", "teacher_rows", "pool_rows", "noise", "seed")
 
 
+DIGEST_IGNORES = ("output", "parallel", "threads")  # what a resumed benchmark may change
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
@@ -51,7 +52,7 @@ class BenchConfig:
     @property
     def digest(self) -> str:
         """Everything that decides the results (not the output folder or how many run at once)."""
-        keyed = {k: v for k, v in self.raw.items() if k not in ("output", "parallel", "threads")}
+        keyed = {k: v for k, v in self.raw.items() if k not in DIGEST_IGNORES}
         keyed["scale"] = self.scale.name
         keyed["scale_overrides"] = {k: v for k, v in vars(self.scale).items() if k != "name"}
         return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]

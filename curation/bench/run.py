@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.bench.config import BenchConfig, BenchError
+from curation.bench.config import DIGEST_IGNORES, BenchConfig, BenchError
 from curation.bench.evaluate import Evaluator, TaskDataMissing, check_task, headline
 from curation.bench.pool import Pool
 from curation.bench.scales import Scale, get_scale
@@ -50,9 +50,15 @@ def _prepare_output(cfg: BenchConfig, resume: bool) -> None:
                 "or choose another output"
             )
         if done["digest"] != cfg.digest:
+            was, now = done.get("bench", {}), cfg.raw
+            changed = [
+                k for k in sorted(set(was) | set(now)) if k not in DIGEST_IGNORES and was.get(k) != now.get(k)
+            ]
+            if done.get("scale", {}).get("name") != cfg.scale.name and "scale" not in changed:
+                changed.append("scale (--scale)")
             raise BenchError(
-                f"{cfg.output} holds a different benchmark (digest {done['digest']}, this one {cfg.digest}); "
-                "--resume continues only the same benchmark"
+                f"{cfg.output} holds a different benchmark (changed: {', '.join(changed) or 'digest'}); --resume "
+                "continues only the same benchmark: undo the change or choose another output"
             )
         return
     cfg.output.mkdir(parents=True, exist_ok=True)

@@ -205,3 +205,39 @@ def test_a_benchmark_where_no_strategy_runs_exits_2(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "strategy none_pass failed: selects no rows of the 2-row pool" in captured.out
     assert "error: no strategy finished a run" in captured.err
+
+
+def test_resume_of_a_changed_benchmark_names_what_changed(tmp_path):
+    """The refusal gave two digests and no hint of which setting differed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.bench.run import _prepare_output, run_bench
+
+    (tmp_path / "pool").mkdir()
+    pq.write_table(
+        pa.table({"uid": ["a"], "image": [b"x"], "caption": ["c"]}), tmp_path / "pool" / "p.parquet"
+    )
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    bench = BASE | {
+        "output": str(tmp_path / "out"),
+        "pool": {"path": str(tmp_path / "pool")},
+        "tasks": [task],
+    }
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    _prepare_output(load_bench(path), resume=False)
+    path.write_text(yaml.safe_dump(bench | {"seeds": [0, 1], "parallel": 2}))
+    with pytest.raises(
+        BenchError, match=r"holds a different benchmark \(changed: seeds\); --resume continues"
+    ):
+        run_bench(load_bench(path), resume=True)
+    path.write_text(yaml.safe_dump(bench))
+    with pytest.raises(BenchError, match=r"\(changed: scale \(--scale\)\)"):
+        run_bench(load_bench(path, scale="small"), resume=True)
