@@ -22,7 +22,6 @@ from safetensors.torch import save_file
 from curation.io.output_paths import check_target_folder, remove_entries
 from training.checkpoint import COMPLETE, latest_tag
 from training.config import Config, load_config
-from training.launch import CONFIG_NAME
 from training.llava import export_llava, llava_supported
 from training.model.build import (
     EXPORT_META,
@@ -33,6 +32,7 @@ from training.model.build import (
 )
 from training.model.projector import save_projector
 from training.model.vlm import VLM
+from training.preflight import CONFIG_NAME
 
 EXPORT_ENTRIES = ("lm", "projector", "vision", "llava", EXPORT_META)  # what `export_model` writes
 

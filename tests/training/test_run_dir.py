@@ -34,7 +34,7 @@ def test_rerun_into_a_finished_run_is_refused_before_launch(tmp_path):
 
 
 def test_overwrite_removes_only_the_runs_own_files(tmp_path):
-    from training.launch import prepare_output_dir
+    from training.preflight import check_output_dir, replace_run
 
     run = tmp_path / "run"
     (run / "checkpoints" / "step-00000003").mkdir(parents=True)
@@ -42,7 +42,8 @@ def test_overwrite_removes_only_the_runs_own_files(tmp_path):
     (run / "metrics.jsonl").write_text("{}\n")
     (run / "notes.txt").write_text("mine")
     cfg = load_config(CONFIGS / "tiny_align.yaml", [f"output_dir={run}"])
-    prepare_output_dir(cfg, resume=False, overwrite=True)
+    assert check_output_dir(cfg, resume=False, overwrite=True)
+    replace_run(cfg)
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
 
 
@@ -66,15 +67,13 @@ def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_p
     assert "Traceback" not in proc.stderr
     assert (run / "config.yaml").read_text() == recorded
 
-    from training.launch import prepare_output_dir
+    from training.preflight import check_output_dir
 
     same = load_config(CONFIGS / "tiny_instruct.yaml", [*base, "data.num_workers=3", "logging.every=5"])
-    prepare_output_dir(same, resume=True, overwrite=False)
+    check_output_dir(same, resume=True, overwrite=False)
     moved = tmp_path / "moved"
     run.rename(moved)  # a run folder moved elsewhere resumes there
-    prepare_output_dir(
-        load_config(CONFIGS / "tiny_instruct.yaml", [*base, f"output_dir={moved}"]), True, False
-    )
+    check_output_dir(load_config(CONFIGS / "tiny_instruct.yaml", [*base, f"output_dir={moved}"]), True, False)
 
 
 @pytest.mark.parametrize(
@@ -133,8 +132,8 @@ def test_an_output_dir_holding_the_runs_input_is_refused_even_with_overwrite(tmp
     """Stage 2 pointed at the stage-1 run as its output_dir with --overwrite deleted the hand-off it was about to
     load (and the stage-1 checkpoints with it)."""
     from training.config import ConfigError
-    from training.launch import prepare_output_dir
     from training.model.projector import save_projector
+    from training.preflight import check_output_dir
 
     stage1 = tmp_path / "runs" / "align"
     save_projector({}, "mlp2x_gelu", 8, 8, stage1 / "handoff")
@@ -143,7 +142,7 @@ def test_an_output_dir_holding_the_runs_input_is_refused_even_with_overwrite(tmp
     cfg = load_config(CONFIGS / "tiny_instruct.yaml", args)
     for resume, overwrite in ((False, True), (True, False), (False, False)):
         with pytest.raises(ConfigError, match=r"holds this run's input model.projector.checkpoint \("):
-            prepare_output_dir(cfg, resume=resume, overwrite=overwrite)
+            check_output_dir(cfg, resume=resume, overwrite=overwrite)
     assert (stage1 / "handoff" / "projector.json").is_file() and (stage1 / "checkpoints").is_dir()
     data = tmp_path / "runs" / "align" / "data"
     cfg = load_config(
@@ -151,7 +150,7 @@ def test_an_output_dir_holding_the_runs_input_is_refused_even_with_overwrite(tmp
         [f"output_dir={tmp_path / 'runs'}", f"data.sources=[{{path: {data}}}]"],
     )
     with pytest.raises(ConfigError, match=r"holds this run's input data.sources\[0\].path"):
-        prepare_output_dir(cfg, resume=False, overwrite=True)
+        check_output_dir(cfg, resume=False, overwrite=True)
 
 
 def test_resume_with_another_number_of_ranks_is_refused_before_launch(tmp_path, monkeypatch, capsys):
@@ -175,7 +174,7 @@ def test_resume_with_another_number_of_ranks_is_refused_before_launch(tmp_path, 
 def test_an_output_dir_that_is_a_file_is_refused_before_launch(tmp_path):
     """It failed on every rank with FileExistsError."""
     from training.config import ConfigError
-    from training.launch import check_output_dir
+    from training.preflight import check_output_dir
 
     afile = tmp_path / "afile"
     afile.write_text("mine")
