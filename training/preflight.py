@@ -84,6 +84,20 @@ def check_model_references(cfg: Config) -> None:
             )
 
 
+def check_precision(cfg: Config) -> None:
+    """The accelerator the ranks will run on supports `deepspeed.precision` (fp16 on CPU does not)."""
+    from deepspeed.accelerator import get_accelerator
+
+    from training.engine import precision
+
+    kind, accelerator = precision(cfg), get_accelerator()
+    supported = {"fp16": accelerator.is_fp16_supported, "bf16": accelerator.is_bf16_supported}
+    if kind in supported and not supported[kind]():
+        raise ConfigError(
+            f"deepspeed.precision: {kind} is not supported on {accelerator.device_name()}; use fp32 or auto"
+        )
+
+
 def preflight(cfg: Config) -> None:
     """Open every data source (manifest, shard files, schema) and check the model's references, so bad input
     fails here, not on N ranks."""
@@ -93,6 +107,7 @@ def preflight(cfg: Config) -> None:
     for source in cfg.data.sources + cfg.data.eval.sources:
         ShardSource(source.path, stage.schema, cfg.seed, cfg.data.shuffle, stage.extra_columns())
     check_model_references(cfg)
+    check_precision(cfg)
 
 
 def _flat(data: object, prefix: str = "") -> dict[str, object]:

@@ -94,6 +94,7 @@ def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_p
             ["train.lora={target_modules: [q_proj, qproj]}"],
             "train.lora.target_modules: ['qproj'] match no module",
         ),
+        (["model.projector.checkpoint=null", "deepspeed.precision=fp16"], "fp16 is not supported on cpu"),
         (
             ["model.lm.name=/no/lm"],
             "model.lm.name: '/no/lm' is neither a local model folder nor a loadable",
@@ -117,6 +118,11 @@ def test_wrong_model_references_fail_before_any_rank_starts(
     from training.cli import main
     from training.model.projector import save_projector
 
+    if "deepspeed.precision=fp16" in overrides:
+        from deepspeed.accelerator import get_accelerator
+
+        if get_accelerator().is_fp16_supported():
+            pytest.skip("fp16 runs on this machine's accelerator")
     save_projector({}, "mlp2x_gelu", 8, 8, tmp_path / "handoff")
     write_table_shards(conversation_table(2), tmp_path / "data")
     (tmp_path / "toy").symlink_to(workdir / "toy")  # the tiny models, where the config's toy/ names resolve
