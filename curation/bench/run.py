@@ -233,9 +233,8 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     if not tasks:
         raise BenchError("no evaluation task can run: " + "; ".join(skipped.values()))
     _check_pool_source(cfg)
-    _prepare_output(
-        cfg, resume
-    )  # only now: a benchmark that cannot start leaves no output to refuse a fixed rerun
+    # only now: a benchmark that cannot start leaves no output behind to refuse the fixed rerun
+    _prepare_output(cfg, resume)
     pool = prepare_pool(cfg, log)
     failures: dict[str, str] = {}
     results: list[dict] = []
