@@ -178,6 +178,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 2
     print(outcome.paths["markdown"].read_text())
     print("\n".join(f"{k}: {v}" for k, v in outcome.paths.items()))
+    if not outcome.table["rows"]:  # a table of failures only is no result
+        print("error: no strategy finished a run; the reasons are listed under the table", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -282,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--scale", help="train at this scale instead of the file's (tiny, small, medium, large, xlarge)"
     )
-    bench.add_argument("--parallel", type=int, help="trainings at once (replaces the file's `parallel`)")
+    bench.add_argument(
+        "--parallel", type=_positive_int, help="trainings at once (replaces the file's `parallel`)"
+    )
     bench.set_defaults(fn=_cmd_bench)
     return parser
 

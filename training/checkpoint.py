@@ -63,12 +63,15 @@ def save_checkpoint(engine, root: Path, step: int, rank_state: dict, keep: int) 
 
 
 def latest_tag(root: Path) -> str | None:
-    """The newest complete checkpoint tag under `root`, or None."""
+    """The checkpoint `latest` names, or (when that one is gone or incomplete) the newest complete one under
+    `root`; None when there is none."""
     marker = root / LATEST
-    if not marker.is_file():
-        return None
-    tag = marker.read_text().strip()
-    return tag if (root / tag / COMPLETE).is_file() else None
+    if marker.is_file():
+        tag = marker.read_text().strip()
+        if (root / tag / COMPLETE).is_file():
+            return tag
+    complete = sorted(p.name for p in root.glob("step-*") if (p / COMPLETE).is_file())
+    return complete[-1] if complete else None
 
 
 def load_checkpoint(engine, root: Path, tag: str) -> dict:

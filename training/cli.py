@@ -9,6 +9,16 @@ from curation.rows import SchemaMismatch
 from training.config import ConfigError
 
 
+def _ranks(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:  # -1 started no rank at all and exited 0
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="train", description="Train and export mmcurate VLMs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -16,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p_launch.add_argument("config", help="stage config YAML")
     where = p_launch.add_mutually_exclusive_group()
     where.add_argument(
-        "--num-gpus", type=int, default=None, help="local ranks (GPUs; CPU processes without GPUs)"
+        "--num-gpus", type=_ranks, default=None, help="local ranks (GPUs; CPU processes without GPUs)"
     )
     where.add_argument("--hostfile", default=None, help="DeepSpeed hostfile for multi-node runs")
     again = p_launch.add_mutually_exclusive_group()
@@ -33,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         "--overwrite", action="store_true", help="replace the export already in a non-empty out_dir"
     )
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command != "launch" or any(e.startswith("-") or "=" not in e for e in extra)):
+    if extra and (args.command != "launch" or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    loose = [e for e in args.overrides + extra if "=" not in e] if args.command == "launch" else []
+    if loose:  # e.g. the second half of an unquoted `train.lora={r: 4}`
+        parser.error(
+            f"{loose[0]!r} is not a key.sub=value override (quote a value that holds spaces: 'train.lora={{r: 4}}')"
+        )
     try:
         if args.command == "launch":
             from training.launch import launch

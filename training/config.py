@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +26,39 @@ PATH_KEYS = (
 )
 MODEL_KEYS = (("model", "vision", "name"), ("model", "lm", "name"))  # a hub/registry name or a local path
 AttnImpl = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3"]
+
+
+# numeric settings and the bounds they must keep (a value of None is not checked)
+BOUNDS: tuple[tuple[str, str, float], ...] = (
+    ("model.max_length", ">=", 1),
+    ("train.max_steps", ">=", 1),
+    ("train.epochs", ">", 0),
+    ("train.micro_batch_size", ">=", 1),
+    ("train.grad_accum", ">=", 1),
+    ("train.lr", ">=", 0),
+    ("train.projector_lr", ">=", 0),
+    ("train.vision_lr", ">=", 0),
+    ("train.weight_decay", ">=", 0),
+    ("train.warmup_ratio", ">=", 0),
+    ("train.warmup_ratio", "<=", 1),
+    ("train.min_lr_ratio", ">=", 0),
+    ("train.min_lr_ratio", "<=", 1),
+    ("train.grad_clip", ">=", 0),
+    ("train.lora.r", ">=", 1),
+    ("train.lora.dropout", ">=", 0),
+    ("train.lora.dropout", "<", 1),
+    ("dpo.beta", ">", 0),
+    ("deepspeed.initial_scale_power", ">=", 0),
+    ("data.num_workers", ">=", 0),
+    ("data.max_empty_batches", ">=", 1),
+    ("data.eval.every", ">=", 0),
+    ("data.eval.batches", ">=", 1),
+    ("interleaved.max_images", ">=", 0),
+    ("checkpoint.every", ">=", 1),
+    ("checkpoint.keep", ">=", 0),
+    ("logging.every", ">=", 1),
+)
+BOUND_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 
 class ConfigError(ValueError):
@@ -93,6 +127,11 @@ class TrainConfig:
     train_lm: bool = True  # ignored by align, which trains only the projector
     train_vision: bool = False
     lora: LoraConfig | None = None
+
+    def lr_of(self, part: str) -> float:
+        """The learning rate of `part` (projector or vision): its own when set (0 included), else `lr`."""
+        own = getattr(self, f"{part}_lr")
+        return self.lr if own is None else own
 
 
 @dataclass
@@ -251,16 +290,14 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"data.sources[{i}].weight: must be > 0")
     if cfg.deepspeed.zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"deepspeed.zero_stage: {cfg.deepspeed.zero_stage} is not one of [0, 1, 2, 3]")
-    if cfg.interleaved.max_images < 0:
-        raise ConfigError("interleaved.max_images: must be >= 0")
-    for name in ("max_steps", "micro_batch_size", "grad_accum"):
-        value = getattr(cfg.train, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"train.{name}: must be >= 1")
+    for key, op, bound in BOUNDS:
+        value: Any = cfg
+        for part in key.split("."):
+            value = getattr(value, part, None)
+        if value is not None and not BOUND_OPS[op](value, bound):
+            raise ConfigError(f"{key}: must be {op} {bound}, got {value!r}")
     if cfg.train.max_steps is None and cfg.train.epochs is None:
         raise ConfigError("train.max_steps: set max_steps, epochs or both")
-    if cfg.train.epochs is not None and cfg.train.epochs <= 0:
-        raise ConfigError("train.epochs: must be > 0")
     if cfg.model.lm.quantization != "none" and cfg.train.lora is None:
         raise ConfigError(
             "model.lm.quantization: a quantised base trains only through adapters; set train.lora"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoin
 from safetensors.torch import save_file
 
 from curation.io.output_paths import check_target_folder, remove_entries
-from training.checkpoint import latest_tag
+from training.checkpoint import COMPLETE, latest_tag
 from training.config import Config, load_config
 from training.llava import export_llava, llava_supported
 from training.model.build import (
@@ -31,17 +32,22 @@ from training.model.build import (
 )
 from training.model.projector import save_projector
 from training.model.vlm import VLM
+from training.preflight import CONFIG_NAME
 
-CONFIG_NAME = "config.yaml"
 EXPORT_ENTRIES = ("lm", "projector", "vision", "llava", EXPORT_META)  # what `export_model` writes
 
 
-def save_run_config(cfg: Config, out_dir: Path) -> None:
-    """Write the run's config with absolute paths and, with `init_from`, the components it started from."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def run_config_data(cfg: Config) -> dict:
+    """The run's config as recorded in `config.yaml`: absolute paths and, with `init_from`, the components it
+    started from."""
     resolved, _ = resolve_model_config(cfg.model)
-    data = dataclasses.asdict(dataclasses.replace(cfg, model=resolved))
-    (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(data, sort_keys=False))
+    return dataclasses.asdict(dataclasses.replace(cfg, model=resolved))
+
+
+def save_run_config(cfg: Config, out_dir: Path) -> None:
+    """Write the run's config (`run_config_data`) as `config.yaml`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(run_config_data(cfg), sort_keys=False))
 
 
 def export_model(model: VLM, tokenizer, cfg: Config, out_dir: Path) -> None:
@@ -85,11 +91,18 @@ def load_trained(run_dir: str | Path, tag: str | None = None) -> tuple[VLM, obje
     from training.stages import stage_class
 
     run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{run_dir}: not a training run (no {CONFIG_NAME})")
     cfg = load_config(run_dir / CONFIG_NAME)
     root = run_dir / "checkpoints"
     tag = tag or latest_tag(root)
     if tag is None:
         raise FileNotFoundError(f"{root}: no complete checkpoint")
+    if not (root / tag / COMPLETE).is_file():  # absent, or cut short by a killed run
+        complete = sorted(p.name for p in root.glob("step-*") if (p / COMPLETE).is_file())
+        raise FileNotFoundError(
+            f"{root / tag}: not a complete checkpoint; complete ones: {complete or 'none'}"
+        )
     model, tokenizer = build_vlm(cfg.model, cfg.seed)
     torch.manual_seed(cfg.seed)
     stage_class(cfg.stage)(cfg, tokenizer.pad_token_id).configure(
@@ -108,11 +121,19 @@ def export_checkpoint(
     run_dir: str | Path, out_dir: str | Path, tag: str | None = None, overwrite: bool = False
 ) -> Path:
     """`train export`: checkpoint of a run -> export layout. `out_dir` must be absent or empty, or (with
-    `overwrite`) hold only an earlier export, which is replaced once the checkpoint has loaded."""
+    `overwrite`) hold only an earlier export, which is replaced once the new one is complete."""
     out_dir = Path(out_dir)
     replace = check_target_folder(out_dir, overwrite, _not_exported)  # before the slow load
     model, tokenizer, cfg = load_trained(run_dir, tag)
+    # written beside the target and moved in once complete (vlm.json, which readers look for, last): an export
+    # that fails or is killed leaves the earlier one, never a partial one
+    staging = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    export_model(model, tokenizer, cfg, staging)
     if replace:
         remove_entries(out_dir, EXPORT_ENTRIES)
-    export_model(model, tokenizer, cfg, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(staging.iterdir(), key=lambda p: p.name == EXPORT_META):
+        entry.rename(out_dir / entry.name)
+    staging.rmdir()
     return out_dir

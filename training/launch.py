@@ -15,11 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from curation.io.output_paths import remove_entries
-from training.config import Config, ConfigError, load_config
-from training.data.shards import ShardSource
-
-RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "summary.json", "tensorboard", "checkpoints", "handoff")
+from training.config import ConfigError, load_config
+from training.preflight import check_output_dir, check_resume_world, preflight, replace_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,32 +25,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def preflight(cfg: Config) -> None:
-    """Open every data source (manifest, shard files, schema) so bad data fails here, not on N ranks."""
-    from training.stages import stage_class  # torch: only once the config itself is valid
-
-    stage = stage_class(cfg.stage)(cfg, pad_id=0)
-    for source in cfg.data.sources + cfg.data.eval.sources:
-        ShardSource(source.path, stage.schema, cfg.seed, cfg.data.shuffle, stage.extra_columns())
-
-
-def prepare_output_dir(cfg: Config, resume: bool, overwrite: bool) -> None:
-    """A run never lands on top of another by accident: a non-empty `output_dir` needs `--resume` (continue
-    it) or `--overwrite` (which removes the earlier run's files: config, metrics, TensorBoard, checkpoints,
-    hand-off; anything else in the folder is left alone)."""
-    out = Path(cfg.output_dir)
-    if not out.is_dir() or not any(out.iterdir()) or resume:
-        return
-    if not overwrite:
-        latest = out / "checkpoints" / "latest"
-        held = f" (checkpoint {latest.read_text().strip()})" if latest.is_file() else ""
-        raise ConfigError(
-            f"output_dir {out} is not empty{held}: pass --resume to continue that run or --overwrite to "
-            "replace it, or choose another output_dir"
-        )
-    remove_entries(out, RUN_ENTRIES)
 
 
 def _cuda_devices() -> int:
@@ -106,8 +77,14 @@ def launch(
 ) -> int:
     """Validate, then run the launcher in the foreground; returns its exit code."""
     cfg = load_config(config, overrides)
+    if hostfile and not Path(hostfile).is_file():  # DeepSpeed would train on this node alone, with a warning
+        raise ConfigError(f"--hostfile {hostfile}: no such file")
+    replace = check_output_dir(cfg, resume, overwrite)  # finished work is refused before anything is loaded
+    if resume and not hostfile:
+        check_resume_world(cfg, num_gpus or max(_cuda_devices(), 1))
     preflight(cfg)
-    prepare_output_dir(cfg, resume, overwrite)
+    if replace:  # only once the new run is known to start
+        replace_run(cfg)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if "DS_ACCELERATOR" not in env and not _cuda_devices():

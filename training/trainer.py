@@ -31,6 +31,10 @@ KILL_ENV = "MMCURATE_TRAIN_KILL_AFTER_STEP"
 COMMON_KEYS = ("samples", "tokens", *(f"dropped_{r}" for r in DROP_REASONS))
 
 
+class TrainingError(RuntimeError):
+    """The data gave nothing to train on; every rank raises it alike (from all-reduced counts)."""
+
+
 def local_elements(module: torch.nn.Module) -> tuple[int, int]:
     """Parameter elements this rank holds (its ZeRO-3 shards) and the module's whole size."""
     params = list(module.parameters())
@@ -176,7 +180,7 @@ class Trainer:
             totals = {k: totals[k] + reduced[k] for k in self.keys}
             empty_steps = 0 if reduced["samples"] else empty_steps + 1
             if empty_steps * c.train.grad_accum >= c.data.max_empty_batches:
-                raise RuntimeError(
+                raise TrainingError(
                     f"no usable sample in the last {empty_steps} steps; see the dropped_* counts: {totals}"
                 )
             if step % c.logging.every == 0 or step == self.total_steps:
@@ -190,6 +194,9 @@ class Trainer:
                 os.kill(os.getpid(), signal.SIGKILL)
         for _ in batches:  # exhausts the loader so its workers exit now, not at interpreter shutdown
             pass
+        if not totals["samples"]:  # no hand-off from a model that never saw a sample
+            drops = {k: int(v) for k, v in totals.items() if k.startswith("dropped_") and v}
+            raise TrainingError(f"the run trained on no sample in {step} steps; dropped: {drops}")
         target = self.out / "handoff"
         self.stage.handoff(self.engine, self.out, target, self.rank)
         dist.barrier()

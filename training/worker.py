@@ -8,7 +8,7 @@ import os
 import sys
 
 from training.config import load_config
-from training.trainer import Trainer
+from training.trainer import Trainer, TrainingError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("DeepSpeed").setLevel(max(level, logging.getLogger("DeepSpeed").level))
     cfg = load_config(args.config, args.overrides)
-    Trainer(cfg).run(resume=args.resume)
+    try:
+        Trainer(cfg).run(resume=args.resume)
+    except TrainingError as exc:  # bad data, not a bug: one line, and `train launch` exits 2
+        print(f"train: error: {exc}", file=sys.stderr, flush=True)
+        os._exit(2)
     # Everything is written and closed; skip interpreter teardown, which can take many seconds in the
     # native libraries (gloo, OpenMP) and delays the launcher noticing that the rank is done.
     logging.shutdown()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,9 @@ from typing import Any
 import yaml
 
 from curation.bench.clipbench import datacomp_tasks
-from curation.bench.evaluate import Task
+from curation.bench.evaluate import TASK_KEYS, Task
 from curation.bench.scales import SCALES, Scale, get_scale
-from curation.bench.strategies import KINDS, Strategy
+from curation.bench.strategies import KINDS, Strategy, StrategyError, check_params
 
 TOP_KEYS = (
     "name", "output", "scale", "scale_overrides", "seeds", "pool", "strategies", "tasks", "device", "workers",
@@ -21,6 +23,10 @@ TOP_KEYS = (
 )  # fmt: skip
 POOL_KEYS = ("path", "fashion_mnist", "teacher", "score", "columns")
 FASHION_KEYS = ("root", "teacher_rows", "pool_rows", "noise", "seed")
+
+
+DIGEST_IGNORES = ("output", "parallel", "threads")  # what a resumed benchmark may change
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 class BenchError(ValueError):
@@ -46,7 +52,7 @@ class BenchConfig:
     @property
     def digest(self) -> str:
         """Everything that decides the results (not the output folder or how many run at once)."""
-        keyed = {k: v for k, v in self.raw.items() if k not in ("output", "parallel", "threads")}
+        keyed = {k: v for k, v in self.raw.items() if k not in DIGEST_IGNORES}
         keyed["scale"] = self.scale.name
         keyed["scale_overrides"] = {k: v for k, v in vars(self.scale).items() if k != "name"}
         return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -63,6 +69,39 @@ def _keys(section: Any, valid: tuple[str, ...], where: str) -> dict:
     if unknown:
         raise BenchError(f"{where}.{unknown[0]}: unknown key; valid: {', '.join(valid)}")
     return section
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count(raw: dict, key: str, default: int | None, low: int) -> int | None:
+    value = raw.get(key, default)
+    if value is None and default is None:
+        return None
+    if not _is_int(value) or value < low:
+        raise BenchError(f"{key}: expected an integer >= {low}, got {value!r}")
+    return value
+
+
+def _check_score_steps(steps: list) -> None:
+    """The scoring steps parse as recipe steps, and every filter or stage among them only tags (one that drops
+    rows would shrink the pool every strategy, `none` included, selects from)."""
+    from curation.recipe import RecipeError, parse_recipe
+
+    try:
+        recipe = parse_recipe({"input": {"paths": ["pool"]}, "steps": steps}, "pool.score")
+    except RecipeError as exc:
+        raise BenchError(f"pool.score: {exc}") from None
+    for i, step in enumerate(recipe.steps):
+        fields = (
+            {f.name for f in dataclasses.fields(step.cls)} if dataclasses.is_dataclass(step.cls) else set()
+        )
+        if "tag_only" in fields and step.params.get("tag_only") is not True:
+            raise BenchError(
+                f"pool.score[{i}].{step.name}: set tag_only: true; scoring keeps every row of the pool, "
+                "strategies do the dropping"
+            )
 
 
 def _named(items: Any, where: str) -> list[tuple[str, str, dict]]:
@@ -94,9 +133,17 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
         raise BenchError(
             "pool.teacher: a teacher is trained only on a built pool's clean split (fashion_mnist)"
         )
+    columns = pool.get("columns", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise BenchError(
+            f"pool.columns: a mapping of uid, image, caption to pool column names, got {columns!r}"
+        )
+    _keys(columns, ("uid", "image", "caption"), "pool.columns")
     score = pool.get("score")
     if score is not None and (not isinstance(score, list) or not score):
         raise BenchError("pool.score: a non-empty list of recipe steps (tag_only filters write the scores)")
+    if score:
+        _check_score_steps(score)
     scale = scale_name or raw.get("scale", "tiny")
     if scale not in SCALES:
         raise BenchError(f"scale: unknown scale {scale!r}; valid: {', '.join(SCALES)}")
@@ -106,14 +153,30 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
         )
     except ValueError as exc:
         raise BenchError(f"scale_overrides: {exc}") from None
+    if "teacher" in pool:
+        try:
+            get_scale("tiny", pool["teacher"])
+        except ValueError as exc:
+            raise BenchError(f"pool.teacher: {exc}") from None
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
         raise BenchError("seeds: a non-empty list of integers")
+    if len(set(seeds)) < len(seeds):
+        raise BenchError(f"seeds: {next(s for s in seeds if seeds.count(s) > 1)} is listed twice")
     strategies = []
     for i, (name, kind, params) in enumerate(_named(raw.get("strategies"), "strategies")):
         if kind not in KINDS:
             raise BenchError(f"strategies[{i}] ({name}): unknown kind {kind!r}; valid: {', '.join(KINDS)}")
-        strategies.append(Strategy(name, kind, params))
+        if not SAFE_NAME.fullmatch(name):  # it names the folder runs/<name>/ of the output
+            raise BenchError(
+                f"strategies[{i}]: name {name!r} must be letters, digits, '.', '_' or '-', not starting with '.'"
+            )
+        strategy = Strategy(name, kind, params)
+        try:
+            check_params(strategy)
+        except StrategyError as exc:
+            raise BenchError(f"strategies[{i}] ({name}): {exc}") from None
+        strategies.append(strategy)
     tasks = []
     for i, (name, kind, params) in enumerate(_named(raw.get("tasks"), "tasks")):
         if kind == "datacomp":  # DataComp's 38-task suite, read through clip_benchmark from params["root"]
@@ -122,24 +185,34 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
                     f"tasks[{i}] ({name}): kind datacomp needs root (DataComp's evaluation data)"
                 )
             tasks += [Task(n, k, p) for n, k, p in datacomp_tasks(str(base / params["root"]))]
+        elif kind not in TASK_KEYS:
+            valid = ", ".join([*TASK_KEYS, "datacomp"])
+            raise BenchError(f"tasks[{i}] ({name}): unknown kind {kind!r}; valid: {valid}")
         else:
+            unknown = sorted(set(params) - set(TASK_KEYS[kind]))
+            if unknown:
+                valid = ", ".join(TASK_KEYS[kind])
+                raise BenchError(f"tasks[{i}] ({name}).{unknown[0]}: unknown key; valid: {valid}")
             tasks.append(Task(name, kind, params))
     names = [t.name for t in tasks]
     if len(set(names)) < len(names):
         raise BenchError(f"tasks: duplicate name {next(n for n in names if names.count(n) > 1)!r}")
+    output = raw.get("output", f"out/bench/{Path(source).stem}")
+    if not isinstance(output, str) or not output:
+        raise BenchError(f"output: expected a folder path, got {output!r}")
     return BenchConfig(
         name=str(raw.get("name", Path(source).stem)),
-        output=base / raw.get("output", f"out/bench/{Path(source).stem}"),
+        output=base / output,
         scale=scale_obj,
         seeds=tuple(seeds),
         pool=pool,
         strategies=tuple(strategies),
         tasks=tuple(tasks),
         device=str(raw.get("device", "cpu")),
-        workers=int(raw.get("workers", 0)),
-        parallel=max(1, int(raw.get("parallel", 1))),
-        threads=int(raw["threads"]) if raw.get("threads") else None,
-        samples_per_shard=int(raw.get("samples_per_shard", 10_000)),
+        workers=_count(raw, "workers", 0, 0),
+        parallel=_count(raw, "parallel", 1, 1),
+        threads=_count(raw, "threads", None, 1),
+        samples_per_shard=_count(raw, "samples_per_shard", 10_000, 1),
         raw=raw,
     )
 

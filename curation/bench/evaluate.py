@@ -115,21 +115,72 @@ def _retrieval_data(task: Task) -> tuple[list, list[str]]:
     return images, [str(c) for c in table.column("caption").to_pylist()]
 
 
+# the keys a benchmark file may give each task kind (besides name and kind)
+TASK_KEYS = {
+    "zeroshot": ("images", "labels", "folder", "parquet", "image_column", "label_column", "offset", "limit")
+    + ("classnames", "templates"),
+    "retrieval": ("path",),
+    "clip_benchmark": ("dataset", "root", "task", "metric", "split"),
+}
+
+
+def _need_columns(task: Task, path: str | Path, columns: list[str]) -> None:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(_need(str(path), task.name, "parquet")).names
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ValueError(
+            f"task {task.name}: {path} has no column {missing[0]!r} (columns: {', '.join(names)})"
+        )
+
+
+def _labels(task: Task) -> np.ndarray:
+    """The integer labels of an IDX or parquet zeroshot task (what evaluation will read), without the images."""
+    p = task.params
+    if "parquet" in p:
+        import pyarrow.parquet as pq
+
+        column = p.get("label_column", "label")
+        table = pq.read_table(_need(p["parquet"], task.name, "parquet"), columns=[column])
+        return np.array(table.slice(int(p.get("offset", 0)), p.get("limit")).column(0).to_pylist())
+    from curation.bench.idx import read_idx
+
+    labels = read_idx(_need(p.get("labels"), task.name, "labels file"))
+    return labels[: p["limit"]] if p.get("limit") else labels
+
+
+def _check_zeroshot(task: Task) -> None:
+    p = task.params
+    if not p.get("classnames") or not p.get("templates"):
+        raise ValueError(f"task {task.name}: zeroshot needs classnames and templates")
+    for key in ("classnames", "templates"):  # a string would be read as a list of its characters
+        if not isinstance(p[key], list) or not all(isinstance(v, str) for v in p[key]):
+            raise ValueError(f"task {task.name}: {key} must be a list of strings, got {p[key]!r}")
+    if not all(isinstance(t, str) and "{}" in t for t in p["templates"]):
+        raise ValueError(f"task {task.name}: every template needs {{}} where the class name goes")
+    if "folder" in p:  # a class per folder: the labels are the class names' positions
+        _need(p["folder"], task.name, "image folder")
+        return
+    if "parquet" in p:
+        _need_columns(task, p["parquet"], [p.get("image_column", "image"), p.get("label_column", "label")])
+    else:
+        _need(p.get("images"), task.name, "images file")
+    labels = _labels(task)
+    n = len(p["classnames"])
+    if len(labels) and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(
+            f"task {task.name}: labels run from {labels.min()} to {labels.max()}, but {n} classnames are given"
+        )
+
+
 def check_task(task: Task) -> None:
     """Raise TaskDataMissing (or ValueError for a malformed task) before any training starts."""
     p = task.params
     if task.kind == "zeroshot":
-        if not p.get("classnames") or not p.get("templates"):
-            raise ValueError(f"task {task.name}: zeroshot needs classnames and templates")
-        if "folder" in p:
-            _need(p["folder"], task.name, "image folder")
-        elif "parquet" in p:
-            _need(p["parquet"], task.name, "parquet")
-        else:
-            _need(p.get("images"), task.name, "images file")
-            _need(p.get("labels"), task.name, "labels file")
+        _check_zeroshot(task)
     elif task.kind == "retrieval":
-        _need(p.get("path"), task.name, "pairs parquet")
+        _need_columns(task, _need(p.get("path"), task.name, "pairs parquet"), ["image", "caption"])
     elif task.kind == "clip_benchmark":
         clipbench.check(task)
     else:

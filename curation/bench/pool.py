@@ -15,7 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.io.parquet import iter_tables
+from curation.io.shards import MANIFEST_NAME
 from curation.io.webdataset import write_shards
+from curation.runner.output_folder import WORK
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class Pool:
     def open(cls, path: str | Path) -> Pool:
         """A finished `curate run` output folder (its `data/`), a folder of parquet files, or one file."""
         path = Path(path)
+        if (path / WORK).is_dir() and not (path / MANIFEST_NAME).is_file():  # its data/ holds only part of it
+            raise FileNotFoundError(
+                f"pool {path}: a curate run that has not finished (no {MANIFEST_NAME}); finish it with "
+                "curate run --resume"
+            )
         if path.is_file():
             files = [path]
         else:

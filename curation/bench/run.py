@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.bench.config import BenchConfig, BenchError
+from curation.bench.config import DIGEST_IGNORES, BenchConfig, BenchError
 from curation.bench.evaluate import Evaluator, TaskDataMissing, check_task, headline
 from curation.bench.pool import Pool
 from curation.bench.scales import Scale, get_scale
@@ -50,9 +50,15 @@ def _prepare_output(cfg: BenchConfig, resume: bool) -> None:
                 "or choose another output"
             )
         if done["digest"] != cfg.digest:
+            was, now = done.get("bench", {}), cfg.raw
+            changed = [
+                k for k in sorted(set(was) | set(now)) if k not in DIGEST_IGNORES and was.get(k) != now.get(k)
+            ]
+            if done.get("scale", {}).get("name") != cfg.scale.name and "scale" not in changed:
+                changed.append("scale (--scale)")
             raise BenchError(
-                f"{cfg.output} holds a different benchmark (digest {done['digest']}, this one {cfg.digest}); "
-                "--resume continues only the same benchmark"
+                f"{cfg.output} holds a different benchmark (changed: {', '.join(changed) or 'digest'}); --resume "
+                "continues only the same benchmark: undo the change or choose another output"
             )
         return
     cfg.output.mkdir(parents=True, exist_ok=True)
@@ -109,8 +115,6 @@ def prepare_pool(cfg: BenchConfig, log: Log) -> Pool:
         built = root / "built.json"
         if not built.is_file():
             src = Path(fm.get("root", "../shared/data/fashion_mnist"))
-            if not src.is_dir():
-                raise BenchError(f"pool.fashion_mnist.root: {src} does not exist")
             log(f"building the pool from {src}")
             counts = build_pool(
                 src,
@@ -165,6 +169,23 @@ def prepare_pool(cfg: BenchConfig, log: Log) -> Pool:
     return Pool.open(scored)
 
 
+def _check_pool_source(cfg: BenchConfig) -> None:
+    """The pool's source exists with the columns training reads (the Fashion-MNIST folder while the pool is not
+    built yet)."""
+    if "fashion_mnist" not in cfg.pool:
+        pool = Pool.open(cfg.pool["path"])  # FileNotFoundError naming the path
+        missing = [c for c in cfg.columns.values() if c not in pool.columns]
+        if missing:
+            raise BenchError(
+                f"pool {cfg.pool['path']}: no column {missing[0]!r}, which training reads (uid, image and caption "
+                f"columns, renamed with pool.columns); pool columns: {', '.join(pool.columns)}"
+            )
+        return
+    src = Path(cfg.pool["fashion_mnist"].get("root", "../shared/data/fashion_mnist"))
+    if not (cfg.output / "pool" / "built.json").is_file() and not src.is_dir():
+        raise BenchError(f"pool.fashion_mnist.root: {src} does not exist")
+
+
 def _run_dir(cfg: BenchConfig, strategy: str, seed: int) -> Path:
     return cfg.output / "runs" / strategy / f"seed{seed}"
 
@@ -201,7 +222,6 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     """Run every (strategy, seed) not finished yet and write the ranked table."""
     from curation.bench import table as tables
 
-    _prepare_output(cfg, resume)
     skipped: dict[str, str] = {}
     for task in cfg.tasks:
         try:
@@ -212,6 +232,9 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     tasks = [t for t in cfg.tasks if t.name not in skipped]
     if not tasks:
         raise BenchError("no evaluation task can run: " + "; ".join(skipped.values()))
+    _check_pool_source(cfg)
+    # only now: a benchmark that cannot start leaves no output behind to refuse the fixed rerun
+    _prepare_output(cfg, resume)
     pool = prepare_pool(cfg, log)
     failures: dict[str, str] = {}
     results: list[dict] = []

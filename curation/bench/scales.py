@@ -84,7 +84,31 @@ def get_scale(name: str, overrides: dict[str, Any] | None = None) -> Scale:
         raise ValueError(
             f"scale override {unknown[0]!r} is not a scale setting; valid: {', '.join(SCALE_KEYS)}"
         )
+    for key, value in overrides.items():
+        if key in SCALE_BOUNDS and not _in_bounds(value, *SCALE_BOUNDS[key]):
+            kind, low, nullable = SCALE_BOUNDS[key]
+            null = " or null" if nullable else ""
+            raise ValueError(f"scale override {key}: expected {kind.__name__} >= {low}{null}, got {value!r}")
     return replace(SCALES[name], **overrides)
+
+
+# numeric scale settings: (type, lowest value, whether null means open_clip's default)
+SCALE_BOUNDS: dict[str, tuple[type, float, bool]] = {
+    "samples_seen": (int, 1, False),
+    "batch_size": (int, 1, False),
+    "warmup": (int, 0, False),
+    "checkpoints": (int, 1, False),
+    "lr": (float, 0, False),
+    "beta2": (float, 0, True),
+    "wd": (float, 0, True),
+}
+
+
+def _in_bounds(value: Any, kind: type, low: float, nullable: bool) -> bool:
+    if value is None:
+        return nullable
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and (kind is float or isinstance(value, int)) and value >= low
 
 
 def trainer_args(

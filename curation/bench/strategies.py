@@ -11,6 +11,7 @@ package.module:name`, called as `name(table, seed, **params) -> row ids`). MetaC
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,41 @@ KINDS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def check_params(strategy: Strategy) -> None:
+    """StrategyError for parameters a kind does not take, lacks or cannot use (checked before anything runs;
+    a `python` function's own parameters are its business)."""
+    p = strategy.params
+    if strategy.kind == "python":
+        if not isinstance(p.get("function"), str) or ":" not in p["function"]:
+            raise StrategyError("kind python needs function: package.module:name")
+        return
+    try:
+        inspect.signature(KINDS[strategy.kind]).bind(None, 0, **p)
+    except TypeError as exc:
+        raise StrategyError(f"bad parameters for kind {strategy.kind!r}: {exc}") from None
+    if strategy.kind == "random" and ("fraction" in p) == ("k" in p):
+        raise StrategyError("random needs exactly one of fraction, k")
+    fraction = p.get("fraction")
+    if fraction is not None and not (_is_number(fraction) and 0 < fraction <= 1):
+        raise StrategyError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    k = p.get("k")
+    if k is not None and not (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
+        raise StrategyError(f"k must be an integer >= 1, got {k!r}")
+    if strategy.kind == "equals" and not isinstance(p["values"], list):
+        raise StrategyError(f"values must be a list, got {p['values']!r}")
+    if strategy.kind == "steps":
+        from curation.recipe import RecipeError
+
+        try:
+            needed_columns(strategy)  # parses the steps
+        except RecipeError as exc:
+            raise StrategyError(str(exc)) from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def needed_columns(strategy: Strategy) -> list[str]:
     """The pool columns a strategy reads (`python` strategies name theirs in `columns`)."""
     p = strategy.params
@@ -142,6 +178,7 @@ def select(strategy: Strategy, pool: Pool, seed: int) -> np.ndarray:
     """Row ids the strategy keeps (sorted); a clear StrategyError when it cannot run or keeps nothing."""
     if strategy.kind not in KINDS:
         raise StrategyError(f"unknown kind {strategy.kind!r}; valid: {', '.join(KINDS)}")
+    check_params(strategy)
     columns = needed_columns(strategy)
     missing = [c for c in columns if c not in pool.columns]
     if missing:
@@ -152,8 +189,8 @@ def select(strategy: Strategy, pool: Pool, seed: int) -> np.ndarray:
     params = {k: v for k, v in strategy.params.items() if not (strategy.kind == "python" and k == "columns")}
     try:
         ids = KINDS[strategy.kind](table, seed, **params)
-    except TypeError as exc:
-        raise StrategyError(f"bad parameters for kind {strategy.kind!r}: {exc}") from None
+    except (TypeError, ValueError, pa.ArrowException) as exc:  # e.g. a threshold on a text column
+        raise StrategyError(f"cannot select with kind {strategy.kind!r}: {exc}") from None
     if len(ids) == 0:
         raise StrategyError(f"selects no rows of the {pool.num_rows}-row pool")
     return np.asarray(ids, dtype=np.int64)

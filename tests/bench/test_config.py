@@ -38,6 +38,48 @@ def _load(tmp_path, **changes):
         ({"seeds": "0"}, "seeds: a non-empty list of integers"),
         ({"scale_overrides": {"samples": 5}}, "scale override 'samples' is not a scale setting"),
         ({"tasks": []}, "tasks: must be a non-empty list"),
+        ({"tasks": [{"name": "t", "kind": "zeroshot", "limt": 5}]}, r"tasks\[0\] \(t\).limt: unknown key"),
+        (
+            {"tasks": [{"name": "t", "kind": "linear_probe"}]},
+            r"tasks\[0\] \(t\): unknown kind 'linear_probe'",
+        ),
+        # caught before the pool is built and scored, not as a skip (or a traceback) hours later
+        (
+            {"strategies": [{"name": "x", "kind": "top_fraction", "column": "s", "fraction": -0.3}]},
+            r"strategies\[0\] \(x\): fraction must be a number in \(0, 1\], got -0.3",
+        ),
+        (
+            {"strategies": [{"name": "x", "kind": "threshold", "column": "s", "mn": 0.3}]},
+            r"strategies\[0\] \(x\): bad parameters for kind 'threshold': got an unexpected keyword",
+        ),
+        (
+            {"strategies": [{"name": "x", "kind": "steps", "steps": [{"caption_filtr": {}}]}]},
+            r"strategies\[0\] \(x\): steps\[0\].caption_filtr: unknown op",
+        ),
+        ({"strategies": [{"name": "x", "kind": "random"}]}, "random needs exactly one of fraction, k"),
+        ({"seeds": [0, 1, 0]}, "seeds: 0 is listed twice"),
+        (  # it dropped rows from the pool all strategies select from (`none` included)
+            {"pool": {"path": "p", "score": [{"caption_filter": {}}]}},
+            r"pool.score\[0\].caption_filter: set tag_only: true",
+        ),
+        (  # found after bench.json was written, so the fixed file was refused
+            {"pool": {"path": "p", "score": [{"caption_filtr": {"tag_only": True}}]}},
+            "pool.score: steps\\[0\\].caption_filtr: unknown op",
+        ),
+        ({"pool": {"path": "p", "columns": ["img"]}}, "pool.columns: a mapping of uid, image, caption"),
+        ({"pool": {"path": "p", "columns": {"imgae": "jpg"}}}, "pool.columns.imgae: unknown key"),
+        (  # the name is a folder of the output: this one wrote outside it
+            {"strategies": [{"name": "../../elsewhere", "kind": "none"}]},
+            r"strategies\[0\]: name '../../elsewhere' must be letters, digits",
+        ),
+        ({"workers": "two"}, "workers: expected an integer >= 0, got 'two'"),
+        ({"samples_per_shard": 0}, "samples_per_shard: expected an integer >= 1, got 0"),
+        ({"output": None}, "output: expected a folder path, got None"),
+        ({"scale_overrides": {"batch_size": "x"}}, "scale override batch_size: expected int >= 1, got 'x'"),
+        (
+            {"pool": {"fashion_mnist": {}, "teacher": {"samples_seen": 0}}},
+            "pool.teacher: scale override samples_seen: expected int >= 1, got 0",
+        ),
     ],
 )
 def test_mistakes_are_named(tmp_path, changes, message):
@@ -57,3 +99,145 @@ def test_cli_reports_a_bad_file(tmp_path, capsys):
     assert main(["bench", str(path)]) == 2
     assert "strategies[0]: each item needs a name and a kind" in capsys.readouterr().err
     assert main(["bench", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_a_benchmark_that_cannot_start_leaves_no_output(tmp_path, capsys):
+    """A missing pool was found after bench.json was written: the fixed file was then refused without --resume
+    and, having another digest, with it too."""
+    out = tmp_path / "out"
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    bench = BASE | {"output": str(out), "pool": {"path": str(tmp_path / "no_pool")}, "tasks": [task]}
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    assert "no_pool: no parquet files" in capsys.readouterr().err
+    assert not out.exists()
+    fm = {"fashion_mnist": {"root": str(tmp_path / "no_fm")}}
+    path.write_text(yaml.safe_dump(bench | {"pool": fm}))
+    assert main(["bench", str(path)]) == 2
+    assert "pool.fashion_mnist.root" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_pool_without_the_training_columns_is_refused_before_it_is_used(tmp_path, capsys):
+    """A pool lacking `image` (here: a text run's output) crashed with KeyError: 'image' once the first subset
+    was exported, after the output folder was claimed; `--parallel 0` or below is refused by the parser."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "pool").mkdir()
+    pq.write_table(pa.table({"uid": ["a"], "text": ["t"]}), tmp_path / "pool" / "part-00000.parquet")
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    out = tmp_path / "out"
+    bench = BASE | {"output": str(out), "pool": {"path": str(tmp_path / "pool")}, "tasks": [task]}
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    assert "no column 'image', which training reads" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", str(path), "--parallel", "-1"])
+    assert exit_.value.code == 2 and "must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_an_unfinished_curate_run_is_no_pool(tmp_path, capsys):
+    """A curate run killed midway holds `_work/` and some of its `data/` shards: benchmarking it silently ranked
+    strategies on part of the pool."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = tmp_path / "scored"
+    (run / "_work").mkdir(parents=True)
+    (run / "data").mkdir()
+    rows = {"uid": ["a"], "image": [b"x"], "caption": ["c"]}
+    pq.write_table(pa.table(rows), run / "data" / "part-00000.parquet")
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    out = tmp_path / "out"
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(BASE | {"output": str(out), "pool": {"path": str(run)}, "tasks": [task]}))
+    assert main(["bench", str(path)]) == 2
+    assert "a curate run that has not finished (no _manifest.json)" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_benchmark_where_no_strategy_runs_exits_2(tmp_path, capsys):
+    """Every strategy selecting nothing left a table of failures and exit 0, as if the benchmark had ranked them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "pool").mkdir()
+    rows = {"uid": ["a", "b"], "image": [b"x", b"y"], "caption": ["c", "d"], "score": [0.1, 0.2]}
+    pq.write_table(pa.table(rows), tmp_path / "pool" / "part-00000.parquet")
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    strategy = {"name": "none_pass", "kind": "threshold", "column": "score", "min": 5.0}
+    out = tmp_path / "out"
+    bench = {
+        "output": str(out),
+        "pool": {"path": str(tmp_path / "pool")},
+        "strategies": [strategy],
+        "tasks": [task],
+    }
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "strategy none_pass failed: selects no rows of the 2-row pool" in captured.out
+    assert "error: no strategy finished a run" in captured.err
+
+
+def test_resume_of_a_changed_benchmark_names_what_changed(tmp_path):
+    """The refusal gave two digests and no hint of which setting differed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.bench.run import _prepare_output, run_bench
+
+    (tmp_path / "pool").mkdir()
+    pq.write_table(
+        pa.table({"uid": ["a"], "image": [b"x"], "caption": ["c"]}), tmp_path / "pool" / "p.parquet"
+    )
+    task = {
+        "name": "t",
+        "kind": "zeroshot",
+        "folder": str(tmp_path),
+        "classnames": ["a"],
+        "templates": ["{}"],
+    }
+    bench = BASE | {
+        "output": str(tmp_path / "out"),
+        "pool": {"path": str(tmp_path / "pool")},
+        "tasks": [task],
+    }
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    _prepare_output(load_bench(path), resume=False)
+    path.write_text(yaml.safe_dump(bench | {"seeds": [0, 1], "parallel": 2}))
+    with pytest.raises(
+        BenchError, match=r"holds a different benchmark \(changed: seeds\); --resume continues"
+    ):
+        run_bench(load_bench(path), resume=True)
+    path.write_text(yaml.safe_dump(bench))
+    with pytest.raises(BenchError, match=r"\(changed: scale \(--scale\)\)"):
+        run_bench(load_bench(path, scale="small"), resume=True)

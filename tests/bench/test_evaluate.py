@@ -106,3 +106,34 @@ def test_tasks_without_data_say_what_is_missing(tmp_path):
         check_task(Task("v", "vqa", {}))
     with pytest.raises(ValueError, match="needs classnames and templates"):
         check_task(Task("z", "zeroshot", {"folder": str(tmp_path)}))
+
+
+def test_zeroshot_tasks_that_would_score_wrong_are_refused(tmp_path):
+    """Labels beyond the class list (a prediction can never match them) and a template without {} (every class
+    gets the same prompt) gave a silently wrong accuracy; an empty class list is refused too."""
+    _write_idx(tmp_path / "images.gz", np.zeros((4, 2, 2)))
+    _write_idx(tmp_path / "labels.gz", np.array([0, 1, 2, 9]))
+    idx = {"images": str(tmp_path / "images.gz"), "labels": str(tmp_path / "labels.gz")}
+    with pytest.raises(ValueError, match="labels run from 0 to 9, but 3 classnames are given"):
+        check_task(Task("t", "zeroshot", idx | {"classnames": ["a", "b", "c"], "templates": ["a {}."]}))
+    check_task(
+        Task("t", "zeroshot", idx | {"classnames": ["a", "b", "c"], "templates": ["a {}."], "limit": 3})
+    )
+    pq.write_table(pa.table({"image": [b"x"] * 2, "label": [0, 3]}), tmp_path / "p.parquet")
+    with pytest.raises(ValueError, match="labels run from 0 to 3, but 2 classnames are given"):
+        check_task(Task("p", "zeroshot", {"parquet": str(tmp_path / "p.parquet"), "classnames": ["a", "b"],
+                                          "templates": ["{}"]}))  # fmt: skip
+    with pytest.raises(ValueError, match=r"every template needs \{\} where the class name goes"):
+        check_task(Task("t", "zeroshot", idx | {"classnames": list("abcdefghij"), "templates": ["a photo."]}))
+    with pytest.raises(ValueError, match="needs classnames and templates"):
+        check_task(Task("t", "zeroshot", idx | {"classnames": [], "templates": ["{}"]}))
+    # found only when the first trained model was evaluated: a ValueError that ended the whole benchmark
+    pq.write_table(pa.table({"image": [b"x"], "text": ["c"]}), tmp_path / "pairs.parquet")
+    with pytest.raises(ValueError, match="pairs.parquet has no column 'caption' \\(columns: image, text\\)"):
+        check_task(Task("r", "retrieval", {"path": str(tmp_path / "pairs.parquet")}))
+    pq.write_table(pa.table({"jpg": [b"x"], "label": [0]}), tmp_path / "q.parquet")
+    with pytest.raises(ValueError, match="q.parquet has no column 'image'"):
+        check_task(Task("q", "zeroshot", {"parquet": str(tmp_path / "q.parquet"), "classnames": ["a"],
+                                          "templates": ["{}"]}))  # fmt: skip
+    with pytest.raises(ValueError, match="classnames must be a list of strings, got 'abcdefghij'"):
+        check_task(Task("t", "zeroshot", idx | {"classnames": "abcdefghij", "templates": ["{}"]}))

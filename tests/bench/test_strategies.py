@@ -84,6 +84,20 @@ def test_bad_strategies_say_what_is_wrong(pool):
         _sel(pool, "random")
     with pytest.raises(StrategyError, match="bad parameters"):
         _sel(pool, "top_fraction", column="score", fractoin=0.5)
+    # out-of-range fractions selected 70 % (-0.3) or everything (1.5) without a word, or crashed the benchmark
+    for kind in ("top_fraction", "random"):
+        for fraction in (-0.3, 0, 1.5):
+            with pytest.raises(StrategyError, match=r"fraction must be a number in \(0, 1\]"):
+                _sel(pool, kind, column="score", fraction=fraction) if kind != "random" else _sel(
+                    pool, kind, fraction=fraction
+                )
+    with pytest.raises(StrategyError, match="k must be an integer >= 1, got -3"):
+        _sel(pool, "random", k=-3)
+    # a column of the wrong type: the strategy is skipped with its reason, the benchmark goes on
+    with pytest.raises(StrategyError, match="cannot select with kind 'threshold'"):
+        _sel(pool, "threshold", column="caption", min=3)
+    with pytest.raises(StrategyError, match="cannot select with kind 'top_fraction'"):
+        _sel(pool, "top_fraction", column="caption", fraction=0.5)
 
 
 def test_export_writes_only_the_selected_rows_as_webdataset(pool, tmp_path):

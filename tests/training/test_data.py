@@ -156,6 +156,11 @@ def test_missing_column_is_a_clear_error(tmp_path):
         ShardSource(tmp_path / "d", "conversation", 0, True)
     with pytest.raises(FileNotFoundError, match="_manifest.json"):
         ShardSource(tmp_path / "nowhere", "conversation", 0, True)
+    write_table_shards(ids_table(3), tmp_path / "run")
+    with pytest.raises(
+        FileNotFoundError, match=r"no _manifest.json; .* \(its parent .*run is one: give that\)"
+    ):
+        ShardSource(tmp_path / "run" / "data", "conversation", 0, True)  # the run's data/ instead of the run
 
 
 def test_images_decode_through_the_tower_transform(workdir):

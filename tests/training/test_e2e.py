@@ -312,11 +312,49 @@ def test_unusable_data_fails_with_counts_instead_of_hanging(workdir, bad_conv_di
     """Every sample is dropped: the run stops with an error naming the drop counts (both ranks agree)."""
     args = instruct_args(workdir, "all_bad", 3, "z2_align", f"[{{path: {bad_conv_dir}}}]")
     proc = launch(workdir, "tiny_instruct.yaml", *args, "data.max_empty_batches=3", "data.eval.sources=[]")
-    assert proc.returncode != 0
-    assert "no usable sample in the last 3 steps" in proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "train: error: no usable sample in the last 3 steps" in proc.stderr
     # 3 steps x 2 ranks x 2 samples over the two bad rows (one of each kind)
     assert "'dropped_image_count_mismatch': 6.0" in proc.stdout + proc.stderr
     assert "'dropped_bad_image': 6.0" in proc.stdout + proc.stderr
+
+
+def test_a_run_that_trains_on_no_sample_fails_without_a_handoff(workdir, coco_dir):
+    """Every image is cut by max_length in a run too short for max_empty_batches: not a finished run with an
+    untrained hand-off, but a one-line error with the drop counts."""
+    need_coco()
+    args = align_args(workdir, coco_dir, "no_sample", 2)
+    proc = launch(workdir, "tiny_align.yaml", *args, "model.max_length=4", "train.max_steps=2", ranks=1)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert (
+        "train: error: the run trained on no sample in 2 steps; dropped: {'dropped_truncated_image': 4}"
+        in (proc.stderr)
+    )
+    assert not (workdir / "runs" / "no_sample" / "handoff").exists()
+
+
+def test_killed_train_export_overwrite_leaves_a_complete_export(workdir, z2_align, tmp_path):
+    """`train export --overwrite` killed while writing removed the earlier export and left a partial one (no
+    vlm.json): whatever moment the kill lands, the folder holds one complete export."""
+    out = tmp_path / "export"
+    assert_ok(run_train(workdir, "export", str(z2_align), str(out)))
+    complete = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+
+    def state() -> set[tuple[str, int]]:
+        try:
+            return {(str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")}
+        except FileNotFoundError:  # a file went away while listing: it is at work
+            return set()
+
+    before = state()
+    with start_train(workdir, "export", str(z2_align), str(out), "--overwrite") as proc:
+        deadline = time.monotonic() + LAUNCH_TIMEOUT
+        while state() == before:  # until it writes or removes anything
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.002)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == complete
 
 
 def session_processes(sid: int) -> list[int]:

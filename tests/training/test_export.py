@@ -188,3 +188,33 @@ def test_train_export_overwrite_keeps_the_earlier_export_when_the_new_one_fails(
     assert main(["export", str(tmp_path / "no_run"), str(earlier), "--overwrite"]) == 2
     assert "config.yaml" in capsys.readouterr().err  # the run's error, after the target was accepted
     assert (earlier / "lm" / "config.json").is_file() and (earlier / "vlm.json").is_file()
+
+
+def test_train_export_takes_only_a_complete_checkpoint_of_a_run(tmp_path, capsys):
+    """A checkpoint a killed run left half-written (no COMPLETE marker) was exported as if whole; a folder that
+    is no run said only `No such file or directory: .../config.yaml`."""
+    from curation.io.shards import write_table_shards
+    from training.checkpoint import COMPLETE
+    from training.cli import main
+    from training.config import load_config
+    from training.export import save_run_config
+
+    from .conftest import CONFIGS, conversation_table
+
+    write_table_shards(conversation_table(2), tmp_path / "data")
+    run = tmp_path / "run"
+    cfg = load_config(
+        CONFIGS / "tiny_align.yaml", [f"output_dir={run}", f"data.sources=[{{path: {tmp_path / 'data'}}}]"]
+    )
+    save_run_config(cfg, run)
+    (run / "checkpoints" / "step-00000003").mkdir(parents=True)
+    (run / "checkpoints" / "step-00000006").mkdir()
+    (run / "checkpoints" / "step-00000003" / COMPLETE).write_text("3")
+    assert main(["export", str(run), str(tmp_path / "out"), "--tag", "step-00000006"]) == 2
+    assert (
+        "step-00000006: not a complete checkpoint; complete ones: ['step-00000003']"
+        in capsys.readouterr().err
+    )
+    assert main(["export", str(tmp_path / "data"), str(tmp_path / "out")]) == 2
+    assert "data: not a training run (no config.yaml)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

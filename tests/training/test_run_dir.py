@@ -34,7 +34,7 @@ def test_rerun_into_a_finished_run_is_refused_before_launch(tmp_path):
 
 
 def test_overwrite_removes_only_the_runs_own_files(tmp_path):
-    from training.launch import prepare_output_dir
+    from training.preflight import check_output_dir, replace_run
 
     run = tmp_path / "run"
     (run / "checkpoints" / "step-00000003").mkdir(parents=True)
@@ -42,8 +42,182 @@ def test_overwrite_removes_only_the_runs_own_files(tmp_path):
     (run / "metrics.jsonl").write_text("{}\n")
     (run / "notes.txt").write_text("mine")
     cfg = load_config(CONFIGS / "tiny_align.yaml", [f"output_dir={run}"])
-    prepare_output_dir(cfg, resume=False, overwrite=True)
+    assert check_output_dir(cfg, resume=False, overwrite=True)
+    replace_run(cfg)
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+
+
+def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_path):
+    """`--resume` continues a run with its own config: a change to what it trains is refused before any rank
+    starts (the recorded config.yaml, which `train export` reads, is left as it was); a change to how it loads,
+    logs or checkpoints is not."""
+    from training.export import save_run_config
+
+    data = tmp_path / "data"
+    write_table_shards(conversation_table(2), data)
+    run = tmp_path / "runs" / "done"
+    base = [f"output_dir={run}", f"data.sources=[{{path: {data}}}]", "data.eval.sources=[]"]
+    save_run_config(load_config(CONFIGS / "tiny_instruct.yaml", base), run)
+    recorded = (run / "config.yaml").read_text()
+    args = ["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "2", "--resume", *base]
+    proc = run_train(tmp_path, *args, "model.projector.type=linear", "train.lr=0.5", timeout=180)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "--resume: the config differs from the run's" in proc.stderr
+    assert "model.projector.type: 'mlp2x_gelu' -> 'linear'; train.lr: 0.0002 -> 0.5" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (run / "config.yaml").read_text() == recorded
+
+    from training.preflight import check_output_dir
+
+    same = load_config(CONFIGS / "tiny_instruct.yaml", [*base, "data.num_workers=3", "logging.every=5"])
+    check_output_dir(same, resume=True, overwrite=False)
+    moved = tmp_path / "moved"
+    run.rename(moved)  # a run folder moved elsewhere resumes there
+    check_output_dir(load_config(CONFIGS / "tiny_instruct.yaml", [*base, f"output_dir={moved}"]), True, False)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["model.projector.type=mlp3x"],
+            "model.projector.type: 'mlp3x' is not one of ['linear', 'mlp2x_gelu']",
+        ),
+        (
+            ["model.projector.type=linear"],
+            "projector type 'mlp2x_gelu' does not match model.projector.type 'linear'",
+        ),
+        (["model.projector.checkpoint=nowhere"], "nowhere: not a projector artifact (no projector.json)"),
+        (["model.init_from=handoff"], "is not an exported model (no vlm.json)"),
+        ([], "handoff projects into an LM of hidden size 8, but model.lm.name"),  # a hand-off for another LM
+        (
+            ["train.lora={target_modules: [q_proj, qproj]}"],
+            "train.lora.target_modules: ['qproj'] match no module",
+        ),
+        (["model.projector.checkpoint=null", "deepspeed.precision=fp16"], "fp16 is not supported on cpu"),
+        (
+            ["model.lm.name=/no/lm"],
+            "model.lm.name: '/no/lm' is neither a local model folder nor a loadable",
+        ),
+        (
+            ["model.lm.name=toy/open_clip"],
+            "toy/open_clip' is neither a local model folder nor a loadable model",
+        ),
+        (["model.vision.name=toy/lm"], "toy/lm is not an open_clip model folder (no open_clip_config.json)"),
+        (
+            ["model.vision.name=ViT-Q-99"],
+            "'ViT-Q-99' is neither a local model folder nor an open_clip model name",
+        ),
+    ],
+)
+def test_wrong_model_references_fail_before_any_rank_starts(
+    workdir, tmp_path, monkeypatch, capsys, overrides, message
+):
+    """A model name, projector type, hand-off or export that cannot load is a one-line error (exit 2) from
+    `train launch`, not a traceback from every rank."""
+    from training.cli import main
+    from training.model.projector import save_projector
+
+    if "deepspeed.precision=fp16" in overrides:
+        from deepspeed.accelerator import get_accelerator
+
+        if get_accelerator().is_fp16_supported():
+            pytest.skip("fp16 runs on this machine's accelerator")
+    save_projector({}, "mlp2x_gelu", 8, 8, tmp_path / "handoff")
+    write_table_shards(conversation_table(2), tmp_path / "data")
+    (tmp_path / "toy").symlink_to(workdir / "toy")  # the tiny models, where the config's toy/ names resolve
+    monkeypatch.chdir(tmp_path)
+    args = ["output_dir=run", "data.sources=[{path: data}]", "data.eval.sources=[]"]
+    args += ["model.projector.checkpoint=handoff", *overrides]
+    assert main(["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "1", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_dir_holding_the_runs_input_is_refused_even_with_overwrite(tmp_path):
+    """Stage 2 pointed at the stage-1 run as its output_dir with --overwrite deleted the hand-off it was about to
+    load (and the stage-1 checkpoints with it)."""
+    from training.config import ConfigError
+    from training.model.projector import save_projector
+    from training.preflight import check_output_dir
+
+    stage1 = tmp_path / "runs" / "align"
+    save_projector({}, "mlp2x_gelu", 8, 8, stage1 / "handoff")
+    (stage1 / "checkpoints").mkdir()
+    args = [f"output_dir={stage1}", f"model.projector.checkpoint={stage1 / 'handoff'}"]
+    cfg = load_config(CONFIGS / "tiny_instruct.yaml", args)
+    for resume, overwrite in ((False, True), (True, False), (False, False)):
+        with pytest.raises(ConfigError, match=r"holds this run's input model.projector.checkpoint \("):
+            check_output_dir(cfg, resume=resume, overwrite=overwrite)
+    assert (stage1 / "handoff" / "projector.json").is_file() and (stage1 / "checkpoints").is_dir()
+    data = tmp_path / "runs" / "align" / "data"
+    cfg = load_config(
+        CONFIGS / "tiny_instruct.yaml",
+        [f"output_dir={tmp_path / 'runs'}", f"data.sources=[{{path: {data}}}]"],
+    )
+    with pytest.raises(ConfigError, match=r"holds this run's input data.sources\[0\].path"):
+        check_output_dir(cfg, resume=False, overwrite=True)
+
+
+def test_resume_with_another_number_of_ranks_is_refused_before_launch(tmp_path, monkeypatch, capsys):
+    """A 2-rank checkpoint resumed on 1 rank died in DeepSpeed's ZeRO-3 loader with a tensor-size traceback."""
+    from training.checkpoint import COMPLETE, LATEST
+    from training.cli import main
+
+    ckpt = tmp_path / "run" / "checkpoints" / "step-00000003"
+    ckpt.mkdir(parents=True)
+    for name in ("rank-0.pt", "rank-1.pt", COMPLETE):
+        (ckpt / name).write_text("")
+    (ckpt.parent / LATEST).write_text(ckpt.name)
+    write_table_shards(conversation_table(2), tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    args = ["output_dir=run", "data.sources=[{path: data}]", "data.eval.sources=[]"]
+    argv = ["launch", str(CONFIGS / "tiny_instruct.yaml"), "--num-gpus", "1", "--resume", *args]
+    assert main([*argv, "model.projector.checkpoint=null"]) == 2
+    assert "checkpoint step-00000003 was written by 2 ranks, this launch starts 1" in capsys.readouterr().err
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_launch(tmp_path):
+    """It failed on every rank with FileExistsError."""
+    from training.config import ConfigError
+    from training.preflight import check_output_dir
+
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    for out in (afile, afile / "run"):
+        cfg = load_config(CONFIGS / "tiny_align.yaml", [f"output_dir={out}"])
+        with pytest.raises(ConfigError, match=f"output_dir {out}: {afile} is a file, not a folder"):
+            check_output_dir(cfg, resume=False, overwrite=True)
+    assert afile.read_text() == "mine"
+
+
+def test_a_missing_hostfile_is_refused(tmp_path, capsys):
+    """DeepSpeed's runner, given a hostfile that does not exist, trained on the local node alone (one rank
+    here) after a warning in its log, and `train launch` exited 0."""
+    from training.cli import main
+
+    argv = ["launch", str(CONFIGS / "tiny_align.yaml"), "--hostfile", str(tmp_path / "hosts")]
+    assert main([*argv, f"output_dir={tmp_path / 'run'}"]) == 2
+    assert f"--hostfile {tmp_path / 'hosts'}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_falls_back_to_the_newest_complete_checkpoint(tmp_path):
+    """`latest` naming a checkpoint that is gone or incomplete made --resume start from step 0 (and overwrite the
+    complete checkpoints it had) and export find no checkpoint at all."""
+    from training.checkpoint import COMPLETE, LATEST, latest_tag
+
+    root = tmp_path / "checkpoints"
+    for step, complete in ((3, True), (6, True), (9, False)):
+        (root / f"step-{step:08d}").mkdir(parents=True)
+        if complete:
+            (root / f"step-{step:08d}" / COMPLETE).write_text(str(step))
+    assert latest_tag(root) == "step-00000006"  # no `latest` marker
+    (root / LATEST).write_text("step-00000009")
+    assert latest_tag(root) == "step-00000006"
+    (root / LATEST).write_text("step-00000003")
+    assert latest_tag(root) == "step-00000003"  # the marker wins when it names a complete one
+    assert latest_tag(tmp_path / "none") is None
 
 
 def test_paths_resolve_against_the_config_file(tmp_path, monkeypatch):

@@ -36,7 +36,11 @@ class ShardSource:
     ):
         self.path = Path(path)
         if not (self.path / MANIFEST_NAME).is_file():
-            raise FileNotFoundError(f"{self.path}: no {MANIFEST_NAME}; expected a curation output directory")
+            run = self.path.parent  # a common slip: the run's data/ folder instead of the run
+            hint = f" (its parent {run} is one: give that)" if (run / MANIFEST_NAME).is_file() else ""
+            raise FileNotFoundError(
+                f"{self.path}: no {MANIFEST_NAME}; expected a curation output directory{hint}"
+            )
         manifest = read_manifest(self.path)
         self.units: list[tuple[Path, int, int]] = []  # (file, row group, rows)
         for shard in manifest.get("shards", []):

@@ -42,13 +42,26 @@ def save_projector(
     (out_dir / PROJECTOR_META).write_text(json.dumps(meta, indent=2))
 
 
-def load_projector_into(projector: nn.Module, kind: str, path: str | Path) -> None:
-    """Load a hand-off artifact into `projector`, checking it was written for the same type and sizes."""
+def check_projector_artifact(path: str | Path, kind: str) -> dict:
+    """The metadata of the hand-off artifact at `path`, which must be one written for projector type `kind`."""
     path = Path(path)
     meta_path = path / PROJECTOR_META
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{path}: not a projector artifact (no {PROJECTOR_META})")
+        hint = (
+            " (an exported model: start from it with model.init_from)"
+            if (path / "vlm.json").is_file()
+            else ""
+        )
+        raise FileNotFoundError(f"{path}: not a projector artifact (no {PROJECTOR_META}){hint}")
     meta = json.loads(meta_path.read_text())
     if meta["type"] != kind:
-        raise ValueError(f"{path}: projector type {meta['type']!r} does not match config {kind!r}")
-    projector.load_state_dict(load_file(str(path / PROJECTOR_FILE)))
+        raise ValueError(
+            f"{path}: projector type {meta['type']!r} does not match model.projector.type {kind!r}"
+        )
+    return meta
+
+
+def load_projector_into(projector: nn.Module, kind: str, path: str | Path) -> None:
+    """Load a hand-off artifact into `projector`, checking it was written for the same type and sizes."""
+    check_projector_artifact(path, kind)
+    projector.load_state_dict(load_file(str(Path(path) / PROJECTOR_FILE)))

@@ -46,7 +46,7 @@ class AlignStage(Stage):
         self.freeze(model)
         for p in model.projector.parameters():
             p.requires_grad_(True)
-        return {"projector": self.cfg.train.projector_lr or self.cfg.train.lr}
+        return {"projector": self.cfg.train.lr_of("projector")}
 
     def handoff(self, engine, run_dir: Path, target: Path, rank: int) -> None:
         """The projector artifact (`model.projector.checkpoint` of stage 2)."""

@@ -29,7 +29,7 @@ def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
     stage.freeze(model)
     for p in model.projector.parameters():
         p.requires_grad_(True)
-    lrs = {"projector": t.projector_lr or t.lr}
+    lrs = {"projector": t.lr_of("projector")}
     if t.lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -54,7 +54,7 @@ def configure_trainable(stage: Stage, model: VLM) -> dict[str, float]:
     if t.train_vision:
         for p in model.vision.parameters():
             p.requires_grad_(True)
-        lrs["vision"] = t.vision_lr or t.lr
+        lrs["vision"] = t.lr_of("vision")
     return lrs
 
 
