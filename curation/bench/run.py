@@ -61,6 +61,10 @@ def _prepare_output(cfg: BenchConfig, resume: bool) -> None:
                 "continues only the same benchmark: undo the change or choose another output"
             )
         return
+    if cfg.output.is_dir() and any(cfg.output.iterdir()):  # a folder of something else: never written into
+        raise BenchError(
+            f"{cfg.output} is not empty and holds no benchmark (no bench.json): choose a new or empty output"
+        )
     cfg.output.mkdir(parents=True, exist_ok=True)
     atomic_write_json(marker, {"digest": cfg.digest, "scale": vars(cfg.scale), "bench": cfg.raw})
 

@@ -241,3 +241,18 @@ def test_resume_of_a_changed_benchmark_names_what_changed(tmp_path):
     path.write_text(yaml.safe_dump(bench))
     with pytest.raises(BenchError, match=r"\(changed: scale \(--scale\)\)"):
         run_bench(load_bench(path, scale="small"), resume=True)
+
+
+def test_an_output_folder_of_something_else_is_refused(tmp_path):
+    """A finished `curate run` (or any non-empty folder without bench.json) as `output` was written into as is."""
+    from curation.bench.run import _prepare_output
+
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    (out / "_manifest.json").write_text("{}")
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(BASE | {"output": str(out)}))
+    for resume in (False, True):
+        with pytest.raises(BenchError, match="is not empty and holds no benchmark"):
+            _prepare_output(load_bench(path), resume=resume)
+    assert sorted(p.name for p in out.iterdir()) == ["_manifest.json", "data"]
