@@ -61,7 +61,9 @@ def _prepare_output(cfg: BenchConfig, resume: bool) -> None:
                 "continues only the same benchmark: undo the change or choose another output"
             )
         return
-    if cfg.output.is_dir() and any(cfg.output.iterdir()):  # a folder of something else: never written into
+    held = {p.name for p in cfg.output.iterdir()} if cfg.output.is_dir() else set()
+    scored_pool = held == {"pool"} and (cfg.output / "pool" / "built.json").is_file()  # reused, not rebuilt
+    if held and not scored_pool:  # a folder of something else: never written into
         raise BenchError(
             f"{cfg.output} is not empty and holds no benchmark (no bench.json): choose a new or empty output"
         )

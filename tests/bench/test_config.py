@@ -256,3 +256,10 @@ def test_an_output_folder_of_something_else_is_refused(tmp_path):
         with pytest.raises(BenchError, match="is not empty and holds no benchmark"):
             _prepare_output(load_bench(path), resume=resume)
     assert sorted(p.name for p in out.iterdir()) == ["_manifest.json", "data"]
+    # a benchmark's scored pool alone (copied from an earlier output) is taken, as `prepare_pool` reuses it
+    reused = tmp_path / "reused"
+    (reused / "pool").mkdir(parents=True)
+    (reused / "pool" / "built.json").write_text("{}")
+    path.write_text(yaml.safe_dump(BASE | {"output": str(reused)}))
+    _prepare_output(load_bench(path), resume=False)
+    assert (reused / "bench.json").is_file()
