@@ -21,6 +21,11 @@ def _load(tmp_path, **changes):
     return load_bench(path)
 
 
+def _zeroshot(folder) -> dict:
+    """A zero-shot task of one class whose data folder is `folder`."""
+    return {"name": "t", "kind": "zeroshot", "folder": str(folder), "classnames": ["a"], "templates": ["{}"]}
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -105,13 +110,7 @@ def test_a_benchmark_that_cannot_start_leaves_no_output(tmp_path, capsys):
     """A missing pool was found after bench.json was written: the fixed file was then refused without --resume
     and, having another digest, with it too."""
     out = tmp_path / "out"
-    task = {
-        "name": "t",
-        "kind": "zeroshot",
-        "folder": str(tmp_path),
-        "classnames": ["a"],
-        "templates": ["{}"],
-    }
+    task = _zeroshot(tmp_path)
     bench = BASE | {"output": str(out), "pool": {"path": str(tmp_path / "no_pool")}, "tasks": [task]}
     path = tmp_path / "b.yaml"
     path.write_text(yaml.safe_dump(bench))
@@ -132,13 +131,7 @@ def test_a_pool_without_the_training_columns_is_refused_before_it_is_used(tmp_pa
 
     (tmp_path / "pool").mkdir()
     pq.write_table(pa.table({"uid": ["a"], "text": ["t"]}), tmp_path / "pool" / "part-00000.parquet")
-    task = {
-        "name": "t",
-        "kind": "zeroshot",
-        "folder": str(tmp_path),
-        "classnames": ["a"],
-        "templates": ["{}"],
-    }
+    task = _zeroshot(tmp_path)
     out = tmp_path / "out"
     bench = BASE | {"output": str(out), "pool": {"path": str(tmp_path / "pool")}, "tasks": [task]}
     path = tmp_path / "b.yaml"
@@ -161,13 +154,7 @@ def test_an_unfinished_curate_run_is_no_pool(tmp_path, capsys):
     (run / "data").mkdir()
     rows = {"uid": ["a"], "image": [b"x"], "caption": ["c"]}
     pq.write_table(pa.table(rows), run / "data" / "part-00000.parquet")
-    task = {
-        "name": "t",
-        "kind": "zeroshot",
-        "folder": str(tmp_path),
-        "classnames": ["a"],
-        "templates": ["{}"],
-    }
+    task = _zeroshot(tmp_path)
     out = tmp_path / "out"
     path = tmp_path / "b.yaml"
     path.write_text(yaml.safe_dump(BASE | {"output": str(out), "pool": {"path": str(run)}, "tasks": [task]}))
@@ -184,13 +171,7 @@ def test_a_benchmark_where_no_strategy_runs_exits_2(tmp_path, capsys):
     (tmp_path / "pool").mkdir()
     rows = {"uid": ["a", "b"], "image": [b"x", b"y"], "caption": ["c", "d"], "score": [0.1, 0.2]}
     pq.write_table(pa.table(rows), tmp_path / "pool" / "part-00000.parquet")
-    task = {
-        "name": "t",
-        "kind": "zeroshot",
-        "folder": str(tmp_path),
-        "classnames": ["a"],
-        "templates": ["{}"],
-    }
+    task = _zeroshot(tmp_path)
     strategy = {"name": "none_pass", "kind": "threshold", "column": "score", "min": 5.0}
     out = tmp_path / "out"
     bench = {
@@ -218,13 +199,7 @@ def test_resume_of_a_changed_benchmark_names_what_changed(tmp_path):
     pq.write_table(
         pa.table({"uid": ["a"], "image": [b"x"], "caption": ["c"]}), tmp_path / "pool" / "p.parquet"
     )
-    task = {
-        "name": "t",
-        "kind": "zeroshot",
-        "folder": str(tmp_path),
-        "classnames": ["a"],
-        "templates": ["{}"],
-    }
+    task = _zeroshot(tmp_path)
     bench = BASE | {
         "output": str(tmp_path / "out"),
         "pool": {"path": str(tmp_path / "pool")},
