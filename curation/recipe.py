@@ -218,6 +218,11 @@ def _parse_steps(raw_steps: Any) -> list[Step]:
         missing = [n for n in missing if n not in params]
         if missing:
             raise RecipeError(f"{where}.{op_name}", f"missing required parameter(s): {', '.join(missing)}")
+        if params.get("tag_only") and issubclass(cls, Stage) and cls.tag_fields is None:
+            raise RecipeError(
+                f"{where}.{op_name}.tag_only",
+                f"{op_name} has no tag mode (it cannot keep every row and mark its decision); remove tag_only",
+            )
         try:
             cls(**params).validate()
         except ValueError as exc:

@@ -119,6 +119,7 @@ class MetaclipBalance(Stage):
     """
 
     requires = (MATCHED,)
+    tag_fields = (pa.field(TAG_COLUMN, pa.bool_()),)
 
     ranges = {"t": AT_LEAST_0, "target_rows": AT_LEAST_0}
 

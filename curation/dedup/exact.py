@@ -11,7 +11,7 @@ import ray.data
 import xxhash
 
 from curation.dedup.keys import KEY_SCHEMA, ROWS_PER_PARTITION, first_of_key
-from curation.dedup.marking import mark_duplicates, sorted_labels
+from curation.dedup.marking import duplicate_tags, mark_duplicates, sorted_labels
 from curation.ops.base import Stage, register
 from curation.rows import ORDER
 from curation.stagekit import shuffle
@@ -47,6 +47,7 @@ class ExactDedup(Stage):
     """
 
     requires = ("{column}",)
+    tag_fields = duplicate_tags("exact_duplicate", cluster="")
 
     column: str = "text"
     normalize: bool = True
@@ -60,4 +61,4 @@ class ExactDedup(Stage):
             ctx.work_dir, "duplicates", files, "key", parts, first_of_key, KEY_SCHEMA, keys
         )
         labels = sorted_labels(ctx.work_dir, {**later, "rounds": 0}, order_bounds(files))
-        return mark_duplicates(ds, labels, "duplicate", self.tag_only, ("", "exact_duplicate"))
+        return mark_duplicates(ds, labels, "duplicate", self.active_tags())

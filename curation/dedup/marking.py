@@ -27,6 +27,12 @@ CLUSTER = "dup_cluster"
 IS_DUPLICATE = "is_duplicate"
 
 
+def duplicate_tags(flag: str = IS_DUPLICATE, cluster: str = CLUSTER) -> tuple[pa.Field, ...]:
+    """The columns `mark_duplicates` writes with `tag_only`: the cluster's root `_order` (unless `cluster` is "")
+    and the boolean `flag`, as a stage's `tag_fields`."""
+    return (*((pa.field(cluster, pa.int64()),) if cluster else ()), pa.field(flag, pa.bool_()))
+
+
 Labels = list[tuple[str, int, int]]  # (file, smallest node, largest node)
 
 
@@ -46,14 +52,15 @@ def roots_of(orders: pa.Array, labels: Labels) -> pa.Array:
     return pc.take(found.column("dst"), pc.index_in(orders, found.column("src")))
 
 
-def _mark(batch: pa.Table, labels: Labels, reason: str, tag_columns: tuple[str, str] | None) -> pa.Table:
+def _mark(batch: pa.Table, labels: Labels, reason: str, tags: tuple[pa.Field, ...] | None) -> pa.Table:
     orders = batch.column(ORDER).combine_chunks()
     root = roots_of(orders, labels)
     duplicate = pc.is_valid(root)
-    if tag_columns:
-        cluster, is_duplicate = tag_columns
-        batch = set_column(batch, cluster, pc.coalesce(root, orders)) if cluster else batch
-        return set_column(batch, is_duplicate, duplicate)
+    if tags is not None:
+        for field in tags:
+            values = duplicate if field.type == pa.bool_() else pc.coalesce(root, orders)
+            batch = set_column(batch, field.name, values.cast(field.type))
+        return batch
     previous = batch.column(DROP) if DROP in batch.column_names else pa.nulls(batch.num_rows, pa.string())
     return set_column(batch, DROP, pc.if_else(duplicate, pa.scalar(reason), previous))
 
@@ -88,13 +95,11 @@ def mark_duplicates(
     ds: ray.data.Dataset,
     labels: Labels,
     reason: str,
-    tag_only: bool,
-    tag_columns: tuple[str, str] = (CLUSTER, IS_DUPLICATE),
+    tags: tuple[pa.Field, ...] | None,
 ) -> ray.data.Dataset:
-    """Every row of `ds`, with `_drop = reason` on non-root rows, or with `tag_only` the two `tag_columns`.
-
-    The cluster column (`dup_cluster`; skipped when named "") is the component's root `_order` (a row's own
-    `_order` when it has no duplicate); the other (`is_duplicate`) is true on the rows that would be dropped.
+    """Every row of `ds`, with `_drop = reason` on non-root rows, or with `tags` (from `duplicate_tags`) those
+    columns instead: the boolean one is true on the rows that would be dropped, the integer one (`dup_cluster`)
+    is the component's root `_order` (a row's own `_order` when it has no duplicate).
     """
-    kwargs = {"labels": labels, "reason": reason, "tag_columns": tag_columns if tag_only else None}
+    kwargs = {"labels": labels, "reason": reason, "tags": tags}
     return ds.map_batches(_mark, fn_kwargs=kwargs, batch_format="pyarrow")

@@ -16,7 +16,7 @@ import ray.data
 from curation.dedup.candidates import BUCKET_SCHEMA, bucket_rows, star_edges
 from curation.dedup.components import EDGE_SCHEMA, connected_components
 from curation.dedup.lsh_curve import midpoint
-from curation.dedup.marking import mark_duplicates, sorted_labels
+from curation.dedup.marking import duplicate_tags, mark_duplicates, sorted_labels
 from curation.dedup.shingles import shingle_hashes
 from curation.dedup.signatures import band_keys, estimated_jaccard, minhash, permutations
 from curation.dedup.text_input import fixed_list, group_salts, text_column
@@ -92,6 +92,7 @@ class MinhashDedup(Stage):
     """
 
     requires = ("{column}", "{group_by}")
+    tag_fields = duplicate_tags()
 
     ranges = {
         "ngram": POSITIVE,
@@ -182,7 +183,7 @@ class MinhashDedup(Stage):
         if sigs["stats"].get("non_utf8_text"):
             ds = ds.map_batches(_mark_bad_encoding, fn_kwargs={"column": self.column}, batch_format="pyarrow")
         labels = sorted_labels(work, forest, order_bounds(files))
-        return mark_duplicates(ds, labels, "near_duplicate", self.tag_only)
+        return mark_duplicates(ds, labels, "near_duplicate", self.active_tags())
 
 
 def _band_rows(batch: pa.Table, bands: int) -> pa.Table:

@@ -14,7 +14,7 @@ import ray.data
 
 from curation.dedup.candidates import hamming_edges
 from curation.dedup.components import connected_components
-from curation.dedup.marking import mark_duplicates, sorted_labels
+from curation.dedup.marking import duplicate_tags, mark_duplicates, sorted_labels
 from curation.dedup.text_input import group_salts
 from curation.io.shards import atomic_write_json
 from curation.ops.base import AT_LEAST_0, ERROR, Stage, register, set_column
@@ -159,6 +159,7 @@ class PhashDedup(Stage):
     """
 
     requires = ("{group_by}",)
+    tag_fields = duplicate_tags()
 
     ranges = {"radius": AT_LEAST_0}
 
@@ -213,4 +214,4 @@ class PhashDedup(Stage):
                 batch_format="pyarrow",
             )
         labels = sorted_labels(work, forest, order_bounds(files))
-        return mark_duplicates(ds, labels, "near_duplicate_image", self.tag_only)
+        return mark_duplicates(ds, labels, "near_duplicate_image", self.active_tags())

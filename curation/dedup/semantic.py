@@ -10,7 +10,7 @@ import pyarrow as pa
 import ray.data
 import xxhash
 
-from curation.dedup.marking import mark_duplicates, sorted_labels
+from curation.dedup.marking import duplicate_tags, mark_duplicates, sorted_labels
 from curation.io.shards import atomic_write_json
 from curation.ops.base import AT_LEAST_0, POSITIVE, Stage, register
 from curation.ops.clip import embeddings_of
@@ -106,6 +106,7 @@ class SemanticDedup(Stage):
     ranges = {"eps": (0, 2), "num_clusters": AT_LEAST_0, "sample_size": POSITIVE}  # eps: a cosine distance
 
     requires = ("{column}",)
+    tag_fields = duplicate_tags("is_semantic_duplicate", cluster="")
 
     column: str = "clip_image_embedding"
     eps: float = 0.05
@@ -161,4 +162,4 @@ class SemanticDedup(Stage):
         parts = partitions_for(ctx.rows, rows_per_partition=50_000, minimum=ctx.num_workers)
         edges = shuffle.shuffle(ctx.work_dir, "duplicates", files, CLUSTER, parts, reduce, ASSIGNED, assign)
         labels = sorted_labels(ctx.work_dir, {**edges, "rounds": 0}, order_bounds(files))
-        return mark_duplicates(ds, labels, "semantic_duplicate", self.tag_only, ("", "is_semantic_duplicate"))
+        return mark_duplicates(ds, labels, "semantic_duplicate", self.active_tags())

@@ -206,6 +206,7 @@ class SubstringDedup(Stage):
 
     requires = ("{column}",)
     provides = ("{column}",)
+    tag_fields = (pa.field(TAG_COLUMN, pa.int64()),)
 
     ranges = {"min_tokens": POSITIVE, "min_words": AT_LEAST_0}
 

@@ -12,7 +12,7 @@ import ray.data
 import xxhash
 
 from curation.dedup.keys import KEY_SCHEMA, ROWS_PER_PARTITION, first_of_key
-from curation.dedup.marking import mark_duplicates, sorted_labels
+from curation.dedup.marking import duplicate_tags, mark_duplicates, sorted_labels
 from curation.ops.base import Stage, register
 from curation.rows import ORDER
 from curation.stagekit import shuffle
@@ -71,6 +71,7 @@ class UrlDedup(Stage):
     """
 
     requires = ("{column}",)
+    tag_fields = duplicate_tags("url_duplicate", cluster="")
 
     column: str = "url"
 
@@ -84,4 +85,4 @@ class UrlDedup(Stage):
         )  # fmt: skip
         forest = {**later, "rounds": 0}  # each key group is already a star: no components rounds needed
         labels = sorted_labels(ctx.work_dir, forest, order_bounds(files))
-        return mark_duplicates(ds, labels, "duplicate_url", self.tag_only, ("", "url_duplicate"))
+        return mark_duplicates(ds, labels, "duplicate_url", self.active_tags())

@@ -72,6 +72,7 @@ IMAGE_ROWS = pa.schema(
 )
 MEMBERS = pa.schema([("node", pa.int64()), ("root", pa.int64()), ("size", pa.int64())])
 REMOVED = pa.schema([(ORDER, pa.int64()), ("idx", pa.int32()), ("rule", pa.string())])
+TAG = pa.field("image_duplicates", pa.list_(pa.string()))  # `tag_only`: the rule (or null) of each image
 
 
 def _image_rows(batch: pa.Table, use_phash: bool) -> tuple[pa.Table, dict[str, int]]:
@@ -209,7 +210,7 @@ def _apply(batch: pa.Table, files: list[tuple[str, int, int]], step: str, tag_on
         keep.append([r is None for r in why])
         reasons.append(why)
     if tag_only:
-        return set_column(batch, "image_duplicates", pa.array(reasons, pa.list_(pa.string())))
+        return set_column(batch, TAG.name, pa.array(reasons, TAG.type))
     return split_images(batch, keep, reasons, step)
 
 
@@ -230,6 +231,7 @@ class InterleavedImageDedup(Stage):
 
     requires = ("texts", "images")
     provides = ("images", "dropped_images")
+    tag_fields = (TAG,)
 
     ranges = {"radius": AT_LEAST_0, "max_occurrences": POSITIVE}
 

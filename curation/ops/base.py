@@ -166,13 +166,29 @@ class Stage(Op):
     Intermediates go under `ctx.work_dir` with completion markers so a resumed run skips finished sub-phases.
     """
 
+    # What `tag_only: true` writes instead of dropping; None: the stage has no tag mode (the recipe refuses it).
+    tag_fields: ClassVar[tuple[pa.Field, ...] | None] = None
+
     tag_only: bool = False
 
     def run(self, ds: ray.data.Dataset, ctx: StageContext) -> ray.data.Dataset:
         raise NotImplementedError
 
+    def active_tags(self) -> tuple[pa.Field, ...] | None:
+        """The columns to write instead of dropping: `tag_fields` when `tag_only`, else None (drop)."""
+        return self.tag_fields if self.tag_only else None
+
+    def provided_columns(self) -> tuple[str, ...]:
+        """`provides` filled in, plus the tag columns when `tag_only`."""
+        return super().provided_columns() + tuple(f.name for f in self.active_tags() or ())
+
     def kept_schema(self, schema: pa.Schema) -> pa.Schema | None:
         """The schema of the rows this stage keeps from rows of `schema`, for a run whose rows were all dropped
-        before it: `schema` when it only marks drops (provides no column, `tag_only` off), else None (unknown).
-        A stage that writes columns of known types says so by overriding it."""
-        return schema if not self.provided_columns() and not self.tag_only else None
+        before it: `schema` when it only marks drops, with the `tag_fields` when `tag_only`, None (unknown) when
+        it writes other columns. A stage that writes columns of known types says so by overriding it."""
+        if super().provided_columns():
+            return None
+        for field in self.active_tags() or ():
+            index = schema.get_field_index(field.name)
+            schema = schema.set(index, field) if index >= 0 else schema.append(field)
+        return schema

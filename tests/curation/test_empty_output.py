@@ -122,3 +122,42 @@ def test_interleaved_stages_pass_the_documents_schema_on(ray_local, tmp_path):
     kept = _run(tmp_path, "kept", inputs, steps(1))
     empty = _run(tmp_path, "empty", inputs, steps(10**9))
     _check_empty_like(empty, kept)
+
+
+def test_tag_only_stages_pass_the_schema_on_with_their_tag_columns(ray_local, tmp_path):
+    """The quality filter drops every document before three dedup stages in tag mode: the shard has their tag
+    columns (`exact_duplicate`, `url_duplicate`, `dup_cluster`, `is_duplicate`) with the types they write."""
+    docs = tmp_path / "docs.jsonl"
+    text = " ".join(f"word{i % 40} is one of the many words of this page" for i in range(12))
+    docs.write_text(
+        "".join(
+            json.dumps({"id": f"d{i}", "url": f"https://x.org/{i % 3}", "text": text}) + "\n"
+            for i in range(6)
+        )
+    )
+
+    def steps(max_words: int) -> list:
+        return [
+            {"gopher_quality": {"min_doc_words": 1, "max_doc_words": max_words}},
+            {"exact_dedup": {"tag_only": True}},
+            {"url_dedup": {"tag_only": True}},
+            {"minhash_dedup": {"tag_only": True}},
+        ]
+
+    kept = _run(tmp_path, "kept", [str(docs)], steps(100_000))
+    empty = _run(tmp_path, "empty", [str(docs)], steps(2))
+    assert {"exact_duplicate", "url_duplicate", "dup_cluster", "is_duplicate"} <= set(
+        pq.read_schema(kept / SHARD).names
+    )
+    _check_empty_like(empty, kept)
+
+
+def test_a_stage_without_a_tag_mode_refuses_tag_only(tmp_path):
+    """`top_fraction` can only drop: `tag_only: true` would keep every row and write nothing, so it is refused."""
+    from curation.recipe import RecipeError, load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    steps = [{"top_fraction": {"column": "clip_score", "fraction": 0.3, "tag_only": True}}]
+    recipe.write_text(json.dumps({"name": "t", "input": {"paths": [str(tmp_path)]}, "steps": steps}))
+    with pytest.raises(RecipeError, match="top_fraction has no tag mode"):
+        load_recipe(recipe)
