@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.bench.config import DIGEST_IGNORES, BenchConfig, BenchError
+from curation.bench.config import DIGEST_IGNORES, BenchConfig, BenchError, check_models
 from curation.bench.evaluate import Evaluator, TaskDataMissing, check_task, headline
 from curation.bench.pool import Pool
 from curation.bench.scales import Scale, get_scale
@@ -239,6 +239,7 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     if not tasks:
         raise BenchError("no evaluation task can run: " + "; ".join(skipped.values()))
     _check_pool_source(cfg)
+    check_models(cfg)
     # only now: a benchmark that cannot start leaves no output behind to refuse the fixed rerun
     _prepare_output(cfg, resume)
     pool = prepare_pool(cfg, log)
