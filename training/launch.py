@@ -17,7 +17,7 @@ from pathlib import Path
 
 from training import output_lock
 from training.config import ConfigError, load_config
-from training.preflight import check_output_dir, check_resume_world, preflight, replace_run
+from training.preflight import CONFIG_NAME, check_output_dir, check_resume_world, preflight, replace_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +81,9 @@ def launch(
     if hostfile and not Path(hostfile).is_file():  # DeepSpeed would train on this node alone, with a warning
         raise ConfigError(f"--hostfile {hostfile}: no such file")
     replace = check_output_dir(cfg, resume, overwrite)  # finished work is refused before anything is loaded
+    recorded = Path(cfg.output_dir) / CONFIG_NAME
+    if replace and recorded.exists() and recorded.samefile(config):  # removed before the ranks could read it
+        raise ConfigError(f"{config} is the record of the run this launch replaces: launch a copy of it")
     if resume and not hostfile:
         check_resume_world(cfg, num_gpus or max(_cuda_devices(), 1))
     preflight(cfg)

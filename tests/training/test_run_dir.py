@@ -83,6 +83,20 @@ def test_only_a_run_that_failed_before_its_first_checkpoint_is_replaced_without_
     assert not any(run.iterdir())
 
 
+def test_the_replaced_runs_own_config_is_not_launched(tmp_path, capsys):
+    """Relaunching a failed run's recorded config.yaml (or any config at that place) removed it with the run's
+    files before the ranks read it."""
+    from training.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text((CONFIGS / "tiny_align.yaml").read_text())
+    args = [f"output_dir={run}", f"data.sources=[{{path: {tmp_path / 'data'}}}]"]
+    assert main(["launch", str(run / "config.yaml"), "--num-gpus", "1", *args]) == 2
+    assert "is the record of the run this launch replaces: launch a copy of it" in capsys.readouterr().err
+    assert (run / "config.yaml").is_file()
+
+
 def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_path):
     """`--resume` continues a run with its own config: a change to what it trains is refused before any rank
     starts (the recorded config.yaml, which `train export` reads, is left as it was); a change to how it loads,
