@@ -15,8 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from training import output_lock
 from training.config import ConfigError, load_config
-from training.preflight import check_output_dir, check_resume_world, preflight, replace_run
+from training.preflight import CONFIG_NAME, check_output_dir, check_resume_world, preflight, replace_run
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,25 +81,33 @@ def launch(
     if hostfile and not Path(hostfile).is_file():  # DeepSpeed would train on this node alone, with a warning
         raise ConfigError(f"--hostfile {hostfile}: no such file")
     replace = check_output_dir(cfg, resume, overwrite)  # finished work is refused before anything is loaded
+    recorded = Path(cfg.output_dir) / CONFIG_NAME
+    if replace and recorded.exists() and recorded.samefile(config):  # removed before the ranks could read it
+        raise ConfigError(f"{config} is the record of the run this launch replaces: launch a copy of it")
     if resume and not hostfile:
         check_resume_world(cfg, num_gpus or max(_cuda_devices(), 1))
     preflight(cfg)
-    if replace:  # only once the new run is known to start
-        replace_run(cfg)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    if "DS_ACCELERATOR" not in env and not _cuda_devices():
-        env["DS_ACCELERATOR"] = "cpu"
-    return run_forwarding_signals(launcher_command(config, overrides, num_gpus, hostfile, resume), env)
+    lock = output_lock.hold(Path(cfg.output_dir))  # held by the launcher too: the run is live while it is
+    try:
+        if replace:  # only once the new run is known to start
+            replace_run(cfg)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        if "DS_ACCELERATOR" not in env and not _cuda_devices():
+            env["DS_ACCELERATOR"] = "cpu"
+        cmd = launcher_command(config, overrides, num_gpus, hostfile, resume)
+        return run_forwarding_signals(cmd, env, (lock,))
+    finally:
+        os.close(lock)
 
 
-def run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
+def run_forwarding_signals(cmd: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> int:
     """Run the launcher in the foreground and pass SIGTERM, SIGINT and SIGHUP on to it; return its exit code.
 
     The DeepSpeed launcher stops its ranks when it gets one of these; without the forwarding, a `train launch`
     stopped by `kill` or a scheduler would exit alone and leave the ranks running.
     """
-    with subprocess.Popen(cmd, env=env) as proc:
+    with subprocess.Popen(cmd, env=env, pass_fds=pass_fds) as proc:
 
         def forward(signum: int, _frame: object) -> None:
             proc.send_signal(signum)

@@ -14,9 +14,12 @@ import yaml
 from curation.io.output_paths import remove_entries
 from training.config import Config, ConfigError
 from training.data.shards import ShardSource
+from training.output_lock import in_use
 
 CONFIG_NAME = "config.yaml"  # the run's recorded config (training.export writes it)
 RUN_ENTRIES = (CONFIG_NAME, "metrics.jsonl", "summary.json", "tensorboard", "checkpoints", "handoff")
+# what a run that failed before its first checkpoint leaves (no summary, hand-off or checkpoint: nothing to keep)
+FAILED_RUN_ENTRIES = (CONFIG_NAME, "metrics.jsonl", "tensorboard", "checkpoints")
 # what `--resume` may change: where the run lives and how it loads, logs and checkpoints, never what it trains
 RESUME_MAY_CHANGE = ("output_dir", "data.num_workers", "logging.", "checkpoint.")
 
@@ -150,10 +153,21 @@ def inputs_in_output(cfg: Config) -> list[str]:
     ]
 
 
+def failed_before_checkpoint(out: Path) -> bool:
+    """`out` holds only what a run that failed before its first checkpoint wrote: its config and maybe metrics,
+    TensorBoard events and an empty `checkpoints/` (no checkpoint, hand-off or summary, nobody else's file), and
+    no launch is running there."""
+    names = {p.name for p in out.iterdir()}
+    checkpoints = out / "checkpoints"
+    no_checkpoint = not checkpoints.exists() or (checkpoints.is_dir() and not any(checkpoints.iterdir()))
+    return CONFIG_NAME in names and names <= set(FAILED_RUN_ENTRIES) and no_checkpoint and not in_use(out)
+
+
 def check_output_dir(cfg: Config, resume: bool, overwrite: bool) -> bool:
     """A run never lands on top of another by accident: a non-empty `output_dir` needs `--resume` (continue
-    it, with the config it was started with) or `--overwrite`; an `output_dir` holding one of the run's inputs
-    is refused whatever the flags. Returns whether an earlier run's files are to be replaced."""
+    it, with the config it was started with) or `--overwrite`, unless it holds only the files of a run that
+    failed before its first checkpoint (replaced without either); an `output_dir` holding one of the run's
+    inputs is refused whatever the flags. Returns whether an earlier run's files are to be replaced."""
     out = Path(cfg.output_dir)
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
@@ -173,7 +187,7 @@ def check_output_dir(cfg: Config, resume: bool, overwrite: bool) -> bool:
         return False
     if not out.is_dir() or not any(out.iterdir()):
         return False
-    if not overwrite:
+    if not overwrite and not failed_before_checkpoint(out):
         latest = out / "checkpoints" / "latest"
         held_tag = f" (checkpoint {latest.read_text().strip()})" if latest.is_file() else ""
         raise ConfigError(

@@ -217,6 +217,30 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
     )
 
 
+def check_models(cfg: BenchConfig) -> None:
+    """The CLIP models the benchmark trains (its scale's, and a built pool's teacher) have a tokenizer that fits
+    their text tower, as `curate run` checks its steps' models (`check_open_clip_config`); a BenchError before
+    anything is built or trained, not open_clip_train's log tail."""
+    import tempfile
+
+    from curation.bench.trainer import model_reference
+    from curation.models import check_open_clip_config
+
+    scales = {f"scale {cfg.scale.name}": cfg.scale}
+    if "fashion_mnist" in cfg.pool:
+        scales["pool.teacher"] = get_scale("tiny", cfg.pool.get("teacher"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for where, scale in scales.items():
+            ref = model_reference(scale, Path(tmp) / "model")  # a model config: written as training writes it
+            try:
+                check_open_clip_config(ref, None)
+            except (OSError, ValueError) as exc:
+                reason = str(exc)
+                if isinstance(scale.model, dict):  # not the temporary folder's name: the config's place
+                    reason = reason.removeprefix(f"open_clip model {ref}: ")
+                raise BenchError(f"{where}: the CLIP model it trains: {reason}") from None
+
+
 def load_bench(path: str | Path, scale: str | None = None) -> BenchConfig:
     """Read BENCH.yaml with the safe loader; relative paths in it resolve against the current directory."""
     path = Path(path)

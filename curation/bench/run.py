@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.bench.config import DIGEST_IGNORES, BenchConfig, BenchError
+from curation.bench.config import DIGEST_IGNORES, BenchConfig, BenchError, check_models
 from curation.bench.evaluate import Evaluator, TaskDataMissing, check_task, headline
 from curation.bench.pool import Pool
 from curation.bench.scales import Scale, get_scale
@@ -239,6 +239,7 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     if not tasks:
         raise BenchError("no evaluation task can run: " + "; ".join(skipped.values()))
     _check_pool_source(cfg)
+    check_models(cfg)
     # only now: a benchmark that cannot start leaves no output behind to refuse the fixed rerun
     _prepare_output(cfg, resume)
     pool = prepare_pool(cfg, log)
@@ -264,9 +265,9 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
             label = f"{job['strategy']}/seed{job['seed']}"
             try:
                 result = future.result()
-            except (TrainingError, OSError, RuntimeError) as exc:
-                failures[job["strategy"]] = f"seed {job['seed']}: {exc}"
-                log(f"{label} failed: {exc}")
+            except Exception as exc:  # one run's failure (any error) is counted; the benchmark goes on
+                _fail(failures, job["strategy"], f"seed {job['seed']}: {_reason(exc)}")
+                log(f"{label} failed: {_reason(exc)}")
                 continue
             results.append(result)
             trained.append(label)
@@ -279,16 +280,32 @@ def run_bench(cfg: BenchConfig, resume: bool = False, log: Log = print) -> Bench
     return BenchOutcome(ranked, paths, skipped, trained)
 
 
+def _reason(exc: Exception) -> str:
+    """What a failed run or selection says under the table: one line, with the error's type where the message
+    alone may not name the problem (a KeyError's message is just the key)."""
+    if isinstance(exc, TrainingError):  # its message ends with the trainer's log tail
+        return str(exc)
+    text = " ".join(str(exc).split())
+    return (
+        text if isinstance(exc, StrategyError | OSError | RuntimeError) else f"{type(exc).__name__}: {text}"
+    )
+
+
+def _fail(failures: dict[str, str], strategy: str, reason: str) -> None:
+    """Record a failure of `strategy`, after any earlier one (of another seed)."""
+    failures[strategy] = f"{failures[strategy]}; {reason}" if strategy in failures else reason
+
+
 def _selection_job(
     cfg: BenchConfig, pool: Pool, strategy: Strategy, seed: int, failures: dict[str, str], log: Log
 ) -> dict | None:
     try:
         ids = select(strategy, pool, seed)
-    except StrategyError as exc:
-        failures[strategy.name] = str(exc)
-        log(f"strategy {strategy.name} skipped: {exc}")
+        key = hashlib.sha256(ids.tobytes()).hexdigest()[:16]
+        shards = _exported(pool, ids, cfg.output / "subsets" / key, cfg, cfg.columns)
+    except Exception as exc:  # e.g. a `python` strategy's own error: that strategy's failure only
+        _fail(failures, strategy.name, _reason(exc))
+        log(f"strategy {strategy.name} skipped: {_reason(exc)}")
         return None
-    key = hashlib.sha256(ids.tobytes()).hexdigest()[:16]
-    shards = _exported(pool, ids, cfg.output / "subsets" / key, cfg, cfg.columns)
     log(f"{strategy.name}/seed{seed}: {len(ids):,} of {pool.num_rows:,} rows -> subsets/{key}")
     return {"strategy": strategy.name, "seed": seed, "subset_size": int(len(ids)), "shards": shards}

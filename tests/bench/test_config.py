@@ -238,3 +238,42 @@ def test_an_output_folder_of_something_else_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(BASE | {"output": str(reused)}))
     _prepare_output(load_bench(path), resume=False)
     assert (reused / "bench.json").is_file()
+
+
+@pytest.mark.parametrize("where", ["scale_overrides", "teacher"])
+def test_a_model_whose_tokenizer_does_not_fit_its_text_tower_is_one_line_before_anything_trains(
+    tmp_path, capsys, where
+):
+    """A model config whose text tower embeds 64 tokens (open_clip's tokenizer gives ids up to 49407) reached
+    open_clip_train, which failed with a log tail; the teacher's only after the pool was built."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from curation.bench.scales import TINY_MODEL
+
+    model = {**TINY_MODEL, "text_cfg": {**TINY_MODEL["text_cfg"], "vocab_size": 64}}
+    out = tmp_path / "out"
+    bench = BASE | {"output": str(out), "tasks": [_zeroshot(tmp_path)]}
+    if where == "teacher":
+        (tmp_path / "fm").mkdir()
+        bench["pool"] = {"fashion_mnist": {"root": str(tmp_path / "fm")}, "teacher": {"model": model}}
+    else:
+        (tmp_path / "pool").mkdir()
+        png = io.BytesIO()
+        Image.new("RGB", (28, 28), (200, 30, 30)).save(png, format="PNG")  # trainable: without the check,
+        rows = {"uid": ["a"], "image": [png.getvalue()], "caption": ["c"]}  # open_clip_train fails on it
+        pq.write_table(pa.table(rows), tmp_path / "pool" / "part-00000.parquet")
+        overrides = {"model": model, "samples_seen": 8, "batch_size": 8, "warmup": 1}
+        bench |= {"pool": {"path": str(tmp_path / "pool")}, "scale_overrides": overrides}
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    err = capsys.readouterr().err
+    label = "pool.teacher" if where == "teacher" else "scale tiny"
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"error: {label}: the CLIP model it trains: its tokenizer (49408 tokens, ids up to 49407)" in err
+    assert "does not fit its text tower (64 token embeddings)" in err
+    assert not out.exists()

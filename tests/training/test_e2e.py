@@ -333,6 +333,26 @@ def test_a_run_that_trains_on_no_sample_fails_without_a_handoff(workdir, coco_di
     assert not (workdir / "runs" / "no_sample" / "handoff").exists()
 
 
+def test_a_run_that_failed_before_its_first_checkpoint_is_rerun_without_overwrite(workdir, coco_dir):
+    """A run that failed after its ranks started left config.yaml (and metrics) in output_dir, and the fixed
+    rerun was refused without --overwrite; with no checkpoint or hand-off there, it now starts afresh."""
+    need_coco()
+    run = workdir / "runs" / "failed_early"
+    args = align_args(workdir, coco_dir, "failed_early", 2)
+    proc = launch(
+        workdir, "tiny_align.yaml", *args, "model.max_length=4", "data.max_empty_batches=1", ranks=1
+    )
+    assert proc.returncode == 2 and "train: error: no usable sample in the last 1 steps" in proc.stderr
+    assert (run / "config.yaml").is_file() and not any((run / "checkpoints").glob("*"))
+    proc = launch(workdir, "tiny_align.yaml", *args, "train.max_steps=1", ranks=1)
+    assert_ok(proc)
+    assert (run / "handoff" / "projector.json").is_file()
+    assert "max_length: 64" in (run / "config.yaml").read_text()
+    assert sorted(read_metrics(run)) == [1]
+    proc = launch(workdir, "tiny_align.yaml", *args, "train.max_steps=1", ranks=1)  # finished work: refused
+    assert proc.returncode == 2 and "is not empty (checkpoint step-00000001): pass --resume" in proc.stderr
+
+
 def test_killed_train_export_overwrite_leaves_a_complete_export(workdir, z2_align, tmp_path):
     """`train export --overwrite` killed while writing removed the earlier export and left a partial one (no
     vlm.json): whatever moment the kill lands, the folder holds one complete export."""

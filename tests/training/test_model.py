@@ -71,3 +71,55 @@ def test_projector_registry_and_handoff_roundtrip(tmp_path):
         load_projector_into(build_projector("linear", 8, 4), "linear", tmp_path / "p")
     with pytest.raises(ValueError, match="unknown projector type 'mlp3x'"):
         build_projector("mlp3x", 8, 4)
+
+
+def test_a_handoff_write_cut_short_leaves_the_previous_handoff_intact(tmp_path, monkeypatch):
+    """A stage-1 run killed while writing its hand-off left a partial weights file that stage 2 then loaded."""
+    import training.model.projector as projector
+    from training.model.projector import PROJECTOR_FILE, PROJECTOR_META, check_projector_artifact
+
+    old = build_projector("linear", 8, 4)
+    save_projector(old.state_dict(), "linear", 8, 4, tmp_path / "p")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "p").iterdir()}
+    real_save_file = projector.save_file
+
+    def cut_short(tensors, filename):  # the writer dies half-way through the new weights
+        real_save_file(tensors, filename)
+        with open(filename, "r+b") as fh:
+            fh.truncate(fh.seek(0, 2) // 2)
+        raise OSError("killed while writing")
+
+    monkeypatch.setattr(projector, "save_file", cut_short)
+    with pytest.raises(OSError, match="killed while writing"):
+        save_projector(build_projector("mlp2x_gelu", 8, 4).state_dict(), "mlp2x_gelu", 8, 4, tmp_path / "p")
+    with pytest.raises(OSError, match="killed while writing"):
+        save_projector(old.state_dict(), "linear", 8, 4, tmp_path / "first")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "p").iterdir()} == before  # no temporary file left
+    assert not (tmp_path / "first").exists() or not any((tmp_path / "first").iterdir())
+    assert check_projector_artifact(tmp_path / "p", "linear") == {
+        "type": "linear",
+        "vision_dim": 8,
+        "lm_dim": 4,
+    }
+    loaded = build_projector("linear", 8, 4)
+    load_projector_into(loaded, "linear", tmp_path / "p")
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(old.state_dict().values(), loaded.state_dict().values(), strict=True)
+    )
+
+    monkeypatch.setattr(projector, "save_file", real_save_file)  # a rerun replaces it with a complete one
+    new = build_projector("mlp2x_gelu", 8, 4)
+    save_projector(new.state_dict(), "mlp2x_gelu", 8, 4, tmp_path / "p")
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted([PROJECTOR_FILE, PROJECTOR_META])
+    load_projector_into(build_projector("mlp2x_gelu", 8, 4), "mlp2x_gelu", tmp_path / "p")
+
+
+def test_weights_without_their_meta_are_an_incomplete_handoff(tmp_path):
+    """Weights whose meta was never written (a writer stopped between the two) are refused with a clear line."""
+    from training.model.projector import PROJECTOR_META, check_projector_artifact
+
+    save_projector(build_projector("linear", 8, 4).state_dict(), "linear", 8, 4, tmp_path / "p")
+    (tmp_path / "p" / PROJECTOR_META).unlink()
+    with pytest.raises(FileNotFoundError, match="an incomplete hand-off"):
+        check_projector_artifact(tmp_path / "p", "linear")

@@ -4,6 +4,7 @@ against the config file, replayed steps are logged once, and the run length foll
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,55 @@ def test_overwrite_removes_only_the_runs_own_files(tmp_path):
     assert check_output_dir(cfg, resume=False, overwrite=True)
     replace_run(cfg)
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+
+
+def test_only_a_run_that_failed_before_its_first_checkpoint_is_replaced_without_a_flag(tmp_path):
+    """What a failed run leaves before any checkpoint (config, metrics, TensorBoard, an empty checkpoints/)
+    needs no --overwrite; a checkpoint, hand-off, summary, anybody else's file or a launch still running there
+    keeps the folder refused."""
+    from training.config import ConfigError
+    from training.output_lock import hold
+    from training.preflight import check_output_dir, replace_run
+
+    run = tmp_path / "run"
+    cfg = load_config(CONFIGS / "tiny_align.yaml", [f"output_dir={run}"])
+
+    def leftovers() -> None:
+        (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run / "tensorboard").mkdir(exist_ok=True)
+        (run / "config.yaml").write_text("stage: align\n")
+        (run / "metrics.jsonl").write_text('{"step": 1, "split": "train"}\n')
+
+    for extra in ("checkpoints/step-00000003", "handoff", "summary.json", "notes.txt"):
+        leftovers()
+        (run / extra).mkdir()
+        with pytest.raises(ConfigError, match="is not empty"):
+            check_output_dir(cfg, resume=False, overwrite=False)
+        (run / extra).rmdir()
+    leftovers()
+    lock = hold(run)  # the failed-looking run is still running
+    with pytest.raises(ConfigError, match="is not empty"):
+        check_output_dir(cfg, resume=False, overwrite=False)
+    with pytest.raises(ConfigError, match="another train launch is running there"):
+        hold(run)
+    os.close(lock)
+    assert check_output_dir(cfg, resume=False, overwrite=False)
+    replace_run(cfg)
+    assert not any(run.iterdir())
+
+
+def test_the_replaced_runs_own_config_is_not_launched(tmp_path, capsys):
+    """Relaunching a failed run's recorded config.yaml (or any config at that place) removed it with the run's
+    files before the ranks read it."""
+    from training.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text((CONFIGS / "tiny_align.yaml").read_text())
+    args = [f"output_dir={run}", f"data.sources=[{{path: {tmp_path / 'data'}}}]"]
+    assert main(["launch", str(run / "config.yaml"), "--num-gpus", "1", *args]) == 2
+    assert "is the record of the run this launch replaces: launch a copy of it" in capsys.readouterr().err
+    assert (run / "config.yaml").is_file()
 
 
 def test_resume_with_a_changed_config_is_refused_and_keeps_the_runs_config(tmp_path):
