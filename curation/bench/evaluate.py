@@ -157,8 +157,16 @@ def _check_zeroshot(task: Task) -> None:
     for key in ("classnames", "templates"):  # a string would be read as a list of its characters
         if not isinstance(p[key], list) or not all(isinstance(v, str) for v in p[key]):
             raise ValueError(f"task {task.name}: {key} must be a list of strings, got {p[key]!r}")
-    if not all(isinstance(t, str) and "{}" in t for t in p["templates"]):
-        raise ValueError(f"task {task.name}: every template needs {{}} where the class name goes")
+    for template in p["templates"]:
+        try:
+            filled = template.format("\0")
+        except (KeyError, IndexError, ValueError) as exc:  # `{x}`, a second `{}`, an unclosed brace
+            raise ValueError(
+                f"task {task.name}: template {template!r} cannot be filled with a class name "
+                f"({type(exc).__name__}: {exc}); write {{}} where it goes, {{{{ and }}}} for literal braces"
+            ) from None
+        if "\0" not in filled:
+            raise ValueError(f"task {task.name}: every template needs {{}} where the class name goes")
     if "folder" in p:  # a class per folder: the labels are the class names' positions
         _need(p["folder"], task.name, "image folder")
         return

@@ -125,6 +125,18 @@ def test_zeroshot_tasks_that_would_score_wrong_are_refused(tmp_path):
                                           "templates": ["{}"]}))  # fmt: skip
     with pytest.raises(ValueError, match=r"every template needs \{\} where the class name goes"):
         check_task(Task("t", "zeroshot", idx | {"classnames": list("abcdefghij"), "templates": ["a photo."]}))
+    for template, error in (
+        ("a {} square{x}", "KeyError"),
+        ("{} and {}", "IndexError"),
+        ("a {} {", "ValueError"),
+    ):
+        with pytest.raises(ValueError, match=f"template .* cannot be filled with a class name \\({error}"):
+            check_task(Task("t", "zeroshot", idx | {"classnames": ["a", "b", "c"], "templates": [template]}))
+    check_task(
+        Task(
+            "t", "zeroshot", idx | {"classnames": ["a", "b", "c"], "templates": ["{{{}}}", "{0}"], "limit": 3}
+        )
+    )
     with pytest.raises(ValueError, match="needs classnames and templates"):
         check_task(Task("t", "zeroshot", idx | {"classnames": [], "templates": ["{}"]}))
     # found only when the first trained model was evaluated: a ValueError that ended the whole benchmark
