@@ -139,15 +139,22 @@ def _hf_vocab_size(name: str) -> int | None:
 
 
 def check_open_clip_config(model: str, pretrained: str | None) -> None:
-    """From a local model folder's configs alone (no weights read): its tokenizer fits its text tower.
+    """`model` names a model open_clip knows or a local folder; from a local folder's configs alone (no weights
+    read): its tokenizer fits its text tower.
 
     Registry models ship matching configs and tokenizers. A text tower from Hugging Face (`hf_model_name`) has its
     size in its own config, read when it is on this machine; else the load checks it (`load_open_clip`)."""
-    name, _ = open_clip_reference(model, pretrained)
-    if not name.startswith("local-dir:"):
-        return
     import open_clip
     from open_clip.model import CLIPTextCfg
+
+    name, _ = open_clip_reference(model, pretrained)
+    if not name.startswith("local-dir:"):
+        if not name.startswith("hf-hub:") and open_clip.get_model_config(name) is None:
+            raise FileNotFoundError(
+                f"open_clip model {model}: no such folder, and open_clip knows no model of that name; give a "
+                "registry name (ViT-B-32, ...) or a local folder holding open_clip_config.json and weights"
+            )
+        return
 
     text_cfg = (open_clip.get_model_config(name) or {}).get("text_cfg", {})
     hf_model = text_cfg.get("hf_model_name")

@@ -219,9 +219,13 @@ def parse_bench(raw: Any, source: str, base: Path, scale_name: str | None = None
 
 def check_models(cfg: BenchConfig) -> None:
     """The CLIP models the benchmark trains (its scale's, and a built pool's teacher) have a tokenizer that fits
-    their text tower, as `curate run` checks its steps' models (`check_open_clip_config`); a BenchError before
-    anything is built or trained, not open_clip_train's log tail."""
+    their text tower, as `curate run` checks its steps' models (`check_open_clip_config`), and the models of the
+    `pool.score` steps that do not use the teacher load (their `preflight`); a BenchError before anything is
+    built or trained, not open_clip_train's log tail or a failure once the teacher has trained."""
     import tempfile
+
+    if cfg.pool.get("score"):
+        _check_score_models(cfg.pool["score"])
 
     from curation.bench.trainer import model_reference
     from curation.models import check_open_clip_config
@@ -239,6 +243,21 @@ def check_models(cfg: BenchConfig) -> None:
                 if isinstance(scale.model, dict):  # not the temporary folder's name: the config's place
                     reason = reason.removeprefix(f"open_clip model {ref}: ")
                 raise BenchError(f"{where}: the CLIP model it trains: {reason}") from None
+
+
+def _check_score_models(steps: list) -> None:
+    """`curate run`'s model preflight for each `pool.score` step whose parameters do not name `{teacher}` (that
+    one exists only once the teacher has trained)."""
+    from curation.recipe import parse_recipe
+
+    recipe = parse_recipe({"input": {"paths": ["pool"]}, "steps": steps}, "pool.score")
+    for i, step in enumerate(recipe.steps):
+        if "{teacher}" in json.dumps(step.params):
+            continue
+        try:
+            step.build().preflight()
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"pool.score[{i}].{step.name}: cannot load its model: {exc}") from None
 
 
 def load_bench(path: str | Path, scale: str | None = None) -> BenchConfig:

@@ -277,3 +277,27 @@ def test_a_model_whose_tokenizer_does_not_fit_its_text_tower_is_one_line_before_
     assert f"error: {label}: the CLIP model it trains: its tokenizer (49408 tokens, ids up to 49407)" in err
     assert "does not fit its text tower (64 token embeddings)" in err
     assert not out.exists()
+
+
+def test_a_scoring_model_that_does_not_load_is_one_line_before_anything_is_built(tmp_path, capsys):
+    """A `pool.score` step's model (not the teacher's) was first loaded when scoring began, after the pool was
+    built and the teacher trained; a step naming `{teacher}` is left to the scoring (no teacher exists yet)."""
+    out = tmp_path / "out"
+    (tmp_path / "fm").mkdir()
+    missing = tmp_path / "no_such_model"
+    score = [
+        {"clip_score": {"tag_only": True, "model": "{teacher}", "pretrained": None}},
+        {"clip_score": {"tag_only": True, "model": str(missing), "pretrained": None}},
+    ]
+    bench = BASE | {
+        "output": str(out),
+        "tasks": [_zeroshot(tmp_path)],
+        "pool": {"fashion_mnist": {"root": str(tmp_path / "fm")}, "score": score},
+    }
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(bench))
+    assert main(["bench", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "error: pool.score[1].clip_score#2: cannot load its model:" in err and str(missing) in err
+    assert not out.exists()

@@ -150,6 +150,15 @@ def test_an_unloadable_model_is_one_clear_error_naming_the_step(tmp_path, capsys
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "clip_score: cannot load its model" in err and "laion2b_s34b_b79k" in err
     assert "`pretrained` to a local checkpoint file" in err
+    # a model folder that does not exist (a typo), without `pretrained`: it was taken for a registry name and
+    # failed on every worker once the run had started
+    missing = tmp_path / "clip_modle"
+    sets = [f"input.paths=['{tmp_path}/pool.parquet']", f"steps[0].clip_score.model={missing}"]
+    sets.append("steps[0].clip_score.pretrained=null")
+    code = main(["validate", "pipelines/datacomp_clip.yaml", *(arg for s in sets for arg in ("--set", s))])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"clip_score: cannot load its model: open_clip model {missing}: no such folder" in err
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
