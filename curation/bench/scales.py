@@ -27,7 +27,7 @@ class Scale:
     name: str
     model: (
         str | dict[str, Any]
-    )  # an open_clip model name, or a model config (written as a local model folder)
+    )  # an open_clip model name, a local open_clip folder, or a model config (written as a local model folder)
     pool_size: int | None
     samples_seen: int
     batch_size: int  # global

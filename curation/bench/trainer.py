@@ -38,9 +38,11 @@ def brace_list(shards: list[Path]) -> str:
 
 
 def model_reference(scale: Scale, folder: Path) -> str:
-    """An open_clip model name, or (for a config) a local model folder holding only `open_clip_config.json`."""
+    """An open_clip model name, a local open_clip folder (`local-dir:`), or (for a config) a local model folder
+    holding only `open_clip_config.json`."""
     if isinstance(scale.model, str):
-        return scale.model
+        local = Path(scale.model).expanduser()
+        return f"local-dir:{local.resolve()}" if local.is_dir() else scale.model
     folder.mkdir(parents=True, exist_ok=True)
     cfg = {"model_cfg": scale.model, "preprocess_cfg": {"size": scale.model["vision_cfg"]["image_size"]}}
     (folder / "open_clip_config.json").write_text(json.dumps(cfg, indent=1))

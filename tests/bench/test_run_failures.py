@@ -15,6 +15,8 @@ import yaml
 from PIL import Image
 
 from curation.bench.evaluate import Evaluator
+from curation.bench.scales import get_scale
+from curation.bench.trainer import model_reference
 from curation.cli import main
 
 pytest.importorskip("open_clip_train.main")
@@ -28,7 +30,9 @@ def _png(color: tuple[int, int, int]) -> bytes:
     return buf.getvalue()
 
 
-def _bench(tmp_path: Path, strategies: list[dict], seeds: list[int], templates: list[str]) -> Path:
+def _bench(
+    tmp_path: Path, strategies: list[dict], seeds: list[int], templates: list[str], **scale: object
+) -> Path:
     """A benchmark file: a 64-row pool of coloured squares, a zero-shot task over a folder per colour, and a tiny
     CLIP trained for two steps per run."""
     names = [n for n in COLORS for _ in range(32)]
@@ -46,7 +50,7 @@ def _bench(tmp_path: Path, strategies: list[dict], seeds: list[int], templates: 
     bench = {
         "output": str(tmp_path / "out"),
         "scale": "tiny",
-        "scale_overrides": {"samples_seen": 64, "batch_size": 32, "warmup": 1},
+        "scale_overrides": {"samples_seen": 64, "batch_size": 32, "warmup": 1, **scale},
         "seeds": seeds,
         "threads": 1,
         "pool": {"path": str(tmp_path / "pool")},
@@ -82,13 +86,16 @@ def test_an_evaluation_error_of_every_seed_is_counted_and_kept(tmp_path, capsys,
 
 def test_a_strategy_that_raises_fails_alone(tmp_path, capsys, monkeypatch):
     """A `python` strategy whose function raised a KeyError (it reads a column it did not list) ended the whole
-    benchmark; now it is listed as failed and the other strategy's run is trained, written and ranked."""
+    benchmark; now it is listed as failed and the other strategy's run is trained, written and ranked. The scale's
+    model is a local open_clip folder given by its path (it was passed to open_clip_train as a model name)."""
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    folder = tmp_path / "tiny_clip"
+    model_reference(get_scale("tiny"), folder)  # writes the tiny scale's open_clip_config.json there
     strategies = [
         {"name": "none", "kind": "none"},
         {"name": "even", "kind": "python", "function": "strategy_plugin:even_scores"},  # no columns: [score]
     ]
-    path = _bench(tmp_path, strategies, [0], ["a {} square"])
+    path = _bench(tmp_path, strategies, [0], ["a {} square"], model=str(folder))
     assert main(["bench", str(path)]) == 0
     captured = capsys.readouterr()
     assert "strategy even failed: KeyError: " in captured.out and "Traceback" not in captured.err
