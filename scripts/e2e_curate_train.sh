@@ -19,14 +19,16 @@ cd "$WORK"
 curate() { "$PY" -m curation.cli "$@"; }
 train() { "$PY" -m training.cli "$@"; }
 
-echo "== tiny models (tokenizer + Qwen2 LM, HF CLIP tower) -> $WORK/toy"
-"$PY" -m training.toy toy >/dev/null
-# what conversation_validate must share with the training configs: tokenizer, image tokens, max length
-NUM_PATCHES="$("$PY" -c 'import json; c = json.load(open("toy/hf_clip/config.json")); print((c["image_size"] // c["patch_size"]) ** 2)')"
-VALIDATE="{tokenizer: toy/lm, num_patches: $NUM_PATCHES, max_length: 96}"
+echo "== tiny models (tokenizer + Qwen2 LM, HF CLIP tower) -> $WORK/toy, built while stage 1 curates"
+"$PY" -m training.toy toy >/dev/null &
+TOY=$!
 
 echo "== stage-1 pairs: curate run datacomp_basic on $POOL"
 curate run "$REPO/pipelines/datacomp_basic.yaml" --input "$POOL" --output pairs --overwrite
+wait "$TOY"  # stage 1 needs no model; its exit status stops the script here if the build failed
+# what conversation_validate must share with the training configs: tokenizer, image tokens, max length
+NUM_PATCHES="$("$PY" -c 'import json; c = json.load(open("toy/hf_clip/config.json")); print((c["image_size"] // c["patch_size"]) ** 2)')"
+VALIDATE="{tokenizer: toy/lm, num_patches: $NUM_PATCHES, max_length: 96}"
 echo "== stage-2 conversations: curate run llava_instruct"
 curate run "$REPO/pipelines/llava_instruct.yaml" --input 'pairs/data/*.parquet' --output conversations --overwrite \
   --set "steps[1].conversation_validate=$VALIDATE" --set "steps[3].decontaminate.eval_paths=[$EVAL]"

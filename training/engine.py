@@ -8,7 +8,7 @@ import deepspeed
 import torch
 from deepspeed.accelerator import get_accelerator
 from torch import nn
-from transformers import get_cosine_with_min_lr_schedule_with_warmup
+from torch.optim.lr_scheduler import LambdaLR
 
 from training.config import Config
 
@@ -104,6 +104,23 @@ def reference_config(cfg: Config, engine) -> dict:
     return config
 
 
+def cosine_schedule(
+    optimizer, num_warmup_steps: int, num_training_steps: int, min_lr_rate: float
+) -> LambdaLR:
+    """Linear warmup from 0, then a half cosine down to `min_lr_rate` x each group's lr: the same factors as
+    transformers' `get_cosine_with_min_lr_schedule_with_warmup` (num_cycles 0.5), written here because importing
+    `transformers.optimization` pulls in peft and bitsandbytes, seconds of start-up on every rank."""
+
+    def factor(step: int) -> float:
+        if step < num_warmup_steps:
+            return float(step) / float(max(1, num_warmup_steps))
+        progress = float(step - num_warmup_steps) / float(max(1, num_training_steps - num_warmup_steps))
+        cosine = 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress))
+        return max(0, cosine * (1 - min_lr_rate) + min_lr_rate)
+
+    return LambdaLR(optimizer, factor)
+
+
 def build_engine(model: nn.Module, groups: list[dict], cfg: Config, total_steps: int):
     """Wrap `model` in a DeepSpeed engine with AdamW over `groups` and a warmup + cosine schedule."""
     if cfg.deepspeed.offload_optimizer and on_gpu():
@@ -115,12 +132,7 @@ def build_engine(model: nn.Module, groups: list[dict], cfg: Config, total_steps:
     warmup = math.ceil(cfg.train.warmup_ratio * total_steps)
 
     def schedule(opt):
-        return get_cosine_with_min_lr_schedule_with_warmup(
-            opt,
-            num_warmup_steps=warmup,
-            num_training_steps=total_steps,
-            min_lr_rate=cfg.train.min_lr_ratio,
-        )
+        return cosine_schedule(opt, warmup, total_steps, cfg.train.min_lr_ratio)
 
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(cfg)

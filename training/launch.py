@@ -45,7 +45,7 @@ def launcher_command(
     """The DeepSpeed launcher command line for this run.
 
     Multi-node runs go through `deepspeed.launcher.runner` (pdsh/MPI/...); a single node goes straight to
-    `deepspeed.launcher.launch`, which is what the runner would exec for it anyway.
+    `deepspeed.launcher.launch` (through `training.launcher`), which is what the runner would exec for it anyway.
     """
     port = str(master_port or free_port())
     if hostfile:
@@ -54,7 +54,8 @@ def launcher_command(
     else:
         ranks = num_gpus or max(_cuda_devices(), 1)
         world_info = base64.urlsafe_b64encode(json.dumps({"localhost": list(range(ranks))}).encode()).decode()
-        cmd = [sys.executable, "-u", "-m", "deepspeed.launcher.launch", f"--world_info={world_info}"]
+        # deepspeed.launcher.launch, without its interpreter teardown (training/launcher.py)
+        cmd = [sys.executable, "-u", "-m", "training.launcher", f"--world_info={world_info}"]
         cmd += [
             "--master_addr=127.0.0.1",
             f"--master_port={port}",

@@ -21,10 +21,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 SAMPLES = 512
 
 
-def _bench(fm: Path, out: Path) -> dict:
+def _bench(fm: Path, out: Path, parallel: int = 1) -> dict:
     return {
         "name": "tiny_ci",
         "output": str(out),
+        "parallel": parallel,  # trainings at once, each on its one thread; a resume may change it
         "scale": "tiny",
         "scale_overrides": {"samples_seen": SAMPLES, "batch_size": 128, "warmup": 2},
         "seeds": [0],
@@ -94,7 +95,7 @@ def test_bench_end_to_end_kill_and_resume(shared, tmp_path):
 
     fm = shared("fashion_mnist")
     out_a = tmp_path / "a"
-    raw = _bench(fm, out_a)
+    raw = _bench(fm, out_a, parallel=2)  # two trainings at once; the serial run below must rank the same
     logs: list[str] = []
     outcome = run_bench(parse_bench(raw, "tiny_ci.yaml", tmp_path), log=logs.append)
 
@@ -142,7 +143,9 @@ def test_bench_end_to_end_kill_and_resume(shared, tmp_path):
     proc.wait()
     assert (out_b / "runs" / "none" / "seed0" / "result.json").is_file()
     assert not (out_b / "runs" / "clip_top_50" / "seed0" / "result.json").is_file()
-    resumed = _curate(str(bench_b), "--resume", cwd=tmp_path)
+    bench_b_resume = tmp_path / "b_resume.yaml"  # the two strategies left train side by side
+    bench_b_resume.write_text(yaml.safe_dump(_bench(fm, out_b, parallel=2)))
+    resumed = _curate(str(bench_b_resume), "--resume", cwd=tmp_path)
     text, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, text
     assert "none/seed0:" not in text and "clip_top_50/seed0: mean" in text

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -159,6 +160,14 @@ def z3_dpo_copy(workdir, z3_instruct, pref_dir):
     return workdir / "runs" / "z3_dpo_copy"
 
 
+@pytest.fixture(scope="session")
+def z2_align_export(workdir, z2_align, tmp_path_factory):
+    """`train export` of the ZeRO-2 stage-1 run, made once; a test that overwrites it works on a copy."""
+    out = tmp_path_factory.mktemp("z2_align_export") / "export"
+    assert_ok(run_train(workdir, "export", str(z2_align), str(out), timeout=300))
+    return out
+
+
 def losses(run) -> dict[int, float]:
     return {step: row["loss"] for step, row in read_metrics(run).items()}
 
@@ -174,13 +183,11 @@ def check_run(run, steps: int) -> dict[int, dict]:
     return metrics
 
 
-def test_align_zero2_trains_only_the_projector(workdir, z2_align, tmp_path):
+def test_align_zero2_trains_only_the_projector(workdir, z2_align, z2_align_export):
     from training.model.build import build_vlm
 
     check_run(z2_align, 6)
-    out = tmp_path / "export"
-    proc = run_train(workdir, "export", str(z2_align), str(out), timeout=300)
-    assert_ok(proc)
+    out = z2_align_export
     toy = workdir / "toy"
     lm_before, lm_after = (
         load_file(str(toy / "lm" / "model.safetensors")),
@@ -354,11 +361,11 @@ def test_a_run_that_failed_before_its_first_checkpoint_is_rerun_without_overwrit
     assert not failed_before_checkpoint(run)
 
 
-def test_killed_train_export_overwrite_leaves_a_complete_export(workdir, z2_align, tmp_path):
+def test_killed_train_export_overwrite_leaves_a_complete_export(workdir, z2_align, z2_align_export, tmp_path):
     """`train export --overwrite` killed while writing removed the earlier export and left a partial one (no
     vlm.json): whatever moment the kill lands, the folder holds one complete export."""
     out = tmp_path / "export"
-    assert_ok(run_train(workdir, "export", str(z2_align), str(out)))
+    shutil.copytree(z2_align_export, out)  # the complete export `train export` wrote for this run
     complete = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
 
     def state() -> set[tuple[str, int]]:

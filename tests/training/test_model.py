@@ -123,3 +123,37 @@ def test_weights_without_their_meta_are_an_incomplete_handoff(tmp_path):
     (tmp_path / "p" / PROJECTOR_META).unlink()
     with pytest.raises(FileNotFoundError, match="an incomplete hand-off"):
         check_projector_artifact(tmp_path / "p", "linear")
+
+
+@pytest.mark.parametrize(
+    ("warmup", "total", "min_lr_rate"), [(0, 6, 0.0), (2, 6, 0.0), (3, 12, 0.1), (1, 1, 0.5)]
+)
+def test_cosine_schedule_matches_transformers(warmup, total, min_lr_rate):
+    """The trainer's warmup + cosine schedule gives transformers' factors at every step, also after a resume
+    from its state_dict."""
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    from training.engine import cosine_schedule
+
+    def optimizer():
+        params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+        return torch.optim.SGD([{"params": params[:1], "lr": 1e-3}, {"params": params[1:], "lr": 2e-4}])
+
+    ours = cosine_schedule(optimizer(), warmup, total, min_lr_rate)
+    theirs = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer(), num_warmup_steps=warmup, num_training_steps=total, min_lr_rate=min_lr_rate
+    )
+    got, expected = [], []
+    for step in range(total + 2):
+        got += ours.get_last_lr()
+        expected += theirs.get_last_lr()
+        ours.optimizer.step(), theirs.optimizer.step()
+        ours.step(), theirs.step()
+        if step == total // 2:  # resume: a fresh schedule loads the saved state
+            state = ours.state_dict()
+            ours = cosine_schedule(optimizer(), warmup, total, min_lr_rate)
+            ours.load_state_dict(state)
+            for group, lr in zip(ours.optimizer.param_groups, ours.get_last_lr(), strict=True):
+                group["lr"] = lr
+    assert got == pytest.approx(expected, abs=1e-15)
+    assert len(set(got)) > 2  # the schedule moves
