@@ -109,6 +109,13 @@ def ensure_open_clip_weights(model: str, pretrained: str | None) -> None:
         raise FileNotFoundError(f"cannot download weights {tag!r} for {name!r} ({exc}); {how}") from None
 
 
+def preflight_open_clip(model: str, pretrained: str | None) -> None:
+    """An open_clip op's `preflight`: its weights are on this machine (`ensure_open_clip_weights`) and its model
+    is known, with a tokenizer that fits its text tower (`check_open_clip_config`)."""
+    ensure_open_clip_weights(model, pretrained)
+    check_open_clip_config(model, pretrained)
+
+
 def _tokenizer_size(tokenizer) -> int | None:  # noqa: ANN001 - open_clip's tokenizers share no base class
     """How many tokens `tokenizer` knows (open_clip's own BPE, or the Hugging Face tokenizer it wraps)."""
     inner = getattr(tokenizer, "tokenizer", None)

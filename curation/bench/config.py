@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -16,6 +16,9 @@ from curation.bench.clipbench import datacomp_tasks
 from curation.bench.evaluate import TASK_KEYS, Task
 from curation.bench.scales import SCALES, Scale, get_scale
 from curation.bench.strategies import KINDS, Strategy, StrategyError, check_params
+
+if TYPE_CHECKING:
+    from curation.recipe import Step
 
 TOP_KEYS = (
     "name", "output", "scale", "scale_overrides", "seeds", "pool", "strategies", "tasks", "device", "workers",
@@ -84,16 +87,20 @@ def _count(raw: dict, key: str, default: int | None, low: int) -> int | None:
     return value
 
 
-def _check_score_steps(steps: list) -> None:
-    """The scoring steps parse as recipe steps, and every filter or stage among them only tags (one that drops
-    rows would shrink the pool every strategy, `none` included, selects from)."""
+def _score_steps(steps: list) -> list[Step]:
+    """The `pool.score` steps parsed as a recipe's (a BenchError when they do not parse)."""
     from curation.recipe import RecipeError, parse_recipe
 
     try:
-        recipe = parse_recipe({"input": {"paths": ["pool"]}, "steps": steps}, "pool.score")
+        return parse_recipe({"input": {"paths": ["pool"]}, "steps": steps}, "pool.score").steps
     except RecipeError as exc:
         raise BenchError(f"pool.score: {exc}") from None
-    for i, step in enumerate(recipe.steps):
+
+
+def _check_score_steps(steps: list) -> None:
+    """The scoring steps parse as recipe steps, and every filter or stage among them only tags (one that drops
+    rows would shrink the pool every strategy, `none` included, selects from)."""
+    for i, step in enumerate(_score_steps(steps)):
         fields = (
             {f.name for f in dataclasses.fields(step.cls)} if dataclasses.is_dataclass(step.cls) else set()
         )
@@ -224,12 +231,11 @@ def check_models(cfg: BenchConfig) -> None:
     built or trained, not open_clip_train's log tail or a failure once the teacher has trained."""
     import tempfile
 
-    if cfg.pool.get("score"):
-        _check_score_models(cfg.pool["score"])
-
     from curation.bench.trainer import model_reference
     from curation.models import check_open_clip_config
 
+    if cfg.pool.get("score"):
+        _check_score_models(cfg.pool["score"])
     scales = {f"scale {cfg.scale.name}": cfg.scale}
     if "fashion_mnist" in cfg.pool:
         scales["pool.teacher"] = get_scale("tiny", cfg.pool.get("teacher"))
@@ -248,10 +254,7 @@ def check_models(cfg: BenchConfig) -> None:
 def _check_score_models(steps: list) -> None:
     """`curate run`'s model preflight for each `pool.score` step whose parameters do not name `{teacher}` (that
     one exists only once the teacher has trained)."""
-    from curation.recipe import parse_recipe
-
-    recipe = parse_recipe({"input": {"paths": ["pool"]}, "steps": steps}, "pool.score")
-    for i, step in enumerate(recipe.steps):
+    for i, step in enumerate(_score_steps(steps)):
         if "{teacher}" in json.dumps(step.params):
             continue
         try:

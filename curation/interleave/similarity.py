@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.interleave.document import MATRIX, SIMILARITY_MATRIX, split_images
-from curation.models import check_open_clip_config, ensure_open_clip_weights, load_open_clip
+from curation.models import load_open_clip, preflight_open_clip
 from curation.ops.base import POSITIVE, Mapper, register
 from curation.ops.image_codec import decode_image
 from curation.rows import set_column
@@ -37,8 +37,7 @@ class InterleavedClipSimilarity(Mapper):
     max_pixels: int = 89_478_485
 
     def preflight(self) -> None:
-        ensure_open_clip_weights(self.model, self.pretrained)
-        check_open_clip_config(self.model, self.pretrained)
+        preflight_open_clip(self.model, self.pretrained)
 
     def setup(self) -> None:
         import torch

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.models import check_open_clip_config, ensure_open_clip_weights, load_open_clip
+from curation.models import load_open_clip, preflight_open_clip
 from curation.ops.base import ERROR, POSITIVE, Filter, register, set_column, with_drop
 from curation.ops.image_codec import decode_image
 
@@ -68,8 +68,7 @@ class ClipScore(Filter):
     max_pixels: int = 89_478_485
 
     def preflight(self) -> None:
-        ensure_open_clip_weights(self.model, self.pretrained)
-        check_open_clip_config(self.model, self.pretrained)
+        preflight_open_clip(self.model, self.pretrained)
 
     def provided_columns(self) -> tuple[str, ...]:
         return ("clip_score", EMBEDDING) if self.write_embedding else ("clip_score",)

@@ -101,9 +101,8 @@ class SegmentPhase:
                 progress.finish()
                 ray.get(self._warming)  # an op that cannot be built raises its own error here
                 self._warming = []
-        except (
-            Exception
-        ) as exc:  # an op that could not set up on a worker: its error alone, not Ray's wrappers
+        except Exception as exc:
+            # an op that could not set up on a worker: its error alone, not Ray's wrappers
             if (failed := setup_error(exc)) is None:
                 raise
             raise StepSetupError(failed.step, failed.reason) from None

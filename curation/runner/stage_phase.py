@@ -70,8 +70,9 @@ def _write_block(
         add("file", None, length, str(path), lo, hi)
     if batch.num_rows and not kept.num_rows:
         first = batch.column(ORDER)[0].as_py()
-        write_parquet_atomic(kept, Path(data_dir) / f"e{first:020d}.parquet")
-        add("empty", None, 0, str(Path(data_dir) / f"e{first:020d}.parquet"), first, first)
+        path = Path(data_dir) / f"e{first:020d}.parquet"
+        write_parquet_atomic(kept, path)
+        add("empty", None, 0, str(path), first, first)
     if split.rejects is not None:
         first = split.rejects.column(ORDER)[0].as_py()
         write_parquet_atomic(split.rejects, Path(rejects_dir) / f"o{first:020d}.parquet")
