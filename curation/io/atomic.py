@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from curation.lifeline import exit_if_driver_gone
+from curation.lifeline import driver_gone, exit_if_driver_gone
 
 
 @contextmanager
@@ -24,5 +24,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    exit_if_driver_gone()
+    if driver_gone():  # its driver died while it wrote: leave neither the file nor its temporary behind
+        tmp.unlink(missing_ok=True)
+        os._exit(1)
     os.replace(tmp, path)
